@@ -1,0 +1,131 @@
+"""/v1/agents: the organization's voice agents."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, jsonify
+
+from api.errors import ApiError, invalid
+from api.validation import json_body, reject_unknown
+from calls.representation import iso
+from models import DIRECTIONS, Agent, utcnow
+
+bp = Blueprint("agents", __name__, url_prefix="/v1/agents")
+
+PROVIDERS = {"stt": ("pocketsphinx", "deepgram"), "llm": ("scripted", "openai"), "tts": ("espeak", "elevenlabs")}
+TEXT_LIMITS = {"name": 200, "prompt": 20_000, "greeting": 2_000, "voice": 100, "language": 20}
+FIELDS = set(TEXT_LIMITS) | set(PROVIDERS) | {"direction", "settings", "analysis_schema", "active"}
+
+
+def agent_to_dict(agent: Agent) -> dict[str, Any]:
+    return {"id": agent.id, "object": "agent", "name": agent.name, "direction": agent.direction,
+            "prompt": agent.prompt, "greeting": agent.greeting, "voice": agent.voice, "language": agent.language,
+            "stt": agent.stt, "llm": agent.llm, "tts": agent.tts, "settings": agent.settings,
+            "analysis_schema": agent.analysis_schema, "active": agent.active,
+            "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at)}
+
+
+def _provider_block(kind: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid(kind, f"{kind} must be an object such as {{\"provider\": \"{PROVIDERS[kind][0]}\"}}")
+    provider = value.get("provider", PROVIDERS[kind][0])
+    if provider not in PROVIDERS[kind]:
+        raise invalid(kind, f"{kind}.provider must be one of {', '.join(PROVIDERS[kind])}")
+    if any(not isinstance(k, str) or "key" in k.lower() for k in value):
+        # Provider keys come from the environment, never from the API (they would be stored and returned).
+        raise invalid(kind, f"{kind} must not carry API keys; set them in the environment")
+    return {**value, "provider": provider}
+
+
+def _schema(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("type") != "object" or not isinstance(value.get("properties"), dict):
+        raise invalid("analysis_schema", "analysis_schema must be a JSON Schema object with properties")
+    for name, prop in value["properties"].items():
+        if not isinstance(prop, dict) or prop.get("type") not in ("string", "boolean", "integer", "number"):
+            raise invalid("analysis_schema", f"property {name!r} needs a type of string, boolean, integer or number")
+    return value
+
+
+def _apply(agent_fields: dict[str, Any], body: dict[str, Any]) -> None:
+    for name, limit in TEXT_LIMITS.items():
+        if name in body:
+            value = body[name]
+            if not isinstance(value, str) or len(value) > limit or (name == "name" and not value.strip()):
+                raise invalid(name, f"{name} must be a non-empty string of at most {limit} characters"
+                              if name == "name" else f"{name} must be a string of at most {limit} characters")
+            agent_fields[name] = value
+    if "direction" in body:
+        if body["direction"] not in DIRECTIONS:
+            raise invalid("direction", "direction must be inbound or outbound")
+        agent_fields["direction"] = body["direction"]
+    for kind in PROVIDERS:
+        if kind in body:
+            agent_fields[kind] = _provider_block(kind, body[kind])
+    if "settings" in body:
+        if not isinstance(body["settings"], dict):
+            raise invalid("settings", "settings must be an object")
+        agent_fields["settings"] = body["settings"]
+    if "analysis_schema" in body:
+        agent_fields["analysis_schema"] = _schema(body["analysis_schema"])
+    if "active" in body:
+        if not isinstance(body["active"], bool):
+            raise invalid("active", "active must be true or false")
+        agent_fields["active"] = body["active"]
+
+
+def get_agent(agent_id: str) -> Agent:
+    agent = Agent.get_or_none(Agent.id == agent_id, Agent.organization == g.org, Agent.deleted_at.is_null())
+    if agent is None:
+        raise ApiError(404, "not_found", f"agent {agent_id} not found")
+    return agent
+
+
+@bp.get("")
+def list_agents():
+    rows = (Agent.select().where(Agent.organization == g.org, Agent.deleted_at.is_null())
+            .order_by(Agent.created_at, Agent.id))
+    return jsonify({"object": "list", "data": [agent_to_dict(a) for a in rows]})
+
+
+@bp.post("")
+def create():
+    body = json_body()
+    reject_unknown(body, FIELDS)
+    for required in ("name", "direction"):
+        if required not in body:
+            raise invalid(required, f"{required} is required", "missing_field")
+    fields: dict[str, Any] = {}
+    _apply(fields, body)
+    agent = Agent.create(organization=g.org, **fields)
+    return jsonify(agent_to_dict(agent)), 201
+
+
+@bp.get("/<agent_id>")
+def read(agent_id: str):
+    return jsonify(agent_to_dict(get_agent(agent_id)))
+
+
+@bp.patch("/<agent_id>")
+def update(agent_id: str):
+    agent = get_agent(agent_id)
+    body = json_body()
+    reject_unknown(body, FIELDS)
+    fields: dict[str, Any] = {}
+    _apply(fields, body)
+    for name, value in fields.items():
+        setattr(agent, name, value)
+    agent.updated_at = utcnow()
+    agent.save()
+    return jsonify(agent_to_dict(agent))
+
+
+@bp.delete("/<agent_id>")
+def delete(agent_id: str):
+    agent = get_agent(agent_id)
+    # Soft delete: past calls keep pointing at the agent that handled them.
+    agent.deleted_at = utcnow()
+    agent.active = False
+    agent.save()
+    return "", 204

@@ -1,0 +1,58 @@
+"""Bearer API keys and the per-key rate limit."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from flask import g, request
+
+from api.errors import ApiError
+from models import ApiKey
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    """A token bucket per key: `per_minute` sustained, bursts up to the same amount."""
+
+    def __init__(self, per_minute: int):
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: str, now: float | None = None) -> float:
+        """0 when allowed, else the seconds until a request would be."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            bucket = self._buckets.setdefault(key, _Bucket(self.capacity, now))
+            bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.updated = now
+            if bucket.tokens >= 1:
+                bucket.tokens -= 1
+                return 0.0
+            return (1 - bucket.tokens) / self.rate
+
+
+def authenticate(limiter: RateLimiter) -> None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "send your API key as 'Authorization: Bearer <key>'",
+                       headers={"WWW-Authenticate": 'Bearer realm="voxbridge"'})
+    key = ApiKey.authenticate(token.strip())
+    if key is None:
+        raise ApiError(401, "unauthorized", "API key is invalid or revoked",
+                       headers={"WWW-Authenticate": 'Bearer realm="voxbridge", error="invalid_token"'})
+    wait = limiter.take(key.id)
+    if wait:
+        raise ApiError(429, "rate_limited", "too many requests for this API key; retry later",
+                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    g.api_key = key
+    g.org = key.organization

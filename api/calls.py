@@ -1,0 +1,374 @@
+"""/v1/calls: queue outbound calls (single and batch), read, list, cancel, hang up, transfer."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import peewee
+from flask import Blueprint, current_app, g, jsonify, request
+
+from api.errors import ApiError, invalid
+from api.validation import e164, int_in, json_body, optional_str, reject_unknown, utc_datetime
+from calls.representation import call_to_dict, iso
+from calls.state import transition
+from models import (
+    CANCELED,
+    LIVE_STATUSES,
+    PENDING_STATUSES,
+    QUEUED,
+    SCHEDULED,
+    STATUSES,
+    Agent,
+    Call,
+    CallEvent,
+    IdempotencyRecord,
+    PhoneNumber,
+    WebhookDelivery,
+    database,
+    new_id,
+    utcnow,
+)
+from webhooks.outbox import delivery_row
+from webhooks.targets import UnsafeTarget, validate_url_syntax
+
+bp = Blueprint("calls", __name__, url_prefix="/v1/calls")
+
+OUTBOUND_FIELDS = {"to", "from", "agent_id", "context", "webhook_url", "schedule_at", "max_attempts"}
+MAX_CONTEXT_BYTES = 16 * 1024
+MAX_BATCH = 1000
+IDEMPOTENCY_TTL = dt.timedelta(hours=24)
+
+
+@dataclass
+class OutboundContext:
+    """What validating one outbound request needs, loaded once per request (or per batch)."""
+
+    org: Any
+    region: str
+    telephony: bool
+    agents: dict[str, Agent] = field(default_factory=dict)
+    default_agent: Agent | None = None
+    owned_numbers: set[str] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, org, config) -> OutboundContext:
+        agents = {a.id: a for a in Agent.select().where(Agent.organization == org, Agent.deleted_at.is_null())}
+        outbound = sorted((a for a in agents.values() if a.direction == "outbound" and a.active),
+                          key=lambda a: (a.created_at, a.id))
+        owned = {n for (n,) in PhoneNumber.select(PhoneNumber.number).where(PhoneNumber.organization == org)
+                 .tuples()}
+        return cls(org, config.default_region, config.telephony_configured, agents,
+                   outbound[0] if outbound else None, owned)
+
+
+def _agent(body: dict[str, Any], ctx: OutboundContext) -> Agent:
+    agent_id = body.get("agent_id")
+    if agent_id is None:
+        if ctx.default_agent is None:
+            raise invalid("agent_id", "the organization has no active outbound agent; create one or pass agent_id",
+                          "no_outbound_agent")
+        return ctx.default_agent
+    if not isinstance(agent_id, str):
+        raise invalid("agent_id", "agent_id must be a string")
+    agent = ctx.agents.get(agent_id)
+    if agent is None:
+        raise invalid("agent_id", f"agent {agent_id!r} not found in this organization", "agent_not_found")
+    if agent.direction != "outbound":
+        raise invalid("agent_id", "agent is an inbound agent; outbound calls need an outbound agent",
+                      "agent_wrong_direction")
+    if not agent.active:
+        raise invalid("agent_id", "agent is inactive", "agent_inactive")
+    return agent
+
+
+def _from_number(body: dict[str, Any], ctx: OutboundContext) -> str | None:
+    value = body.get("from")
+    if value is None:
+        if ctx.telephony and not ctx.org.default_caller_id:
+            raise invalid("from", "from (caller ID) is required once telephony is configured", "from_required")
+        return ctx.org.default_caller_id
+    number = e164(value, "from", ctx.region)
+    if ctx.telephony and number not in ctx.owned_numbers and number != ctx.org.default_caller_id:
+        raise invalid("from", f"{number} is not a number this organization owns or its caller ID",
+                      "from_not_owned")
+    return number
+
+
+def _context(body: dict[str, Any]) -> dict[str, Any]:
+    context = body.get("context", {})
+    if context is None:
+        return {}
+    if not isinstance(context, dict):
+        raise invalid("context", "context must be a JSON object")
+    if len(json.dumps(context, separators=(",", ":")).encode()) > MAX_CONTEXT_BYTES:
+        raise invalid("context", "context is larger than 16 KB", "context_too_large")
+    return context
+
+
+def build_call(body: Any, ctx: OutboundContext, now: dt.datetime) -> dict[str, Any]:
+    """Validate one outbound request and return the Call row to insert."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "each call must be a JSON object")
+    reject_unknown(body, OUTBOUND_FIELDS)
+    if "to" not in body:
+        raise invalid("to", "to is required", "missing_field")
+    to = e164(body["to"], "to", ctx.region)
+    agent = _agent(body, ctx)
+    webhook_url = optional_str(body, "webhook_url", 2000)
+    if webhook_url:
+        try:
+            validate_url_syntax(webhook_url)
+        except UnsafeTarget as exc:
+            raise invalid("webhook_url", str(exc)) from None
+    schedule_at = utc_datetime(body["schedule_at"], "schedule_at") if body.get("schedule_at") else None
+    max_attempts = int_in(body.get("max_attempts", 3), "max_attempts", 1, 10)
+    status = SCHEDULED if schedule_at and schedule_at > now else QUEUED
+    return {"id": new_id(), "organization": ctx.org.id, "agent": agent.id, "direction": "outbound",
+            "to_number": to, "from_number": _from_number(body, ctx), "status": status,
+            "context": _context(body), "webhook_url": webhook_url, "schedule_at": schedule_at,
+            "max_attempts": max_attempts, "next_attempt_at": schedule_at or now, "queued_at": now,
+            "created_at": now, "updated_at": now}
+
+
+def _check_allowance(org) -> None:
+    if org.minutes_used >= org.minutes_included:
+        raise ApiError(402, "minutes_exhausted",
+                       f"the organization used {org.minutes_used} of {org.minutes_included} included minutes")
+
+
+def _insert(rows: list[dict[str, Any]], org) -> list[Call]:
+    """Insert calls, their first timeline event and call.queued webhooks in the caller's transaction."""
+    Call.insert_many(rows).execute()
+    calls = [Call(**{**row, "organization": org}) for row in rows]
+    for call, row in zip(calls, rows, strict=True):
+        call.organization_id = org.id
+        call.agent_id = row["agent"]
+    CallEvent.insert_many([{"call": c.id, "from_status": None, "to_status": c.status, "reason": "created",
+                            "created_at": c.created_at} for c in calls]).execute()
+    deliveries = [d for d in (delivery_row(org, "call.queued", call_to_dict(c), c) for c in calls) if d]
+    if deliveries:
+        WebhookDelivery.insert_many(deliveries).execute()
+    return calls
+
+
+def _request_hash(body: Any) -> str:
+    canonical = json.dumps({"path": request.path, "body": body}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(record: IdempotencyRecord, body_hash: str):
+    if record.request_hash != body_hash:
+        raise ApiError(409, "idempotency_key_reused",
+                       "this Idempotency-Key was used with a different request body")
+    response = current_app.response_class(record.response_body, status=record.status_code,
+                                          mimetype="application/json")
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _idempotent(create):
+    """Run `create` (returning (status, body)) once per organization and Idempotency-Key for 24 h."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        status, payload = create(None)
+        return jsonify(payload), status
+    if not key.strip() or len(key) > 255:
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
+    body_hash = _request_hash(json_body())
+    org = g.org
+    record = IdempotencyRecord.get_or_none(IdempotencyRecord.organization == org, IdempotencyRecord.key == key)
+    if record is not None and record.created_at > utcnow() - IDEMPOTENCY_TTL:
+        return _replay(record, body_hash)
+
+    def store(status: int, payload: dict[str, Any]) -> None:
+        IdempotencyRecord.delete().where(IdempotencyRecord.organization == org,
+                                         IdempotencyRecord.key == key).execute()
+        IdempotencyRecord.create(organization=org, key=key, request_hash=body_hash, status_code=status,
+                                 response_body=json.dumps(payload))
+
+    try:
+        status, payload = create(store)
+    except peewee.IntegrityError:
+        # A concurrent request with the same key won the race: answer as it did.
+        record = IdempotencyRecord.get(IdempotencyRecord.organization == org, IdempotencyRecord.key == key)
+        return _replay(record, body_hash)
+    return jsonify(payload), status
+
+
+@bp.post("/outbound")
+def create_outbound():
+    body = json_body()
+    config = current_app.config["VOXBRIDGE"]
+
+    def create(store):
+        org = g.org
+        _check_allowance(org)
+        ctx = OutboundContext.load(org, config)
+        row = build_call(body, ctx, utcnow())
+        with database.atomic():
+            call = _insert([row], org)[0]
+            payload = call_to_dict(call)
+            if store:
+                store(201, payload)
+        return 201, payload
+
+    return _idempotent(create)
+
+
+@bp.post("/outbound/batch")
+def create_batch():
+    body = json_body()
+    reject_unknown(body, {"calls"})
+    items = body.get("calls")
+    if not isinstance(items, list) or not items:
+        raise invalid("calls", "calls must be a non-empty array")
+    if len(items) > MAX_BATCH:
+        raise invalid("calls", f"a batch holds at most {MAX_BATCH} calls", "batch_too_large")
+    config = current_app.config["VOXBRIDGE"]
+
+    def create(store):
+        org = g.org
+        _check_allowance(org)
+        ctx = OutboundContext.load(org, config)
+        now = utcnow()
+        rows, results = [], []
+        for index, item in enumerate(items):
+            try:
+                rows.append(build_call(item, ctx, now))
+                results.append({"index": index})
+            except ApiError as exc:
+                results.append({"index": index, **exc.body()})
+        with database.atomic():
+            calls = iter(_insert(rows, org) if rows else [])
+            for result in results:
+                if "error" not in result:
+                    result["call"] = call_to_dict(next(calls), include_transcript=False)
+            payload = {"object": "batch", "created": len(rows), "failed": len(items) - len(rows),
+                       "results": results}
+            if store:
+                store(200 if rows else 422, payload)
+        return (200 if rows else 422), payload
+
+    return _idempotent(create)
+
+
+def get_call(call_id: str) -> Call:
+    call = Call.get_or_none(Call.id == call_id, Call.organization == g.org)
+    if call is None:
+        raise ApiError(404, "not_found", f"call {call_id} not found")
+    return call
+
+
+@bp.get("/<call_id>")
+def read(call_id: str):
+    return jsonify(call_to_dict(get_call(call_id)))
+
+
+def _cursor_decode(value: str) -> tuple[dt.datetime, str]:
+    try:
+        created, call_id = base64.urlsafe_b64decode(value.encode()).decode().split("|", 1)
+        return dt.datetime.fromisoformat(created), call_id
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
+
+
+def _cursor_encode(call: Call) -> str:
+    return base64.urlsafe_b64encode(f"{call.created_at.isoformat()}|{call.id}".encode()).decode()
+
+
+@bp.get("")
+def list_calls():
+    args = request.args
+    query = Call.select().where(Call.organization == g.org)
+    if "status" in args:
+        statuses = args["status"].split(",")
+        if not set(statuses) <= set(STATUSES):
+            raise invalid("status", f"status must be among {', '.join(STATUSES)}")
+        query = query.where(Call.status.in_(statuses))
+    if "direction" in args:
+        if args["direction"] not in ("inbound", "outbound"):
+            raise invalid("direction", "direction must be inbound or outbound")
+        query = query.where(Call.direction == args["direction"])
+    if "agent_id" in args:
+        query = query.where(Call.agent == args["agent_id"])
+    if "created_after" in args:
+        query = query.where(Call.created_at >= utc_datetime(args["created_after"], "created_after"))
+    if "created_before" in args:
+        query = query.where(Call.created_at < utc_datetime(args["created_before"], "created_before"))
+    try:
+        limit = int(args.get("limit", 50))
+    except ValueError:
+        raise invalid("limit", "limit must be an integer from 1 to 200") from None
+    limit = int_in(limit, "limit", 1, 200)
+    if "cursor" in args:
+        created, call_id = _cursor_decode(args["cursor"])
+        query = query.where((Call.created_at < created) | ((Call.created_at == created) & (Call.id < call_id)))
+    page = list(query.order_by(Call.created_at.desc(), Call.id.desc()).limit(limit + 1))
+    has_more = len(page) > limit
+    page = page[:limit]
+    return jsonify({"object": "list", "data": [call_to_dict(c, include_transcript=False) for c in page],
+                    "has_more": has_more, "next_cursor": _cursor_encode(page[-1]) if has_more else None})
+
+
+def _call_control():
+    return current_app.extensions.get("voxbridge.call_control")
+
+
+@bp.post("/<call_id>/cancel")
+def cancel(call_id: str):
+    call = get_call(call_id)
+    if call.status in PENDING_STATUSES:
+        if not transition(call, CANCELED, reason="canceled through the API"):
+            call = get_call(call_id)
+            raise ApiError(409, "call_not_cancelable", f"call is {call.status} and can no longer be canceled")
+        return jsonify(call_to_dict(call))
+    if call.status in LIVE_STATUSES:
+        control = _call_control()
+        if control is None:
+            raise ApiError(409, "telephony_not_configured", "the call is live but telephony is not configured")
+        control.hangup(call, reason="canceled through the API")
+        return jsonify(call_to_dict(get_call(call_id))), 202
+    raise ApiError(409, "call_not_cancelable", f"call is {call.status} and can no longer be canceled")
+
+
+@bp.get("/<call_id>/events")
+def events(call_id: str):
+    call = get_call(call_id)
+    rows = CallEvent.select().where(CallEvent.call == call).order_by(CallEvent.id)
+    return jsonify({"object": "list", "data": [
+        {"from": e.from_status, "to": e.to_status, "reason": e.reason, "data": e.data, "at": iso(e.created_at)}
+        for e in rows]})
+
+
+def _live_call_and_control(call_id: str):
+    call = get_call(call_id)
+    if call.status not in LIVE_STATUSES:
+        raise ApiError(409, "call_not_live", f"call is {call.status}; only a live call can be changed")
+    control = _call_control()
+    if control is None:
+        raise ApiError(409, "telephony_not_configured", "telephony is not configured")
+    return call, control
+
+
+@bp.post("/<call_id>/hangup")
+def hangup(call_id: str):
+    call, control = _live_call_and_control(call_id)
+    control.hangup(call, reason="hung up through the API")
+    return jsonify(call_to_dict(get_call(call_id))), 202
+
+
+@bp.post("/<call_id>/transfer")
+def transfer(call_id: str):
+    body = json_body()
+    reject_unknown(body, {"to", "mode"})
+    mode = body.get("mode", "bridge")
+    if mode not in ("bridge", "refer"):
+        raise invalid("mode", "mode must be bridge or refer")
+    target = e164(body.get("to"), "to", current_app.config["VOXBRIDGE"].default_region)
+    call, control = _live_call_and_control(call_id)
+    control.transfer(call, target, mode)
+    return jsonify({"id": call.id, "object": "transfer", "to": target, "mode": mode, "status": "requested"}), 202

@@ -1,0 +1,139 @@
+"""GET /openapi.json: an OpenAPI 3.1 document describing every route (tests hold it to the url map)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+bp = Blueprint("openapi", __name__)
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+E164 = {"type": "string", "description": "Phone number; normalized to E.164", "examples": ["+14155550123"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}},
+    "OutboundCallRequest": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
+        "to": E164, "from": E164, "agent_id": {"type": "string"},
+        "context": {"type": "object", "description": "At most 16 KB; never sent to FreeSWITCH"},
+        "webhook_url": {"type": "string", "format": "uri"},
+        "schedule_at": {"type": "string", "format": "date-time"},
+        "max_attempts": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3}}},
+    "BatchRequest": {"type": "object", "required": ["calls"], "properties": {"calls": {
+        "type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/OutboundCallRequest"}}}},
+    "Call": {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, "status": {"type": "string", "enum": [
+            "queued", "scheduled", "calling", "ringing", "in-progress", "completed", "failed", "no-answer",
+            "busy", "canceled"]},
+        "direction": {"type": "string", "enum": ["inbound", "outbound"]}, "to": E164, "from": E164,
+        "agent_id": {"type": "string"}, "attempt": {"type": "integer"}, "max_attempts": {"type": "integer"},
+        "hangup_cause": {"type": ["string", "null"]}, "sip_code": {"type": ["integer", "null"]},
+        "duration_seconds": {"type": ["integer", "null"]}, "billed_minutes": {"type": "integer"},
+        "transcript": {"type": "array"}, "answers": {"type": ["object", "null"]}}},
+    "Agent": {"type": "object", "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"}, "direction": {"type": "string",
+                                                                           "enum": ["inbound", "outbound"]},
+        "prompt": {"type": "string"}, "greeting": {"type": "string"}, "voice": {"type": "string"},
+        "language": {"type": "string"}, "stt": {"type": "object"}, "llm": {"type": "object"},
+        "tts": {"type": "object"}, "settings": {"type": "object"}, "analysis_schema": {"type": ["object", "null"]},
+        "active": {"type": "boolean"}}},
+    "PhoneNumber": {"type": "object", "properties": {"id": {"type": "string"}, "number": E164,
+                                                     "agent_id": {"type": ["string", "null"]},
+                                                     "label": {"type": ["string", "null"]}}},
+    "TransferRequest": {"type": "object", "required": ["to"], "properties": {
+        "to": E164, "mode": {"type": "string", "enum": ["bridge", "refer"], "default": "bridge"}}},
+}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
+
+
+def _op(summary: str, ok: int = 200, body: str | None = None, result: str | None = None,
+        errors: tuple[int, ...] = (401, 404, 429), params: list[dict] | None = None,
+        auth: bool = True) -> dict[str, Any]:
+    responses: dict[str, Any] = {str(ok): {"description": "OK", **(_ref(result) if result else {})}}
+    for status in errors:
+        responses[str(status)] = {"description": "Error", "content": {"application/json": {"schema": ERROR}}}
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if body:
+        op["requestBody"] = {"required": True, **_ref(body)}
+    if params:
+        op["parameters"] = params
+    if not auth:
+        op["security"] = []
+    return op
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+            "description": description}
+
+
+CALL_ID = [_path_param("call_id")]
+AGENT_ID = [_path_param("agent_id")]
+NUMBER_ID = [_path_param("number_id")]
+WRITE_ERRORS = (400, 401, 402, 409, 413, 415, 422, 429)
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/health": {"get": _op("Database and telephony status", auth=False, errors=(503,))},
+    "/openapi.json": {"get": _op("This document", auth=False, errors=())},
+    "/v1/calls/outbound": {"post": _op("Queue an outbound call (Idempotency-Key honoured)", 201,
+                                       "OutboundCallRequest", "Call", WRITE_ERRORS,
+                                       [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                         "schema": {"type": "string", "maxLength": 255}}])},
+    "/v1/calls/outbound/batch": {"post": _op("Queue up to 1,000 calls in one transaction", 200, "BatchRequest",
+                                             None, WRITE_ERRORS)},
+    "/v1/calls": {"get": _op("List calls, newest first, with cursor pagination", params=[
+        _query("status", "comma-separated statuses"), _query("direction", "inbound or outbound"),
+        _query("agent_id", "agent"), _query("created_after", "ISO 8601"), _query("created_before", "ISO 8601"),
+        _query("limit", "1..200"), _query("cursor", "next_cursor of the previous page")],
+        errors=(400, 401, 422, 429))},
+    "/v1/calls/{call_id}": {"get": _op("Read a call with its transcript", result="Call", params=CALL_ID)},
+    "/v1/calls/{call_id}/events": {"get": _op("The call's timeline of transitions", params=CALL_ID)},
+    "/v1/calls/{call_id}/cancel": {"post": _op("Cancel a queued or scheduled call; hang up a live one",
+                                               result="Call", params=CALL_ID, errors=(401, 404, 409, 429))},
+    "/v1/calls/{call_id}/hangup": {"post": _op("Hang up a live call", 202, params=CALL_ID,
+                                               errors=(401, 404, 409, 429))},
+    "/v1/calls/{call_id}/transfer": {"post": _op("Transfer a live call (bridge or SIP REFER)", 202,
+                                                 "TransferRequest", params=CALL_ID,
+                                                 errors=(400, 401, 404, 409, 415, 422, 429))},
+    "/v1/agents": {"get": _op("List agents"),
+                   "post": _op("Create an agent", 201, "Agent", "Agent", (400, 401, 415, 422, 429))},
+    "/v1/agents/{agent_id}": {"get": _op("Read an agent", result="Agent", params=AGENT_ID),
+                              "patch": _op("Update an agent", 200, "Agent", "Agent",
+                                           (400, 401, 404, 415, 422, 429), AGENT_ID),
+                              "delete": _op("Delete (deactivate) an agent", 204, params=AGENT_ID)},
+    "/v1/organization": {"get": _op("The organization and its minutes usage")},
+    "/v1/numbers": {"get": _op("List the organization's phone numbers"),
+                    "post": _op("Assign a number to the organization", 201, "PhoneNumber", "PhoneNumber",
+                                (400, 401, 409, 415, 422, 429))},
+    "/v1/numbers/{number_id}": {"patch": _op("Change a number's inbound agent or label", 200, "PhoneNumber",
+                                             "PhoneNumber", (400, 401, 404, 415, 422, 429), NUMBER_ID),
+                                "delete": _op("Release a number", 204, params=NUMBER_ID)},
+}
+
+
+def document(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "VoxBridge API", "version": "1.0.0",
+                 "description": "AI voice agents on phone lines. Authenticate with 'Authorization: Bearer <key>'."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": {**PATHS, **(extra_paths or {})},
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi():
+    from flask import current_app
+
+    return jsonify(document(current_app.config.get("OPENAPI_EXTRA_PATHS")))

@@ -1,0 +1,117 @@
+"""VoxBridge entry point: reads configuration, opens the database and composes the services.
+
+    python app.py migrate                      create or upgrade the schema
+    python app.py create-org NAME [--minutes N] [--webhook-url URL] [--caller-id E164]
+                                               create an organization and print its first API key
+    python app.py serve                        API, dispatcher and webhook worker in one gevent process
+"""
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+import gevent  # noqa: E402
+import gevent.event  # noqa: E402
+from dotenv import load_dotenv  # noqa: E402
+from gevent.pywsgi import WSGIServer  # noqa: E402
+
+from api import create_app  # noqa: E402
+from calls.dispatcher import Dispatcher  # noqa: E402
+from config import Config, ConfigError, load_config  # noqa: E402
+from models import ApiKey, Organization, migrate, open_database  # noqa: E402
+from webhooks.delivery import DeliveryWorker  # noqa: E402
+
+log = logging.getLogger("voxbridge")
+
+
+def _setup(config: Config) -> None:
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    open_database(config.database_url)
+
+
+def cmd_migrate(config: Config, _args: argparse.Namespace) -> int:
+    applied = migrate()
+    print(f"schema up to date (applied: {applied or 'nothing'})")
+    return 0
+
+
+def cmd_create_org(config: Config, args: argparse.Namespace) -> int:
+    migrate()
+    org = Organization.create(name=args.name, minutes_included=args.minutes, webhook_url=args.webhook_url,
+                              default_caller_id=args.caller_id)
+    _key, plaintext = ApiKey.issue(org)
+    print(f"organization {org.id} ({org.name})")
+    print(f"API key (shown once, store it now): {plaintext}")
+    print(f"webhook signing secret: {org.webhook_secret}")
+    return 0
+
+
+def build_services(config: Config):
+    """The long-running parts, composed for this configuration."""
+    dialer = None
+    call_control = None
+    if config.telephony_configured:
+        from calls.controller import build_telephony
+
+        dialer, call_control = build_telephony(config)
+    app = create_app(config, call_control=call_control)
+    dispatcher = Dispatcher(dialer, interval_s=config.dispatch_interval_s)
+    webhooks = DeliveryWorker(allow_private=config.webhook_allow_private, timeout_s=config.webhook_timeout_s,
+                              max_attempts=config.webhook_max_attempts)
+    return app, dispatcher, webhooks, call_control
+
+
+def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
+    migrate()
+    app, dispatcher, webhooks, call_control = build_services(config)
+    server = WSGIServer((config.api_host, config.api_port), app, log=None)
+    server.start()
+    dispatcher.start()
+    webhooks.start()
+    if call_control is not None:
+        call_control.start()
+    host, port = server.address[:2]
+    print(f"VoxBridge API listening on http://{host}:{port}  (database: {config.database_url.split('://')[0]}, "
+          f"telephony: {'configured' if config.telephony_configured else 'not configured'})", flush=True)
+    print("Create an organization and its API key: python app.py create-org 'My Company'", flush=True)
+    stop = gevent.event.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(sig, stop.set)
+    stop.wait()
+    log.info("shutting down")
+    server.stop(timeout=5)
+    dispatcher.stop()
+    webhooks.stop()
+    if call_control is not None:
+        call_control.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    load_dotenv(override=False)
+    parser = argparse.ArgumentParser(prog="voxbridge")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="create or upgrade the database schema")
+    org = sub.add_parser("create-org", help="create an organization and print its first API key")
+    org.add_argument("name")
+    org.add_argument("--minutes", type=int, default=1000)
+    org.add_argument("--webhook-url", default=None)
+    org.add_argument("--caller-id", default=None)
+    sub.add_parser("serve", help="run the API, dispatcher and webhook worker")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    _setup(config)
+    handlers = {"migrate": cmd_migrate, "create-org": cmd_create_org, "serve": cmd_serve}
+    return handlers[args.command](config, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""The dispatcher: polls the queue and hands due calls to a dialer.
+
+Without telephony there is no dialer: calls stay queued and the dispatcher says so, in the
+words operators search for.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import gevent
+
+from calls import queue
+from models import Call, database
+
+log = logging.getLogger(__name__)
+
+NOT_CONFIGURED = "Telephony worker not configured — call remains queued. Set FREESWITCH_ESL_* in .env."
+
+
+class Dialer(Protocol):
+    def capacity(self) -> int:
+        """How many calls may be started right now (limits, CPS tokens, node load)."""
+
+    def dial(self, call: Call) -> None:
+        """Start dialing a claimed call (non-blocking)."""
+
+
+@dataclass
+class DispatchReport:
+    claimed: int
+    waiting: int
+    message: str | None = None
+
+
+class Dispatcher:
+    def __init__(self, dialer: Dialer | None, interval_s: float = 0.5, batch: int = 100, worker: str = ""):
+        self.dialer = dialer
+        self.interval_s = interval_s
+        self.batch = batch
+        self.worker = worker
+        self._greenlet: gevent.Greenlet | None = None
+        self._last_notice = 0.0
+
+    def run_once(self) -> DispatchReport:
+        if self.dialer is None:
+            waiting = queue.count_due()
+            if waiting:
+                self._notice(waiting)
+                return DispatchReport(0, waiting, NOT_CONFIGURED)
+            return DispatchReport(0, 0)
+        limit = min(self.batch, self.dialer.capacity())
+        claimed = queue.claim_due(limit, self.worker)
+        for call in claimed:
+            self.dialer.dial(call)
+        return DispatchReport(len(claimed), 0)
+
+    def _notice(self, waiting: int) -> None:
+        # Once a minute is enough for a log someone tails; every poll would drown it.
+        now = time.monotonic()
+        if now - self._last_notice >= 60 or not self._last_notice:
+            log.warning("%s (%d due)", NOT_CONFIGURED, waiting)
+            self._last_notice = now
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                with database.connection_context():
+                    report = self.run_once()
+            except Exception:
+                log.exception("dispatch pass failed; retrying")
+                report = DispatchReport(0, 0)
+            gevent.sleep(0 if report.claimed >= self.batch else self.interval_s)
+
+    def start(self) -> None:
+        self._greenlet = gevent.spawn(self._loop)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill()
+            self._greenlet = None

@@ -1,0 +1,244 @@
+"""Every VoxBridge setting, read once from the environment (and .env), typed and validated.
+
+The process refuses to start on a bad value: `load_config` collects every problem and raises
+one ConfigError that names each variable, so an operator fixes a .env in one pass.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+from urllib.parse import urlparse
+
+
+class ConfigError(ValueError):
+    """One or more settings are invalid; the message lists every one."""
+
+
+@dataclass(frozen=True)
+class EslNode:
+    host: str
+    port: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _str(value: str) -> str:
+    return value.strip()
+
+
+def _int_range(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value)
+        if not lo <= number <= hi:
+            raise ValueError(f"must be between {lo} and {hi}")
+        return number
+
+    return parse
+
+
+def _float_range(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        number = float(value)
+        if not lo <= number <= hi:
+            raise ValueError(f"must be between {lo} and {hi}")
+        return number
+
+    return parse
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+_HOST_RE = re.compile(r"^[A-Za-z0-9.\-]{1,253}$|^\[?[0-9A-Fa-f:]+\]?$")
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not _HOST_RE.match(host):
+        raise ValueError("must be host:port")
+    return host.strip("[]"), _int_range(1, 65535)(port)
+
+
+def _region(value: str) -> str:
+    value = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]{2}", value):
+        raise ValueError("must be an ISO 3166 alpha-2 region such as US or GB")
+    return value
+
+
+def _database_url(value: str) -> str:
+    scheme = urlparse(value).scheme
+    if scheme not in ("sqlite", "postgresql", "postgres", "postgresext"):
+        raise ValueError("must start with sqlite:/// or postgresql://")
+    return value
+
+
+def _ws_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("ws", "wss") or not parsed.hostname:
+        raise ValueError("must be a ws:// or wss:// URL")
+    return value.rstrip("/")
+
+
+def _log_level(value: str) -> str:
+    value = value.strip().upper()
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return value
+
+
+def _setting(env: str, default: str, parse: Callable[[str], Any], doc: str, secret: bool = False) -> Any:
+    return field(default=None, metadata={"env": env, "default": default, "parse": parse, "doc": doc,
+                                         "secret": secret})
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = _setting("DATABASE_URL", "sqlite:///var/voxbridge.db", _database_url,
+                                 "PostgreSQL (postgresql://user:pass@host/db) or SQLite URL")
+    api_host: str = _setting("API_HOST", "127.0.0.1", _str, "Address the REST API listens on")
+    api_port: int = _setting("API_PORT", "8080", _int_range(0, 65535), "Port of the REST API")
+    api_public_url: str = _setting("API_PUBLIC_URL", "", _str, "Public base URL of the API (docs, links)")
+    default_region: str = _setting("DEFAULT_REGION", "US", _region,
+                                   "Region for numbers written without a + country code")
+    max_body_bytes: int = _setting("MAX_BODY_BYTES", "8388608", _int_range(1024, 1 << 30),
+                                   "Largest accepted request body (413 beyond)")
+    rate_limit_per_minute: int = _setting("RATE_LIMIT_PER_MINUTE", "1200", _int_range(1, 10_000_000),
+                                          "Requests per minute per API key (429 beyond)")
+    esl_hosts: str = _setting("FREESWITCH_ESL_HOST", "", _str,
+                              "FreeSWITCH node(s): host or host:port, comma-separated. Empty = telephony off")
+    esl_port: int = _setting("FREESWITCH_ESL_PORT", "8021", _int_range(1, 65535), "Default ESL port")
+    esl_password: str = _setting("FREESWITCH_ESL_PASSWORD", "", _str, "ESL password", secret=True)
+    esl_command_timeout_s: float = _setting("FREESWITCH_ESL_TIMEOUT", "5", _float_range(0.1, 120),
+                                            "Timeout of every ESL command, seconds")
+    socket_address: str = _setting("VOXBRIDGE_SOCKET_ADDRESS", "127.0.0.1:8084", _str,
+                                   "host:port of the app's outbound-socket server (dialplan `socket`)")
+    audio_ws_listen: str = _setting("AUDIO_WS_LISTEN", "127.0.0.1:8085", _str,
+                                    "host:port the mod_audio_fork WebSocket server listens on")
+    audio_ws_public_url: str = _setting("AUDIO_WS_PUBLIC_URL", "ws://127.0.0.1:8085", _ws_url,
+                                        "ws:// URL FreeSWITCH uses to reach the audio WebSocket server")
+    media_token_secret: str = _setting("MEDIA_TOKEN_SECRET", "", _str,
+                                       "Secret signing audio-stream URLs (random per process when empty)",
+                                       secret=True)
+    outbound_context: str = _setting("OUTBOUND_CONTEXT", "voxbridge_outbound", _str,
+                                     "Dialplan context outbound calls are routed through")
+    outbound_gateway: str = _setting("OUTBOUND_GATEWAY", "", _str,
+                                     "Gateway for outbound calls when the organization has no trunk")
+    originate_timeout_s: int = _setting("ORIGINATE_TIMEOUT", "30", _int_range(5, 300),
+                                        "Seconds an outbound call may ring")
+    max_concurrent_calls: int = _setting("MAX_CONCURRENT_CALLS", "200", _int_range(1, 100_000),
+                                         "Live calls across the platform")
+    org_max_concurrent_calls: int = _setting("ORG_MAX_CONCURRENT_CALLS", "50", _int_range(1, 100_000),
+                                             "Live calls per organization")
+    calls_per_second: float = _setting("CALLS_PER_SECOND", "10", _float_range(0.01, 10_000),
+                                       "Originate rate (the trunk's CPS)")
+    max_call_duration_s: int = _setting("MAX_CALL_DURATION", "3600", _int_range(30, 86_400),
+                                        "Watchdog: longest call before it is hung up")
+    dispatch_interval_s: float = _setting("DISPATCH_INTERVAL", "0.5", _float_range(0.01, 60),
+                                          "Seconds between queue polls")
+    retry_backoff_s: int = _setting("RETRY_BACKOFF", "60", _int_range(0, 86_400),
+                                    "First retry delay; doubles per attempt")
+    webhook_allow_private: bool = _setting("WEBHOOK_ALLOW_PRIVATE", "false", _bool,
+                                           "Allow webhooks to private/loopback addresses (tests, demos)")
+    webhook_timeout_s: float = _setting("WEBHOOK_TIMEOUT", "10", _float_range(0.1, 120),
+                                        "Timeout of one webhook POST")
+    webhook_max_attempts: int = _setting("WEBHOOK_MAX_ATTEMPTS", "12", _int_range(1, 100),
+                                         "Deliveries tried before giving up (backoff spans ~17 h)")
+    sip_secret_key: str = _setting("SIP_SECRET_KEY", "", _str,
+                                   "Fernet key encrypting stored SIP passwords", secret=True)
+    sip_domain: str = _setting("SIP_DOMAIN", "sip.voxbridge.local:5080", _str,
+                               "host:port customers' PBXs send INVITEs to")
+    sip_outbound_addresses: str = _setting("SIP_OUTBOUND_ADDRESSES", "127.0.0.1", _str,
+                                           "Addresses our SIP traffic leaves from (for PBX allow-lists)")
+    freeswitch_conf_dir: str = _setting("FREESWITCH_CONF_DIR", "freeswitch", _str,
+                                        "FreeSWITCH configuration directory generated XML is written to")
+    log_level: str = _setting("LOG_LEVEL", "INFO", _log_level, "Logging level")
+
+    @property
+    def telephony_configured(self) -> bool:
+        return bool(self.esl_hosts)
+
+    @property
+    def esl_nodes(self) -> list[EslNode]:
+        nodes = []
+        for item in filter(None, (part.strip() for part in self.esl_hosts.split(","))):
+            if ":" in item and not item.startswith("["):
+                host, port = _host_port(item)
+            else:
+                host, port = item, self.esl_port
+            nodes.append(EslNode(host, port))
+        return nodes
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings safe to log: secrets are reduced to whether they are set."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.metadata["env"]] = ("set" if value else "unset") if f.metadata["secret"] else value
+        return out
+
+
+def _check_derived(config: Config, problems: list[str]) -> None:
+    try:
+        for node in config.esl_nodes:
+            if not _HOST_RE.match(node.host):
+                raise ValueError(node.host)
+    except ValueError as exc:
+        problems.append(f"FREESWITCH_ESL_HOST: must be host or host:port, comma-separated ({exc})")
+    for env, value in (("VOXBRIDGE_SOCKET_ADDRESS", config.socket_address),
+                       ("AUDIO_WS_LISTEN", config.audio_ws_listen)):
+        try:
+            _host_port(value)
+        except ValueError as exc:
+            problems.append(f"{env}: {exc} (got {value!r})")
+    if config.telephony_configured and not config.esl_password:
+        problems.append("FREESWITCH_ESL_PASSWORD: required when FREESWITCH_ESL_HOST is set")
+    if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", config.outbound_context):
+        problems.append("OUTBOUND_CONTEXT: letters, digits, _ and - only")
+    if config.outbound_gateway and not re.fullmatch(r"[A-Za-z0-9_\-.]{1,64}", config.outbound_gateway):
+        problems.append("OUTBOUND_GATEWAY: letters, digits, _, - and . only")
+
+
+def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+    """Read every setting from `env` (default: os.environ); raise ConfigError listing bad values."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for f in fields(Config):
+        if f.name in overrides:
+            values[f.name] = overrides[f.name]
+            continue
+        raw = env.get(f.metadata["env"], f.metadata["default"])
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except ValueError as exc:
+            shown = "***" if f.metadata["secret"] else repr(raw)
+            problems.append(f"{f.metadata['env']}: {exc} (got {shown})")
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    config = Config(**values)
+    _check_derived(config, problems)
+    if problems:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
+def settings_table() -> str:
+    """The README's table of variables, generated so it never drifts from the code."""
+    rows = ["| variable | default | what |", "|---|---|---|"]
+    for f in fields(Config):
+        meta = f.metadata
+        default = "(secret)" if meta["secret"] else (meta["default"] or "(empty)")
+        rows.append(f"| `{meta['env']}` | `{default}` | {meta['doc']} |")
+    return "\n".join(rows)

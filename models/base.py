@@ -1,0 +1,91 @@
+"""Database selection and the pieces every model shares.
+
+One DatabaseProxy is bound at start-up to PostgreSQL (production) or SQLite (the embedded
+default), so models never know which engine they run on.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import peewee
+from playhouse.pool import PooledPostgresqlDatabase
+
+database = peewee.DatabaseProxy()
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC: both engines store it the same way, so comparisons never mix zones."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class JSONField(peewee.TextField):
+    """JSON kept as text so PostgreSQL and SQLite behave identically."""
+
+    def db_value(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+def _postgres(url: str) -> peewee.Database:
+    parsed = urlparse(url)
+    # psycopg2 blocks the whole gevent hub unless it is made cooperative.
+    try:
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()
+    except ImportError:  # pragma: no cover - psycogreen is in requirements.txt
+        pass
+    return PooledPostgresqlDatabase(
+        parsed.path.lstrip("/") or "postgres",
+        user=unquote(parsed.username) if parsed.username else None,
+        password=unquote(parsed.password) if parsed.password else None,
+        # postgresql:///db?host=/var/run/postgresql selects a Unix socket directory.
+        host=parsed.hostname or parse_qs(parsed.query).get("host", [None])[0],
+        port=parsed.port or None,
+        max_connections=int(os.environ.get("DATABASE_POOL_SIZE", "20")),
+        stale_timeout=300,
+        timeout=10,
+        autoconnect=True,
+    )
+
+
+def _sqlite(url: str) -> peewee.Database:
+    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ":memory:"
+    if path and path != ":memory:":
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return peewee.SqliteDatabase(
+        path or ":memory:",
+        pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1, "synchronous": "normal"},
+        check_same_thread=False,
+    )
+
+
+def open_database(url: str) -> peewee.Database:
+    """Bind the models to the database at `url` and return it."""
+    scheme = urlparse(url).scheme
+    db = _postgres(url) if scheme.startswith("postgres") else _sqlite(url)
+    database.initialize(db)
+    return db
+
+
+def is_postgres() -> bool:
+    return isinstance(database.obj, peewee.PostgresqlDatabase)

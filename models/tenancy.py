@@ -1,0 +1,67 @@
+"""Organizations (tenants) and the API keys that act for them."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import peewee
+
+from models.base import BaseModel, new_id, utcnow
+
+KEY_PREFIX = "vb_live_"
+
+
+class Organization(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=36, default=new_id)
+    name = peewee.CharField(max_length=200)
+    minutes_included = peewee.IntegerField(default=1000)
+    minutes_used = peewee.IntegerField(default=0)
+    webhook_url = peewee.CharField(max_length=2000, null=True)
+    webhook_secret = peewee.CharField(max_length=100, default=lambda: "whsec_" + secrets.token_hex(24))
+    default_caller_id = peewee.CharField(max_length=20, null=True)
+    max_concurrent_calls = peewee.IntegerField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    @property
+    def minutes_exhausted(self) -> bool:
+        return self.minutes_used >= self.minutes_included
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKey(BaseModel):
+    """Only a hash is stored; the prefix finds the row without scanning every hash."""
+
+    id = peewee.CharField(primary_key=True, max_length=36, default=new_id)
+    organization = peewee.ForeignKeyField(Organization, backref="api_keys", on_delete="CASCADE")
+    name = peewee.CharField(max_length=200, default="default")
+    prefix = peewee.CharField(max_length=32, unique=True)
+    key_hash = peewee.CharField(max_length=64)
+    created_at = peewee.DateTimeField(default=utcnow)
+    revoked_at = peewee.DateTimeField(null=True)
+
+    @classmethod
+    def issue(cls, organization: Organization, name: str = "default") -> tuple[ApiKey, str]:
+        """Create a key; the plaintext is returned once and never stored."""
+        prefix = secrets.token_hex(6)
+        plaintext = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+        key = cls.create(organization=organization, name=name, prefix=prefix, key_hash=hash_key(plaintext))
+        return key, plaintext
+
+    @classmethod
+    def authenticate(cls, plaintext: str) -> ApiKey | None:
+        if not plaintext.startswith(KEY_PREFIX):
+            return None
+        prefix = plaintext[len(KEY_PREFIX):].split("_", 1)[0]
+        key = (cls.select(cls, Organization).join(Organization)
+               .where(cls.prefix == prefix, cls.revoked_at.is_null()).first())
+        if key is None or not hmac.compare_digest(key.key_hash, hash_key(plaintext)):
+            return None
+        return key
+
+    def revoke(self) -> None:
+        self.revoked_at = utcnow()
+        self.save()

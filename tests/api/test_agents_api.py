@@ -1,0 +1,60 @@
+"""/v1/agents and /v1/numbers: validation, soft delete, isolation."""
+import json
+
+from models import Agent, ApiKey, Organization
+
+
+def send(client, method, path, auth, body):
+    return client.open(path, method=method, data=json.dumps(body), headers=auth, content_type="application/json")
+
+
+def test_agent_crud(client, auth):
+    created = send(client, "POST", "/v1/agents", auth, {
+        "name": "Reminder", "direction": "outbound", "greeting": "Hi", "tts": {"provider": "espeak"},
+        "analysis_schema": {"type": "object", "properties": {"confirmed": {"type": "boolean"}}}})
+    assert created.status_code == 201
+    agent_id = created.get_json()["id"]
+    assert created.get_json()["stt"] == {}
+    patched = send(client, "PATCH", f"/v1/agents/{agent_id}", auth, {"active": False, "greeting": "Hello"})
+    assert patched.get_json()["active"] is False and patched.get_json()["greeting"] == "Hello"
+    assert [a["id"] for a in client.get("/v1/agents", headers=auth).get_json()["data"]] == [agent_id]
+    assert client.delete(f"/v1/agents/{agent_id}", headers=auth).status_code == 204
+    assert client.get(f"/v1/agents/{agent_id}", headers=auth).status_code == 404
+    assert Agent.get_by_id(agent_id).deleted_at is not None
+
+
+def test_agent_validation(client, auth):
+    cases = [({"direction": "outbound"}, "name"), ({"name": "x", "direction": "sideways"}, "direction"),
+             ({"name": "x", "direction": "inbound", "llm": {"provider": "skynet"}}, "llm"),
+             ({"name": "x", "direction": "inbound", "llm": {"provider": "openai", "api_key": "sk"}}, "llm"),
+             ({"name": "x", "direction": "inbound", "analysis_schema": {"type": "array"}}, "analysis_schema"),
+             ({"name": "x", "direction": "inbound", "active": "yes"}, "active")]
+    for body, field in cases:
+        response = send(client, "POST", "/v1/agents", auth, body)
+        assert response.status_code == 422, body
+        assert response.get_json()["error"]["field"] == field
+
+
+def test_agents_of_another_organization_are_404(client, auth):
+    other = Organization.create(name="Other")
+    agent = Agent.create(organization=other, name="Theirs", direction="outbound")
+    assert client.get(f"/v1/agents/{agent.id}", headers=auth).status_code == 404
+    assert send(client, "PATCH", f"/v1/agents/{agent.id}", auth, {"name": "mine"}).status_code == 404
+    assert client.delete(f"/v1/agents/{agent.id}", headers=auth).status_code == 404
+    assert Agent.get_by_id(agent.id).name == "Theirs"
+
+
+def test_numbers_are_e164_unique_across_organizations(client, auth, org):
+    inbound = Agent.create(organization=org, name="Desk", direction="inbound")
+    created = send(client, "POST", "/v1/numbers", auth, {"number": "+1 415 555 0100", "agent_id": inbound.id})
+    assert created.status_code == 201 and created.get_json()["number"] == "+14155550100"
+    other = Organization.create(name="Other")
+    other_auth = {"Authorization": "Bearer " + ApiKey.issue(other)[1]}
+    taken = send(client, "POST", "/v1/numbers", other_auth, {"number": "+14155550100"})
+    assert taken.status_code == 409 and taken.get_json()["error"]["code"] == "number_taken"
+    outbound = Agent.create(organization=org, name="Out", direction="outbound")
+    wrong = send(client, "POST", "/v1/numbers", auth, {"number": "+14155550101", "agent_id": outbound.id})
+    assert wrong.status_code == 422
+    number_id = created.get_json()["id"]
+    assert client.delete(f"/v1/numbers/{number_id}", headers=other_auth).status_code == 404
+    assert client.delete(f"/v1/numbers/{number_id}", headers=auth).status_code == 204

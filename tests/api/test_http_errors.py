@@ -1,0 +1,82 @@
+"""Authentication, content negotiation, body limits, rate limit, health and the OpenAPI document."""
+import json
+
+from api import create_app
+from config import load_config
+
+
+def test_missing_and_bad_keys_are_401(client, auth):
+    assert client.get("/v1/calls").status_code == 401
+    bad = client.get("/v1/calls", headers={"Authorization": "Bearer vb_live_nope_x"})
+    assert bad.status_code == 401 and bad.get_json()["error"]["code"] == "unauthorized"
+    assert client.get("/v1/calls", headers={"Authorization": "Basic abc"}).status_code == 401
+
+
+def test_revoked_key_is_401(client, auth, api_key):
+    from models import ApiKey
+
+    ApiKey.authenticate(api_key).revoke()
+    assert client.get("/v1/calls", headers=auth).status_code == 401
+
+
+def test_keys_are_stored_hashed(api_key):
+    from models import ApiKey
+
+    row = ApiKey.get()
+    assert api_key not in (row.key_hash, row.prefix) and len(row.key_hash) == 64
+
+
+def test_non_json_is_415_and_bad_json_is_400(client, auth, outbound_agent):
+    assert client.post("/v1/calls/outbound", data="to=1", headers=auth,
+                       content_type="application/x-www-form-urlencoded").status_code == 415
+    bad = client.post("/v1/calls/outbound", data="{", headers=auth, content_type="application/json")
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_json"
+    array = client.post("/v1/calls/outbound", data="[]", headers=auth, content_type="application/json")
+    assert array.status_code == 400
+
+
+def test_oversized_body_is_413(db, auth, outbound_agent):
+    app = create_app(load_config({"MAX_BODY_BYTES": "2048"}))
+    response = app.test_client().post("/v1/calls/outbound", data=json.dumps({"to": "x" * 5000}), headers=auth,
+                                      content_type="application/json")
+    assert response.status_code == 413 and response.get_json()["error"]["code"] == "payload_too_large"
+
+
+def test_rate_limit_is_429_with_retry_after(db, auth):
+    client = create_app(load_config({"RATE_LIMIT_PER_MINUTE": "3"})).test_client()
+    statuses = [client.get("/v1/organization", headers=auth).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    response = client.get("/v1/organization", headers=auth)
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_unknown_route_is_json_404(client, auth):
+    response = client.get("/v1/nothing", headers=auth)
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"
+
+
+def test_health_reports_database_and_telephony(client):
+    body = client.get("/health").get_json()
+    assert body == {"status": "ok", "database": "ok", "telephony": "not_configured"}
+
+
+def test_organization_usage(client, auth, org):
+    body = client.get("/v1/organization", headers=auth).get_json()
+    assert body["usage"] == {"minutes_included": 100, "minutes_used": 0, "minutes_remaining": 100}
+
+
+def _flask_path(rule: str) -> str:
+    return rule.replace("<", "{").replace(">", "}")
+
+
+def test_openapi_document_matches_the_routes(app, client):
+    doc = client.get("/openapi.json").get_json()
+    assert doc["openapi"] == "3.1.0"
+    documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
+    routed = {(_flask_path(rule.rule), method.lower()) for rule in app.url_map.iter_rules()
+              for method in rule.methods - {"HEAD", "OPTIONS"} if rule.endpoint != "static"}
+    assert documented == routed
+    for path, ops in doc["paths"].items():
+        for op in ops.values():
+            params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert params == {seg[1:-1] for seg in path.split("/") if seg.startswith("{")}, path
