@@ -1,0 +1,64 @@
+"""The app's commands as an operator runs them: migrate, create-org, serve."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def run(args, env, timeout=60):
+    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _env(tmp_path, **extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FREESWITCH_", "DATABASE_URL"))}
+    return {**env, "DATABASE_URL": f"sqlite:///{tmp_path}/vb.db", **extra}
+
+
+def test_migrate_is_idempotent(tmp_path):
+    env = _env(tmp_path)
+    assert "applied: [1]" in run(["migrate"], env).stdout
+    assert "applied: nothing" in run(["migrate"], env).stdout
+
+
+def test_bad_configuration_refuses_to_start(tmp_path):
+    result = run(["migrate"], _env(tmp_path, API_PORT="eighty"))
+    assert result.returncode == 2 and "API_PORT" in result.stderr
+
+
+def test_serve_answers_with_a_created_key_and_queues_a_call(tmp_path):
+    env = _env(tmp_path, API_PORT="0")
+    created = run(["create-org", "Acme", "--minutes", "5"], env)
+    key = created.stdout.split("store it now): ")[1].split()[0]
+    port_file = tmp_path / "out.txt"
+    with open(port_file, "w") as out:
+        proc = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while "listening on" not in port_file.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        url = port_file.read_text().split("listening on ")[1].split()[0]
+        health = json.loads(urllib.request.urlopen(url + "/health", timeout=5).read())
+        assert health["database"] == "ok" and health["telephony"] == "not_configured"
+
+        def call(method, path, body=None):
+            request = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode() if body else None,
+                                             headers={"Authorization": f"Bearer {key}",
+                                                      "Content-Type": "application/json"})
+            return json.loads(urllib.request.urlopen(request, timeout=5).read())
+
+        call("POST", "/v1/agents", {"name": "Welcome", "direction": "outbound"})
+        queued = call("POST", "/v1/calls/outbound", {"to": "+14155550123"})
+        assert queued["status"] == "queued"
+        time.sleep(1.5)  # a few dispatcher polls: with no telephony the call must stay queued
+        assert call("GET", f"/v1/calls/{queued['id']}")["status"] == "queued"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert "Telephony worker not configured — call remains queued" in port_file.read_text()

@@ -1,0 +1,95 @@
+"""Claiming due calls: due-ness, attempt counting, and exactly-once claims across processes."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from calls.dispatcher import NOT_CONFIGURED, Dispatcher
+from calls.queue import claim_due
+from models import CALLING, QUEUED, Call, CallEvent, database, is_postgres
+
+from .factories import queued_calls
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_only_due_calls_are_claimed_and_attempt_counts(org, outbound_agent):
+    due = queued_calls(org, outbound_agent, 3)
+    queued_calls(org, outbound_agent, 2, due_in_s=3600)
+    queued_calls(org, outbound_agent, 1, status="canceled")
+    claimed = claim_due(10, "w1")
+    assert sorted(c.id for c in claimed) == sorted(due)
+    assert all(c.status == CALLING and c.attempt == 1 and c.dialed_at for c in claimed)
+    assert claim_due(10) == []
+    events = CallEvent.select().where(CallEvent.to_status == CALLING)
+    assert events.count() == 3 and all("w1" in e.reason for e in events)
+
+
+def test_claim_respects_the_limit_and_order(org, outbound_agent):
+    ids = queued_calls(org, outbound_agent, 5)
+    first = claim_due(2)
+    assert len(first) == 2
+    assert Call.select().where(Call.status == QUEUED).count() == 3
+    assert {c.id for c in first} <= set(ids)
+
+
+def test_dispatcher_without_telephony_leaves_calls_queued_and_says_so(org, outbound_agent, caplog):
+    queued_calls(org, outbound_agent, 2)
+    report = Dispatcher(None).run_once()
+    assert report.message == NOT_CONFIGURED
+    assert report.message == ("Telephony worker not configured — call remains queued. "
+                              "Set FREESWITCH_ESL_* in .env.")
+    assert report.waiting == 2 and report.claimed == 0
+    assert Call.select().where(Call.status == QUEUED).count() == 2
+    assert NOT_CONFIGURED in caplog.text
+
+
+class RecordingDialer:
+    def __init__(self, capacity):
+        self.slots = capacity
+        self.dialed = []
+
+    def capacity(self):
+        return self.slots
+
+    def dial(self, call):
+        self.dialed.append(call.id)
+
+
+def test_dispatcher_hands_claimed_calls_to_the_dialer_within_capacity(org, outbound_agent):
+    queued_calls(org, outbound_agent, 5)
+    dialer = RecordingDialer(capacity=3)
+    report = Dispatcher(dialer).run_once()
+    assert report.claimed == 3 and len(dialer.dialed) == 3
+    assert Call.select().where(Call.status == CALLING).count() == 3
+
+
+# SKIP LOCKED concurrency is PostgreSQL's; the embedded SQLite default runs one dispatcher process.
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+def test_four_dispatcher_processes_claim_1000_calls_each_exactly_once(db, org, outbound_agent):
+    assert is_postgres()
+    ids = queued_calls(org, outbound_agent, 1000)
+    url = os.environ.get("VOXBRIDGE_TEST_CURRENT_URL") or _url_of(db)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen([sys.executable, str(ROOT / "tests/calls/claim_worker.py"), url, f"w{n}", "25"],
+                              stdout=subprocess.PIPE, env=env, cwd=ROOT) for n in range(4)]
+    results = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    claimed = [call_id for result in results for call_id in result]
+    assert len(claimed) == len(set(claimed)) == 1000
+    assert set(claimed) == set(ids)
+    assert sum(1 for r in results if r) >= 2, "the claims should have been shared between processes"
+    database.connect(reuse_if_open=True)
+    assert Call.select().where(Call.status == CALLING, Call.attempt == 1).count() == 1000
+
+
+def _url_of(db) -> str:
+    params = db.connect_params
+    user = params.get("user") or ""
+    host = params.get("host") or ""
+    port = params.get("port") or 5432
+    if host.startswith("/"):
+        return f"postgresql:///{db.database}?host={host}"
+    return f"postgresql://{user}@{host}:{port}/{db.database}"
