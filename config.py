@@ -116,6 +116,8 @@ class Config:
                                    "Largest accepted request body (413 beyond)")
     rate_limit_per_minute: int = _setting("RATE_LIMIT_PER_MINUTE", "1200", _int_range(1, 10_000_000),
                                           "Requests per minute per API key (429 beyond)")
+    api_key_cache_s: float = _setting("API_KEY_CACHE_SECONDS", "2", _float_range(0, 60),
+                                      "Seconds an authenticated key is remembered (revocation delay)")
     esl_hosts: str = _setting("FREESWITCH_ESL_HOST", "", _str,
                               "FreeSWITCH node(s): host or host:port, comma-separated. Empty = telephony off")
     esl_port: int = _setting("FREESWITCH_ESL_PORT", "8021", _int_range(1, 65535), "Default ESL port")

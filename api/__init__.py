@@ -6,7 +6,7 @@ from typing import Any
 from flask import Flask, request
 
 from api import agents, calls, errors, health, numbers, openapi, organization
-from api.auth import RateLimiter, authenticate
+from api.auth import KeyCache, RateLimiter, authenticate
 from config import Config
 from models import database
 
@@ -22,12 +22,13 @@ def create_app(config: Config, call_control: Any = None, extra_blueprints: tuple
     if call_control is not None:
         app.extensions["voxbridge.call_control"] = call_control
     limiter = RateLimiter(config.rate_limit_per_minute)
+    keys = KeyCache(ttl_s=config.api_key_cache_s)
 
     @app.before_request
     def _open_and_authenticate():
         database.connect(reuse_if_open=True)
         if request.path.startswith("/v1/"):
-            authenticate(limiter)
+            authenticate(limiter, keys)
 
     @app.teardown_request
     def _close(_exc):

@@ -10,6 +10,7 @@ from flask import g, request
 
 from api.errors import ApiError
 from models import ApiKey
+from models.tenancy import hash_key
 
 
 @dataclass
@@ -40,13 +41,35 @@ class RateLimiter:
             return (1 - bucket.tokens) / self.rate
 
 
-def authenticate(limiter: RateLimiter) -> None:
+class KeyCache:
+    """Authenticated keys remembered for a couple of seconds: the key lookup is the costliest query of
+    a POST. The price is that a revoked key, or a changed allowance, takes effect within `ttl_s`."""
+
+    def __init__(self, ttl_s: float = 2.0):
+        self.ttl_s = ttl_s
+        self._keys: dict[str, tuple[float, ApiKey]] = {}
+
+    def authenticate(self, plaintext: str) -> ApiKey | None:
+        now = time.monotonic()
+        digest = hash_key(plaintext)
+        hit = self._keys.get(digest)
+        if hit and hit[0] > now:
+            return hit[1]
+        key = ApiKey.authenticate(plaintext)
+        if key is not None and self.ttl_s > 0:
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            self._keys[digest] = (now + self.ttl_s, key)
+        return key
+
+
+def authenticate(limiter: RateLimiter, keys: KeyCache) -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", "send your API key as 'Authorization: Bearer <key>'",
                        headers={"WWW-Authenticate": 'Bearer realm="voxbridge"'})
-    key = ApiKey.authenticate(token.strip())
+    key = keys.authenticate(token.strip())
     if key is None:
         raise ApiError(401, "unauthorized", "API key is invalid or revoked",
                        headers={"WWW-Authenticate": 'Bearer realm="voxbridge", error="invalid_token"'})

@@ -32,6 +32,7 @@ from models import (
     new_id,
     utcnow,
 )
+from models.bulk import write
 from webhooks.outbox import delivery_row
 from webhooks.targets import UnsafeTarget, validate_url_syntax
 
@@ -54,27 +55,47 @@ class OutboundContext:
     default_agent: Agent | None = None
     owned_numbers: set[str] = field(default_factory=set)
 
+    _loaded: set[str] = field(default_factory=set)
+
     @classmethod
     def load(cls, org, config) -> OutboundContext:
-        agents = {a.id: a for a in Agent.select().where(Agent.organization == org, Agent.deleted_at.is_null())}
-        outbound = sorted((a for a in agents.values() if a.direction == "outbound" and a.active),
-                          key=lambda a: (a.created_at, a.id))
-        owned = {n for (n,) in PhoneNumber.select(PhoneNumber.number).where(PhoneNumber.organization == org)
-                 .tuples()}
-        return cls(org, config.default_region, config.telephony_configured, agents,
-                   outbound[0] if outbound else None, owned)
+        return cls(org, config.default_region, config.telephony_configured)
+
+    # Each lookup runs at most once per request and only when a request needs it: a single POST
+    # with no agent_id and no from costs one agent query, a batch of 1,000 the same.
+    def agent(self, agent_id: str) -> Agent | None:
+        if agent_id not in self.agents:
+            self.agents[agent_id] = Agent.get_or_none(Agent.id == agent_id, Agent.organization == self.org,
+                                                      Agent.deleted_at.is_null())
+        return self.agents[agent_id]
+
+    def default_outbound_agent(self) -> Agent | None:
+        if "default_agent" not in self._loaded:
+            self._loaded.add("default_agent")
+            self.default_agent = (Agent.select().where(Agent.organization == self.org, Agent.direction == "outbound",
+                                                       Agent.active, Agent.deleted_at.is_null())
+                                  .order_by(Agent.created_at, Agent.id).first())
+        return self.default_agent
+
+    def owns(self, number: str) -> bool:
+        if "numbers" not in self._loaded:
+            self._loaded.add("numbers")
+            self.owned_numbers = {n for (n,) in PhoneNumber.select(PhoneNumber.number)
+                                  .where(PhoneNumber.organization == self.org).tuples()}
+        return number in self.owned_numbers
 
 
 def _agent(body: dict[str, Any], ctx: OutboundContext) -> Agent:
     agent_id = body.get("agent_id")
     if agent_id is None:
-        if ctx.default_agent is None:
+        default = ctx.default_outbound_agent()
+        if default is None:
             raise invalid("agent_id", "the organization has no active outbound agent; create one or pass agent_id",
                           "no_outbound_agent")
-        return ctx.default_agent
+        return default
     if not isinstance(agent_id, str):
         raise invalid("agent_id", "agent_id must be a string")
-    agent = ctx.agents.get(agent_id)
+    agent = ctx.agent(agent_id)
     if agent is None:
         raise invalid("agent_id", f"agent {agent_id!r} not found in this organization", "agent_not_found")
     if agent.direction != "outbound":
@@ -92,7 +113,7 @@ def _from_number(body: dict[str, Any], ctx: OutboundContext) -> str | None:
             raise invalid("from", "from (caller ID) is required once telephony is configured", "from_required")
         return ctx.org.default_caller_id
     number = e164(value, "from", ctx.region)
-    if ctx.telephony and number not in ctx.owned_numbers and number != ctx.org.default_caller_id:
+    if ctx.telephony and not ctx.owns(number) and number != ctx.org.default_caller_id:
         raise invalid("from", f"{number} is not a number this organization owns or its caller ID",
                       "from_not_owned")
     return number
@@ -142,16 +163,14 @@ def _check_allowance(org) -> None:
 
 def _insert(rows: list[dict[str, Any]], org) -> list[Call]:
     """Insert calls, their first timeline event and call.queued webhooks in the caller's transaction."""
-    Call.insert_many(rows).execute()
     calls = [Call(**{**row, "organization": org}) for row in rows]
     for call, row in zip(calls, rows, strict=True):
         call.organization_id = org.id
         call.agent_id = row["agent"]
-    CallEvent.insert_many([{"call": c.id, "from_status": None, "to_status": c.status, "reason": "created",
-                            "created_at": c.created_at} for c in calls]).execute()
+    events = [{"call": c.id, "from_status": None, "to_status": c.status, "reason": "created",
+               "created_at": c.created_at} for c in calls]
     deliveries = [d for d in (delivery_row(org, "call.queued", call_to_dict(c), c) for c in calls) if d]
-    if deliveries:
-        WebhookDelivery.insert_many(deliveries).execute()
+    write([(Call, rows), (CallEvent, events), (WebhookDelivery, deliveries)])
     return calls
 
 
@@ -209,11 +228,11 @@ def create_outbound():
         _check_allowance(org)
         ctx = OutboundContext.load(org, config)
         row = build_call(body, ctx, utcnow())
+        if store is None:
+            return 201, call_to_dict(_insert([row], org)[0])
         with database.atomic():
-            call = _insert([row], org)[0]
-            payload = call_to_dict(call)
-            if store:
-                store(201, payload)
+            payload = call_to_dict(_insert([row], org)[0])
+            store(201, payload)
         return 201, payload
 
     return _idempotent(create)

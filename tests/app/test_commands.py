@@ -48,7 +48,8 @@ def test_serve_answers_with_a_created_key_and_queues_a_call(tmp_path):
         assert health["database"] == "ok" and health["telephony"] == "not_configured"
 
         def call(method, path, body=None):
-            request = urllib.request.Request(url + path, method=method, data=json.dumps(body).encode() if body else None,
+            data = json.dumps(body).encode() if body else None
+            request = urllib.request.Request(url + path, method=method, data=data,
                                              headers={"Authorization": f"Bearer {key}",
                                                       "Content-Type": "application/json"})
             return json.loads(urllib.request.urlopen(request, timeout=5).read())
