@@ -85,12 +85,14 @@ def retry_delay(attempt: int, base_s: int) -> dt.timedelta:
 
 
 def finish_attempt(call: Call, outcome: str, reason: str | None = None, retry_base_s: int = 60,
-                   **fields: Any) -> str:
+                   retryable: bool | None = None, **fields: Any) -> str:
     """End one dial attempt: requeue it with backoff when retryable and attempts remain, else close it.
 
     Never retries a completed (answered) call. Returns the status the call ended in.
     """
-    retryable = outcome in RETRYABLE and call.answered_at is None and fields.get("answered_at") is None
+    if retryable is None:
+        retryable = outcome in RETRYABLE
+    retryable = retryable and call.answered_at is None and fields.get("answered_at") is None
     if retryable and call.attempt < call.max_attempts:
         next_at = utcnow() + retry_delay(call.attempt, retry_base_s)
         note = f"{outcome}: {reason}" if reason else outcome

@@ -1,0 +1,72 @@
+"""How a FreeSWITCH hangup cause (and SIP code) ends a call attempt: the one table.
+
+Causes and their Q.850 codes are FreeSWITCH's (switch_channel.c); SIP codes are what
+variable_sip_term_status carries for sofia legs. An answered call is always `completed`,
+whatever the cause of its end: it was a conversation, and it is never dialed again.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from models import BUSY, CANCELED, COMPLETED, FAILED, NO_ANSWER
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    retryable: bool
+    meaning: str
+
+
+CAUSES: dict[str, Outcome] = {
+    "USER_BUSY": Outcome(BUSY, True, "the called party is busy (SIP 486)"),
+    "NO_ANSWER": Outcome(NO_ANSWER, True, "rang without an answer"),
+    "NO_USER_RESPONSE": Outcome(NO_ANSWER, True, "the called party's device did not respond (SIP 408)"),
+    "SUBSCRIBER_ABSENT": Outcome(NO_ANSWER, True, "the called party is not reachable (SIP 480)"),
+    "ALLOTTED_TIMEOUT": Outcome(NO_ANSWER, True, "the originate timeout expired"),
+    "PROGRESS_TIMEOUT": Outcome(NO_ANSWER, True, "no progress before the timeout"),
+    "ORIGINATOR_CANCEL": Outcome(NO_ANSWER, True, "the attempt was cancelled before an answer (SIP 487)"),
+    "NORMAL_TEMPORARY_FAILURE": Outcome(FAILED, True, "temporary failure (SIP 503): nothing answered"),
+    "NORMAL_CIRCUIT_CONGESTION": Outcome(FAILED, True, "circuit congestion"),
+    "SWITCH_CONGESTION": Outcome(FAILED, True, "the switch is congested (SIP 503)"),
+    "NETWORK_OUT_OF_ORDER": Outcome(FAILED, True, "the network is out of order"),
+    "DESTINATION_OUT_OF_ORDER": Outcome(FAILED, True, "the destination is out of order (SIP 502)"),
+    "RECOVERY_ON_TIMER_EXPIRE": Outcome(FAILED, True, "SIP transaction timeout (SIP 408/504)"),
+    "SERVICE_UNAVAILABLE": Outcome(FAILED, True, "service unavailable"),
+    "GATEWAY_DOWN": Outcome(FAILED, True, "the gateway is down"),
+    "MEDIA_TIMEOUT": Outcome(FAILED, True, "RTP stopped arriving"),
+    "CALL_REJECTED": Outcome(FAILED, False, "the call was rejected (SIP 603 / 403)"),
+    "UNALLOCATED_NUMBER": Outcome(FAILED, False, "the number does not exist (SIP 404)"),
+    "NO_ROUTE_DESTINATION": Outcome(FAILED, False, "no route to the destination"),
+    "INVALID_NUMBER_FORMAT": Outcome(FAILED, False, "invalid number format (SIP 484)"),
+    "INCOMPATIBLE_DESTINATION": Outcome(FAILED, False, "no codec in common (SIP 488)"),
+    "INVALID_GATEWAY": Outcome(FAILED, False, "the gateway does not exist in FreeSWITCH"),
+    "OUTGOING_CALL_BARRED": Outcome(FAILED, False, "outgoing calls are barred (e.g. international, SIP 403)"),
+    "BEARERCAPABILITY_NOTAUTH": Outcome(FAILED, False, "not authorized by the trunk (SIP 403)"),
+    "CHAN_NOT_IMPLEMENTED": Outcome(FAILED, False, "the endpoint type is not loaded"),
+    "DESTINATION_NOT_OBTAINABLE": Outcome(FAILED, False, "destination not obtainable"),
+    "MANAGER_REQUEST": Outcome(CANCELED, False, "hung up on request (uuid_kill)"),
+    "NORMAL_CLEARING": Outcome(NO_ANSWER, True, "cleared before an answer"),
+}
+
+# SIP final responses that arrive without a telling cause (e.g. via variable_sip_term_status).
+SIP_CODES: dict[int, str] = {
+    404: "UNALLOCATED_NUMBER", 403: "CALL_REJECTED", 603: "CALL_REJECTED", 486: "USER_BUSY", 600: "USER_BUSY",
+    480: "SUBSCRIBER_ABSENT", 408: "RECOVERY_ON_TIMER_EXPIRE", 487: "ORIGINATOR_CANCEL", 484: "INVALID_NUMBER_FORMAT",
+    488: "INCOMPATIBLE_DESTINATION", 502: "DESTINATION_OUT_OF_ORDER", 503: "NORMAL_TEMPORARY_FAILURE",
+    504: "RECOVERY_ON_TIMER_EXPIRE",
+}
+
+UNKNOWN = Outcome(FAILED, False, "unrecognized hangup cause")
+
+
+def outcome_for(cause: str | None, sip_code: int | None = None, answered: bool = False) -> Outcome:
+    """The status an attempt ends in. Answered calls are completed; unknown causes fail without retry."""
+    if answered:
+        return Outcome(COMPLETED, False, "the call was answered")
+    name = (cause or "").strip().upper()
+    if name in CAUSES and name != "NORMAL_CLEARING":
+        return CAUSES[name]
+    if sip_code in SIP_CODES:
+        return CAUSES[SIP_CODES[sip_code]]
+    return CAUSES.get(name, UNKNOWN)
