@@ -17,7 +17,8 @@ FINAL_STATUSES = (COMPLETED, FAILED, NO_ANSWER, BUSY, CANCELED)
 
 class Call(BaseModel):
     id = peewee.CharField(primary_key=True, max_length=36, default=new_id)
-    organization = peewee.ForeignKeyField(Organization, backref="calls", on_delete="CASCADE")
+    # Null only for inbound calls to numbers no organization owns: recorded for operators, never listed by the API.
+    organization = peewee.ForeignKeyField(Organization, backref="calls", null=True, on_delete="CASCADE")
     agent = peewee.ForeignKeyField(Agent, backref="calls", null=True, on_delete="SET NULL")
     direction = peewee.CharField(max_length=10)
     to_number = peewee.CharField(max_length=20)

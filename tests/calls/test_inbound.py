@@ -1,0 +1,64 @@
+"""Admitting inbound calls: number -> organization -> active inbound agent, or a stated rejection."""
+import uuid
+
+import pytest
+
+from calls.inbound import admit, normalize_did
+from models import FAILED, Agent, Call, PhoneNumber, WebhookDelivery
+
+
+@pytest.fixture
+def desk(org):
+    agent = Agent.create(organization=org, name="Desk", direction="inbound")
+    PhoneNumber.create(organization=org, number="+14155550100", agent=agent)
+    return agent
+
+
+def chan():
+    return str(uuid.uuid4())
+
+
+def test_owned_number_reaches_the_numbers_inbound_agent(desk, org):
+    decision = admit(chan(), "14155550100", "+442071838750", "US")
+    assert decision.accepted
+    call = Call.get_by_id(decision.call.id)
+    assert (call.organization_id, call.agent_id, call.direction, call.status) == (org.id, desk.id, "inbound",
+                                                                                  "calling")
+    assert call.to_number == "+14155550100" and call.from_number == "+442071838750"
+
+
+def test_unknown_number_is_rejected_and_recorded(desk):
+    decision = admit(chan(), "+14155550199", "+14155550123", "US")
+    assert not decision.accepted and decision.hangup_cause == "UNALLOCATED_NUMBER"
+    row = Call.get_by_id(decision.call.id)
+    assert row.status == FAILED and row.organization_id is None and "not assigned" in row.failure_reason
+
+
+def test_no_active_inbound_agent_is_rejected_with_a_webhook(desk, org):
+    desk.active = False
+    desk.save()
+    decision = admit(chan(), "+14155550100", None, "US")
+    assert decision.hangup_cause == "NO_ROUTE_DESTINATION"
+    assert WebhookDelivery.get().event_type == "call.ended"
+
+
+def test_exhausted_allowance_is_rejected(desk, org):
+    org.minutes_used = org.minutes_included
+    org.save()
+    assert admit(chan(), "+14155550100", None, "US").hangup_cause == "CALL_REJECTED"
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "+1${system(id)}", "1415555\n0100", "12"])
+def test_garbage_dialed_numbers_are_rejected_cleanly(desk, bad):
+    assert admit(chan(), bad, None, "US").hangup_cause == "UNALLOCATED_NUMBER"
+
+
+def test_channel_uuid_must_be_a_uuid(desk):
+    with pytest.raises(ValueError):
+        admit("not-a-uuid'; DROP TABLE call;--", "+14155550100", None, "US")
+
+
+def test_normalize_did_forms():
+    assert normalize_did("4155550100", "US") == "+14155550100"
+    assert normalize_did("+442071838750", "US") == "+442071838750"
+    assert normalize_did("442071838750", "US") == "+442071838750"
