@@ -11,18 +11,20 @@ monkey.patch_all()
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 
 import gevent  # noqa: E402
 import gevent.event  # noqa: E402
+import gevent.socket  # noqa: E402
 from dotenv import load_dotenv  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
 
 from api import create_app  # noqa: E402
 from calls.dispatcher import Dispatcher  # noqa: E402
 from config import Config, ConfigError, load_config  # noqa: E402
-from models import ApiKey, Organization, migrate, open_database  # noqa: E402
+from models import ApiKey, Organization, database, migrate, open_database  # noqa: E402
 from webhooks.delivery import DeliveryWorker  # noqa: E402
 
 log = logging.getLogger("voxbridge")
@@ -65,10 +67,41 @@ def build_services(config: Config):
     return app, dispatcher, webhooks, call_control
 
 
+def _listen(config: Config) -> gevent.socket.socket:
+    listener = gevent.socket.socket(gevent.socket.AF_INET6 if ":" in config.api_host else gevent.socket.AF_INET)
+    listener.setsockopt(gevent.socket.SOL_SOCKET, gevent.socket.SO_REUSEADDR, 1)
+    listener.bind((config.api_host, config.api_port))
+    listener.listen(1024)
+    return listener
+
+
+def _fork_api_workers(config: Config, listener) -> list[int]:
+    """Extra processes serving only the API on the shared socket: Python runs one core per process.
+
+    Forked before any database connection or greenlet exists in the parent, so nothing is shared
+    but the listening socket; each child opens its own pool.
+    """
+    children = []
+    for _ in range(config.api_workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            gevent.reinit()
+            open_database(config.database_url)
+            WSGIServer(listener, create_app(config), log=None).serve_forever()
+            os._exit(0)
+        children.append(pid)
+    return children
+
+
 def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     migrate()
+    database.close()
+    if hasattr(database.obj, "close_all"):
+        database.obj.close_all()
+    listener = _listen(config)
+    children = _fork_api_workers(config, listener)
     app, dispatcher, webhooks, call_control = build_services(config)
-    server = WSGIServer((config.api_host, config.api_port), app, log=None)
+    server = WSGIServer(listener, app, log=None)
     server.start()
     dispatcher.start()
     webhooks.start()
@@ -83,6 +116,8 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
         gevent.signal_handler(sig, stop.set)
     stop.wait()
     log.info("shutting down")
+    for pid in children:
+        os.kill(pid, signal.SIGTERM)
     server.stop(timeout=5)
     dispatcher.stop()
     webhooks.stop()

@@ -109,6 +109,8 @@ class Config:
                                  "PostgreSQL (postgresql://user:pass@host/db) or SQLite URL")
     api_host: str = _setting("API_HOST", "127.0.0.1", _str, "Address the REST API listens on")
     api_port: int = _setting("API_PORT", "8080", _int_range(0, 65535), "Port of the REST API")
+    api_workers: int = _setting("API_WORKERS", "1", _int_range(1, 64),
+                                "Processes serving the API (PostgreSQL only; the first also dispatches)")
     api_public_url: str = _setting("API_PUBLIC_URL", "", _str, "Public base URL of the API (docs, links)")
     default_region: str = _setting("DEFAULT_REGION", "US", _region,
                                    "Region for numbers written without a + country code")
@@ -206,6 +208,8 @@ def _check_derived(config: Config, problems: list[str]) -> None:
             problems.append(f"{env}: {exc} (got {value!r})")
     if config.telephony_configured and not config.esl_password:
         problems.append("FREESWITCH_ESL_PASSWORD: required when FREESWITCH_ESL_HOST is set")
+    if config.api_workers > 1 and config.database_url.startswith("sqlite"):
+        problems.append("API_WORKERS: more than one worker needs PostgreSQL (SQLite has one writer)")
     if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", config.outbound_context):
         problems.append("OUTBOUND_CONTEXT: letters, digits, _ and - only")
     if config.outbound_gateway and not re.fullmatch(r"[A-Za-z0-9_\-.]{1,64}", config.outbound_gateway):

@@ -61,7 +61,7 @@ def _postgres(url: str) -> peewee.Database:
         # postgresql:///db?host=/var/run/postgresql selects a Unix socket directory.
         host=parsed.hostname or parse_qs(parsed.query).get("host", [None])[0],
         port=parsed.port or None,
-        max_connections=int(os.environ.get("DATABASE_POOL_SIZE", "20")),
+        max_connections=int(os.environ.get("DATABASE_POOL_SIZE", "40")),
         stale_timeout=300,
         timeout=10,
         autoconnect=True,

@@ -63,3 +63,26 @@ def test_serve_answers_with_a_created_key_and_queues_a_call(tmp_path):
         proc.terminate()
         proc.wait(timeout=10)
     assert "Telephony worker not configured — call remains queued" in port_file.read_text()
+
+
+def test_serve_with_two_api_workers_on_postgresql(postgres_url, tmp_path):
+    """Both processes answer on the shared socket; the parent stops its worker on SIGTERM."""
+    env = {**_env(tmp_path, API_PORT="0", API_WORKERS="2"), "DATABASE_URL": postgres_url}
+    out_path = tmp_path / "out.txt"
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen([sys.executable, "app.py", "serve"], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while "listening on" not in out_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        url = out_path.read_text().split("listening on ")[1].split()[0]
+        for _ in range(20):
+            assert json.loads(urllib.request.urlopen(url + "/health", timeout=5).read())["database"] == "ok"
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(workers) == 1
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+    time.sleep(0.5)
+    assert subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).returncode == 1

@@ -38,3 +38,9 @@ def test_secrets_are_never_echoed():
 def test_the_readme_table_lists_every_variable():
     table = settings_table()
     assert "| `DATABASE_URL` |" in table and "| `FREESWITCH_ESL_PASSWORD` | `(secret)` |" in table
+
+
+def test_several_api_workers_need_postgresql():
+    with pytest.raises(ConfigError, match="API_WORKERS"):
+        load_config({"API_WORKERS": "2"})
+    assert load_config({"API_WORKERS": "2", "DATABASE_URL": "postgresql://u@h/db"}).api_workers == 2
