@@ -156,7 +156,8 @@ def main() -> None:
                 proc.terminate()
                 proc.wait(timeout=10)
         claim_rate, claimed = claims(100)
-        rows = [("single POST /v1/calls/outbound", single, 500), (f"calls through batch (1,000 per POST, {args.workers} uploaders)", batch, 5000),
+        rows = [("single POST /v1/calls/outbound", single, 500),
+                (f"calls through batch (1,000 per POST, {args.workers} uploaders)", batch, 5000),
                 ("queue claims (100 per claim)", claim_rate, 2000)]
         print(f"PostgreSQL, {os.cpu_count()} cores, API_WORKERS={args.workers}, {args.clients} HTTP clients, "
               f"{claimed} calls claimed")

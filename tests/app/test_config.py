@@ -44,3 +44,11 @@ def test_several_api_workers_need_postgresql():
     with pytest.raises(ConfigError, match="API_WORKERS"):
         load_config({"API_WORKERS": "2"})
     assert load_config({"API_WORKERS": "2", "DATABASE_URL": "postgresql://u@h/db"}).api_workers == 2
+
+
+def test_readme_settings_table_is_current():
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("<!-- settings:begin", 1)[1].split("-->", 1)[1].split("<!-- settings:end -->")[0]
+    assert section.strip() == settings_table().strip()
