@@ -5,22 +5,29 @@ from typing import Any
 
 from flask import Flask, request
 
-from api import agents, calls, errors, health, numbers, openapi, organization
+from api import agents, calls, errors, health, numbers, openapi, organization, sip_accounts
 from api.auth import KeyCache, RateLimiter, authenticate
 from config import Config
 from models import database
+from sip.provisioning import OfflineProvisioner
+from sip.secrets_box import SecretBox
 
-BLUEPRINTS = (calls.bp, agents.bp, organization.bp, numbers.bp, health.bp, openapi.bp)
+BLUEPRINTS = (calls.bp, agents.bp, organization.bp, numbers.bp, sip_accounts.bp, health.bp, openapi.bp)
 
 
-def create_app(config: Config, call_control: Any = None, extra_blueprints: tuple = ()) -> Flask:
-    """Build the API. `call_control` (hang up, transfer) is present when telephony is configured."""
+def create_app(config: Config, call_control: Any = None, provisioner: Any = None,
+               extra_blueprints: tuple = ()) -> Flask:
+    """Build the API. `call_control` (hang up, transfer) and a FreeSWITCH `provisioner` are present
+    when telephony is configured; without them calls stay queued and SIP accounts unprovisioned."""
     app = Flask(__name__)
     app.config["VOXBRIDGE"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.json.sort_keys = False
     if call_control is not None:
         app.extensions["voxbridge.call_control"] = call_control
+    box = SecretBox(config.sip_secret_key)
+    app.extensions["voxbridge.secret_box"] = box
+    app.extensions["voxbridge.provisioner"] = provisioner or OfflineProvisioner(box)
     limiter = RateLimiter(config.rate_limit_per_minute)
     keys = KeyCache(ttl_s=config.api_key_cache_s)
 

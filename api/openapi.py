@@ -41,6 +41,21 @@ SCHEMAS: dict[str, Any] = {
     "PhoneNumber": {"type": "object", "properties": {"id": {"type": "string"}, "number": E164,
                                                      "agent_id": {"type": ["string", "null"]},
                                                      "label": {"type": ["string", "null"]}}},
+    "SipAccount": {"type": "object", "properties": {
+        "id": {"type": "string"}, "name": {"type": "string"},
+        "sip_server": {"type": ["string", "null"], "description": "host[:port] of the PBX; empty = outbound off"},
+        "transport": {"type": "string", "enum": ["auto", "udp", "tcp", "tls"]},
+        "country": {"type": ["string", "null"], "description": "ISO 3166 alpha-2"},
+        "allowed_ips": {"type": ["string", "array"], "description": "IPv4 addresses and CIDR blocks"},
+        "outbound_username": {"type": ["string", "null"]},
+        "outbound_password": {"type": ["string", "null"], "writeOnly": True,
+                              "description": "absent keeps, null or empty clears, a value replaces"},
+        "inbound_username": {"type": ["string", "null"]},
+        "inbound_password": {"type": ["string", "null"], "writeOnly": True},
+        "provisioned": {"type": "boolean", "readOnly": True},
+        "platform": {"type": "object", "readOnly": True}}},
+    "BindNumber": {"type": "object", "required": ["number"], "properties": {"number": E164,
+                                                                             "label": {"type": "string"}}},
     "TransferRequest": {"type": "object", "required": ["to"], "properties": {
         "to": E164, "mode": {"type": "string", "enum": ["bridge", "refer"], "default": "bridge"}}},
 }
@@ -78,6 +93,7 @@ def _query(name: str, description: str) -> dict[str, Any]:
 CALL_ID = [_path_param("call_id")]
 AGENT_ID = [_path_param("agent_id")]
 NUMBER_ID = [_path_param("number_id")]
+ACCOUNT_ID = [_path_param("account_id")]
 WRITE_ERRORS = (400, 401, 402, 409, 413, 415, 422, 429)
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -116,6 +132,26 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/numbers/{number_id}": {"patch": _op("Change a number's inbound agent or label", 200, "PhoneNumber",
                                              "PhoneNumber", (400, 401, 404, 415, 422, 429), NUMBER_ID),
                                 "delete": _op("Release a number", 204, params=NUMBER_ID)},
+    "/v1/sip-accounts": {"get": _op("List SIP accounts"),
+                         "post": _op("Create a SIP account (provisions FreeSWITCH)", 201, "SipAccount", "SipAccount",
+                                     (400, 401, 415, 422, 429))},
+    "/v1/sip-accounts/{account_id}": {
+        "get": _op("The account card, with the platform parameters for the PBX", result="SipAccount",
+                   params=ACCOUNT_ID),
+        "patch": _op("Edit a SIP account", 200, "SipAccount", "SipAccount", (400, 401, 404, 415, 422, 429),
+                     ACCOUNT_ID),
+        "delete": _op("Delete: unbinds numbers, removes FreeSWITCH objects", params=ACCOUNT_ID)},
+    "/v1/sip-accounts/{account_id}/numbers": {
+        "get": _op("Numbers bound to the account", params=ACCOUNT_ID),
+        "post": _op("Bind a number to the account", 201, "BindNumber", "PhoneNumber",
+                    (400, 401, 404, 409, 415, 422, 429), ACCOUNT_ID)},
+    "/v1/sip-accounts/{account_id}/numbers/{number_id}": {
+        "delete": _op("Unbind a number", 204, params=ACCOUNT_ID + NUMBER_ID)},
+    "/v1/sip-accounts/{account_id}/verify": {"post": _op("Four checks, each ok, failed or skipped",
+                                                         params=ACCOUNT_ID)},
+    "/v1/sip-accounts/{account_id}/reprovision": {"post": _op(
+        "Delete and recreate the account's FreeSWITCH objects (drops live calls on its gateway)",
+        result="SipAccount", params=ACCOUNT_ID)},
 }
 
 

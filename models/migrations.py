@@ -35,12 +35,30 @@ class Step:
 
 
 def _initial(db: peewee.Database) -> None:
-    db.create_tables([Organization, ApiKey, Agent, Call, CallEvent, PhoneNumber, WebhookDelivery,
-                      IdempotencyRecord])
+    # Version 1's phone_number had no sip_account column; step 2 adds it, as it did for real databases.
+    tables = [Organization, ApiKey, Agent, Call, CallEvent, PhoneNumber, WebhookDelivery, IdempotencyRecord]
+    sip_field = PhoneNumber._meta.fields["sip_account"]
+    PhoneNumber._meta.remove_field("sip_account")
+    try:
+        db.create_tables(tables)
+    finally:
+        PhoneNumber._meta.add_field("sip_account", sip_field)
+
+
+def _sip_accounts(db: peewee.Database) -> None:
+    from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
+    from playhouse.migrate import migrate as run
+
+    from models.sip_account import SipAccount
+
+    db.create_tables([SipAccount])
+    migrator = PostgresqlMigrator(db) if isinstance(db, peewee.PostgresqlDatabase) else SqliteMigrator(db)
+    run(migrator.add_column("phone_number", "sip_account_id", PhoneNumber.sip_account))
 
 
 STEPS: list[Step] = [
     Step(1, "organizations, keys, agents, calls, events, numbers, webhook outbox, idempotency", _initial),
+    Step(2, "customer SIP accounts; numbers bound to an account", _sip_accounts),
 ]
 
 

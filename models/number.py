@@ -5,6 +5,7 @@ import peewee
 
 from models.agent import Agent
 from models.base import BaseModel, new_id, utcnow
+from models.sip_account import SipAccount
 from models.tenancy import Organization
 
 
@@ -14,4 +15,6 @@ class PhoneNumber(BaseModel):
     number = peewee.CharField(max_length=20, unique=True)
     agent = peewee.ForeignKeyField(Agent, null=True, on_delete="SET NULL")
     label = peewee.CharField(max_length=200, null=True)
+    # Set when the number is bound to a customer's SIP account (its PBX sends and receives it).
+    sip_account = peewee.ForeignKeyField(SipAccount, null=True, backref="numbers", on_delete="SET NULL")
     created_at = peewee.DateTimeField(default=utcnow)

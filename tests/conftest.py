@@ -102,9 +102,12 @@ def db(request, _engines):
 
 @pytest.fixture
 def config():
+    from cryptography.fernet import Fernet
+
     from config import load_config
 
-    return load_config({}, webhook_allow_private=True, rate_limit_per_minute=100_000)
+    return load_config({}, webhook_allow_private=True, rate_limit_per_minute=100_000,
+                       sip_secret_key=Fernet.generate_key().decode())
 
 
 @pytest.fixture
