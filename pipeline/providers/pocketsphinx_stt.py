@@ -3,7 +3,10 @@
 Audio is resampled to 16 kHz, cut into utterances by pocketsphinx's own endpointer (a final result with
 speech_final=True after `endpointing_ms` of non-speech), or by finalize() from the pipeline's endpointer.
 Decoding is CPU work in C: it runs in gevent's native thread pool, one worker greenlet per stream keeping the
-decoder single-threaded, so the hub keeps serving other calls' frames meanwhile.
+decoder single-threaded, so the hub keeps serving other calls' frames meanwhile. pocketsphinx holds the GIL
+inside each C call, so calls are kept short: one 30 ms frame at a time, and the second "fwdflat" search pass
+(a 100-150 ms stall at every end of utterance, for no accuracy gain measured on phone-style prompts) is off
+unless `second_pass=True`.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ class PocketsphinxSTT(STT):
     name = "pocketsphinx"
 
     def __init__(self, endpointing_ms: int = 500, interim_results: bool = True, vad_mode: int = 2,
-                 interim_every_s: float = 0.3):
+                 interim_every_s: float = 0.3, second_pass: bool = False):
         try:
             import pocketsphinx  # noqa: F401
         except ImportError as exc:  # pragma: no cover - the package is in requirements.txt
@@ -35,6 +38,7 @@ class PocketsphinxSTT(STT):
         self.interim_results = interim_results
         self.vad_mode = vad_mode
         self.interim_every_s = interim_every_s
+        self.second_pass = second_pass
 
     def open(self, sample_rate: int, on_result: ResultCallback | None = None) -> STTStream:
         return PocketsphinxStream(self, sample_rate, on_result)
@@ -46,7 +50,7 @@ class _Recognizer:
     def __init__(self, options: PocketsphinxSTT):
         from pocketsphinx import Decoder, Endpointer
 
-        self.decoder = Decoder(samprate=RATE, loglevel="FATAL")
+        self.decoder = Decoder(samprate=RATE, loglevel="FATAL", fwdflat=options.second_pass)
         self.endpointer = Endpointer(window=options.endpointing_s, vad_mode=options.vad_mode, sample_rate=RATE)
         self.options = options
         self.pending = b""
