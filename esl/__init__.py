@@ -1,0 +1,1 @@
+"""FreeSWITCH Event Socket client: framing, events, command builder, connection, supervisor, outbound server."""

@@ -1,0 +1,24 @@
+"""Helpers to load the real FreeSWITCH captures (../shared/freeswitch/captures/*.jsonl)."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+CAPTURES = pathlib.Path(__file__).resolve().parents[3] / "shared" / "freeswitch" / "captures"
+
+
+def rows(name: str) -> list[dict]:
+    with open(CAPTURES / f"{name}.jsonl", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def s2c(name: str) -> list[str]:
+    return [r["data"] for r in rows(name) if r["dir"] == "s2c"]
+
+
+def c2s(name: str) -> list[str]:
+    return [r["data"] for r in rows(name) if r["dir"] == "c2s"]
+
+
+def all_names() -> list[str]:
+    return sorted(p.stem for p in CAPTURES.glob("*.jsonl"))
