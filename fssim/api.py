@@ -1,0 +1,276 @@
+"""api commands: the texts FreeSWITCH answers, byte for byte where the captures show them."""
+from __future__ import annotations
+
+import json
+import re
+import uuid as uuidlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from fssim.dialstring import USAGE, parse_application, split_args
+from fssim.events import VERSION
+
+if TYPE_CHECKING:
+    from fssim.switch import Switch
+
+UUID_RE = re.compile(r"^[0-9a-fA-F-]{36}$")
+VERSION_TEXT = (f"FreeSWITCH Version {VERSION} (git a88d069 2024-08-02 21:02:27Z 64bit)\n")
+NO_CHANNEL = "-ERR No such channel!\n"
+
+
+class Api:
+    def __init__(self, switch: Switch):
+        self.sw = switch
+        self.table: dict[str, Callable[[str], str]] = {
+            "version": lambda a: VERSION_TEXT, "status": self.status, "uuid_exists": self.uuid_exists,
+            "show": self.show, "uuid_kill": self.uuid_kill, "uuid_answer": self.uuid_answer,
+            "uuid_broadcast": self.uuid_broadcast, "uuid_break": self.uuid_break,
+            "uuid_transfer": self.uuid_transfer, "uuid_deflect": self.uuid_deflect,
+            "uuid_setvar": self.uuid_setvar, "uuid_getvar": self.uuid_getvar,
+            "uuid_send_dtmf": self.uuid_send_dtmf, "uuid_audio_fork": self.uuid_audio_fork,
+            "originate": self.originate, "global_getvar": self.global_getvar,
+            "global_setvar": self.global_setvar, "hupall": self.hupall,
+            "reloadxml": lambda a: self._reloadxml(), "reloadacl": self.reloadacl, "acl": self.acl,
+            "sofia": self.sofia, "hostname": lambda a: "vm", "eval": lambda a: a,
+        }
+
+    def execute(self, line: str) -> str:
+        name, _, arg = line.strip().partition(" ")
+        fn = self.table.get(name)
+        if fn is None:
+            return f"-ERR {name} Command not found!\n"
+        return fn(arg.strip())
+
+    def _channel(self, uid: str):
+        return self.sw.channels.get(uid)
+
+    # ---- core -----------------------------------------------------------------------------------
+    def status(self, arg: str) -> str:
+        n = len(self.sw.channels)
+        return (f"UP {self.sw.uptime_text()}\n"
+                f"FreeSWITCH (Version 1.10.12-release git a88d069 2024-08-02 21:02:27Z 64bit) is ready\n"
+                f"{self.sw.sessions_since_startup} session(s) since startup\n"
+                f"{n} session(s) - peak {self.sw.peak}, last 5min {self.sw.peak} \n"
+                f"0 session(s) per Sec out of max {self.sw.sps}, peak {self.sw.peak}, last 5min {self.sw.peak} \n"
+                f"{self.sw.max_sessions} session(s) max\nmin idle cpu 0.00/98.60\n"
+                "Current Stack Size/Max 240K/8192K\n")
+
+    def show(self, arg: str) -> str:
+        words = arg.split()
+        if words[:1] == ["channels"]:
+            rows = [ch.show_row("vm") for ch in self.sw.channels.values()]
+            if words[1:3] == ["as", "json"]:
+                if not rows:
+                    return '{"row_count": 0}\n'
+                return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":")) + "\n"
+            if words[1:2] == ["count"]:
+                return f"\n{len(rows)} total.\n"
+            head = "uuid,direction,created,name,state,cid_name,cid_num,dest,application,callstate\n"
+            lines = "".join(",".join(r[k] for k in ("uuid", "direction", "created", "name", "state", "cid_name",
+                                                     "cid_num", "dest", "application", "callstate")) + "\n"
+                            for r in rows)
+            return f"{head}{lines}\n{len(rows)} total.\n"
+        if words[:2] == ["calls", "count"]:
+            return f"\n{len(self.sw.channels)} total.\n"
+        return "-USAGE: codec|endpoint|application|api|dialplan|file|timer|calls [count]|channels [count|like <match string>]|calls|detailed_calls|bridged_calls|detailed_bridged_calls|aliases|complete|chat|management|modules|nat_map|say|interfaces|interface_types|tasks|limits|status\n"  # noqa: E501
+
+    def global_getvar(self, arg: str) -> str:
+        if not arg:
+            return "".join(f"{k}={v}\n" for k, v in self.sw.globals.items())
+        value = self.sw.globals.get(arg)
+        return value if value is not None else "-ERR no reply\n"
+
+    def global_setvar(self, arg: str) -> str:
+        k, _, v = arg.partition("=")
+        self.sw.globals[k.strip()] = v.strip()
+        return "+OK\n"
+
+    def hupall(self, arg: str) -> str:
+        cause = arg.split()[0] if arg else "MANAGER_REQUEST"
+        for ch in list(self.sw.channels.values()):
+            self.sw.greenlets.spawn(self.sw.hangup, ch, cause)
+        return f"+OK hangup all channels with cause {cause}\n"
+
+    # ---- channels -------------------------------------------------------------------------------
+    def uuid_exists(self, arg: str) -> str:
+        ch = self._channel(arg.split()[0]) if arg else None
+        return "true" if ch is not None and ch.up else "false"
+
+    def uuid_kill(self, arg: str) -> str:
+        words = arg.split()
+        ch = self._channel(words[0]) if words else None
+        if ch is None or not ch.up:
+            return NO_CHANNEL
+        cause = words[1] if len(words) > 1 else "NORMAL_CLEARING"
+        self.sw.greenlets.spawn(self.sw.hangup, ch, cause)
+        return "+OK\n"
+
+    def uuid_answer(self, arg: str) -> str:
+        ch = self._channel(arg.split()[0]) if arg else None
+        if ch is None:
+            return "-ERR No such channel!\n"
+        self.sw.greenlets.spawn(self.sw.answer, ch)
+        return "+OK\n"
+
+    def uuid_broadcast(self, arg: str) -> str:
+        words = arg.split()
+        if len(words) < 2:
+            return "-USAGE: <uuid> <path> [aleg|bleg|both]\n"
+        ch = self._channel(words[0])
+        if ch is None:
+            return "-ERR Operation Failed\n"
+        path = words[1]
+        app = parse_application(path.replace("::", "&", 1)) if "::" in path else None
+        name, data = (app.name, app.arg) if app else ("playback", path)
+        self.sw.queue_app(ch, name, data)
+        if ch.app not in ("park", "socket"):
+            self.sw.break_app(ch)  # broadcast interrupts what runs, then plays
+        return "+OK Message sent\n"
+
+    def uuid_break(self, arg: str) -> str:
+        ch = self._channel(arg.split()[0]) if arg else None
+        if ch is None:
+            return "-ERR No such channel!\n"
+        self.sw.break_app(ch)
+        return "+OK\n"
+
+    def uuid_transfer(self, arg: str) -> str:
+        words = arg.split()
+        if len(words) < 2:
+            return "-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]\n"
+        ch = self._channel(words[0])
+        if ch is None:
+            return "-ERR No such channel!\n"
+        words = [w for w in words[1:] if w not in ("-bleg", "-both")]
+        ch.dest = words[0]
+        if len(words) > 2:
+            ch.context = words[2]
+        ch.set_var("transfer_destination", words[0])
+        self.sw.break_app(ch)
+        return "+OK\n"
+
+    def uuid_deflect(self, arg: str) -> str:
+        words = arg.split()
+        if len(words) < 2:
+            return "-USAGE: <uuid> <uri>\n"
+        ch = self._channel(words[0])
+        if ch is None:
+            return "-ERR No such channel!\n"
+        if ch.endpoint != "sofia" or not ch.answered_us:
+            return "-ERR Cannot deflect\n"
+        ch.set_var("sip_refer_to", words[1])
+        self.sw.greenlets.spawn_later(0.05, self.sw.hangup, ch, "NORMAL_CLEARING")
+        return "+OK:deflect\n"
+
+    def uuid_setvar(self, arg: str) -> str:
+        words = arg.split(" ", 2)
+        if len(words) < 2:
+            return "-USAGE: <uuid> <var> [value]\n"
+        ch = self._channel(words[0])
+        if ch is None:
+            return "-ERR No such channel!\n"
+        if len(words) == 3:
+            ch.set_var(words[1], words[2])
+        else:
+            ch.variables.pop(words[1], None)
+        return "+OK\n"
+
+    def uuid_getvar(self, arg: str) -> str:
+        words = arg.split()
+        if len(words) < 2:
+            return "-USAGE: <uuid> <var>\n"
+        ch = self._channel(words[0])
+        if ch is None:
+            return "-ERR No such channel!\n"
+        return ch.variables.get(words[1], "_undef_")
+
+    def uuid_send_dtmf(self, arg: str) -> str:
+        words = arg.split()
+        ch = self._channel(words[0]) if words else None
+        if ch is None or len(words) < 2:
+            return "-ERR No such channel!\n"
+        for digit in words[1]:
+            self.sw.channel_event(ch, "DTMF", [("DTMF-Digit", digit), ("DTMF-Duration", "2000"),
+                                               ("DTMF-Source", "APP")])
+        return f"+OK {ch.uuid} sent DTMF {words[1]}.\n"
+
+    def uuid_audio_fork(self, arg: str) -> str:
+        return self.sw.forks.command(arg) if self.sw.forks else "-ERR Operation Failed\n"
+
+    def originate(self, arg: str) -> str:
+        args = split_args(arg)
+        if len(args) < 2:
+            return USAGE
+        app = parse_application(args[1])
+        if app is None and args[1] in ("park", "echo") or app is None:
+            # an extension: the simulator has no dialplan, so the call parks there
+            from fssim.dialstring import Application
+
+            app = Application("park")
+        timeout = args[6] if len(args) > 6 else None
+        return self.sw.originate(args[0], app, timeout)
+
+    # ---- configuration (issue 6) -----------------------------------------------------------------
+    def _reloadxml(self) -> str:
+        self.sw.registry.reloadxml()
+        return "+OK [Success]\n"
+
+    def reloadacl(self, arg: str) -> str:
+        self.sw.registry.reloadxml()
+        self.sw.registry.reloadacl()
+        return "+OK acl reloaded\n"
+
+    def acl(self, arg: str) -> str:
+        words = arg.split()
+        if len(words) != 2:
+            return "-USAGE: <ip> <list_name>\n"
+        return "true" if self.sw.registry.acl_check(words[0], words[1]) else "false"
+
+    def sofia(self, arg: str) -> str:
+        words = arg.split()
+        reg = self.sw.registry
+        if words == ["status"]:
+            return _sofia_status(reg)
+        if words[:2] == ["xmlstatus", "gateway"]:
+            if len(words) == 2:
+                inner = "".join(_gateway_xml(n, g.proxy) for n, g in reg.active.items())
+                return f'<?xml version="1.0" encoding="ISO-8859-1"?>\n<gateways>\n{inner}</gateways>\n'
+            gw = reg.active.get(words[2])
+            if gw is None:
+                return "Invalid Gateway!\n"
+            return '<?xml version="1.0" encoding="ISO-8859-1"?>\n' + _gateway_xml(gw.name, gw.proxy)
+        if len(words) >= 3 and words[0] == "profile":
+            if words[1] not in ("external", "internal"):
+                return f"Invalid Profile [{words[1]}]\n"
+            if words[2] == "rescan":
+                reg.reloadxml()
+                reg.rescan()
+                return "Reload XML [Success]\n+OK scan complete\n"
+            if words[2] == "killgw" and len(words) == 4:
+                return "+OK gateway marked for deletion.\n" if reg.killgw(words[3]) else "-ERR no such gateway.\n"
+        return "-ERR Usage: sofia status|xmlstatus|profile <name> rescan|killgw <gw>\n"
+
+
+def _sofia_status(reg) -> str:
+    rule = "=" * 97 + "\n"
+    rows = [("127.0.0.1", "alias", "internal", "ALIASED"),
+            ("external", "profile", "sip:mod_sofia@127.0.0.1:5080", "RUNNING (0)")]
+    rows += [(f"external::{n}", "gateway", f"sip:{g.proxy}", "NOREG") for n, g in sorted(reg.active.items())]
+    rows.append(("internal", "profile", "sip:mod_sofia@127.0.0.1:5060", "RUNNING (0)"))
+    body = "".join(f"{a:>25}\t{b:>7}\t{c:>42}\t{d}\n" for a, b, c, d in rows)
+    gws = len(reg.active)
+    tail = "2 profiles 1 alias\n" if not gws else f"2 profiles 1 alias {gws} gateway{'s' if gws > 1 else ''}\n"
+    return f"{'Name':>25}\t{'Type':>7}\t{'Data':>42}\tState\n{rule}{body}{rule}{tail}"
+
+
+def _gateway_xml(name: str, proxy: str) -> str:
+    from xml.sax.saxutils import escape
+
+    return (f"  <gateway>\n    <name>{escape(name)}</name>\n    <profile>external</profile>\n"
+            f"    <scheme>Digest</scheme>\n    <realm>{escape(proxy)}</realm>\n"
+            f"    <proxy>sip:{escape(proxy)}</proxy>\n    <register>false</register>\n"
+            f"    <state>NOREG</state>\n    <status>UP</status>\n  </gateway>\n")
+
+
+def new_uuid() -> str:
+    return str(uuidlib.uuid4())

@@ -1,0 +1,103 @@
+"""Outbound socket mode: the `socket` dialplan application connecting to the app's server."""
+from __future__ import annotations
+
+import logging
+import socket
+
+import gevent
+
+from fssim import wire
+from fssim.channel import Channel
+from fssim.events import core_headers
+from fssim.session import Session
+
+log = logging.getLogger(__name__)
+# What a session that is not `async full` may still do (mod_event_socket's outbound static mode).
+STATIC_COMMANDS = {"connect", "myevents", "sendmsg", "exit", "event", "nixevent", "noevents", "filter",
+                   "resume", "getvar"}
+FULL_ONLY = {"api", "bgapi", "linger", "event", "log", "nolog", "sendevent", "divert_events"}
+
+
+class OutboundSession(Session):
+    def __init__(self, sock, switch, api, ch: Channel, app_arg: str, full: bool, is_async: bool):
+        super().__init__(sock, switch, api)
+        self.ch = ch
+        self.app_arg = app_arg
+        self.full = full
+        self.is_async = is_async
+        self.lingering = False
+        self.connected = False
+
+    def allowed(self, word: str) -> bool:
+        return self.full or word not in FULL_ONLY
+
+    def cmd_connect(self, rest: str, cmd: wire.Command) -> None:
+        self.connected = True
+        ch = self.ch
+        head = core_headers(self.switch.core_uuid, "CHANNEL_DATA", next(self.switch.seq))
+        head += _channel_data(ch)
+        head += ch.state_headers() + ch.codec_headers() + ch.profile_headers("Caller") + ch.variable_headers()
+        lines = [(k, wire.url_encode(v)) for k, v in head]
+        # Content-Type comes last, after all channel headers; Reply-Text is URL-encoded.
+        lines += [("Content-Type", "command/reply"), ("Reply-Text", "%2BOK%0A"),
+                  ("Socket-Mode", "async" if self.is_async else "static"),
+                  ("Control", "full" if self.full else "single-channel")]
+        self.send(wire.frame(lines))
+
+    def cmd_myevents(self, rest: str, cmd: wire.Command) -> None:
+        self.my_uuid = self.ch.uuid
+        words = rest.split()
+        if words and words[-1] in wire.ENCODERS:
+            self.format = words[-1]
+        self._update_bus()
+        self.send(wire.command_reply("+OK Events Enabled"))
+
+    def cmd_linger(self, rest: str, cmd: wire.Command) -> None:
+        self.lingering = True
+        self.send(wire.command_reply("+OK will linger"))
+
+    def cmd_nolinger(self, rest: str, cmd: wire.Command) -> None:
+        self.lingering = False
+        self.send(wire.command_reply("+OK will not linger"))
+
+    def cmd_getvar(self, rest: str, cmd: wire.Command) -> None:
+        self.send(wire.command_reply(self.ch.variables.get(rest.strip(), "")))
+
+    def cmd_resume(self, rest: str, cmd: wire.Command) -> None:
+        self.send(wire.command_reply("+OK"))
+
+    def cmd_sendmsg(self, rest: str, cmd: wire.Command) -> None:
+        self.sendmsg(rest.strip() or self.ch.uuid, cmd)
+
+    def channel_done(self, ch: Channel) -> None:
+        """After CHANNEL_HANGUP_COMPLETE/DESTROY: the linger notice, or the plain disconnect notice."""
+        if ch.uuid != self.ch.uuid or self.closed:
+            return
+        if self.lingering:
+            self.send(wire.linger_notice(ch.uuid, ch.name))
+        else:
+            data = wire.DISCONNECT_TEXT.encode()
+            self.send(wire.frame([("Content-Type", "text/disconnect-notice"), ("Controlled-Session-UUID", ch.uuid),
+                                  ("Content-Disposition", "disconnect"), ("Content-Length", str(len(data)))]) + data)
+        self.close_after_flush()
+
+    def on_reader_end(self) -> None:
+        self.close_after_flush()
+        self.closed_by_peer = True
+
+
+def _channel_data(ch: Channel) -> list[tuple[str, str]]:
+    return [(k.replace("Caller-", "Channel-", 1), v) for k, v in ch.profile_headers("Caller")]
+
+
+def connect(switch, api, ch: Channel, address: str, flags: list[str]) -> OutboundSession | None:
+    """What the socket app does: connect (short timeout); on failure the app just returns."""
+    host, _, port = address.rpartition(":")
+    try:
+        sock = socket.create_connection((host.strip("[]"), int(port)), timeout=5)
+    except (OSError, ValueError):
+        return None
+    sock.settimeout(None)
+    session = OutboundSession(sock, switch, api, ch, address, full="full" in flags, is_async="async" in flags)
+    gevent.spawn(session.loop)
+    return session
