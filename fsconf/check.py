@@ -37,7 +37,9 @@ DEFAULT_SOCKET_ADDRESS = "127.0.0.1:8084"
 BUILTIN_ACLS = frozenset({"rfc1918.auto", "nat.auto", "localnet.auto", "loopback.auto", "wan.auto",
                           "wan_v4.auto", "wan_v6.auto", "any_v4.auto", "any_v6.auto"})
 DEFAULT_SECRETS = frozenset({"ClueCon", "1234"})
-_FUNC = re.compile(r"\$\{[^{}]*\([^{}]*\)\}")
+_FUNC = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\(")
+# Directories the app writes (fsconf.provision): one object per file, named after the file.
+GENERATED = {"gateway": "sip_profiles/external", "list": "acl.d", "user": "directory/voxbridge"}
 _GATEWAY_DIAL = re.compile(r"sofia/gateway/([^/\s]+)/")
 _PLACEHOLDER = re.compile(r"^(env|exec-set|stun-set):")
 
@@ -77,8 +79,9 @@ class ConfigChecker:
             return self.problems
         self.root = root
         for check in (self._modules, self._switch, self._secrets, self._acls, self._dialplan_regexes,
-                      self._contexts, self._gateways, self._directory, self._socket):
+                      self._contexts, self._gateways, self._directory, self._socket, self._generated):
             check(root)
+        self._generated_raw()
         return self.problems
 
     def _well_formed(self, pre: Preprocessor) -> None:
@@ -274,6 +277,41 @@ class ConfigChecker:
         if not found:
             self.problems.append(Problem(root.file, root.line,
                                          "no dialplan `socket` action: calls never reach the app"))
+
+
+    def _generated(self, root: Node) -> None:
+        """A generated file holds exactly one object named after the file, and no repeated
+        param: anything else means a value broke out of its attribute (injection)."""
+        for tag, folder in GENERATED.items():
+            per_file: dict[str, list[Node]] = {}
+            for node in root.iter(tag):
+                parent = os.path.dirname(node.file).replace(os.sep, "/")
+                if parent.endswith(folder):
+                    per_file.setdefault(node.file, []).append(node)
+            for file, nodes in per_file.items():
+                stem = Path(file).stem
+                for node in nodes:
+                    name = node.get("name") if tag != "user" else node.get("id")
+                    if name != stem:
+                        self.problems.append(_node_problem(node, f"generated file defines {tag} {name!r}; it may "
+                                                                 f"only define {stem!r} (injected markup?)"))
+        for holder in list(root.iter("gateway")) + list(root.iter("user")):
+            seen: set[str] = set()
+            for param in holder.iter("param"):
+                name = param.get("name") or ""
+                if name in seen:
+                    self.problems.append(_node_problem(param, f"param {name!r} repeated (injected markup?)"))
+                seen.add(name)
+
+    def _generated_raw(self) -> None:
+        """Global variables in generated files would copy secrets (the ESL password...) into them."""
+        for folder in GENERATED.values():
+            for path in sorted((self.conf_dir / folder).glob("*.xml")):
+                for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+                    if "$${" in line:
+                        rel = os.path.relpath(path, self.conf_dir.parent)
+                        self.problems.append(Problem(rel, number, "generated file uses a global variable "
+                                                                  "(only fixed, validated values belong here)"))
 
 
 def check_config(conf_dir: str | Path = "freeswitch", dialplan_dir: str | Path | None = None,

@@ -54,11 +54,7 @@ class HuntResult:
     matched: list[str] = field(default_factory=list)   # extensions that stopped or continued the hunt
     actions: list[Action] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)  # after every queued action ran
-
-    @property
-    def extension(self) -> str | None:
-        """The extension that ended the hunt (the last matched one), None for no route."""
-        return self.matched[-1] if self.matched else None
+    extension: str | None = None  # the matching extension that ended the hunt; None: it ran off the end
 
     def apps(self) -> list[tuple[str, str]]:
         """(application, expanded data) in execution order; inline ones where they ran."""
@@ -136,6 +132,7 @@ class Dialplan:
             if proceed:
                 result.matched.append(name)
                 if (extension.get("continue") or "").lower() != "true":
+                    result.extension = name
                     break
         self._run_queued(result, chan)
         return result

