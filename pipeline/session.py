@@ -1,0 +1,565 @@
+"""The per-call conversation: caller audio in, turns out, the agent's voice back, with barge-in and fallbacks.
+
+Data flows one way: PCM -> Rechunker -> VADProcessor -> Endpointer (+ STT) -> UserTurn -> LLM (streaming) ->
+sentences -> TTS -> TTSAudio frames handed to `send` (the WebSocket connection). Control frames (Interrupt,
+EndCall, Transfer) go the same way. Caller audio is processed inline in push_audio() so barge-in reacts on the
+very frame that confirms speech; the reply (LLM + TTS) runs in its own greenlet that barge-in can kill.
+
+Playback position is estimated from the clock and the duration of the audio sent (mod_audio_fork plays files
+through the call controller and reports nothing back), which is what truncates an interrupted agent turn.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import gevent
+import gevent.greenlet
+
+from pipeline.audio import Rechunker, duration_ms
+from pipeline.clock import REAL_CLOCK, Clock
+from pipeline.frames import (
+    DTMF,
+    EndCall,
+    Frame,
+    Interrupt,
+    SpeechStarted,
+    SpeechStopped,
+    Transfer,
+    TTSAudio,
+    TurnRecord,
+)
+from pipeline.interfaces import (
+    LLM,
+    STT,
+    TTS,
+    ProviderError,
+    ProviderTimeout,
+    STTFailed,
+    TextDelta,
+    ToolCall,
+    Transcript,
+    Turn,
+    UtteranceEnd,
+)
+from pipeline.playback import PlayedSegments
+from pipeline.sentences import SentenceAggregator
+from pipeline.vad import Endpointer, EndpointerConfig, VADProcessor, VoiceDetector, WebRtcVad
+
+log = logging.getLogger(__name__)
+
+DESTINATION = re.compile(r"^\+?[0-9A-Za-z*#._@-]{1,64}$")
+DTMF_DIGITS = set("0123456789*#ABCD")
+
+
+@dataclass
+class SessionConfig:
+    """Per-agent behaviour. Times in seconds unless the name says ms."""
+
+    system_prompt: str = ""
+    context: dict | None = None
+    greeting: str | None = None  # None: the LLM speaks first (the scripted agent greets from its script)
+    barge_in: bool = True  # off for legal disclaimers: caller speech during playback is ignored
+    vad_aggressiveness: int = 2
+    start_frames: int = 3
+    end_silence_ms: int = 600
+    min_utterance_ms: int = 200
+    stt_final_timeout: float = 1.0  # how long to wait for the STT's final text once the turn ended
+    reprompt_after: float = 8.0
+    reprompt_text: str = "Are you still there?"
+    max_reprompts: int = 2
+    silence_goodbye: str = "I haven't heard anything, so I'll end the call now. Goodbye."
+    max_duration: float = 600.0
+    max_duration_text: str = "We have reached the time limit for this call. Thank you, goodbye."
+    provider_timeout: float = 5.0  # the dead-air limit while waiting on the LLM or TTS
+    apology_text: str = "Sorry, I had a problem there. Let me try again."
+    failure_text: str = "Sorry, I'm having technical difficulties. Please call back later. Goodbye."
+    transfer_failed_text: str = "Sorry, I couldn't transfer you right now."
+    dtmf_gap: float = 1.5  # keypad digits pressed within this gap form one input ("#" sends at once)
+    tts_sample_rate: int | None = None  # default: the call's rate
+    bidirectional: bool = False  # stream PCM back over the socket instead of playAudio files
+    playback_lead_ms: int = 200  # bidirectional: how far ahead of real time audio is sent
+    tools: tuple = ()  # OpenAI tool schemas; empty -> the providers' DEFAULT_TOOLS
+
+
+def _noop(*_args) -> None:
+    return None
+
+
+@dataclass
+class SessionCallbacks:
+    """What the app provides. All are called from the session's greenlets and must not block for long."""
+
+    on_turn: Callable[[TurnRecord], None] = _noop
+    break_playback: Callable[[], None] = _noop  # uuid_break <uuid> all through the call controller
+    end_call: Callable[[str], None] = _noop  # hang up politely (reason)
+    transfer_call: Callable[[str, str], bool] = lambda destination, reason: False  # -> accepted?
+    on_event: Callable[[Frame], None] = _noop  # SpeechStarted/SpeechStopped etc., for logs and metrics
+
+
+@dataclass
+class _AgentTurn:
+    segments: PlayedSegments = field(default_factory=PlayedSegments)
+    kind: str = "reply"
+
+
+class Session:
+    """One phone call's conversation. Drive it with start(), push_audio(), push_dtmf(), stop()."""
+
+    def __init__(self, config: SessionConfig, stt: STT, llm: LLM, tts: TTS, send: Callable[[Frame], None],
+                 callbacks: SessionCallbacks | None = None, sample_rate: int = 16000, clock: Clock = REAL_CLOCK,
+                 vad: VoiceDetector | None = None):
+        self.config, self.stt, self.llm, self.tts = config, stt, llm, tts
+        self.send, self.callbacks, self.clock = send, callbacks or SessionCallbacks(), clock
+        self.sample_rate = sample_rate
+        self.tts_rate = config.tts_sample_rate or sample_rate
+        self.rechunker = Rechunker(sample_rate, 20)
+        self.vad = VADProcessor(vad or WebRtcVad(config.vad_aggressiveness))
+        self.endpointer = Endpointer(EndpointerConfig(start_frames=config.start_frames,
+                                                      end_silence_ms=config.end_silence_ms,
+                                                      min_utterance_ms=config.min_utterance_ms))
+        self.history: list[Turn] = []
+        self.ended = False
+        self.end_reason = ""
+        self._t0 = clock.now()
+        self._audio_ms = 0.0  # position in the caller's audio stream
+        self._stream = None
+        self._stt_failures = 0
+        self._reply: gevent.Greenlet | None = None
+        self._agent: _AgentTurn | None = None
+        self._playing_until = 0.0  # clock ms when the audio sent so far will have finished playing
+        self._progress_at = 0.0
+        self._closing = False  # a goodbye is playing: no barge-in, no new turns
+        self._pending_action: tuple | None = None  # ("end", reason) | ("transfer", destination, reason)
+        self._caller_pieces: list[str] = []
+        self._caller_start_ms = 0.0
+        self._caller_end_ms = 0.0
+        self._await_final_until: float | None = None
+        self._last_voiced_audio_ms = 0.0
+        self._last_activity = 0.0
+        self._reprompts = 0
+        self._dtmf: list[str] = []
+        self._dtmf_at = 0.0
+        self._ticker: gevent.Greenlet | None = None
+
+    # ----- lifecycle -------------------------------------------------------------------------------------------
+    def now_ms(self) -> float:
+        return (self.clock.now() - self._t0) * 1000.0
+
+    def start(self) -> None:
+        """Open the STT stream and speak the greeting (or let the LLM open the conversation)."""
+        self._t0 = self.clock.now()
+        try:
+            self._stream = self.stt.open(self.sample_rate, on_result=self._on_stt)
+        except ProviderError as exc:
+            log.warning("STT could not start: %s", exc)
+            self._stt_failures = 1
+            if not self._reopen_stt():
+                return
+        self._ticker = gevent.spawn(self._tick_loop)
+        if self.config.greeting:
+            self._start_reply(text=self.config.greeting, kind="greeting")
+        else:
+            self._start_reply(kind="greeting")
+
+    def stop(self, reason: str = "stream closed") -> None:
+        """The call or its audio stream ended: stop everything, report a cut-off agent turn."""
+        if self.ended:
+            return
+        self.ended, self.end_reason = True, reason
+        self._kill_reply()
+        if self._agent is not None:
+            now = self.now_ms()
+            self._record_agent(min(now, self._playing_until), interrupted=now < self._playing_until)
+        if self._stream is not None:
+            gevent.spawn(self._stream.close)
+        if self._ticker is not None and self._ticker is not gevent.getcurrent():
+            self._ticker.kill(block=False)
+
+    # ----- caller input ----------------------------------------------------------------------------------------
+    def push_audio(self, pcm: bytes) -> None:
+        """Caller audio of any (even) length; raises AudioFormatError on garbage."""
+        for frame in self.rechunker.push(pcm):
+            if self.ended:
+                return
+            self._on_frame(frame)
+
+    def push_dtmf(self, digit: str) -> None:
+        """A keypad digit from the call (ESL DTMF event, or a {"dtmf": "5"} text frame on the socket)."""
+        digit = str(digit).strip().upper()
+        if self.ended or digit not in DTMF_DIGITS:
+            return
+        self.callbacks.on_event(DTMF(digit))
+        if self._agent_active() and not self._interrupt_agent():
+            return
+        self._dtmf.append(digit)
+        self._dtmf_at = self.clock.now()
+        self._last_activity = self.now_ms()
+        if digit == "#":
+            self._commit_dtmf()
+
+    def _on_frame(self, pcm: bytes) -> None:
+        from pipeline.frames import AudioIn
+
+        self._check_timers()
+        frame = AudioIn(pcm, self.sample_rate, self._audio_ms)
+        self._audio_ms += 20.0
+        if self._ignoring_caller():
+            # Keep the STT stream fed (and its clock aligned) with silence while the caller is not listened to.
+            self.endpointer.reset()
+            self._stt_send(bytes(len(pcm)))
+            return
+        self._stt_send(pcm)
+        for event in self.endpointer.process(self.vad.process(frame)):
+            self._on_speech_event(event)
+
+    def _ignoring_caller(self) -> bool:
+        return self._closing or (not self.config.barge_in and self._agent_active())
+
+    def _on_speech_event(self, event: SpeechStarted | SpeechStopped) -> None:
+        self.callbacks.on_event(event)
+        now = self.now_ms()
+        if isinstance(event, SpeechStarted):
+            if self._agent_active():
+                self._interrupt_agent()
+            if not self._caller_pieces and self._await_final_until is None:
+                self._caller_start_ms = now - (event.t_ms - event.onset_ms)
+            self._await_final_until = None
+            self._reprompts = 0
+            return
+        self._last_voiced_audio_ms = event.last_voiced_ms
+        self._caller_end_ms = now - (event.t_ms - event.last_voiced_ms)
+        self._last_activity = now
+        if not event.end_of_turn:
+            if not self._caller_pieces:
+                return
+        self._end_caller_turn()
+
+    def _end_caller_turn(self) -> None:
+        if self._stream is not None and not self._stream.closed:
+            self._await_final_until = self.clock.now() + self.config.stt_final_timeout
+            try:
+                self._stream.finalize()
+            except ProviderError as exc:
+                self._stt_broke(exc)
+        else:
+            self._commit_caller()
+
+    # ----- STT results -----------------------------------------------------------------------------------------
+    def _stt_send(self, pcm: bytes) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.send(pcm)
+        except ProviderError as exc:
+            self._stt_broke(exc)
+
+    def _on_stt(self, event) -> None:
+        if self.ended:
+            return
+        if isinstance(event, STTFailed):
+            self._stt_broke(event.error)
+        elif isinstance(event, Transcript):
+            self._on_transcript(event)
+        elif isinstance(event, UtteranceEnd):
+            self._stt_says_done()
+
+    def _on_transcript(self, event: Transcript) -> None:
+        if not event.is_final:
+            return
+        if event.text.strip() and not self._ignoring_caller():
+            self._caller_pieces.append(event.text.strip())
+        covers_turn = event.end * 1000.0 >= self._last_voiced_audio_ms - 150.0
+        if self._await_final_until is not None and (event.speech_final or covers_turn):
+            self._commit_caller()
+        elif event.speech_final:
+            self._stt_says_done()
+
+    def _stt_says_done(self) -> None:
+        if self._await_final_until is not None:
+            if self._caller_pieces:
+                self._commit_caller()
+            return
+        for stopped in self.endpointer.stt_end_of_utterance(self._audio_ms):
+            self.callbacks.on_event(stopped)
+            self._caller_end_ms = self.now_ms() - (stopped.t_ms - stopped.last_voiced_ms)
+            self._last_activity = self.now_ms()
+            if self._caller_pieces:
+                self._commit_caller()
+            else:
+                self._end_caller_turn()
+
+    def _stt_broke(self, error: ProviderError) -> None:
+        log.warning("STT stream failed: %s", error)
+        self._stt_failures += 1
+        if self._stt_failures == 1 and self._reopen_stt():
+            return
+        self._fail("speech recognition failed")
+
+    def _reopen_stt(self) -> bool:
+        old, self._stream = self._stream, None
+        if old is not None:
+            gevent.spawn(old.close)
+        try:
+            self._stream = self.stt.open(self.sample_rate, on_result=self._on_stt)
+            return True
+        except ProviderError as exc:
+            log.warning("STT could not restart: %s", exc)
+            self._fail("speech recognition failed")
+            return False
+
+    def _commit_caller(self) -> None:
+        text = " ".join(self._caller_pieces).strip()
+        self._caller_pieces, self._await_final_until = [], None
+        if not text or self.ended or self._closing:
+            return
+        self._record(TurnRecord("caller", text, int(self._caller_start_ms), int(self._caller_end_ms)))
+        self._start_reply()
+
+    def _commit_dtmf(self) -> None:
+        digits, self._dtmf = "".join(self._dtmf).rstrip("#"), []
+        if not digits or self.ended or self._closing:
+            return
+        now = int(self.now_ms())
+        self._record(TurnRecord("caller", digits, now, now, source="dtmf"))
+        self._start_reply()
+
+    def _record(self, turn: TurnRecord) -> None:
+        self.history.append(Turn(turn.speaker, turn.text))
+        try:
+            self.callbacks.on_turn(turn)
+        except Exception:  # the transcript store failing must not take the call down
+            log.exception("on_turn callback failed")
+
+    # ----- the agent's reply -----------------------------------------------------------------------------------
+    def _agent_active(self) -> bool:
+        replying = self._reply is not None and not self._reply.dead
+        return replying or self.now_ms() < self._playing_until
+
+    def _start_reply(self, text: str | None = None, kind: str = "reply") -> None:
+        self._kill_reply()
+        self._agent = _AgentTurn(kind=kind)
+        self._progress_at = self.now_ms()
+        self._reply = gevent.spawn(self._reply_task, text)
+
+    def _kill_reply(self) -> None:
+        reply, self._reply = self._reply, None
+        if reply is not None and not reply.dead and reply is not gevent.getcurrent():
+            reply.kill(block=True, timeout=1.0)
+
+    def _reply_task(self, text: str | None) -> None:
+        try:
+            if text is not None:
+                self._speak_fixed(text)
+            else:
+                self._generate()
+        except gevent.GreenletExit:
+            raise
+        except Exception:
+            log.exception("reply failed")
+            self._fail("internal error")
+
+    def _speak_fixed(self, text: str) -> None:
+        try:
+            self._speak_sentence(text)
+        except ProviderError as exc:
+            log.warning("TTS failed on a fixed line: %s", exc)
+            if not self._closing:
+                self._fail("tts failed")
+
+    def _generate(self) -> None:
+        for attempt in (1, 2):
+            try:
+                self._stream_llm()
+                return
+            except ProviderError as exc:
+                log.warning("provider failed (attempt %d): %s", attempt, exc)
+                if attempt == 2 or self._closing:
+                    break
+                try:
+                    self._speak_sentence(self.config.apology_text)
+                except ProviderError as again:
+                    log.warning("could not apologise: %s", again)
+        self._fail("provider failed")
+
+    def _stream_llm(self) -> None:
+        aggregator = SentenceAggregator()
+        tools: list[ToolCall] = []
+        kwargs = {"tools": self.config.tools} if self.config.tools else {}
+        for event in self.llm.stream(self.config.system_prompt, self.config.context, list(self.history), **kwargs):
+            self._progress_at = self.now_ms()
+            if isinstance(event, TextDelta):
+                for sentence in aggregator.push(event.text):
+                    self._speak_sentence(sentence)
+            elif isinstance(event, ToolCall):
+                tools.append(event)
+        for sentence in aggregator.flush():
+            self._speak_sentence(sentence)
+        for tool in tools:
+            self._on_tool(tool)
+
+    def _speak_sentence(self, text: str) -> None:
+        chunks = []
+        for chunk in self.tts.synthesize(text, self.tts_rate):
+            self._progress_at = self.now_ms()
+            if self.config.bidirectional:
+                self._play(chunk, text if not chunks else "")
+            chunks.append(chunk)
+        if not self.config.bidirectional:
+            self._play(b"".join(chunks), text)
+
+    def _play(self, pcm: bytes, text: str) -> None:
+        """Send audio and extend the playback estimate (paced in bidirectional mode so killAudio is effective)."""
+        if not pcm and not text:
+            return
+        if self.config.bidirectional:
+            lead = self._playing_until - self.now_ms() - self.config.playback_lead_ms
+            if lead > 0:
+                self.clock.sleep(lead / 1000.0)
+        now = self.now_ms()
+        start = max(now, self._playing_until)
+        self._playing_until = start + duration_ms(len(pcm), self.tts_rate)
+        if self._agent is not None:
+            self._agent.segments.add(start, self._playing_until, text)
+        self.send(TTSAudio(pcm, self.tts_rate, text))
+
+    def _on_tool(self, tool: ToolCall) -> None:
+        args = tool.arguments or {}
+        if tool.name == "end_call":
+            self._closing = True
+            self._pending_action = ("end", str(args.get("reason") or "agent ended the call")[:200])
+        elif tool.name == "transfer_call":
+            destination = str(args.get("destination") or "")
+            if not DESTINATION.match(destination):
+                log.warning("refusing transfer to a malformed destination")
+                self._speak_sentence(self.config.transfer_failed_text)
+                return
+            self._pending_action = ("transfer", destination, str(args.get("reason") or "")[:200])
+        else:
+            log.warning("unknown tool %r ignored", tool.name[:40])
+
+    # ----- barge-in ----------------------------------------------------------------------------------------------
+    def _interrupt_agent(self) -> bool:
+        """Caller speech (or a keypress) while the agent talks. Returns False when barge-in is off."""
+        if not self.config.barge_in or self._closing:
+            return False
+        now = self.now_ms()
+        self._kill_reply()
+        if now < self._playing_until:
+            self.send(Interrupt(now))
+            try:
+                self.callbacks.break_playback()
+            except Exception:
+                log.exception("break_playback callback failed")
+        if self._agent is not None:
+            self._record_agent(now, interrupted=True)
+        self._playing_until = min(self._playing_until, now)
+        self._pending_action = None
+        return True
+
+    def _record_agent(self, end_ms: float, interrupted: bool) -> None:
+        agent, self._agent = self._agent, None
+        if agent is None or not agent.segments:
+            return
+        text = agent.segments.played_text(end_ms) if interrupted else agent.segments.text()
+        if text:
+            self._record(TurnRecord("agent", text, int(agent.segments.start_ms), int(end_ms),
+                                    interrupted=interrupted))
+
+    # ----- timers ------------------------------------------------------------------------------------------------
+    def _tick_loop(self) -> None:
+        # A backup for when the caller's audio stalls; audio frames check the timers every 20 ms anyway.
+        while not self.ended:
+            self.clock.sleep(0.1)
+            self._check_timers()
+
+    def _check_timers(self) -> None:
+        if self.ended:
+            return
+        now = self.now_ms()
+        replying = self._reply is not None and not self._reply.dead
+        if self._await_final_until is not None and self.clock.now() >= self._await_final_until:
+            self._commit_caller()
+        if self._dtmf and self.clock.now() - self._dtmf_at >= self.config.dtmf_gap:
+            self._commit_dtmf()
+        if not replying and now >= self._playing_until:
+            self._after_playback(now)
+        elif replying and now - max(self._progress_at, self._playing_until) > self.config.provider_timeout * 1000:
+            log.warning("provider silent for %.1f s: treating as a timeout", self.config.provider_timeout)
+            self._progress_at = now
+            self._reply.kill(ProviderTimeout("no answer in time", provider="pipeline"), block=False)
+        self._check_limits(now, replying)
+
+    def _after_playback(self, now: float) -> None:
+        if self._agent is not None:
+            self._record_agent(self._playing_until if self._agent.segments else now, interrupted=False)
+            self._last_activity = max(now, self._playing_until)
+        action, self._pending_action = self._pending_action, None
+        if action and action[0] == "end":
+            self._finish(action[1])
+        elif action and action[0] == "transfer":
+            self._transfer(action[1], action[2])
+
+    def _check_limits(self, now: float, replying: bool) -> None:
+        if self.ended:
+            return
+        limit = self.config.max_duration * 1000
+        if now >= limit and not self._closing:
+            self._interrupt_agent()
+            self._say_goodbye(self.config.max_duration_text, "max duration reached")
+        elif now >= limit + (self.config.provider_timeout + 30) * 1000:
+            self._finish("max duration reached")  # the goodbye itself never finished: hard stop
+        idle = not replying and now >= self._playing_until and not self.endpointer.in_speech
+        idle = idle and self._await_final_until is None and not self._dtmf and not self._closing
+        if idle and now - self._last_activity >= self.config.reprompt_after * 1000:
+            self._last_activity = now
+            if self._reprompts >= self.config.max_reprompts:
+                self._say_goodbye(self.config.silence_goodbye, "caller silent")
+            else:
+                self._reprompts += 1
+                self._start_reply(text=self.config.reprompt_text, kind="reprompt")
+
+    def _say_goodbye(self, text: str, reason: str) -> None:
+        self._closing = True
+        self._start_reply(text=text, kind="goodbye")
+        self._pending_action = ("end", reason)
+
+    def _fail(self, reason: str) -> None:
+        """Give up cleanly: say so if the TTS still works, then hang up (never dead air)."""
+        if self._closing or self.ended:
+            self._finish(reason)
+            return
+        self._closing = True
+        self._pending_action = ("end", reason)
+        current = gevent.getcurrent()
+        if self._reply is current:
+            try:
+                self._speak_sentence(self.config.failure_text)
+            except ProviderError:
+                log.warning("could not say the failure line")
+        else:
+            self._start_reply(text=self.config.failure_text, kind="goodbye")
+
+    def _transfer(self, destination: str, reason: str) -> None:
+        try:
+            accepted = bool(self.callbacks.transfer_call(destination, reason))
+        except Exception:
+            log.exception("transfer_call callback failed")
+            accepted = False
+        if not accepted:
+            self._start_reply(text=self.config.transfer_failed_text, kind="reply")
+            return
+        self.send(Transfer(destination, reason))
+        self.stop("transferred")
+
+    def _finish(self, reason: str) -> None:
+        if self.ended:
+            return
+        try:
+            self.callbacks.end_call(reason)
+        except Exception:
+            log.exception("end_call callback failed")
+        self.send(EndCall(reason))
+        self.stop(reason)

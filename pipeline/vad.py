@@ -1,0 +1,115 @@
+"""Voice activity detection (webrtcvad) and the endpointer that turns voiced/unvoiced frames into turns.
+
+The endpointer is pure bookkeeping over frame times, so it is exact under a virtual clock and cheap per frame:
+speech starts after `start_frames` consecutive voiced frames (the barge-in trigger), the turn ends after
+`end_silence_ms` of unvoiced audio, utterances shorter than `min_utterance_ms` are dropped as noise, and the STT
+provider's own end-of-utterance signal ends the turn early once the caller has gone quiet.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import webrtcvad
+
+from pipeline.audio import AudioFormatError, resample
+from pipeline.frames import AudioIn, SpeechStarted, SpeechStopped, VoicedAudio
+
+VAD_RATES = (8000, 16000, 32000, 48000)
+
+
+class VoiceDetector(Protocol):
+    def is_speech(self, pcm: bytes, sample_rate: int) -> bool: ...
+
+
+class WebRtcVad:
+    """webrtcvad with aggressiveness 0 (lenient) .. 3 (strict); other rates are resampled to 16 kHz."""
+
+    def __init__(self, aggressiveness: int = 2):
+        if aggressiveness not in (0, 1, 2, 3):
+            raise ValueError("VAD aggressiveness must be 0, 1, 2 or 3")
+        self._vad = webrtcvad.Vad(aggressiveness)
+
+    def is_speech(self, pcm: bytes, sample_rate: int) -> bool:
+        if sample_rate not in VAD_RATES:
+            pcm, sample_rate = resample(pcm, sample_rate, 16000), 16000
+        try:
+            return self._vad.is_speech(pcm, sample_rate)
+        except Exception as exc:  # webrtcvad raises a bare Error for wrong frame sizes
+            raise AudioFormatError(f"VAD rejected a {len(pcm)}-byte frame at {sample_rate} Hz: {exc}") from exc
+
+
+class VADProcessor:
+    """AudioIn -> VoicedAudio."""
+
+    def __init__(self, detector: VoiceDetector):
+        self.detector = detector
+
+    def process(self, frame: AudioIn) -> VoicedAudio:
+        return VoicedAudio(frame, self.detector.is_speech(frame.pcm, frame.sample_rate))
+
+
+@dataclass
+class EndpointerConfig:
+    frame_ms: int = 20
+    start_frames: int = 3  # 60 ms of voice before we believe it (barge-in fires here)
+    end_silence_ms: int = 600  # phone-tuned: long enough for a breath, short enough to feel responsive
+    min_utterance_ms: int = 200
+    stt_min_silence_ms: int = 100  # the STT's end-of-utterance is taken once we also hear this much quiet
+
+
+class Endpointer:
+    """VoicedAudio -> SpeechStarted / SpeechStopped."""
+
+    def __init__(self, config: EndpointerConfig | None = None):
+        self.config = config or EndpointerConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        self.in_speech = False
+        self._run = 0  # consecutive voiced frames while not in speech
+        self._onset_ms = 0.0
+        self._last_voiced_ms = 0.0
+        self._voiced_ms = 0.0
+        self._silence_ms = 0.0
+
+    def process(self, frame: VoicedAudio) -> list[SpeechStarted | SpeechStopped]:
+        t = frame.audio.t_ms
+        step = self.config.frame_ms
+        if not self.in_speech:
+            return self._idle(frame.voiced, t, step)
+        if frame.voiced:
+            self._silence_ms = 0.0
+            self._voiced_ms += step
+            self._last_voiced_ms = t + step
+            return []
+        self._silence_ms += step
+        if self._silence_ms >= self.config.end_silence_ms:
+            return [self._stop(t + step, by_stt=False)]
+        return []
+
+    def _idle(self, voiced: bool, t: float, step: int) -> list[SpeechStarted | SpeechStopped]:
+        if not voiced:
+            self._run = 0
+            return []
+        if self._run == 0:
+            self._onset_ms = t
+        self._run += 1
+        if self._run < self.config.start_frames:
+            return []
+        self.in_speech, self._run = True, 0
+        self._voiced_ms = self.config.start_frames * step
+        self._last_voiced_ms, self._silence_ms = t + step, 0.0
+        return [SpeechStarted(t_ms=t + step, onset_ms=self._onset_ms)]
+
+    def stt_end_of_utterance(self, t_ms: float) -> list[SpeechStopped]:
+        """The STT provider says the utterance is over; believe it only once our VAD hears quiet too."""
+        if self.in_speech and self._silence_ms >= self.config.stt_min_silence_ms:
+            return [self._stop(t_ms, by_stt=True)]
+        return []
+
+    def _stop(self, t_ms: float, by_stt: bool) -> SpeechStopped:
+        event = SpeechStopped(t_ms=t_ms, last_voiced_ms=self._last_voiced_ms, speech_ms=self._voiced_ms,
+                              end_of_turn=self._voiced_ms >= self.config.min_utterance_ms, by_stt=by_stt)
+        self.reset()
+        return event
