@@ -479,11 +479,11 @@ class Session:
         if self.ended:
             return
         now = self.now_ms()
-        replying = self._reply is not None and not self._reply.dead
         if self._await_final_until is not None and self.clock.now() >= self._await_final_until:
             self._commit_caller()
         if self._dtmf and self.clock.now() - self._dtmf_at >= self.config.dtmf_gap:
             self._commit_dtmf()
+        replying = self._reply is not None and not self._reply.dead
         if not replying and now >= self._playing_until:
             self._after_playback(now)
         elif replying and now - max(self._progress_at, self._playing_until) > self.config.provider_timeout * 1000:

@@ -1,0 +1,194 @@
+"""Deterministic fake providers and a scripted call timeline, for tests and benches (never used in production).
+
+The fakes satisfy pipeline.interfaces; their latencies are spent on the injected clock, so under a VirtualClock
+"the LLM answers after 0.1 s" is exact, and under the real clock it is a real fixed delay (the bench).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import gevent
+import numpy as np
+
+from pipeline.clock import Clock, VirtualClock
+from pipeline.frames import Frame, TTSAudio
+from pipeline.interfaces import ProviderError, TextDelta, ToolCall, Transcript, UtteranceEnd
+
+VOICE_LEVEL = 3000
+
+
+class EnergyVAD:
+    """Voiced when the frame is not near-silent: the scripted caller's "speech" is a loud tone."""
+
+    def is_speech(self, pcm: bytes, sample_rate: int) -> bool:
+        return bool(pcm) and int(np.abs(np.frombuffer(pcm, dtype="<i2")).max()) > VOICE_LEVEL // 2
+
+
+def voice(ms: int, sample_rate: int = 16000) -> bytes:
+    t = np.arange(sample_rate * ms // 1000) / sample_rate
+    return (np.sin(2 * np.pi * 220 * t) * VOICE_LEVEL).astype("<i2").tobytes()
+
+
+def silence(ms: int, sample_rate: int = 16000) -> bytes:
+    return bytes(sample_rate * ms // 1000 * 2)
+
+
+@dataclass
+class Utterance:
+    text: str
+    start: float  # seconds of call audio
+    end: float
+
+
+class FakeSTTStream:
+    def __init__(self, stt: FakeSTT, sample_rate: int, on_result):
+        self.stt, self.sample_rate, self.on_result = stt, sample_rate, on_result
+        self.closed = False
+        self.audio_s = 0.0
+        self.finalizes = 0
+
+    def send(self, pcm: bytes) -> None:
+        if self.closed:
+            raise ProviderError("stream closed", provider="fake-stt")
+        self.audio_s += len(pcm) / 2 / self.sample_rate
+        if self.stt.fail_at is not None and self.audio_s >= self.stt.fail_at:
+            self.stt.fail_at = None
+            raise ProviderError("fake STT dropped", provider="fake-stt")
+
+    def finalize(self) -> None:
+        self.finalizes += 1
+        ready = [u for u in self.stt.utterances if u.end <= self.audio_s + 1e-6]
+        self.stt.utterances = [u for u in self.stt.utterances if u not in ready]
+        at = self.audio_s
+
+        def deliver() -> None:
+            if self.stt.latency:
+                self.stt.clock.sleep(self.stt.latency)
+            if not ready:
+                self.on_result(Transcript("", True, True, at, at))
+            for u in ready:
+                self.on_result(Transcript(u.text, True, True, u.start, max(u.end, at)))
+            if self.stt.utterance_end:
+                self.on_result(UtteranceEnd(at))
+
+        gevent.spawn(deliver)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeSTT:
+    """Knows what the scripted caller says when; the final text arrives `latency` after finalize()."""
+
+    def __init__(self, clock: Clock, latency: float = 0.0, utterance_end: bool = False):
+        self.clock, self.latency, self.utterance_end = clock, latency, utterance_end
+        self.utterances: list[Utterance] = []
+        self.streams: list[FakeSTTStream] = []
+        self.fail_at: float | None = None
+
+    def open(self, sample_rate: int, on_result=None) -> FakeSTTStream:
+        stream = FakeSTTStream(self, sample_rate, on_result)
+        self.streams.append(stream)
+        return stream
+
+
+Reply = list  # TextDelta/ToolCall events; or an Exception to raise; or "hang" to never answer
+
+
+class FakeLLM:
+    """Answers from a list of scripted replies (or a function of the turns) after a fixed first-token latency."""
+
+    def __init__(self, clock: Clock, replies: list | Callable[[list], Reply], latency: float = 0.1):
+        self.clock, self.replies, self.latency = clock, replies, latency
+        self.calls: list[list] = []
+
+    def stream(self, system_prompt, context, turns, tools=()) -> Iterator:
+        self.calls.append(list(turns))
+        reply = self.replies(list(turns)) if callable(self.replies) else self.replies.pop(0)
+        self.clock.sleep(self.latency)
+        if isinstance(reply, Exception):
+            raise reply
+        if reply == "hang":
+            self.clock.sleep(3600)
+        yield from reply
+
+
+def say(text: str, *tools: ToolCall) -> list:
+    """A reply streamed word by word, then its tool calls."""
+    words = text.split(" ")
+    return [TextDelta(w if i == 0 else " " + w) for i, w in enumerate(words)] + list(tools)
+
+
+class FakeTTS:
+    """Each word is `ms_per_word` of audio; the first chunk comes after `latency`."""
+
+    def __init__(self, clock: Clock, latency: float = 0.05, ms_per_word: int = 300, fail_on: str | None = None):
+        self.clock, self.latency, self.ms_per_word, self.fail_on = clock, latency, ms_per_word, fail_on
+        self.spoken: list[str] = []
+
+    def synthesize(self, text: str, sample_rate: int) -> Iterator[bytes]:
+        if self.fail_on is not None and self.fail_on in text:
+            raise ProviderError("fake TTS refused", provider="fake-tts")
+        self.clock.sleep(self.latency)
+        self.spoken.append(text)
+        ms = self.ms_per_word * len(text.split())
+        yield bytes(sample_rate * ms // 1000 * 2)
+
+
+@dataclass
+class Sent:
+    t_ms: float
+    frame: Frame
+
+
+@dataclass
+class CallScript:
+    """Caller lines (spoken as tone + scripted transcript) and keypresses on a call timeline in seconds."""
+
+    lines: list[Utterance] = field(default_factory=list)
+    keys: list[tuple[float, str]] = field(default_factory=list)
+
+    def say(self, at: float, text: str, duration: float = 1.0) -> CallScript:
+        self.lines.append(Utterance(text, at, at + duration))
+        return self
+
+    def press(self, at: float, digits: str) -> CallScript:
+        self.keys += [(at, d) for d in digits]
+        return self
+
+    def voiced(self, t: float) -> bool:
+        return any(u.start <= t < u.end for u in self.lines)
+
+
+class Timeline:
+    """Runs a session against a CallScript on a virtual clock, 20 ms of audio per step, recording its output."""
+
+    def __init__(self, clock: VirtualClock, script: CallScript, stt: FakeSTT, sample_rate: int = 16000):
+        self.clock, self.script, self.stt, self.sample_rate = clock, script, stt, sample_rate
+        self.stt.utterances = list(script.lines)
+        self.sent: list[Sent] = []
+        self.session = None
+        self.t = 0.0
+        self._voice = voice(20, sample_rate)
+        self._silence = silence(20, sample_rate)
+
+    def sink(self, frame: Frame) -> None:
+        self.sent.append(Sent(self.clock.now() * 1000.0, frame))
+
+    def run(self, until: float) -> None:
+        keys = sorted(self.script.keys, key=lambda key: key[0])
+        while self.t < until - 1e-9 and not self.session.ended:
+            # A frame reaches the pipeline once it has been spoken: at the end of its 20 ms.
+            self.clock.advance(0.02)
+            for at, digit in keys:
+                if self.t <= at < self.t + 0.02:
+                    self.session.push_dtmf(digit)
+            self.session.push_audio(self._voice if self.script.voiced(self.t) else self._silence)
+            self.t = round(self.t + 0.02, 6)
+
+    def audio(self) -> list[Sent]:
+        return [s for s in self.sent if isinstance(s.frame, TTSAudio)]
+
+    def kinds(self) -> list[str]:
+        return [type(s.frame).__name__ for s in self.sent]

@@ -1,0 +1,176 @@
+"""Scripted-timeline session tests on a virtual clock: order and timing of what the caller hears."""
+import pytest
+
+from pipeline.clock import VirtualClock
+from pipeline.fakes import CallScript, EnergyVAD, FakeLLM, FakeSTT, FakeTTS, Timeline, say
+from pipeline.frames import EndCall, Interrupt, Transfer, TTSAudio
+from pipeline.interfaces import ProviderError, ToolCall
+from pipeline.session import Session, SessionCallbacks, SessionConfig
+
+GREETING = "Hello, this is Acme."  # 4 words: 1.2 s of fake TTS audio
+
+
+class Harness:
+    def __init__(self, replies, script=None, transfer_ok=True, stt_latency=0.05, **overrides):
+        options = dict(greeting=GREETING, reprompt_after=30.0, end_silence_ms=600)
+        options.update(overrides)
+        self.clock = VirtualClock()
+        self.stt = FakeSTT(self.clock, latency=stt_latency)
+        self.llm = FakeLLM(self.clock, replies, latency=0.1)
+        self.tts = FakeTTS(self.clock, latency=0.05, ms_per_word=300)
+        self.turns, self.breaks, self.ended, self.transfers = [], [], [], []
+        callbacks = SessionCallbacks(
+            on_turn=self.turns.append,
+            break_playback=lambda: self.breaks.append(self.clock.now() * 1000),
+            end_call=self.ended.append,
+            transfer_call=lambda dest, reason: self.transfers.append((dest, reason)) or transfer_ok,
+        )
+        self.timeline = Timeline(self.clock, script or CallScript(), self.stt)
+        self.session = Session(SessionConfig(**options), self.stt, self.llm, self.tts, self.timeline.sink,
+                               callbacks, clock=self.clock, vad=EnergyVAD())
+        self.timeline.session = self.session
+        self.session.start()
+
+    def run(self, until):
+        self.timeline.run(until)
+
+    def said(self):
+        return [(t.speaker, t.text) for t in self.turns]
+
+    def audio_texts(self):
+        return [s.frame.text for s in self.timeline.audio()]
+
+
+def test_greeting_then_caller_turn_then_streamed_reply():
+    script = CallScript().say(2.0, "I would like a table", duration=1.0)
+    h = Harness([say("Sure. For how many people?")], script)
+    h.run(6.0)
+    assert h.said() == [("agent", GREETING), ("caller", "I would like a table"),
+                        ("agent", "Sure. For how many people?")]
+    greeting, caller, reply = h.turns
+    assert (greeting.start_ms, greeting.end_ms) == (50, 1250)
+    assert (caller.start_ms, caller.end_ms) == (2000, 3000)
+    # Reply is spoken sentence by sentence: two playAudio frames, the first as soon as its sentence is ready.
+    assert h.audio_texts() == [GREETING, "Sure.", "For how many people?"]
+    first_reply = h.timeline.audio()[1].t_ms
+    # end-of-turn silence 600 + STT 50 + LLM 100 + TTS 50, and no pipeline delay on a virtual clock.
+    assert first_reply - caller.end_ms == pytest.approx(800, abs=20)
+    assert h.llm.calls[0][-1].text == "I would like a table"
+    assert not any(t.interrupted for t in h.turns)
+
+
+def test_barge_in_cuts_playback_within_200ms_and_truncates_the_agent_turn():
+    script = CallScript().say(2.0, "I would like a table", 1.0).say(4.7, "two people", 0.8)
+    h = Harness([say("Sure. For how many people tonight?"), say("Great, a table for two.")], script)
+    h.run(8.0)
+    interrupt = next(s for s in h.timeline.sent if isinstance(s.frame, Interrupt))
+    assert 4700 <= interrupt.t_ms <= 4700 + 200
+    assert h.breaks == [interrupt.t_ms]
+    reply = h.turns[2]
+    assert reply.interrupted and reply.end_ms == int(interrupt.t_ms)
+    # "Sure." played fully (0.3 s) and 2 of the 5 words of the second sentence by the interruption.
+    assert reply.text == "Sure. For how"
+    assert h.said()[3:] == [("caller", "two people"), ("agent", "Great, a table for two.")]
+    # The agent continues from the caller's words, knowing only what the caller actually heard.
+    assert [(t.speaker, t.text) for t in h.llm.calls[1][-2:]] == [("agent", "Sure. For how"),
+                                                                  ("caller", "two people")]
+    # No audio of the cut reply is sent after the interruption.
+    assert all(s.frame.text != "Sure. For how many people tonight?" for s in h.timeline.audio())
+
+
+def test_barge_in_off_ignores_caller_speech_during_playback():
+    script = CallScript().say(0.5, "hello hello", 0.6)  # during the 1.2 s greeting
+    h = Harness([say("unused")], script, barge_in=False)
+    h.run(4.0)
+    assert not any(isinstance(s.frame, Interrupt) for s in h.timeline.sent)
+    assert h.said() == [("agent", GREETING)] and h.llm.calls == [] and not h.turns[0].interrupted
+
+
+def test_silence_reprompts_then_hangs_up_politely():
+    h = Harness([], reprompt_after=3.0, max_reprompts=1)
+    h.run(12.0)
+    assert h.said() == [("agent", GREETING), ("agent", "Are you still there?"),
+                        ("agent", "I haven't heard anything, so I'll end the call now. Goodbye.")]
+    assert 1250 + 3000 <= h.turns[1].start_ms <= 1250 + 3000 + 200
+    assert h.ended == ["caller silent"] and h.session.ended
+    end = next(s for s in h.timeline.sent if isinstance(s.frame, EndCall))
+    assert end.t_ms >= h.turns[-1].end_ms  # the goodbye is heard before hanging up
+
+
+def test_dtmf_reaches_the_agent_as_input_text():
+    script = CallScript().press(2.0, "12#")
+    h = Harness([say("You pressed one two.")], script)
+    h.run(4.0)
+    assert h.said()[1:] == [("caller", "12"), ("agent", "You pressed one two.")]
+    assert h.turns[1].source == "dtmf" and h.llm.calls[0][-1].text == "12"
+
+
+def test_end_call_tool_hangs_up_after_the_goodbye_plays():
+    script = CallScript().say(2.0, "no thanks bye", 0.8)
+    h = Harness([say("Goodbye then.", ToolCall("end_call", {"reason": "caller declined"}))], script)
+    h.run(8.0)
+    assert h.ended == ["caller declined"]
+    goodbye = h.turns[-1]
+    assert goodbye.text == "Goodbye then." and not goodbye.interrupted
+    end = next(s for s in h.timeline.sent if isinstance(s.frame, EndCall))
+    assert end.t_ms >= goodbye.end_ms and h.timeline.kinds()[-1] == "EndCall"
+
+
+def test_transfer_tool_calls_the_controller_and_notifies_the_socket():
+    script = CallScript().say(2.0, "a human please", 0.8)
+    h = Harness([say("Transferring you now.", ToolCall("transfer_call", {"destination": "+15551234",
+                                                                          "reason": "asked"}))], script)
+    h.run(8.0)
+    assert h.transfers == [("+15551234", "asked")] and h.session.ended
+    transfer = next(s.frame for s in h.timeline.sent if isinstance(s.frame, Transfer))
+    assert transfer == Transfer("+15551234", "asked")
+
+
+def test_refused_or_malformed_transfer_is_apologised_for():
+    script = CallScript().say(2.0, "a human please", 0.8).say(6.0, "ok", 0.5)
+    h = Harness([say("One moment.", ToolCall("transfer_call", {"destination": "1000 & uuid_kill"})),
+                 say("Anything else?")], script, transfer_ok=True)
+    h.run(6.0)
+    assert h.transfers == [] and "Sorry, I couldn't transfer you right now." in h.audio_texts()
+    assert not h.session.ended
+
+
+def test_provider_error_apologises_and_retries_once():
+    script = CallScript().say(2.0, "hello", 0.6)
+    h = Harness([ProviderError("boom"), say("Hi, how can I help?")], script)
+    h.run(6.0)
+    assert h.audio_texts()[1:] == ["Sorry, I had a problem there. Let me try again.", "Hi, how can I help?"]
+    assert h.ended == [] and len(h.llm.calls) == 2
+
+
+def test_second_provider_failure_ends_the_call_cleanly():
+    script = CallScript().say(2.0, "hello", 0.6)
+    h = Harness([ProviderError("boom"), ProviderError("boom again")], script)
+    h.run(10.0)
+    assert h.audio_texts()[-1] == "Sorry, I'm having technical difficulties. Please call back later. Goodbye."
+    assert h.ended == ["provider failed"] and h.timeline.kinds()[-1] == "EndCall"
+
+
+def test_silent_provider_times_out_instead_of_dead_air():
+    script = CallScript().say(2.0, "hello", 0.6)
+    h = Harness(["hang", say("Here I am.")], script, provider_timeout=2.0)
+    h.run(9.0)
+    apology = next(s for s in h.timeline.audio() if s.frame.text.startswith("Sorry, I had a problem"))
+    caller_end = h.turns[1].end_ms
+    assert apology.t_ms - caller_end <= 600 + 50 + 2000 + 200  # never more dead air than the limit
+    assert "Here I am." in h.audio_texts()
+
+
+def test_max_call_duration_says_goodbye_and_ends():
+    h = Harness([], max_duration=3.0)
+    h.run(8.0)
+    assert h.said()[-1] == ("agent", "We have reached the time limit for this call. Thank you, goodbye.")
+    assert h.ended == ["max duration reached"]
+
+
+def test_tts_audio_is_at_the_configured_rate():
+    h = Harness([], tts_sample_rate=8000)
+    h.run(0.5)
+    (first,) = h.timeline.audio()
+    assert isinstance(first.frame, TTSAudio) and first.frame.sample_rate == 8000
+    assert len(first.frame.pcm) == 8000 * 2 * 12 // 10
