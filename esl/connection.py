@@ -120,6 +120,11 @@ class EslProtocol:
             return
         self._shutdown(State.CLOSED, EslNotConnected(f"{self.name}: closed"))
 
+    def drop(self, reason: str = "dropped") -> None:
+        """Abort the socket (e.g. heartbeats stopped) without closing for good: connect() may run again."""
+        if self.state is not State.CLOSED:
+            self._shutdown(State.DISCONNECTED, EslNotConnected(f"{self.name}: {reason}"))
+
     def wait_closed(self, timeout: float | None = None) -> bool:
         return self._closed.wait(timeout)
 
@@ -270,6 +275,8 @@ class EslConnection(EslProtocol):
         EslNotConnected (refused / dropped)."""
         if self.state is State.READY:
             return
+        if self.state is State.CLOSED:
+            raise EslNotConnected(f"{self.name}: closed for good")
         self.state = State.CONNECTING
         self._auth_request.clear()
         deadline = time.monotonic() + self.connect_timeout

@@ -17,6 +17,10 @@ class EslNotConnected(EslError):
     """The connection is not READY: the command was not sent."""
 
 
+class NoLiveNode(EslNotConnected):
+    """No FreeSWITCH node in the pool is connected and has capacity left."""
+
+
 class EslAuthError(EslError):
     """FreeSWITCH refused the password (or closed the socket during authentication)."""
 
