@@ -1,26 +1,35 @@
 """Offline STT: pocketsphinx 5 with the English model its PyPI package ships (no network, no key).
 
-Audio is resampled to 16 kHz, cut into utterances by pocketsphinx's own endpointer (a final result with
-speech_final=True after `endpointing_ms` of non-speech), or by finalize() from the pipeline's endpointer.
-Decoding is CPU work in C: it runs in gevent's native thread pool, one worker greenlet per stream keeping the
-decoder single-threaded, so the hub keeps serving other calls' frames meanwhile. pocketsphinx holds the GIL
-inside each C call, so calls are kept short: one 30 ms frame at a time, and the second "fwdflat" search pass
-(a 100-150 ms stall at every end of utterance, for no accuracy gain measured on phone-style prompts) is off
-unless `second_pass=True`.
+Audio is cut into utterances by pocketsphinx's own endpointer (a final result with speech_final=True after
+`endpointing_ms` of non-speech) or by finalize() from the pipeline's endpointer.
+
+Where the decoding runs (`isolation`):
+- "process" (default): one worker process per stream (pocketsphinx_worker), fed over a pipe. pocketsphinx
+  holds the GIL inside its C calls, so in-process decoding would stall the gevent hub (and every other call's
+  audio) for as long as each call runs; a process uses the second core and lets each final result be decoded
+  again in one batch pass (much better words). Costs ~0.3 s to start and one process per call.
+- "thread": decoding in gevent's thread pool, one 30 ms frame per C call (stalls of a few tens of ms), no
+  final rescoring by default. For environments where spawning processes is not wanted.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
+import pathlib
+import sys
 
 import gevent
 import gevent.queue
+from gevent import subprocess
 
-from pipeline.providers.audio import resample
-from pipeline.providers.errors import ProviderConfigError, ProviderError
+from pipeline.providers.errors import ProviderConfigError, ProviderError, ProviderTimeout
+from pipeline.providers.pocketsphinx_recognizer import Recognizer, RecognizerOptions
+from pipeline.providers.pocketsphinx_worker import HEADER
 from pipeline.providers.stt import STT, ResultCallback, STTEvent, STTFailed, STTStream, Transcript
 
 log = logging.getLogger(__name__)
-RATE = 16000
+ROOT = str(pathlib.Path(__file__).resolve().parents[2])
 _FINALIZE = object()
 _CLOSE = object()
 
@@ -29,106 +38,122 @@ class PocketsphinxSTT(STT):
     name = "pocketsphinx"
 
     def __init__(self, endpointing_ms: int = 500, interim_results: bool = True, vad_mode: int = 2,
-                 interim_every_s: float = 0.3, second_pass: bool = False):
+                 interim_every_s: float = 0.3, isolation: str = "process", rescore_final: bool | None = None,
+                 start_timeout_s: float = 15.0):
         try:
             import pocketsphinx  # noqa: F401
         except ImportError as exc:  # pragma: no cover - the package is in requirements.txt
             raise ProviderConfigError("pocketsphinx is not installed", provider=self.name) from exc
-        self.endpointing_s = max(0.09, endpointing_ms / 1000)
-        self.interim_results = interim_results
-        self.vad_mode = vad_mode
-        self.interim_every_s = interim_every_s
-        self.second_pass = second_pass
+        if isolation not in ("process", "thread"):
+            raise ProviderConfigError("isolation must be 'process' or 'thread'", provider=self.name)
+        if vad_mode not in (0, 1, 2, 3):
+            raise ProviderConfigError("vad_mode must be 0-3", provider=self.name)
+        self.isolation = isolation
+        self.start_timeout_s = start_timeout_s
+        self.options = RecognizerOptions(
+            endpointing_s=max(0.09, endpointing_ms / 1000), interim_results=bool(interim_results),
+            vad_mode=vad_mode, interim_every_s=interim_every_s,
+            rescore_final=(isolation == "process") if rescore_final is None else bool(rescore_final))
 
     def open(self, sample_rate: int, on_result: ResultCallback | None = None) -> STTStream:
-        return PocketsphinxStream(self, sample_rate, on_result)
+        options = RecognizerOptions(**{**self.options.to_dict(), "input_rate": int(sample_rate)})
+        if self.isolation == "process":
+            return ProcessStream(options, on_result, self.start_timeout_s)
+        return ThreadStream(options, on_result)
 
 
-class _Recognizer:
-    """Decoder + endpointer; only ever touched by one thread-pool job at a time."""
-
-    def __init__(self, options: PocketsphinxSTT):
-        from pocketsphinx import Decoder, Endpointer
-
-        self.decoder = Decoder(samprate=RATE, loglevel="FATAL", fwdflat=options.second_pass)
-        self.endpointer = Endpointer(window=options.endpointing_s, vad_mode=options.vad_mode, sample_rate=RATE)
-        self.options = options
-        self.pending = b""
-        self.samples = 0  # audio seen, in 16 kHz samples
-        self.utt_open = False
-        self.utt_start = 0.0
-        self.last_interim = ""
-        self.last_interim_at = 0.0
-
-    def feed(self, pcm: bytes) -> list[STTEvent]:
-        events: list[STTEvent] = []
-        self.pending += pcm
-        size = self.endpointer.frame_bytes
-        while len(self.pending) >= size:
-            frame, self.pending = self.pending[:size], self.pending[size:]
-            self.samples += size // 2
-            was_speaking = self.endpointer.in_speech
-            speech = self.endpointer.process(frame)
-            if speech is not None:
-                if not self.utt_open:
-                    self._start(self.endpointer.speech_start)
-                self.decoder.process_raw(speech, False, False)
-            if was_speaking and not self.endpointer.in_speech and self.utt_open:
-                events += self.end(self.endpointer.speech_end)
-            events += self._interim()
-        return events
-
-    def _start(self, at: float) -> None:
-        self.decoder.start_utt()
-        self.utt_open = True
-        self.utt_start = at
-        self.last_interim, self.last_interim_at = "", at
-
-    def _interim(self) -> list[STTEvent]:
-        now = self.samples / RATE
-        if not (self.utt_open and self.options.interim_results) or now - self.last_interim_at < \
-                self.options.interim_every_s:
-            return []
-        self.last_interim_at = now
-        hyp = self.decoder.hyp()
-        text = hyp.hypstr.strip() if hyp else ""
-        if not text or text == self.last_interim:
-            return []
-        self.last_interim = text
-        return [Transcript(text=text, is_final=False, speech_final=False, start=self.utt_start, end=now)]
-
-    def end(self, at: float | None = None) -> list[STTEvent]:
-        """Close the open utterance: one final result (speech_final) even when nothing was recognised."""
-        if not self.utt_open:
-            return []
-        self.decoder.end_utt()
-        self.utt_open = False
-        hyp = self.decoder.hyp()
-        end = at if at else self.samples / RATE
-        return [Transcript(text=hyp.hypstr.strip() if hyp else "", is_final=True, speech_final=True,
-                           start=self.utt_start, end=max(end, self.utt_start),
-                           confidence=None)]
-
-    def finalize(self) -> list[STTEvent]:
-        # Audio still buffered in the endpointer belongs to this turn: decode it before closing the utterance.
-        if self.endpointer.in_speech and self.pending:
-            tail = self.endpointer.end_stream(self.pending)
-            self.pending = b""
-            if tail:
-                if not self.utt_open:
-                    self._start(self.endpointer.speech_start)
-                self.decoder.process_raw(tail, False, False)
-        return self.end()
-
-
-class PocketsphinxStream(STTStream):
-    def __init__(self, options: PocketsphinxSTT, sample_rate: int, on_result: ResultCallback | None):
+class ProcessStream(STTStream):
+    def __init__(self, options: RecognizerOptions, on_result: ResultCallback | None, start_timeout_s: float):
         super().__init__(on_result)
-        self.sample_rate = sample_rate
+        self._failed: ProviderError | None = None
+        # The worker gets no secrets: only what it needs to find Python packages and run.
+        env = {"PYTHONPATH": ROOT, "PATH": os.environ.get("PATH", "")}
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "pipeline.providers.pocketsphinx_worker", json.dumps(options.to_dict())],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+        except OSError as exc:
+            raise ProviderError(f"cannot start the decoder process: {exc}", provider="pocketsphinx") from exc
+        ready = None
+        with gevent.Timeout(start_timeout_s, False):
+            ready = self._proc.stdout.readline()
+        if not ready or json.loads(ready or b"{}").get("type") != "ready":
+            self._proc.kill()
+            self._proc.wait()
+            if ready is None:
+                raise ProviderTimeout(f"decoder did not start within {start_timeout_s}s", provider="pocketsphinx")
+            raise ProviderError(f"decoder failed to start: {ready[:200]!r}", provider="pocketsphinx",
+                                retryable=False)
+        self._reader = gevent.spawn(self._read)
+
+    def send(self, pcm: bytes) -> None:
+        if pcm:
+            self._write(b"A", pcm)
+
+    def finalize(self) -> None:
+        if not (self.closed or self._failed):
+            self._write(b"F", b"")
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self.closed:
+            return
+        if not self._failed:
+            try:
+                self._write(b"C", b"")
+            except ProviderError:
+                pass
+        self.closed = True
+        self._reader.join(timeout=timeout)
+        self._reader.kill(block=False)
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+
+    def _write(self, kind: bytes, payload: bytes) -> None:
+        if self._failed:
+            raise self._failed
+        if self.closed:
+            raise ProviderError("stream is closed", provider="pocketsphinx", retryable=False)
+        try:
+            self._proc.stdin.write(HEADER.pack(kind, len(payload)) + payload)
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as exc:
+            raise self._fail(f"decoder process is gone: {exc}") from exc
+
+    def _read(self) -> None:
+        for line in self._proc.stdout:
+            message = json.loads(line)
+            if message.get("type") == "transcript":
+                message.pop("type")
+                self.emit(Transcript(**message))
+            elif message.get("type") == "error":
+                self._fail(f"decoder failed: {message.get('message')}")
+                return
+        if not self.closed:
+            self._fail(f"decoder process exited ({self._proc.poll()})")
+
+    def _fail(self, message: str) -> ProviderError:
+        if self._failed is None:
+            self._failed = ProviderError(message, provider="pocketsphinx")
+            log.warning("pocketsphinx stream failed: %s", message)
+            self.emit(STTFailed(self._failed))
+        return self._failed
+
+
+class ThreadStream(STTStream):
+    """Decoder in gevent's thread pool; one worker greenlet per stream keeps it single-threaded, in order."""
+
+    def __init__(self, options: RecognizerOptions, on_result: ResultCallback | None):
+        super().__init__(on_result)
         self._inbox: gevent.queue.Queue = gevent.queue.Queue()
         self._pool = gevent.get_hub().threadpool
         try:
-            self._recognizer = self._pool.apply(_Recognizer, (options,))
+            self._recognizer = self._pool.apply(Recognizer, (options,))
         except Exception as exc:
             raise ProviderError(f"cannot load the pocketsphinx model: {exc}", provider="pocketsphinx",
                                 retryable=False) from exc
@@ -138,7 +163,7 @@ class PocketsphinxStream(STTStream):
         if self.closed:
             raise ProviderError("stream is closed", provider="pocketsphinx", retryable=False)
         if pcm:
-            self._inbox.put(resample(pcm, self.sample_rate, RATE))
+            self._inbox.put(pcm)
 
     def finalize(self) -> None:
         if not self.closed:
@@ -156,14 +181,12 @@ class PocketsphinxStream(STTStream):
         try:
             while True:
                 item = self._inbox.get()
-                if item is _CLOSE:
+                if item is _CLOSE or item is _FINALIZE:
                     self._emit_all(self._pool.apply(self._recognizer.finalize))
-                    return
-                if item is _FINALIZE:
-                    self._emit_all(self._pool.apply(self._recognizer.finalize))
+                    if item is _CLOSE:
+                        return
                     continue
-                # Batch whatever has queued up so one thread hop decodes it all.
-                batch = [item]
+                batch = [item]  # whatever has queued up is decoded in one thread hop
                 while not self._inbox.empty() and isinstance(self._inbox.peek(), bytes):
                     batch.append(self._inbox.get())
                 self._emit_all(self._pool.apply(self._recognizer.feed, (b"".join(batch),)))
