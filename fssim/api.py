@@ -159,7 +159,7 @@ class Api:
         if ch.endpoint != "sofia" or not ch.answered_us:
             return "-ERR Cannot deflect\n"
         ch.set_var("sip_refer_to", words[1])
-        self.sw.greenlets.spawn_later(0.05, self.sw.hangup, ch, "NORMAL_CLEARING")
+        self.sw.later(0.05, self.sw.hangup, ch, "NORMAL_CLEARING")
         return "+OK:deflect\n"
 
     def uuid_setvar(self, arg: str) -> str:

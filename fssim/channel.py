@@ -19,7 +19,7 @@ CAUSES = {
     "SERVICE_UNAVAILABLE": (63, 503), "INCOMPATIBLE_DESTINATION": (88, 488),
     "LOSE_RACE": (502, None), "ALLOTTED_TIMEOUT": (602, None), "NETWORK_OUT_OF_ORDER": (38, 502),
 }
-SIP_PHRASES = {486: "Busy Here", 487: "Request Terminated", 603: "Decline", 404: "Not Found",
+SIP_PHRASES = {200: "OK", 486: "Busy Here", 487: "Request Terminated", 603: "Decline", 404: "Not Found",
                503: "Service Unavailable", 480: "Temporarily Unavailable", 408: "Request Timeout"}
 
 
@@ -112,11 +112,14 @@ class Channel:
     def variable_headers(self) -> list[tuple[str, str]]:
         return [(f"variable_{k}", v) for k, v in self.variables.items()]
 
-    def event_headers(self) -> list[tuple[str, str]]:
-        """State, codecs, caller profile and variables: what every channel event carries."""
-        head = [("Hangup-Cause", self.hangup_cause)] if self.hangup_cause else []
-        return head + self.state_headers() + self.codec_headers() + self.profile_headers("Caller") \
-            + self.variable_headers()
+    def event_headers(self, cause_after_state: bool = False) -> list[tuple[str, str]]:
+        """State, codecs, caller profile and variables: what every channel event carries.
+
+        Hangup-Cause leads, except in CHANNEL_HANGUP and _DESTROY where the real switch puts it after Answer-State.
+        """
+        cause = [("Hangup-Cause", self.hangup_cause)] if self.hangup_cause else []
+        state = self.state_headers() + cause if cause_after_state else cause + self.state_headers()
+        return state + self.codec_headers() + self.profile_headers("Caller") + self.variable_headers()
 
     def set_var(self, name: str, value: str) -> None:
         self.variables.pop(name, None)  # FreeSWITCH appends a re-set variable at the end

@@ -116,7 +116,7 @@ class Simulator:
     def hangup_far_end(self, uuid: str, cause: str = "NORMAL_CLEARING") -> bool:
         """The remote party hangs up."""
         ch = self.switch.channels.get(uuid)
-        return bool(ch and self.switch.hangup(ch, cause))
+        return bool(ch and self.switch.remote_hangup(ch, cause))
 
     def send_dtmf(self, uuid: str, digits: str) -> None:
         """The remote party presses keys."""

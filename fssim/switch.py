@@ -50,7 +50,7 @@ class Switch:
              channel: Channel | None = None, subclass: str = "") -> Event:
         headers = core_headers(self.core_uuid, name, next(self.seq), subclass)
         if channel is not None:
-            headers += channel.event_headers()
+            headers += channel.event_headers(cause_after_state=name in ("CHANNEL_HANGUP", "CHANNEL_DESTROY"))
         headers += extra or []
         ev = Event(name, headers, body, subclass, channel.uuid if channel else "")
         for s in list(self.sessions):
@@ -177,7 +177,7 @@ class Switch:
             ch.flipped, ch.hit_dialplan = True, True
             ch.set_state("CS_EXECUTE", "4", "ACTIVE")
             if rule.hangup_after is not None:
-                self.greenlets.spawn_later(rule.hangup_after, self.hangup, ch, "NORMAL_CLEARING")
+                self.later(rule.hangup_after, self.remote_hangup, ch, "NORMAL_CLEARING")
             self.run_app(ch, app.name, app.arg, top=True)
             self._finish(ch)
         finally:
@@ -224,6 +224,19 @@ class Switch:
         self.channel_event(ch, "CHANNEL_HANGUP")
         ch.hangup_event.set()
         return True
+
+    def remote_hangup(self, ch: Channel, cause: str = "NORMAL_CLEARING") -> bool:
+        """The far end hangs up (a BYE: sip_term_status 200 on SIP calls)."""
+        if ch.endpoint == "sofia" and ch.answered_us:
+            ch.sip_status = 200
+        return self.hangup(ch, cause)
+
+    def later(self, seconds: float, fn, *args) -> None:
+        def run() -> None:
+            gevent.sleep(seconds)
+            fn(*args)
+
+        self.greenlets.spawn(run)
 
     def _finish(self, ch: Channel) -> None:
         self.hangup(ch, ch.hangup_cause or "NORMAL_CLEARING")

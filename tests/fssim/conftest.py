@@ -53,3 +53,17 @@ def esl(target):
 
 def live_only():
     return pytest.mark.skipif(not LIVE, reason="FREESWITCH_ESL_HOST is not set: no live FreeSWITCH to test against")
+
+
+@pytest.fixture
+def esl_raw():
+    opened = []
+
+    def make(s):
+        c = EslClient.connect("127.0.0.1", s.port)
+        opened.append(c)
+        return c
+
+    yield make
+    for c in opened:
+        c.close()
