@@ -94,3 +94,12 @@ def test_complete_json_asks_for_a_json_object(fake_openai):
         llm.complete_json("s", "u")
     with pytest.raises(ProviderError, match="not an object"):
         llm.complete_json("s", "u")
+
+
+def test_abandoning_the_stream_on_barge_in_releases_it_cleanly(fake_openai):
+    fake_openai.replies = [ChatReply("one two three four five six")]
+    llm = llm_for(fake_openai)
+    stream = llm.stream("", None, TURNS)
+    assert next(stream) == TextDelta("one")
+    stream.close()  # the caller interrupted: stop reading, no exception
+    assert [e.text for e in llm.stream("", None, TURNS)][:2] == ["You", " said:"]
