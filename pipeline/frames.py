@@ -85,6 +85,7 @@ class TTSAudio(Frame):
     pcm: bytes
     sample_rate: int
     text: str = ""
+    stream: bool = False  # True: send as binary frames (bidirectional mode); False: one playAudio file
 
     @property
     def duration_ms(self) -> float:

@@ -423,7 +423,7 @@ class Session:
         self._playing_until = start + duration_ms(len(pcm), self.tts_rate)
         if self._agent is not None:
             self._agent.segments.add(start, self._playing_until, text)
-        self.send(TTSAudio(pcm, self.tts_rate, text))
+        self.send(TTSAudio(pcm, self.tts_rate, text, stream=self.config.bidirectional))
 
     def _on_tool(self, tool: ToolCall) -> None:
         args = tool.arguments or {}

@@ -1,0 +1,357 @@
+"""The mod_audio_fork WebSocket server (wsproto over gevent's StreamServer), one Session per connection.
+
+Protocol, as captured from FreeSWITCH 1.10.12 + mod_audio_fork (../shared/freeswitch/captures/audio-fork-*.jsonl):
+the module connects to ws://host:port/audio/<call_id>?token=<token> offering subprotocol "audio.drachtio.org",
+sends the metadata JSON as the first text frame, then binary 16-bit LE mono PCM frames of any length, text frames
+for send_text (a {"dtmf": "5"} frame is a keypress), and a zero-length binary frame on graceful shutdown. We send
+JSON text: playAudio / killAudio / disconnect / transfer / json, or binary PCM back in bidirectional mode.
+
+Anything wrong with one connection (token, unknown call, malformed frame, a session crash) closes that connection
+with a logged reason; other calls never notice.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+import gevent
+import gevent.lock
+from gevent.server import StreamServer
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import RemoteProtocolError
+
+from pipeline.audio import SUPPORTED_RATES, AudioFormatError
+from pipeline.frames import AgentEvent, EndCall, Frame, Interrupt, Transfer, TTSAudio
+from pipeline.tokens import TokenError, check_token
+
+log = logging.getLogger(__name__)
+
+SUBPROTOCOL = "audio.drachtio.org"
+PATH = re.compile(r"^/audio/([A-Za-z0-9][A-Za-z0-9_.-]{0,79})/?$")
+BIDI_FRAME_BYTES = 640
+
+
+class SessionLike(Protocol):
+    ended: bool
+
+    def start(self) -> None: ...
+
+    def push_audio(self, pcm: bytes) -> None: ...
+
+    def push_dtmf(self, digit: str) -> None: ...
+
+    def stop(self, reason: str = ...) -> None: ...
+
+
+@dataclass
+class StreamInfo:
+    """What the session factory learns about a new audio stream."""
+
+    call_id: str
+    call: Any  # whatever lookup(call_id) returned
+    metadata: dict
+    sample_rate: int
+    peer: str
+    extra: dict = field(default_factory=dict)
+
+
+SessionFactory = Callable[[StreamInfo, Callable[[Frame], None]], SessionLike]
+CallLookup = Callable[[str], Any]
+
+
+class Refused(Exception):
+    def __init__(self, reason: str, status: int = 403, close_code: int = 1008):
+        super().__init__(reason)
+        self.status, self.close_code = status, close_code
+
+
+class AudioForkServer:
+    def __init__(self, session_factory: SessionFactory, lookup: CallLookup, secret: str | bytes,
+                 host: str = "127.0.0.1", port: int = 0, *, default_sample_rate: int = 16000,
+                 handshake_timeout: float = 5.0, metadata_timeout: float = 5.0, idle_timeout: float = 60.0,
+                 max_message_bytes: int = 1 << 20):
+        self.session_factory, self.lookup, self._secret = session_factory, lookup, secret
+        self.default_sample_rate = default_sample_rate
+        self.handshake_timeout, self.metadata_timeout = handshake_timeout, metadata_timeout
+        self.idle_timeout, self.max_message_bytes = idle_timeout, max_message_bytes
+        self._server = StreamServer((host, port), self._handle)
+        self.connections: set[Connection] = set()
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"AudioForkServer({self._server.address!r})"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._server.address[:2]
+
+    def start(self) -> None:
+        self._server.start()
+        log.info("audio fork server listening on %s:%d", *self.address)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, end every session, close every socket (bounded by timeout)."""
+        self._server.close()
+        for connection in list(self.connections):
+            connection.shutdown("server shutting down")
+        self._server.stop(timeout=timeout)
+
+    def _handle(self, sock: socket.socket, address: tuple) -> None:
+        connection = Connection(self, sock, f"{address[0]}:{address[1]}")
+        self.connections.add(connection)
+        try:
+            connection.run()
+        except Exception:  # one connection's bug must never take the server down
+            log.exception("audio connection %s crashed", connection.peer)
+        finally:
+            connection.teardown("connection closed")
+            self.connections.discard(connection)
+
+
+class Connection:
+    def __init__(self, server: AudioForkServer, sock: socket.socket, peer: str):
+        self.server, self.sock, self.peer = server, sock, peer
+        self.ws = WSConnection(ConnectionType.SERVER)
+        self.call_id = ""
+        self.call: Any = None
+        self.session: SessionLike | None = None
+        self.closed = False
+        self._lock = gevent.lock.Semaphore()
+        self._parts: list = []
+        self._size = 0
+
+    # ----- reading -----------------------------------------------------------------------------------------
+    def run(self) -> None:
+        self.sock.settimeout(self.server.handshake_timeout)
+        while not self.closed:
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                self._close(1001 if self.session else 1008, "timed out", "no data in time")
+                return
+            except OSError as exc:
+                self._closed_by_peer(f"socket error: {exc}")
+                return
+            if not data:
+                self._closed_by_peer("peer closed the socket")
+                return
+            try:
+                self.ws.receive_data(data)
+                for event in self.ws.events():
+                    self._on_event(event)
+                    if self.closed:
+                        return
+            except RemoteProtocolError as exc:
+                self._protocol_error(exc)
+                return
+            except Refused as exc:
+                self._close(exc.close_code, str(exc), str(exc))
+                return
+
+    def _on_event(self, event) -> None:
+        if isinstance(event, Request):
+            self._handshake(event)
+        elif isinstance(event, TextMessage | BytesMessage):
+            self._collect(event)
+        elif isinstance(event, Ping):
+            self._write(self.ws.send(event.response()))
+        elif isinstance(event, CloseConnection):
+            self._send_message(event.response())
+            self._closed_by_peer(f"peer closed ({event.code})")
+
+    def _collect(self, event: TextMessage | BytesMessage) -> None:
+        # wsproto may deliver one message in pieces; enforce our size limit on the whole message.
+        self._parts.append(event.data)
+        self._size += len(event.data)
+        if self._size > self.server.max_message_bytes:
+            raise Refused(f"message larger than {self.server.max_message_bytes} bytes", close_code=1009)
+        if not event.message_finished:
+            return
+        parts, self._parts, self._size = self._parts, [], 0
+        if isinstance(event, TextMessage):
+            self._on_text("".join(parts))
+        else:
+            self._on_binary(b"".join(parts))
+
+    def _handshake(self, request: Request) -> None:
+        try:
+            self._authorize(request)
+        except Refused as exc:
+            log.warning("audio stream from %s refused: %s", self.peer, exc)
+            self._write(self.ws.send(RejectConnection(status_code=exc.status)))
+            self.closed = True
+            return
+        offered = SUBPROTOCOL if SUBPROTOCOL in request.subprotocols else None
+        self._write(self.ws.send(AcceptConnection(subprotocol=offered)))
+        self.sock.settimeout(self.server.metadata_timeout)
+
+    def _authorize(self, request: Request) -> None:
+        url = urlsplit(request.target)
+        match = PATH.match(url.path)
+        if not match:
+            raise Refused("unknown path", status=404)
+        self.call_id = match.group(1)
+        token = (parse_qs(url.query).get("token") or [None])[0]
+        try:
+            check_token(token, self.call_id, self.server._secret)
+        except TokenError as exc:
+            raise Refused(f"call {self.call_id}: {exc}", status=401) from None
+        try:
+            self.call = self.server.lookup(self.call_id)
+        except Exception:
+            log.exception("call lookup failed")
+            raise Refused(f"call {self.call_id}: lookup failed", status=503) from None
+        if self.call is None:
+            raise Refused(f"call {self.call_id}: unknown or ended call", status=404)
+
+    def _on_text(self, text: str) -> None:
+        if self.session is None:
+            self._start_session(text)
+            return
+        try:
+            message = json.loads(text)
+        except ValueError:
+            log.info("call %s: ignoring a non-JSON text frame", self.call_id)
+            return
+        digits = message.get("dtmf") if isinstance(message, dict) else None
+        if isinstance(message, dict) and message.get("type") == "dtmf":
+            digits = message.get("digit")
+        if isinstance(digits, str | int):
+            for digit in str(digits)[:32]:
+                self.session.push_dtmf(digit)
+
+    def _start_session(self, text: str) -> None:
+        try:
+            metadata = json.loads(text)
+        except ValueError:
+            raise Refused("metadata is not JSON", close_code=1003) from None
+        if not isinstance(metadata, dict):
+            raise Refused("metadata is not a JSON object", close_code=1003)
+        rate = metadata.get("sampleRate", self.server.default_sample_rate)
+        if rate not in SUPPORTED_RATES:
+            raise Refused("unsupported sampleRate in metadata", close_code=1003)
+        info = StreamInfo(self.call_id, self.call, metadata, int(rate), self.peer)
+        try:
+            self.session = self.server.session_factory(info, self.send)
+            self.session.start()
+        except Exception:
+            log.exception("call %s: session could not start", self.call_id)
+            raise Refused("session could not start", close_code=1011) from None
+        self.sock.settimeout(self.server.idle_timeout)
+        log.info("call %s: audio stream open from %s at %d Hz", self.call_id, self.peer, rate)
+
+    def _on_binary(self, data: bytes) -> None:
+        if self.session is None:
+            raise Refused("audio before metadata", close_code=1003)
+        if not data:  # mod_audio_fork's graceful end of stream
+            self.session.stop("caller stream ended")
+            self._close(1000, "", "stream ended")
+            return
+        try:
+            self.session.push_audio(data)
+        except AudioFormatError as exc:
+            raise Refused(f"malformed audio: {exc}", close_code=1003) from None
+
+    # ----- writing -----------------------------------------------------------------------------------------
+    def send(self, frame: Frame) -> None:
+        """The session's output sink: frames become mod_audio_fork messages."""
+        if self.closed:
+            return
+        if isinstance(frame, TTSAudio):
+            if frame.stream:
+                for i in range(0, len(frame.pcm), BIDI_FRAME_BYTES):
+                    self._send_message(BytesMessage(frame.pcm[i : i + BIDI_FRAME_BYTES]))
+            else:
+                self._send_json({"type": "playAudio", "data": {
+                    "audioContentType": "raw", "sampleRate": frame.sample_rate,
+                    "audioContent": base64.b64encode(frame.pcm).decode(), "textContent": frame.text}})
+        elif isinstance(frame, Interrupt):
+            self._send_json({"type": "killAudio"})
+        elif isinstance(frame, Transfer):
+            self._send_json({"type": "transfer", "data": {"destination": frame.destination, "reason": frame.reason}})
+            gevent.spawn(self._close, 1000, "", "transferred")
+        elif isinstance(frame, EndCall):
+            self._send_json({"type": "disconnect"})
+            gevent.spawn(self._close, 1000, "", f"session ended: {frame.reason}")
+        elif isinstance(frame, AgentEvent):
+            self._send_json({"type": "json", "data": frame.data})
+
+    def _send_json(self, message: dict) -> None:
+        self._send_message(TextMessage(json.dumps(message)))
+
+    def _send_message(self, event) -> None:
+        try:
+            self._write(self.ws.send(event))
+        except Exception as exc:  # wsproto refuses to send once the socket is closing
+            log.debug("call %s: dropped an outgoing message: %s", self.call_id, exc)
+
+    def _write(self, data: bytes) -> None:
+        with self._lock:
+            try:
+                self.sock.sendall(data)
+            except OSError as exc:
+                log.info("call %s: write failed: %s", self.call_id, exc)
+                self.closed = True
+
+    # ----- closing -----------------------------------------------------------------------------------------
+    def _close(self, code: int, reason: str, why: str) -> None:
+        if self.closed:
+            return
+        level = logging.INFO if code in (1000, 1001) else logging.WARNING
+        log.log(level, "call %s: closing audio stream from %s: %s", self.call_id or "?", self.peer, why)
+        self._send_message(CloseConnection(code=code, reason=reason[:100]))
+        self.closed = True
+        self._stop_session(why)
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def _closed_by_peer(self, why: str) -> None:
+        if not self.closed:
+            log.info("call %s: %s", self.call_id or "?", why)
+        self.closed = True
+        self._stop_session(why)
+
+    def _protocol_error(self, exc: RemoteProtocolError) -> None:
+        log.warning("audio stream from %s: protocol error: %s", self.peer, exc)
+        if exc.event_hint is not None and self.session is None:
+            try:
+                self._write(self.ws.send(exc.event_hint))
+            except Exception:
+                log.debug("could not send the rejection")
+        self.closed = True
+        self._stop_session("protocol error")
+
+    def _stop_session(self, why: str) -> None:
+        if self.session is not None and not self.session.ended:
+            try:
+                self.session.stop(why)
+            except Exception:
+                log.exception("call %s: session stop failed", self.call_id)
+
+    def shutdown(self, why: str) -> None:
+        self._close(1001, "going away", why)
+
+    def teardown(self, why: str) -> None:
+        self.closed = True
+        self._stop_session(why)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
