@@ -1,0 +1,232 @@
+"""Outbound socket (inbound calls to a DID), mod_audio_fork streaming, playAudio files, what the far end heard."""
+import array
+import base64
+import json
+import math
+import os
+import socket
+import wave
+
+import gevent
+import gevent.event
+import pytest
+from websockets.sync.server import serve
+
+from tests.fssim.eslclient import EslClient
+
+
+@pytest.fixture
+def listener():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.settimeout(5)
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def ws_server():
+    """A mod_audio_fork server in a thread: records texts and binary frames, can send messages."""
+    state = {"texts": [], "frames": [], "ws": None, "connected": gevent.event.Event()}
+
+    def handler(ws):
+        state["ws"] = ws
+        state["subprotocol"] = ws.subprotocol
+        for msg in ws:
+            (state["texts"] if isinstance(msg, str) else state["frames"]).append(msg)
+
+    server = serve(handler, "127.0.0.1", 0, subprotocols=["audio.drachtio.org"])
+    import threading
+
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    state["url"] = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/audio/c1"
+    yield state
+    server.shutdown()
+
+
+def wait_for(pred, timeout=5.0):
+    for _ in range(int(timeout / 0.05)):
+        if pred():
+            return True
+        gevent.sleep(0.05)
+    return pred()
+
+
+def tone_wav(path, seconds=0.5, rate=16000):
+    n = int(seconds * rate)
+    pcm = array.array("h", (int(8000 * math.sin(2 * math.pi * 440 * i / rate)) for i in range(n)))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return pcm.tobytes()
+
+
+def test_inbound_call_to_a_did_through_the_socket_app(sim, listener, tmp_path):
+    wav = tmp_path / "hello.wav"
+    pcm = tone_wav(wav, 0.2)
+    ch = sim.inbound_call("+15550001111", f"127.0.0.1:{listener.getsockname()[1]}", caller="15557654321")
+    app = EslClient.accept(listener)
+    rep = app.cmd("connect")
+    assert rep.headers["Caller-Destination-Number"] == "%2B15550001111"
+    assert rep.headers["Answer-State"] == "ringing" and rep.headers["Call-Direction"] == "inbound"
+    assert rep.header_order[-4:] == ["Content-Type", "Reply-Text", "Socket-Mode", "Control"]
+    assert app.cmd("myevents json").headers["Reply-Text"] == "+OK Events Enabled"
+    assert app.cmd("linger").headers["Reply-Text"] == "+OK will linger"
+    assert app.cmd("sendmsg\ncall-command: execute\nexecute-app-name: answer").headers["Reply-Text"] == "+OK"
+    assert app.event("CHANNEL_ANSWER", Unique_ID=ch.uuid)["Answer-State"] == "answered"
+    app.cmd(f"sendmsg\ncall-command: execute\nexecute-app-name: playback\nexecute-app-arg: {wav}")
+    done = app.event("CHANNEL_EXECUTE_COMPLETE", Application="playback")
+    assert done["Application-Response"] == "FILE PLAYED"
+    assert sim.heard(ch.uuid) == pcm
+    assert app.api(f"uuid_exists {ch.uuid}") == "true"  # full control: api works
+    app.cmd("sendmsg\ncall-command: hangup\nhangup-cause: NORMAL_CLEARING")
+    assert app.event("CHANNEL_HANGUP_COMPLETE")["Hangup-Cause"] == "NORMAL_CLEARING"
+    notice = app.take(lambda f: f.ctype == "text/disconnect-notice")
+    assert notice.headers["Content-Disposition"] == "linger"
+    assert notice.headers["Controlled-Session-UUID"] == ch.uuid
+    assert wait_for(lambda: app.closed)
+
+
+def test_unquoted_socket_app_is_static_and_not_full(sim, esl, listener):
+    port = listener.getsockname()[1]
+    esl.cmd(f"bgapi originate loopback/9196/default &socket(127.0.0.1:{port} async full)")
+    app = EslClient.accept(listener)
+    rep = app.cmd("connect")
+    assert (rep.headers["Socket-Mode"], rep.headers["Control"]) == ("static", "single-channel")
+    for cmd in ("linger", "event json ALL", "api status"):
+        assert app.cmd(cmd).headers["Reply-Text"] == "-ERR command not found", cmd
+    app.close()
+
+
+def test_app_closing_the_socket_ends_the_call(sim, esl, listener):
+    esl.cmd("event json CHANNEL_HANGUP_COMPLETE")
+    ch = sim.inbound_call("+15550001111", f"127.0.0.1:{listener.getsockname()[1]}")
+    app = EslClient.accept(listener)
+    app.cmd("connect")
+    app.close()
+    assert esl.event("CHANNEL_HANGUP_COMPLETE", Unique_ID=ch.uuid)
+
+
+def test_audio_fork_streams_the_far_end_wav_in_real_time(sim, esl, ws_server, tmp_path):
+    wav = tmp_path / "caller.wav"
+    pcm8k = tone_wav(wav, 0.4, rate=8000)
+    sim.rules.rules.insert(0, __import__("fssim").Rule("^77", audio=str(wav)))
+    esl.cmd("event json CUSTOM mod_audio_fork::connect mod_audio_fork::disconnect")
+    u = esl.api("originate sofia/external/7700@127.0.0.1 &park()")[4:-1]
+    assert esl.api(f"uuid_audio_fork {u} start {ws_server['url']} mono 8k {{\"callId\":\"c1\"}}") == "+OK Success\n"
+    assert esl.event("mod_audio_fork::connect", Unique_ID=u)
+    assert wait_for(lambda: len(ws_server["frames"]) >= 25)
+    assert ws_server["texts"][0] == '{"callId":"c1"}' and ws_server["subprotocol"] == "audio.drachtio.org"
+    frames = ws_server["frames"]
+    assert all(len(f) == 320 for f in frames)
+    assert b"".join(frames[:20]) == pcm8k[:6400]  # the WAV, frame by frame
+    assert esl.api(f"uuid_audio_fork {u} pause") == "+OK Success\n"
+    assert esl.api(f"uuid_audio_fork {u} bogus") == "-ERR Operation Failed\n"
+    ws_server["ws"].close()
+    assert esl.event("mod_audio_fork::disconnect", Unique_ID=u)
+
+
+def test_play_audio_kill_audio_and_server_messages(sim, esl, ws_server, tmp_path):
+    esl.cmd("event json CHANNEL_EXECUTE_COMPLETE CHANNEL_HANGUP_COMPLETE CUSTOM mod_audio_fork::connect "
+            "mod_audio_fork::play_audio mod_audio_fork::kill_audio mod_audio_fork::transcription "
+            "mod_audio_fork::error mod_audio_fork::json")
+    u = esl.api("originate loopback/9196/default &park()")[4:-1]
+    esl.api(f"uuid_audio_fork {u} start {ws_server['url']} mono 16k")
+    assert esl.event("mod_audio_fork::connect")
+    pcm = bytes(range(256)) * 10
+    ws = ws_server["ws"]
+    ws.send(json.dumps({"type": "playAudio", "data": {"audioContentType": "raw", "sampleRate": 16000,
+                                                      "audioContent": base64.b64encode(pcm).decode(),
+                                                      "textContent": "hello there"}}))
+    info = json.loads(esl.event("mod_audio_fork::play_audio", Unique_ID=u)["_body"])
+    assert info["file"] == f"{tmp_path}/{u}_2.tmp.r16" and list(info) == [
+        "audioContentType", "sampleRate", "textContent", "file"]
+    with open(info["file"], "rb") as fh:
+        assert fh.read() == pcm
+    assert esl.api(f"uuid_broadcast {u} {info['file']} aleg") == "+OK Message sent\n"
+    assert wait_for(lambda: sim.heard(u) == pcm)
+    ws.send('{"type": "transcription", "data": {"text": "hi"}}')
+    assert esl.event("mod_audio_fork::transcription")["_body"] == '{"text":"hi"}'
+    ws.send("not json at all")
+    ws.send('{"type": "error", "data": {"reason": "test"}}')
+    assert esl.event("mod_audio_fork::error")["_body"] == '{"reason":"test"}'
+    ws.send('{"type": "killAudio"}')
+    assert esl.event("mod_audio_fork::kill_audio", Unique_ID=u)
+    assert esl.api(f"uuid_exists {u}") == "true"  # a parked call stays up
+    assert esl.api(f"uuid_audio_fork {u} stop {{\"final\":true}}") == "+OK Success\n"
+    assert wait_for(lambda: ws_server["texts"][-1:] == ['{"final":true}'])
+
+
+def test_kill_audio_ends_a_call_whose_last_app_is_echo(sim, esl, ws_server):
+    esl.cmd("event json CHANNEL_HANGUP_COMPLETE CUSTOM mod_audio_fork::connect")
+    u = esl.api("originate loopback/9196/default &echo()")[4:-1]
+    esl.api(f"uuid_audio_fork {u} start {ws_server['url']} mono 16k")
+    assert esl.event("mod_audio_fork::connect")
+    ws_server["ws"].send('{"type":"killAudio"}')
+    assert esl.event("CHANNEL_HANGUP_COMPLETE", Unique_ID=u)["Hangup-Cause"] == "NORMAL_CLEARING"
+
+
+def test_bidirectional_audio_is_heard_only_while_the_channel_writes(sim, esl, ws_server):
+    esl.cmd("event json CHANNEL_EXECUTE CUSTOM mod_audio_fork::connect")
+    u = esl.api("originate loopback/9196/default &park()")[4:-1]
+    meta = '{"callId":"c1"}'
+    assert esl.api(f"uuid_audio_fork {u} start {ws_server['url']} mono 16k audio_fork {meta} true true 16000") \
+        == "+OK Success\n"
+    assert esl.event("mod_audio_fork::connect")
+    assert wait_for(lambda: ws_server["texts"] == [meta])
+    ws = ws_server["ws"]
+    ws.send(b"\x01\x00" * 320)  # parked: nothing is heard
+    gevent.sleep(0.2)
+    assert sim.heard(u) == b""
+    esl.cmd(f"sendmsg {u}\ncall-command: execute\nexecute-app-name: playback\nexecute-app-arg: silence_stream://-1")
+    assert esl.event("CHANNEL_EXECUTE", Application="playback")
+    ws.send(b"\x02\x00" * 320)
+    assert wait_for(lambda: sim.heard(u) == b"\x02\x00" * 320)
+
+
+def test_audio_fork_unreachable_and_missing_channel(sim, esl):
+    esl.cmd("event json CUSTOM mod_audio_fork::connect_failed")
+    u = esl.api("originate loopback/9196/default &park()")[4:-1]
+    assert esl.api(f"uuid_audio_fork {u} start ws://127.0.0.1:1/x mono 16k") == "+OK Success\n"
+    assert esl.event("mod_audio_fork::connect_failed")["_body"] == '{"reason":"Unable to connect"}'
+    assert esl.api("uuid_audio_fork 00000000-0000-4000-8000-000000000000 start ws://127.0.0.1:1/ mono 16k") \
+        == "-ERR Operation Failed\n"
+    assert esl.api(f"uuid_audio_fork {u} start http://x/ mono 16k") == "-ERR Operation Failed\n"
+
+
+def test_conf_dir_gateways_acls_and_users(tmp_path):
+    from fssim import Simulator
+
+    (tmp_path / "sip_profiles" / "external").mkdir(parents=True)
+    (tmp_path / "autoload_configs" / "acl.d").mkdir(parents=True)
+    (tmp_path / "directory" / "voxbridge").mkdir(parents=True)
+    gw = tmp_path / "sip_profiles" / "external" / "vb_gw_1.xml"
+    gw.write_text('<include><gateway name="vb_gw_1"><param name="proxy" value="198.51.100.7"/></gateway></include>')
+    (tmp_path / "autoload_configs" / "acl.d" / "vb.xml").write_text(
+        '<include><list name="vb_carriers" default="deny"><node type="allow" cidr="198.51.100.0/24"/></list></include>')
+    (tmp_path / "directory" / "voxbridge" / "u1.xml").write_text('<include><user id="1001"/></include>')
+    with Simulator(port=0, conf_dir=str(tmp_path)) as s:
+        c = EslClient.connect("127.0.0.1", s.port)
+        c.auth("ClueCon")
+        assert c.api("acl 198.51.100.9 vb_carriers") == "true"
+        assert c.api("acl 203.0.113.1 vb_carriers") == "false"
+        assert "<name>vb_gw_1</name>" in c.api("sofia xmlstatus gateway vb_gw_1")
+        assert c.api("originate sofia/gateway/vb_gw_1/15551230000 &park()").startswith("+OK ")
+        assert c.api("originate user/1001 &park()") == "-ERR USER_NOT_REGISTERED\n"
+        assert c.api("sofia profile external killgw vb_gw_1") == "+OK gateway marked for deletion.\n"
+        assert c.api("sofia xmlstatus gateway vb_gw_1") == "Invalid Gateway!\n"
+        assert c.api("originate sofia/gateway/vb_gw_1/15551230000 &park()") == "-ERR INVALID_GATEWAY\n"
+        (tmp_path / "sip_profiles" / "external" / "vb_gw_2.xml").write_text(
+            '<include><gateway name="vb_gw_2"><param name="proxy" value="198.51.100.8"/></gateway></include>')
+        assert c.api("reloadxml") == "+OK [Success]\n"
+        assert c.api("sofia xmlstatus gateway vb_gw_2") == "Invalid Gateway!\n"  # not until rescan
+        assert c.api("sofia profile external rescan").endswith("+OK scan complete\n")
+        assert "<name>vb_gw_2</name>" in c.api("sofia xmlstatus gateway vb_gw_2")
+        os.remove(tmp_path / "autoload_configs" / "acl.d" / "vb.xml")
+        assert c.api("reloadacl") == "+OK acl reloaded\n"
+        assert c.api("acl 198.51.100.9 vb_carriers") == "false"
+        c.close()
