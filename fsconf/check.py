@@ -1,6 +1,11 @@
 """check-config: static checks of the FreeSWITCH tree and the dialplan, as file:line: problem.
 
     python -m fsconf.check [--conf freeswitch/] [--dialplan dialplan/] [--socket-address host:port]
+                           [--generated DIR]
+
+--generated points at the directory the app writes account XML to (FREESWITCH_CONF_DIR) when it
+is not the configuration tree itself (the compose deployment shares only the three generated
+folders): those folders are then read from there, as FreeSWITCH sees them through its volumes.
 
 Exit status 1 when anything is wrong. What is checked:
   - every XML file is well-formed on its own, and the preprocessed document parses;
@@ -50,8 +55,9 @@ def _node_problem(node: Node, message: str) -> Problem:
 
 class ConfigChecker:
     def __init__(self, conf_dir: Path, dialplan_dir: Path | None = None, socket_address: str | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, generated_dir: Path | None = None) -> None:
         self.conf_dir = Path(conf_dir)
+        self.generated_dir = Path(generated_dir) if generated_dir else self.conf_dir
         self.dialplan_dir = Path(dialplan_dir) if dialplan_dir else self.conf_dir / "dialplan"
         self.env = dict(os.environ if env is None else env)
         self.socket_address = (socket_address or self.env.get("VOXBRIDGE_SOCKET_ADDRESS")
@@ -64,7 +70,10 @@ class ConfigChecker:
     # -- driver ---------------------------------------------------------------------------
     def run(self) -> list[Problem]:
         display = Path(os.path.commonpath([os.path.abspath(self.conf_dir), os.path.abspath(self.dialplan_dir)]))
-        pre = Preprocessor(self.env, mounts={self.conf_dir / "dialplan": self.dialplan_dir}, display_root=display)
+        mounts = {self.conf_dir / "dialplan": self.dialplan_dir}
+        if self.generated_dir != self.conf_dir:
+            mounts.update({self.conf_dir / folder: self.generated_dir / folder for folder in GENERATED.values()})
+        pre = Preprocessor(self.env, mounts=mounts, display_root=display)
         self._well_formed(pre)
         if self.problems:
             return self.problems  # a broken file makes everything after it noise
@@ -86,7 +95,7 @@ class ConfigChecker:
 
     def _well_formed(self, pre: Preprocessor) -> None:
         seen: set[Path] = set()
-        for base in (self.conf_dir, self.dialplan_dir):
+        for base in (self.conf_dir, self.dialplan_dir, self.generated_dir):
             for path in sorted(Path(base).rglob("*.xml")):
                 real = path.resolve()
                 if real in seen or not path.is_file():
@@ -306,18 +315,20 @@ class ConfigChecker:
     def _generated_raw(self) -> None:
         """Global variables in generated files would copy secrets (the ESL password...) into them."""
         for folder in GENERATED.values():
-            for path in sorted((self.conf_dir / folder).glob("*.xml")):
+            for path in sorted((self.generated_dir / folder).glob("*.xml")):
                 for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
                     if "$${" in line:
-                        rel = os.path.relpath(path, self.conf_dir.parent)
+                        rel = os.path.relpath(path, self.generated_dir.parent)
                         self.problems.append(Problem(rel, number, "generated file uses a global variable "
                                                                   "(only fixed, validated values belong here)"))
 
 
 def check_config(conf_dir: str | Path = "freeswitch", dialplan_dir: str | Path | None = None,
-                 socket_address: str | None = None, env: Mapping[str, str] | None = None) -> list[Problem]:
+                 socket_address: str | None = None, env: Mapping[str, str] | None = None,
+                 generated_dir: str | Path | None = None) -> list[Problem]:
     """Every problem found in the tree; an empty list means it is fine."""
-    return ConfigChecker(Path(conf_dir), Path(dialplan_dir) if dialplan_dir else None, socket_address, env).run()
+    return ConfigChecker(Path(conf_dir), Path(dialplan_dir) if dialplan_dir else None, socket_address, env,
+                         Path(generated_dir) if generated_dir else None).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,8 +337,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dialplan", default=None, help="dialplan directory (default: <conf>/dialplan)")
     parser.add_argument("--socket-address", default=None,
                         help="app's socket address (default: $VOXBRIDGE_SOCKET_ADDRESS or 127.0.0.1:8084)")
+    parser.add_argument("--generated", default=None,
+                        help="where the app writes account XML (FREESWITCH_CONF_DIR), if not --conf")
     args = parser.parse_args(argv)
-    problems = check_config(args.conf, args.dialplan, args.socket_address)
+    problems = check_config(args.conf, args.dialplan, args.socket_address, generated_dir=args.generated)
     for problem in problems:
         print(problem)
     if problems:

@@ -68,6 +68,11 @@ BROKEN = [
      "dialplan/outbound.xml", "$${vb_ring_timeout}", "is not set"),
     ("line dropped by preprocessor", "dialplan/transfer.xml", "<include>", "<include><!-- x -->",
      "dialplan/transfer.xml", "<include>", "drops this whole line"),
+    ("exec instruction", "freeswitch/vars.xml", '<X-PRE-PROCESS cmd="set" data="vb_directory_domain=voxbridge"/>',
+     '<X-PRE-PROCESS cmd="set" data="vb_directory_domain=voxbridge"/>\n  <X-PRE-PROCESS cmd="exec" data="id"/>',
+     "freeswitch/vars.xml", 'cmd="exec"', "exec runs a shell command"),
+    ("half instruction", "dialplan/transfer.xml", '<X-PRE-PROCESS cmd="set"', 'x <X-PRE-PROCESS cmd="set"',
+     "dialplan/transfer.xml", 'x <X-PRE-PROCESS', "text beside an X-PRE-PROCESS instruction is lost"),
     ("unknown gateway", "dialplan/outbound.xml", 'data="sofia/gateway/${vb_gateway}/+$1"',
      'data="sofia/gateway/nosuchgw/+$1"', "dialplan/outbound.xml", "nosuchgw", "unknown gateway 'nosuchgw'"),
 ]
@@ -92,7 +97,7 @@ def test_socket_address_from_vars_must_match_the_app(tree):
     assert any("dialplan/public.xml" in p and "'127.0.0.1:9000'" in p for p in problems), problems
 
 
-def test_missing_glob_directory_is_fine_but_missing_file_is_not(tree):
+def test_missing_glob_directory_is_fine(tree):
     (tree.conf / "acl.d" / ".gitignore").unlink()
     tree.conf.joinpath("acl.d").rmdir()
     assert tree.check() == []
@@ -133,3 +138,21 @@ def test_duplicate_user_alias(tree):
                    '    <params><param name="password" value="abc"/></params>\n  </user>\n</include>\n')
     assert any(p.startswith("freeswitch/directory/voxbridge/vb_user_2.xml:2: ") and "'pbx' already used" in p
                for p in tree.check())
+
+
+def test_generated_dir_outside_the_tree(tree, tmp_path):
+    from fsconf import provision
+    from fsconf.check import check_config
+    generated = tmp_path / "generated"
+    account = "01234567-89ab-cdef-0123-456789abcdef"
+    provision.write_files(generated, provision.account_files(account, sip_server="pbx.example.com",
+                                                             allowed_ips="10.1.0.0/16"))
+    tree.edit("dialplan/outbound.xml", 'data="sofia/gateway/${vb_gateway}/+$1"',
+              f'data="sofia/gateway/{provision.gateway_name(account)}/+$1"')
+    assert any("unknown gateway" in str(p) for p in check_config(tree.conf, tree.dialplan, "127.0.0.1:8084",
+                                                                  env={}))
+    assert check_config(tree.conf, tree.dialplan, "127.0.0.1:8084", env={}, generated_dir=generated) == []
+    (generated / "acl.d" / "vb_acl_bad.xml").write_text("<include>\n  <list name='x'>\n</include>\n")
+    problems = [str(p) for p in check_config(tree.conf, tree.dialplan, "127.0.0.1:8084", env={},
+                                             generated_dir=generated)]
+    assert any("acl.d/vb_acl_bad.xml:3: malformed XML" in p for p in problems), problems
