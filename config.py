@@ -167,6 +167,19 @@ class Config:
                                            "Addresses our SIP traffic leaves from (for PBX allow-lists)")
     freeswitch_conf_dir: str = _setting("FREESWITCH_CONF_DIR", "freeswitch", _str,
                                         "FreeSWITCH configuration directory generated XML is written to")
+    deepgram_api_key: str = _setting("DEEPGRAM_API_KEY", "", _str, "Deepgram key (agents with stt.provider=deepgram)",
+                                     secret=True)
+    deepgram_base_url: str = _setting("DEEPGRAM_BASE_URL", "", _str, "Deepgram endpoint override (wss://...)")
+    openai_api_key: str = _setting("OPENAI_API_KEY", "", _str, "Key of the OpenAI-compatible LLM endpoint",
+                                   secret=True)
+    openai_base_url: str = _setting("OPENAI_BASE_URL", "", _str,
+                                    "OpenAI-compatible base URL (OpenAI, Groq, vLLM, Ollama...)")
+    llm_model: str = _setting("LLM_MODEL", "", _str, "Default chat model for agents with llm.provider=openai")
+    elevenlabs_api_key: str = _setting("ELEVENLABS_API_KEY", "", _str, "ElevenLabs key (tts.provider=elevenlabs)",
+                                       secret=True)
+    elevenlabs_base_url: str = _setting("ELEVENLABS_BASE_URL", "", _str, "ElevenLabs endpoint override")
+    transfer_context: str = _setting("TRANSFER_CONTEXT", "voxbridge_transfer", _str,
+                                     "Dialplan context bridge transfers are sent to")
     log_level: str = _setting("LOG_LEVEL", "INFO", _log_level, "Logging level")
 
     @property
@@ -210,8 +223,9 @@ def _check_derived(config: Config, problems: list[str]) -> None:
         problems.append("FREESWITCH_ESL_PASSWORD: required when FREESWITCH_ESL_HOST is set")
     if config.api_workers > 1 and config.database_url.startswith("sqlite"):
         problems.append("API_WORKERS: more than one worker needs PostgreSQL (SQLite has one writer)")
-    if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", config.outbound_context):
-        problems.append("OUTBOUND_CONTEXT: letters, digits, _ and - only")
+    for env, value in (("OUTBOUND_CONTEXT", config.outbound_context), ("TRANSFER_CONTEXT", config.transfer_context)):
+        if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", value):
+            problems.append(f"{env}: letters, digits, _ and - only")
     if config.outbound_gateway and not re.fullmatch(r"[A-Za-z0-9_\-.]{1,64}", config.outbound_gateway):
         problems.append("OUTBOUND_GATEWAY: letters, digits, _, - and . only")
 
