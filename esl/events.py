@@ -7,21 +7,46 @@ kept byte for byte. JSON format: a CUSTOM event's body is the `_body` key.
 """
 from __future__ import annotations
 
+import codecs
 import json
-from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from esl.framing import Frame
 
 
-@dataclass(slots=True)
 class Event:
-    name: str
-    headers: dict[str, str]
-    body: str | None = None
-    subclass: str | None = None
-    unique_id: str | None = None
-    content_type: str = field(default="text/event-json")
+    """One FreeSWITCH event. name, subclass, unique_id and body are decoded up front; the full header dict
+    of a plain event is built on first use of `headers` (get() reads single headers straight from the raw
+    block), because most events are dispatched on their name alone and materializing ~150 headers is where
+    the time goes."""
+
+    __slots__ = ("name", "subclass", "unique_id", "body", "content_type", "_headers", "_raw")
+
+    def __init__(self, name: str, headers: dict[str, str] | None, body: str | None = None,
+                 subclass: str | None = None, unique_id: str | None = None,
+                 content_type: str = "text/event-json", raw: str | None = None) -> None:
+        self.name = name
+        self.subclass = subclass
+        self.unique_id = unique_id
+        self.body = body
+        self.content_type = content_type
+        self._headers = headers
+        self._raw = raw  # plain header block with a leading "\n", when headers are not parsed yet
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._headers is None:
+            self._headers = parse_plain_headers(self._raw or "")
+        return self._headers
+
+    def __repr__(self) -> str:
+        return f"Event({self.name!r}, subclass={self.subclass!r}, unique_id={self.unique_id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Event) and (self.name, self.headers, self.body) == (other.name, other.headers,
+                                                                                       other.body)
+
+    __hash__ = None  # mutable, compared by value
 
     @property
     def key(self) -> str:
@@ -29,7 +54,10 @@ class Event:
         return self.subclass if self.name == "CUSTOM" and self.subclass else self.name
 
     def get(self, header: str, default: str | None = None) -> str | None:
-        value = self.headers.get(header, default)
+        if self._headers is None:
+            value = _find(self._raw or "", header)
+            return default if value is None else value
+        value = self._headers.get(header, default)
         return value if value is None or isinstance(value, str) else str(value)
 
     def variable(self, name: str, default: str | None = None) -> str | None:
@@ -114,8 +142,20 @@ def parse_json(data: bytes | str) -> Event:
     return _make(headers, body, "text/event-json")
 
 
-def parse_plain_headers(block: str) -> dict[str, str]:
-    """Header lines `Key: url-encoded value`; each value decoded on its own, after splitting lines."""
+def _find(raw: str, key: str) -> str | None:
+    """One header of a raw plain block ("\n" + lines). Encoded values hold no raw newline, so "\nKey: " can
+    only match the start of a real header line; the last occurrence wins, as in the parsed dict."""
+    pattern = "\n" + key + ": "
+    at = raw.rfind(pattern)
+    if at < 0:
+        return None
+    start = at + len(pattern)
+    end = raw.find("\n", start)
+    value = raw[start:] if end < 0 else raw[start:end]
+    return url_decode(value) if "%" in value else value
+
+
+def _slow_headers(block: str) -> dict[str, str]:
     headers: dict[str, str] = {}
     for line in block.split("\n"):
         if not line:
@@ -125,13 +165,50 @@ def parse_plain_headers(block: str) -> dict[str, str]:
     return headers
 
 
+def url_decode(text: str) -> str:
+    """Same result as urllib.parse.unquote, in C: every %XX becomes the escape \\xXX of codecs.escape_decode
+    (backslashes doubled first so nothing else is interpreted); anything malformed falls back to unquote."""
+    if "%" not in text:
+        return text
+    try:
+        raw = codecs.escape_decode(text.encode("utf-8").replace(b"\\", b"\\\\").replace(b"%", b"\\x"))[0]
+    except ValueError:
+        return unquote(text)
+    return raw.decode("utf-8", "replace")
+
+
+def parse_plain_headers(block: str) -> dict[str, str]:
+    """Header lines `Key: url-encoded value`; each value decoded on its own, after splitting lines.
+
+    Fast path (C-level string operations, no per-line Python loop): encoded values contain neither a newline
+    nor ": ", so splitting on both gives key/value pairs; the values, joined by newlines, are decoded in one
+    call and split again. If any count does not line up (a raw ": " in a value, or a value that decodes to a
+    newline) the exact per-line path runs instead, so the result is always the per-value decoding."""
+    block = block.strip("\n")
+    if not block:
+        return {}
+    lines = block.count("\n") + 1
+    parts = block.replace("\n", ": ").split(": ")
+    if len(parts) != 2 * lines:
+        return _slow_headers(block)
+    values = parts[1::2]
+    joined = "\n".join(values)
+    if "%" in joined:
+        values = url_decode(joined).split("\n")
+        if len(values) != lines:
+            return _slow_headers(block)
+    return dict(zip(parts[::2], values, strict=True))
+
+
 def parse_plain(data: bytes | str) -> Event:
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     block, sep, rest = text.partition("\n\n")
-    headers = parse_plain_headers(block)
+    raw = "\n" + block.strip("\n")
     # A body exists only when the event declares one (its own Content-Length); keep it intact.
-    body = rest if sep and "Content-Length" in headers else None
-    return _make(headers, body, "text/event-plain")
+    body = rest if sep and "\nContent-Length: " in raw else None
+    name = _find(raw, "Event-Name") or ""
+    subclass = _find(raw, "Event-Subclass") if name == "CUSTOM" else None
+    return Event(name, None, body, subclass, _find(raw, "Unique-ID"), "text/event-plain", raw)
 
 
 def from_frame(frame: Frame) -> Event | None:
