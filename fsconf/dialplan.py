@@ -23,9 +23,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fsconf.pcre import compile_pcre
-from fsconf.xmltree import Node
+from fsconf.xmltree import Node, Preprocessor, parse_lines
 
 API_DENIED = "<API execute Permission Denied>"
 # switch_caller_get_field_by_name(): the fields a condition can name without "${}".
@@ -108,6 +109,17 @@ class Dialplan:
 
     def __init__(self, contexts: dict[str, Node]) -> None:
         self.contexts = contexts
+
+    @classmethod
+    def load(cls, conf_dir: str | Path = "freeswitch", dialplan_dir: str | Path | None = None,
+             env: Mapping[str, str] | None = None) -> Dialplan:
+        """Preprocess <conf_dir>/freeswitch.xml (dialplan/ read from dialplan_dir) and keep its contexts."""
+        conf = Path(conf_dir)
+        mounts = {conf / "dialplan": Path(dialplan_dir)} if dialplan_dir else {}
+        root, problem = parse_lines(Preprocessor(env, mounts=mounts).run(conf / "freeswitch.xml"))
+        if problem or root is None:
+            raise ValueError(str(problem or "empty configuration"))
+        return cls.from_root(root)
 
     @classmethod
     def from_root(cls, root: Node) -> Dialplan:

@@ -7,7 +7,6 @@ import pytest
 
 from fsconf.check import check_config
 from fsconf.dialplan import Dialplan
-from fsconf.xmltree import Preprocessor, parse_lines
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CONF = REPO / "freeswitch"
@@ -48,10 +47,7 @@ class Tree:
 
 
 def load_dialplan(conf: pathlib.Path = CONF, dialplan: pathlib.Path = DIALPLAN) -> Dialplan:
-    pre = Preprocessor(dict(ENV), mounts={conf / "dialplan": dialplan})
-    root, problem = parse_lines(pre.run(conf / "freeswitch.xml"))
-    assert problem is None and root is not None, problem
-    return Dialplan.from_root(root)
+    return Dialplan.load(conf, dialplan, env=dict(ENV))
 
 
 @pytest.fixture
