@@ -4,6 +4,7 @@
     python app.py create-org NAME [--minutes N] [--webhook-url URL] [--caller-id E164]
                                                create an organization and print its first API key
     python app.py serve                        API, dispatcher and webhook worker in one gevent process
+    python app.py check-config                 lint freeswitch/ and dialplan/ (file:line messages)
 """
 from gevent import monkey
 
@@ -50,6 +51,17 @@ def cmd_create_org(config: Config, args: argparse.Namespace) -> int:
     print(f"API key (shown once, store it now): {plaintext}")
     print(f"webhook signing secret: {org.webhook_secret}")
     return 0
+
+
+def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
+    """Lint the FreeSWITCH tree and dialplan the way FreeSWITCH would load them (file:line messages)."""
+    from fsconf.check import check_config
+
+    problems = check_config(args.conf, args.dialplan, config.socket_address, generated_dir=config.freeswitch_conf_dir)
+    for problem in problems:
+        print(problem)
+    print(f"check-config: {len(problems)} problem(s) in {args.conf} and {args.dialplan}")
+    return 1 if problems else 0
 
 
 def build_services(config: Config):
@@ -137,14 +149,19 @@ def main(argv: list[str] | None = None) -> int:
     org.add_argument("--webhook-url", default=None)
     org.add_argument("--caller-id", default=None)
     sub.add_parser("serve", help="run the API, dispatcher and webhook worker")
+    check = sub.add_parser("check-config", help="check the FreeSWITCH configuration and dialplan")
+    check.add_argument("--conf", default="freeswitch")
+    check.add_argument("--dialplan", default="dialplan")
     args = parser.parse_args(argv)
     try:
         config = load_config()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    _setup(config)
-    handlers = {"migrate": cmd_migrate, "create-org": cmd_create_org, "serve": cmd_serve}
+    if args.command != "check-config":
+        _setup(config)
+    handlers = {"migrate": cmd_migrate, "create-org": cmd_create_org, "serve": cmd_serve,
+                "check-config": cmd_check_config}
     return handlers[args.command](config, args)
 
 

@@ -101,6 +101,19 @@ def _fields(body: dict[str, Any], account: SipAccount | None) -> dict[str, Any]:
     return fields
 
 
+def _unique_inbound_username(fields: dict[str, Any], account: SipAccount | None) -> None:
+    """The PBX authenticates with the inbound username as a directory alias: it must be unique platform-wide."""
+    name = fields.get("inbound_username")
+    if not name:
+        return
+    clash = SipAccount.select().where(SipAccount.inbound_username == name, SipAccount.deleted_at.is_null())
+    if account is not None:
+        clash = clash.where(SipAccount.id != account.id)
+    if clash.exists():
+        raise ApiError(409, "inbound_username_taken", "this inbound username is already in use; choose another",
+                       "inbound_username")
+
+
 def _provision(account: SipAccount) -> None:
     result = _provisioner().provision(account)
     account.provisioned = result.ok
@@ -127,6 +140,7 @@ def list_accounts():
 @bp.post("")
 def create():
     fields = _fields(json_body(), None)
+    _unique_inbound_username(fields, None)
     account = SipAccount.create(organization=g.org, **fields)
     _provision(account)
     return jsonify(account_to_dict(account)), 201
@@ -141,6 +155,7 @@ def read(account_id: str):
 def update(account_id: str):
     account = get_account(account_id)
     fields = _fields(json_body(), account)
+    _unique_inbound_username(fields, account)
     for name, value in fields.items():
         setattr(account, name, value)
     account.updated_at = utcnow()

@@ -11,12 +11,10 @@ import re
 
 import phonenumbers
 
+from fsconf import provision
+
 HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
-USERNAME = re.compile(r"^[A-Za-z0-9._@+\-]{1,64}$")
-# Printable ASCII without whitespace, quotes, XML specials, `$`, braces or backslash.
-PASSWORD = re.compile(r"^[A-Za-z0-9!#%()*+,\-./:;=?@\[\]^_|~]{8,128}$")
-ALLOWED_IN_PASSWORDS = ("8 to 128 characters: letters, digits and !#%()*+,-./:;=?@[]^_|~ "
-                        "(no spaces, quotes, $, {}, <, >, & or backslash)")
+MIN_PASSWORD = 8
 
 
 class FieldInvalid(ValueError):
@@ -75,16 +73,22 @@ def country(value: str | None) -> str | None:
 
 
 def username(value: str | None, field: str) -> str | None:
+    """The same allow-list the XML generator enforces, so a bad value is a 422, never a failed provision."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not USERNAME.match(value):
-        raise FieldInvalid(field, f"{field} must be 1-64 characters: letters, digits and . _ @ + -")
-    return value
+    try:
+        return provision.validate_username(value)
+    except provision.ProvisionError as exc:
+        raise FieldInvalid(field, f"{field}: {exc}") from None
 
 
 def password(value: str | None, field: str) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not PASSWORD.match(value):
-        raise FieldInvalid(field, f"{field} must be {ALLOWED_IN_PASSWORDS}")
+    try:
+        provision.validate_password(value)
+    except provision.ProvisionError as exc:
+        raise FieldInvalid(field, f"{field}: {exc}") from None
+    if len(value) < MIN_PASSWORD:
+        raise FieldInvalid(field, f"{field} must be at least {MIN_PASSWORD} characters")
     return value

@@ -88,3 +88,17 @@ def test_serve_with_two_api_workers_on_postgresql(postgres_url, tmp_path):
         assert proc.wait(timeout=10) == 0
     time.sleep(0.5)
     assert subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).returncode == 1
+
+
+def test_check_config_passes_on_the_shipped_tree_and_names_problems(tmp_path):
+    import shutil
+
+    env = _env(tmp_path)
+    ok = run(["check-config"], env)
+    assert ok.returncode == 0, ok.stdout
+    broken = tmp_path / "dialplan"
+    shutil.copytree(ROOT / "dialplan", broken)
+    public = broken / "public.xml"
+    public.write_text(public.read_text().replace('expression="', 'expression="(', 1))
+    bad = run(["check-config", "--dialplan", str(broken)], env)
+    assert bad.returncode == 1 and "public.xml:" in bad.stdout

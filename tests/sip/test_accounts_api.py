@@ -133,3 +133,12 @@ def test_passwords_need_the_secret_key(db, auth):
     response = send(client, "POST", "/v1/sip-accounts", auth,
                     {**BASE, "outbound_username": "u", "outbound_password": "longenough1"})
     assert response.status_code == 422 and response.get_json()["error"]["code"] == "secrets_unavailable"
+
+
+def test_inbound_usernames_are_unique_across_accounts(client, auth):
+    create(client, auth, inbound_username="pbx-main", inbound_password="longenough1")
+    other = Organization.create(name="Other")
+    other_auth = {"Authorization": "Bearer " + ApiKey.issue(other)[1]}
+    clash = send(client, "POST", "/v1/sip-accounts", other_auth,
+                 {**BASE, "inbound_username": "pbx-main", "inbound_password": "longenough2"})
+    assert clash.status_code == 409 and clash.get_json()["error"]["code"] == "inbound_username_taken"
