@@ -251,14 +251,18 @@ def noevents() -> Command:
     return Command("noevents")
 
 
-def sendmsg_execute(app: str, arg: str | None = None, uuid_: str | None = None, event_lock: bool = False) -> Command:
-    """sendmsg [uuid] / call-command: execute. Args limited to answer/park/hangup/playback shapes."""
+def sendmsg_execute(app: str, arg: str | None = None, uuid_: str | None = None, event_lock: bool = False,
+                    event_uuid: str | None = None) -> Command:
+    """sendmsg [uuid] / call-command: execute. Args limited to answer/park/hangup/playback shapes.
+    event_uuid becomes the Application-UUID of the CHANNEL_EXECUTE(_COMPLETE) events, to match them."""
     lines = ["sendmsg" + (f" {uuid(uuid_)}" if uuid_ else ""), "call-command: execute",
              "execute-app-name: " + _check("application", APP_NAME, app)]
     if arg is not None:
         lines.append("execute-app-arg: " + _app_arg(app, arg))
     if event_lock:
         lines.append("event-lock: true")
+    if event_uuid is not None:
+        lines.append("Event-UUID: " + uuid(event_uuid))
     return Command("\n".join(lines))
 
 
@@ -283,8 +287,9 @@ def execute_park(uuid_: str | None = None) -> Command:
     return sendmsg_execute("park", uuid_=uuid_)
 
 
-def execute_playback(path: str, uuid_: str | None = None, event_lock: bool = False) -> Command:
-    return sendmsg_execute("playback", path, uuid_=uuid_, event_lock=event_lock)
+def execute_playback(path: str, uuid_: str | None = None, event_lock: bool = False,
+                     event_uuid: str | None = None) -> Command:
+    return sendmsg_execute("playback", path, uuid_=uuid_, event_lock=event_lock, event_uuid=event_uuid)
 
 
 # ---------------------------------------------------------------- originate
