@@ -6,19 +6,29 @@ URL-encode them, except in the outbound-socket `connect` reply, which events.par
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from esl.errors import FrameError
 
 MAX_HEADER_BYTES = 256 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
-@dataclass(slots=True)
 class Frame:
-    headers: dict[str, str]
-    body: bytes = b""
-    content_type: str = field(default="")
+    """One ESL frame. Content-Type and Content-Length are read with two searches; the header dict is built on
+    first use (log/data and event frames rarely need it, and building it is most of a small frame's cost)."""
+
+    __slots__ = ("_head", "_headers", "body", "content_type")
+
+    def __init__(self, head: bytes, body: bytes = b"", content_type: str = "") -> None:
+        self._head = head
+        self._headers: dict[str, str] | None = None
+        self.body = body
+        self.content_type = content_type
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._headers is None:
+            self._headers = _parse_head(self._head)
+        return self._headers
 
     @property
     def text(self) -> str:
@@ -27,6 +37,9 @@ class Frame:
     @property
     def reply_text(self) -> str:
         return self.headers.get("Reply-Text", "")
+
+    def __repr__(self) -> str:
+        return f"Frame({self.content_type!r}, {len(self.body)} bytes)"
 
 
 def _parse_head(block: bytes) -> dict[str, str]:
@@ -42,16 +55,34 @@ def _parse_head(block: bytes) -> dict[str, str]:
     return headers
 
 
-def _content_length(headers: dict[str, str]) -> int:
-    raw = headers.get("Content-Length")
+def _header(head: bytes, name: bytes) -> bytes | None:
+    """The value of header `name` (given as b"\nName: ") at a line start; the last one wins, as in the dict."""
+    at = head.rfind(name)
+    if at < 0:
+        if not head.startswith(name[1:]):
+            return None
+        start = len(name) - 1
+    else:
+        start = at + len(name)
+    end = head.find(b"\n", start)
+    return head[start:] if end < 0 else head[start:end]
+
+
+def _content_length(head: bytes) -> int:
+    raw = _header(head, b"\nContent-Length: ")
     if raw is None:
         return 0
-    if not raw.isdigit() or not raw.isascii():
+    if not raw.isdigit():  # bytes.isdigit is ASCII-only
         raise FrameError(f"bad Content-Length {raw[:20]!r}")
     length = int(raw)
     if length > MAX_BODY_BYTES:
         raise FrameError(f"Content-Length {length} over limit")
     return length
+
+
+def _content_type(head: bytes) -> str:
+    raw = _header(head, b"\nContent-Type: ")
+    return raw.decode("ascii", "replace") if raw is not None else ""
 
 
 class FrameParser:
@@ -61,7 +92,7 @@ class FrameParser:
 
     def __init__(self) -> None:
         self._buf = b""
-        self._pending: dict[str, str] | None = None  # headers of a frame whose body is incomplete
+        self._pending: bytes | None = None  # header block of a frame whose body is incomplete
         self._need = 0
 
     def feed(self, data: bytes) -> list[Frame]:
@@ -70,12 +101,13 @@ class FrameParser:
             self._buf = buf  # still waiting for the body: don't rescan anything
             return []
         frames: list[Frame] = []
+        append = frames.append
         pos = 0
         size = len(buf)
         find = buf.find
         while True:
-            headers = self._pending
-            if headers is None:
+            head = self._pending
+            if head is None:
                 while pos < size and buf[pos] == 10:  # tolerate stray newlines between frames
                     pos += 1
                 end = find(b"\n\n", pos)
@@ -83,20 +115,20 @@ class FrameParser:
                     if size - pos > MAX_HEADER_BYTES:
                         raise FrameError("header block over limit without a blank line")
                     break
-                headers = _parse_head(buf[pos:end])
+                head = buf[pos:end]
                 pos = end + 2
-                length = _content_length(headers)
+                length = _content_length(head) if b"Content-Length: " in head else 0
                 if length == 0:
-                    frames.append(Frame(headers, b"", headers.get("Content-Type", "")))
+                    append(Frame(head, b"", _content_type(head)))
                     continue
                 if pos + length > size:
-                    self._pending, self._need = headers, length
+                    self._pending, self._need = head, length
                     break
             else:
                 length = self._need
                 if pos + length > size:
                     break
-            frames.append(Frame(headers, buf[pos:pos + length], headers.get("Content-Type", "")))
+            append(Frame(head, buf[pos:pos + length], _content_type(head)))
             pos += length
             self._pending = None
         # Keep only the unconsumed tail; when waiting for a body, _need counts from the tail's start.

@@ -106,3 +106,24 @@ def test_plain_body_with_blank_lines_and_header_like_text_kept_whole():
 def test_json_non_object_rejected():
     with pytest.raises(ValueError):
         parse_json(b"[1,2]")
+
+
+@pytest.mark.parametrize("text", ["a%20b", "%C3%A9t%C3%A9", "100%", "%zz", "a\\nb", "\\x41%41", "%25%32%30", "é%20x",
+                                  "%E9", "%0A%0d", "%%41", "%4", "\\\\%5C"])
+def test_url_decode_equals_unquote(text):
+    from esl.events import url_decode
+    assert url_decode(text) == unquote(text)
+
+
+def test_lazy_get_agrees_with_parsed_headers_on_every_plain_capture():
+    for name in ("call-events-plain", "sip-call-events-plain"):
+        for _, event in _events(name):
+            lazy = {key: event.get(key) for key in ("Event-Name", "Unique-ID", "Caller-Caller-ID-Name",
+                                                     "variable_sip_term_status", "Hangup-Cause", "Missing")}
+            assert lazy == {key: event.headers.get(key) for key in lazy}
+
+
+def test_slow_path_used_when_a_value_holds_a_raw_colon_space_or_decodes_to_newline():
+    from esl.events import parse_plain_headers
+    assert parse_plain_headers("A: x: y\nB: 1") == {"A": "x: y", "B": "1"}
+    assert parse_plain_headers("A: x%0AB: 2\nB: 1") == {"A": "x\nB: 2", "B": "1"}
