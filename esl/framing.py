@@ -68,21 +68,19 @@ def _header(head: bytes, name: bytes) -> bytes | None:
     return head[start:] if end < 0 else head[start:end]
 
 
-def _content_length(head: bytes) -> int:
-    raw = _header(head, b"\nContent-Length: ")
-    if raw is None:
-        return 0
-    if not raw.isdigit():  # bytes.isdigit is ASCII-only
-        raise FrameError(f"bad Content-Length {raw[:20]!r}")
-    length = int(raw)
-    if length > MAX_BODY_BYTES:
-        raise FrameError(f"Content-Length {length} over limit")
-    return length
+_TYPES: dict[bytes, str] = {}  # the handful of content types FreeSWITCH sends, decoded once
 
 
 def _content_type(head: bytes) -> str:
     raw = _header(head, b"\nContent-Type: ")
-    return raw.decode("ascii", "replace") if raw is not None else ""
+    if raw is None:
+        return ""
+    known = _TYPES.get(raw)
+    if known is None:
+        known = raw.decode("ascii", "replace")
+        if len(_TYPES) < 64:
+            _TYPES[raw] = known
+    return known
 
 
 class FrameParser:
@@ -108,18 +106,39 @@ class FrameParser:
         while True:
             head = self._pending
             if head is None:
-                while pos < size and buf[pos] == 10:  # tolerate stray newlines between frames
-                    pos += 1
                 end = find(b"\n\n", pos)
+                if end == pos:  # tolerate stray newlines between frames
+                    while pos < size and buf[pos] == 10:
+                        pos += 1
+                    continue
                 if end < 0:
                     if size - pos > MAX_HEADER_BYTES:
                         raise FrameError("header block over limit without a blank line")
                     break
                 head = buf[pos:end]
                 pos = end + 2
-                length = _content_length(head) if b"Content-Length: " in head else 0
+                # Content-Type and Content-Length inlined (this runs once per frame; calls cost here).
+                at = head.rfind(b"\nContent-Type: ")
+                at = at + 15 if at >= 0 else (14 if head.startswith(b"Content-Type: ") else -1)
+                if at >= 0:
+                    stop = head.find(b"\n", at)
+                    kind = _TYPES.get(head[at:] if stop < 0 else head[at:stop]) or _content_type(head)
+                else:
+                    kind = ""
+                at = head.rfind(b"\nContent-Length: ")
+                at = at + 17 if at >= 0 else (16 if head.startswith(b"Content-Length: ") else -1)
+                if at >= 0:
+                    stop = head.find(b"\n", at)
+                    raw = head[at:] if stop < 0 else head[at:stop]
+                    if not raw.isdigit() or len(raw) > 9:  # bytes.isdigit is ASCII-only
+                        raise FrameError(f"bad Content-Length {raw[:20]!r}")
+                    length = int(raw)
+                    if length > MAX_BODY_BYTES:
+                        raise FrameError(f"Content-Length {length} over limit")
+                else:
+                    length = 0
                 if length == 0:
-                    append(Frame(head, b"", _content_type(head)))
+                    append(Frame(head, b"", kind))
                     continue
                 if pos + length > size:
                     self._pending, self._need = head, length
@@ -128,7 +147,8 @@ class FrameParser:
                 length = self._need
                 if pos + length > size:
                     break
-            append(Frame(head, buf[pos:pos + length], _content_type(head)))
+                kind = _content_type(head)
+            append(Frame(head, buf[pos:pos + length], kind))
             pos += length
             self._pending = None
         # Keep only the unconsumed tail; when waiting for a body, _need counts from the tail's start.

@@ -79,3 +79,22 @@ def test_bad_content_length_raises(length):
 def test_header_block_without_end_is_bounded():
     with pytest.raises(FrameError):
         FrameParser().feed(b"X: " + b"a" * (300 * 1024))
+
+
+def test_stray_newlines_between_frames_are_skipped():
+    raw = b"\n\nContent-Type: auth/request\n\n\n\nContent-Type: api/response\nContent-Length: 4\n\ntrue"
+    frames = FrameParser().feed(raw)
+    assert [f.content_type for f in frames] == ["auth/request", "api/response"]
+    assert frames[1].body == b"true"
+
+
+def test_oversized_content_length_rejected_before_buffering():
+    with pytest.raises(FrameError):
+        FrameParser().feed(b"Content-Type: api/response\nContent-Length: 999999999\n\n")
+
+
+def test_headers_parsed_lazily_match_eager_split():
+    raw = b"Content-Type: command/reply\nReply-Text: +OK Job-UUID: abc\nJob-UUID: abc\n\n"
+    frame = FrameParser().feed(raw)[0]
+    assert frame.headers == {"Content-Type": "command/reply", "Reply-Text": "+OK Job-UUID: abc", "Job-UUID": "abc"}
+    assert frame.reply_text == "+OK Job-UUID: abc"
