@@ -114,6 +114,24 @@ class EslProtocol:
             if entry[1].ready():
                 self._jobs.pop(job_uuid, None)
 
+    def wait_for(self, key: str, predicate: Callable[[Event], bool] | None = None,
+                 timeout: float | None = None) -> Event:
+        """Block until an event with this key (name, CUSTOM subclass or '*') matching predicate arrives.
+        Register before triggering the event (call it from a greenlet spawned first), or it may be missed."""
+        result: AsyncResult = AsyncResult()
+
+        def waiter(event: Event) -> None:
+            if not result.ready() and (predicate is None or predicate(event)):
+                result.set(event)
+
+        self.on(key, waiter)
+        try:
+            return result.get(timeout=self.command_timeout if timeout is None else timeout)
+        except gevent.Timeout:
+            raise EslTimeout(f"{self.name}: no {key} event within the timeout") from None
+        finally:
+            self.off(key, waiter)
+
     def close(self) -> None:
         """Close for good: pending commands fail, no reconnect (the supervisor owns reconnecting)."""
         if self.state is State.CLOSED:
@@ -268,6 +286,7 @@ class EslConnection(EslProtocol):
         self._auth_command = commands.auth(password)  # validated now; the password itself is never logged
         self.connect_timeout = connect_timeout
         self._auth_request = Flag()
+        self._rejected = False
         self.subscription: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     def connect(self) -> None:
@@ -279,6 +298,7 @@ class EslConnection(EslProtocol):
             raise EslNotConnected(f"{self.name}: closed for good")
         self.state = State.CONNECTING
         self._auth_request.clear()
+        self._rejected = False
         deadline = time.monotonic() + self.connect_timeout
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
@@ -303,8 +323,8 @@ class EslConnection(EslProtocol):
             if self._sock is None:
                 raise EslNotConnected(f"{self.name}: closed before auth/request")
             raise EslTimeout(f"{self.name}: no auth/request within {self.connect_timeout}s")
-        if self._sock is None:
-            raise EslAuthError(f"{self.name}: rejected before authentication")
+        if self._sock is None or self._rejected:
+            raise EslAuthError(f"{self.name}: rejected before authentication (ACL)")
         try:
             reply = self._request(self._auth_command, max(0.01, deadline - time.monotonic()))
         except EslNotConnected:
@@ -318,7 +338,8 @@ class EslConnection(EslProtocol):
             self._auth_request.set()
         elif frame.content_type == "text/rude-rejection":
             log.warning("%s: rude rejection (ACL)", self.name)
-            self._auth_request.set()  # wakes connect(); the socket closes next and auth fails fast
+            self._rejected = True
+            self._auth_request.set()  # wakes connect(), which fails with EslAuthError
 
     def subscribe(self, names: Iterable[str], subclasses: Iterable[str] = (), timeout: float | None = None) -> None:
         """`event json <names> CUSTOM <subclasses>`; remembered so a supervisor can resubscribe."""

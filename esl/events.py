@@ -101,6 +101,24 @@ class Event:
         return int(value) if value and value.isdigit() else None
 
     @property
+    def hangup_cause_q850(self) -> int | None:
+        value = self.variable("hangup_cause_q850")
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def dtmf_digit(self) -> str | None:
+        return self.get("DTMF-Digit")
+
+    @property
+    def application(self) -> str | None:
+        """CHANNEL_EXECUTE(_COMPLETE): the application and its response (e.g. playback / FILE PLAYED)."""
+        return self.get("Application")
+
+    @property
+    def application_response(self) -> str | None:
+        return self.get("Application-Response")
+
+    @property
     def sip_term_status(self) -> str | None:
         return self.variable("sip_term_status")
 

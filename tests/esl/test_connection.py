@@ -155,3 +155,39 @@ def test_handler_errors_do_not_stop_dispatch_and_handlers_can_send(server):
             gevent.sleep(0.01)
     assert results == ["00000000-0000-4000-8000-00000000000a"]
     conn.close()
+
+
+def test_rude_rejection_is_an_auth_error():
+    fake = FakeEsl(greet=False).start()
+    original = fake._handle
+
+    def reject(sock, addr):
+        body = "Access Denied, go away.\n"
+        sock.sendall(f"Content-Type: text/rude-rejection\nContent-Length: {len(body)}\n\n{body}".encode())
+        gevent.sleep(0.05)
+        sock.close()
+
+    fake.server.set_handle(reject)
+    try:
+        conn = EslConnection("127.0.0.1", fake.port, "ClueCon", connect_timeout=2)
+        with pytest.raises(EslAuthError):
+            conn.connect()
+        assert conn.state is State.DISCONNECTED and fake.received == []
+    finally:
+        fake.server.set_handle(original)
+        fake.stop()
+
+
+def test_wait_for_matches_a_predicate_and_times_out(server):
+    conn = _conn(server)
+    conn.connect()
+    beat = [f for f in after_command("heartbeat-filter-log", "event json HEARTBEAT CHANNEL_CREATE\n\n")
+            if "HEARTBEAT" in f][0]
+    waiter = gevent.spawn(conn.wait_for, "HEARTBEAT", lambda e: e.session_count == 2, 2)
+    gevent.sleep(0.01)
+    server.push(beat)
+    assert waiter.get(timeout=3).max_sessions == 1000
+    with pytest.raises(EslTimeout):
+        conn.wait_for("HEARTBEAT", lambda e: e.session_count == 99, timeout=0.2)
+    assert not conn.router._handlers.get("HEARTBEAT")  # waiters unregister themselves
+    conn.close()

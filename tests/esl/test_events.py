@@ -127,3 +127,13 @@ def test_slow_path_used_when_a_value_holds_a_raw_colon_space_or_decodes_to_newli
     from esl.events import parse_plain_headers
     assert parse_plain_headers("A: x: y\nB: 1") == {"A": "x: y", "B": "1"}
     assert parse_plain_headers("A: x%0AB: 2\nB: 1") == {"A": "x\nB: 2", "B": "1"}
+
+
+def test_q850_and_application_helpers():
+    done = [e for _, e in _events("sip-outbound-originate") if e.name == "CHANNEL_HANGUP_COMPLETE"]
+    assert {(e.hangup_cause, e.hangup_cause_q850) for e in done} >= {("USER_BUSY", 17), ("NORMAL_CLEARING", 16)}
+    played = [e for _, e in _events("outbound-socket")
+              if e.name == "CHANNEL_EXECUTE_COMPLETE" and e.application == "playback"]
+    assert played[0].application_response == "FILE PLAYED"
+    dtmf = parse_plain(b"Event-Name: DTMF\nUnique-ID: 184e74ca-0aeb-4d72-b753-74223c0a57c7\nDTMF-Digit: %23\n\n")
+    assert dtmf.dtmf_digit == "#" and dtmf.hangup_cause_q850 is None
