@@ -101,6 +101,10 @@ class EslProtocol:
             raise EslCommandError(call.name, frame.reply_text)
         return job
 
+    def bgapi_wait(self, call: ApiCall, timeout: float | None = None) -> Event:
+        """bgapi, then its BACKGROUND_JOB event (each step with the timeout)."""
+        return self.wait_job(self.bgapi(call, timeout), timeout)
+
     def wait_job(self, job_uuid: str, timeout: float | None = None) -> Event:
         """The BACKGROUND_JOB event of a bgapi sent on this connection (body `+OK ...` or `-ERR <CAUSE>`)."""
         entry = self._jobs.get(job_uuid)

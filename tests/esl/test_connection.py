@@ -191,3 +191,24 @@ def test_wait_for_matches_a_predicate_and_times_out(server):
         conn.wait_for("HEARTBEAT", lambda e: e.session_count == 99, timeout=0.2)
     assert not conn.router._handlers.get("HEARTBEAT")  # waiters unregister themselves
     conn.close()
+
+
+def test_sip_busy_originate_hangup_event_arrives_before_its_failed_job(server):
+    capture = "sip-outbound-originate"
+    command = c2s(capture)[2]
+    server.scripted[command.rstrip("\n")] = after_command(capture, command)
+    conn = _conn(server, command_timeout=3)
+    order = []
+    conn.on("CHANNEL_HANGUP_COMPLETE", lambda e: order.append(("hangup", e.hangup_cause, e.sip_term_status)))
+    conn.on("BACKGROUND_JOB", lambda e: order.append(("job", e.job_result)))
+    conn.connect()
+    call = c.originate(c.sofia_dial("external", "15551234567", "127.0.0.1:5099"), c.park_app(),
+                       origination_uuid="192d5318-a769-4a62-8ec0-0c1651350765", timeout_s=10)
+    assert c.bgapi(call).wire().decode() == command
+    job = conn.bgapi_wait(call)
+    assert not job.job_ok and job.job_result == "USER_BUSY"
+    with gevent.Timeout(2):
+        while len(order) < 2:
+            gevent.sleep(0.01)
+    assert order == [("hangup", "USER_BUSY", "486"), ("job", "USER_BUSY")]
+    conn.close()
