@@ -122,6 +122,49 @@ def run_greenswitch(stream: bytes) -> int:
     return seen[0]
 
 
+def run_esl_tcp(stream: bytes, events: int) -> float:
+    """Seconds for EslConnection to receive and dispatch `events` over loopback TCP (reader greenlet,
+    dispatcher greenlet, handler), the stream pushed by a local server right after authentication."""
+    import gevent
+    from gevent.event import Event as Flag
+    from gevent.server import StreamServer
+
+    from esl.connection import EslConnection
+
+    go = Flag()
+
+    def serve(sock, _addr):
+        sock.sendall(b"Content-Type: auth/request\n\n")
+        sock.recv(1024)
+        sock.sendall(b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n")
+        go.wait(10)
+        sock.sendall(stream)
+        gevent.sleep(5)
+
+    server = StreamServer(("127.0.0.1", 0), serve)
+    server.start()
+    conn = EslConnection("127.0.0.1", server.server_port, "ClueCon", connect_timeout=5)
+    seen, done = [0], Flag()
+
+    def handler(event):
+        if event.unique_id is not None or event.name:
+            seen[0] += 1
+        if seen[0] == events:
+            done.set()
+
+    conn.on("*", handler)
+    try:
+        conn.connect()
+        start = time.perf_counter()
+        go.set()
+        if not done.wait(60):
+            raise RuntimeError(f"only {seen[0]} of {events} events arrived")
+        return time.perf_counter() - start
+    finally:
+        conn.close()
+        server.stop(timeout=1)
+
+
 def measure(fn, stream: bytes, seconds: float) -> tuple[float, int]:
     runs, dispatched, start = 0, 0, time.perf_counter()
     while True:
@@ -167,6 +210,10 @@ def main() -> None:
         print(f"{label:22} {nframes:7d} {events:7d} {nframes / ours:13,.0f} {events / ours:10,.0f} "
               f"{events / full:13,.0f} {their_rate} {ratio} "
               f"{ratio_full}")
+    for label, frames in (("call events, json", js), ("call events, plain", plain)):
+        events = count_events(frames) * args.repeat
+        elapsed = min(run_esl_tcp("".join(frames * args.repeat).encode(), events) for _ in range(3))
+        print(f"end to end over loopback TCP, EslConnection, {label}: {events / elapsed:,.0f} events/s")
     print("events/s count event frames only (log/data frames are framed and skipped by both sides); ratio is")
     print("greenswitch time / esl/ time on the same stream. esl/ handlers read name and Unique-ID; 'all hdrs'")
     print("also decodes every header of every event (worst case).")
