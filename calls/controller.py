@@ -1,0 +1,451 @@
+"""The call controller: dials claimed calls on FreeSWITCH and lets channel events drive them.
+
+One controller serves every node. It is the Dialer the dispatcher hands calls to, the call
+control the API uses (hang up, transfer), and the handler of the events the ESL pool delivers.
+Matching is by the channel's `voxbridge_call_id` variable first and its Unique-ID second: FreeSWITCH
+does not refuse a duplicate origination_uuid, so the database, not the uuid, guards against
+dialing twice, and an event is only acted on for the attempt it belongs to.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+
+from calls.causes import outcome_for
+from calls.limits import ConcurrencyLimits, TokenBucket
+from calls.state import finish_attempt, transition
+from config import Config
+from esl import commands
+from esl.errors import EslError, UnsafeValue
+from models import (
+    CALLING,
+    CANCELED,
+    COMPLETED,
+    IN_PROGRESS,
+    LIVE_STATUSES,
+    QUEUED,
+    RINGING,
+    Call,
+    CallEvent,
+    Organization,
+    database,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+JOB_RESULT_GRACE_S = 0.25
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+SUBSCRIBED_EVENTS = ("CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
+                     "CHANNEL_HANGUP_COMPLETE", "CHANNEL_EXECUTE_COMPLETE", "DTMF", "BACKGROUND_JOB", "HEARTBEAT",
+                     "CUSTOM")
+AUDIO_FORK_SUBCLASSES = ("mod_audio_fork::connect", "mod_audio_fork::connect_failed", "mod_audio_fork::disconnect",
+                         "mod_audio_fork::play_audio", "mod_audio_fork::kill_audio", "mod_audio_fork::json",
+                         "mod_audio_fork::transcription", "mod_audio_fork::error")
+
+
+@dataclass
+class LiveCall:
+    """What the controller keeps in memory about a call it is driving (the database has the rest)."""
+
+    call_id: str
+    org_id: str
+    attempt: int
+    node: str
+    channel_uuid: str | None = None
+    job_uuid: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    media_started: bool = False
+
+
+class MediaHooks:
+    """What the pipeline wants to hear about; the default does nothing (no pipeline wired)."""
+
+    def media_url(self, call: Call) -> str | None:
+        return None
+
+    def on_dtmf(self, call_id: str, digit: str) -> None:
+        pass
+
+    def on_hangup(self, call_id: str) -> None:
+        pass
+
+
+class CallController:
+    def __init__(self, config: Config, pool: Any, media: MediaHooks | None = None, clock=time.monotonic):
+        self.config = config
+        self.pool = pool
+        self.media = media or MediaHooks()
+        self.limits = ConcurrencyLimits(config.max_concurrent_calls, config.org_max_concurrent_calls)
+        self.cps = TokenBucket(config.calls_per_second, burst=max(1.0, config.calls_per_second), clock=clock)
+        self.live: dict[str, LiveCall] = {}
+        self._watchdog: gevent.Greenlet | None = None
+
+    # ---- Dialer (the dispatcher's side) -------------------------------------------------------
+    def capacity(self) -> int:
+        return min(self.limits.free(), self.cps.available(), self.pool.capacity())
+
+    def dial(self, call: Call) -> None:
+        org_limit = Organization.select(Organization.max_concurrent_calls).where(
+            Organization.id == call.organization_id).scalar()
+        if not self.limits.admits(call.organization_id, org_limit):
+            self._defer(call, 1, "organization concurrent-call limit reached")
+            return
+        if not self.cps.take():
+            self._defer(call, self.cps.wait_time(), "calls-per-second limit reached")
+            return
+        node = self.pool.pick()
+        if node is None:
+            self._defer(call, 5, "no FreeSWITCH node is available")
+            return
+        self.limits.add(call.id, call.organization_id)
+        self.live[call.id] = LiveCall(call.id, call.organization_id, call.attempt, node.name)
+        gevent.spawn(self._originate, node, call)
+
+    def _defer(self, call: Call, seconds: float, reason: str) -> None:
+        """Give a claimed call back to the queue without spending its attempt."""
+        next_at = utcnow() + _seconds(seconds)
+        transition(call, QUEUED, reason=f"deferred: {reason}", attempt=call.attempt - 1, next_attempt_at=next_at)
+
+    def _originate(self, node: Any, call: Call) -> None:
+        try:
+            with database.connection_context():
+                self._originate_on(node, call)
+        except UnsafeValue as exc:
+            # A value failed its allow-list: dialing again cannot help, and nothing was sent.
+            log.warning("call %s not dialed: %s", call.id, exc)
+            with database.connection_context():
+                self._end_attempt(call.id, "INVALID_NUMBER_FORMAT", None, reason=f"not dialed: {exc}")
+        except Exception:
+            log.exception("originate of call %s failed", call.id)
+            with database.connection_context():
+                self._end_attempt(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason="originate raised an error")
+
+    def _originate_on(self, node: Any, call: Call) -> None:
+        if node.api(commands.uuid_exists(call.id)).strip() == "true":
+            # A channel for this call still exists (a previous attempt, or a lost reply): never ring twice.
+            self._end_attempt(call.id, "NORMAL_TEMPORARY_FAILURE", None,
+                              reason="a channel for this call is still up; not dialing again")
+            return
+        gateway = self._gateway(call)
+        if gateway:
+            # Customer gateways are vb_gw_<hex> (the builder's default pattern); the platform's own trunk
+            # is the operator's OUTBOUND_GATEWAY, already validated by config, matched exactly.
+            pattern = re.compile(re.escape(gateway)) if gateway == self.config.outbound_gateway else None
+            dial = commands.gateway_dial(gateway, call.to_number, pattern)
+        else:
+            dial = commands.loopback_dial(call.to_number, self.config.outbound_context)
+        command = commands.originate(
+            dial, commands.park_app(), origination_uuid=call.id, caller_id_number=call.from_number,
+            caller_id_name_=self._caller_name(call), timeout_s=self.config.originate_timeout_s, call_id=call.id)
+        job_uuid = node.bgapi(command)
+        live = self.live.get(call.id)
+        if live is not None:
+            live.job_uuid = job_uuid
+        Call.update(job_uuid=job_uuid, node=node.name, channel_uuid=call.id).where(Call.id == call.id).execute()
+        # The connection tracks the job from its reply on, so its BACKGROUND_JOB cannot be missed.
+        try:
+            job = node.wait_job(job_uuid, timeout=self.config.originate_timeout_s + 30)
+        except EslError as exc:
+            log.warning("call %s: no BACKGROUND_JOB for %s: %s", call.id, job_uuid, exc)
+            return
+        body = (job.body or "").strip()
+        if not body.startswith("+OK"):
+            # FreeSWITCH sends a failed leg's CHANNEL_HANGUP_COMPLETE (with its SIP status) before the
+            # BACKGROUND_JOB, but the job result skips the event queue: let queued events go first.
+            gevent.sleep(JOB_RESULT_GRACE_S)
+        self._on_job(call.id, call.attempt, body)
+
+    def _caller_name(self, call: Call) -> str | None:
+        org = Organization.get_or_none(Organization.id == call.organization_id)
+        return org.name if org else None
+
+    def _gateway(self, call: Call) -> str | None:
+        from models import SipAccount
+
+        account = (SipAccount.select().where(SipAccount.organization == call.organization_id,
+                                             SipAccount.deleted_at.is_null(), SipAccount.sip_server.is_null(False),
+                                             SipAccount.provisioned)
+                   .order_by(SipAccount.created_at).first())
+        if account is not None:
+            return account.gateway_name
+        return self.config.outbound_gateway or None
+
+    # ---- events --------------------------------------------------------------------------------
+    def handle_event(self, node_name: str, event: Any) -> None:
+        """Entry point for every event of every node (called in the node's reader greenlet)."""
+        try:
+            with database.connection_context():
+                self._dispatch(node_name, event)
+        except Exception:
+            log.exception("handling %s from %s failed", getattr(event, "name", "?"), node_name)
+
+    def _dispatch(self, node_name: str, event: Any) -> None:
+        name = event.name
+        if name == "CUSTOM":
+            self._on_audio_fork(event)
+        elif name in ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA"):
+            self._on_progress(event)
+        elif name == "CHANNEL_ANSWER":
+            self._on_answer(event)
+        elif name == "CHANNEL_HANGUP_COMPLETE":
+            self._on_hangup(event)
+        elif name == "DTMF":
+            call = self._call_for(event)
+            if call is not None:
+                self.media.on_dtmf(call.id, event.get("DTMF-Digit") or "")
+
+    def _call_for(self, event: Any) -> Call | None:
+        """The live call an event belongs to, or None (someone else's channel, or a stale attempt)."""
+        call_id = event.get("variable_voxbridge_call_id") or event.get("Unique-ID")
+        if not call_id or not UUID_RE.match(call_id) or call_id not in self.live:
+            return None  # not a call this process drives (another app's channel, or a finished attempt)
+        call = Call.get_or_none(Call.id == call_id)
+        if call is None or call.status not in LIVE_STATUSES:
+            return None
+        return call
+
+    def _on_job(self, call_id: str, attempt: int, body: str) -> None:
+        """The originate's result: +OK <uuid> (events take it from here) or -ERR <CAUSE>."""
+        if body.startswith("+OK"):
+            return
+        cause = body[4:].strip().split()[0] if body.startswith("-ERR") and body[4:].strip() else \
+            "NORMAL_TEMPORARY_FAILURE"
+        self._end_attempt(call_id, cause, None, reason=f"originate failed: {body or 'no reply'}", attempt=attempt)
+
+    def _on_progress(self, event: Any) -> None:
+        call = self._call_for(event)
+        if call is not None and call.status == CALLING:
+            transition(call, RINGING, reason=event.name.lower())
+
+    def _on_answer(self, event: Any) -> None:
+        call = self._call_for(event)
+        if call is None or call.status == IN_PROGRESS:
+            return
+        channel = event.get("Unique-ID")
+        if not transition(call, IN_PROGRESS, reason="answered", answered_at=utcnow(), channel_uuid=channel):
+            return
+        self._start_media(call, channel)
+
+    def _start_media(self, call: Call, channel: str) -> None:
+        url = self.media.media_url(call)
+        live = self.live.get(call.id)
+        if url is None or live is None:
+            return
+        metadata = {"call_id": call.id, "direction": call.direction}
+        try:
+            reply = self.pool.node(live.node).api(commands.audio_fork_start(channel, url, metadata=metadata))
+        except EslError as exc:
+            reply = f"-ERR {exc}"
+        live.media_started = reply.startswith("+OK")
+        CallEvent.create(call=call.id, from_status=IN_PROGRESS, to_status=IN_PROGRESS,
+                         reason="media stream requested" if live.media_started else f"media stream failed: {reply}")
+
+    def _on_hangup(self, event: Any) -> None:
+        call = self._call_for(event)
+        if call is None:
+            return
+        sip = event.get("variable_sip_term_status")
+        self._end_attempt(call.id, event.get("Hangup-Cause"), int(sip) if sip and sip.isdigit() else None,
+                          billsec=_int(event.get("variable_billsec")), billmsec=_int(event.get("variable_billmsec")))
+
+    def _end_attempt(self, call_id: str, cause: str | None, sip_code: int | None, billsec: int = 0,
+                     reason: str | None = None, attempt: int | None = None, billmsec: int = 0) -> None:
+        call = Call.get_or_none(Call.id == call_id)
+        if call is None or call.status not in LIVE_STATUSES:
+            return
+        if attempt is not None and attempt != call.attempt:
+            return  # a late result of an earlier attempt (e.g. BACKGROUND_JOB after the HANGUP)
+        self.limits.remove(call_id)
+        self.live.pop(call_id, None)
+        answered = call.answered_at is not None
+        outcome = outcome_for(cause, sip_code, answered)
+        if call.status == CALLING and cause == "MANAGER_REQUEST":
+            outcome = outcome_for("MANAGER_REQUEST")
+        # Every started minute is billed; billmsec keeps a 20-second call from rounding to zero seconds.
+        talk_ms = max(billmsec, billsec * 1000)
+        billed = math.ceil(talk_ms / 60_000) if answered and talk_ms > 0 else 0
+        fields = {"hangup_cause": cause, "sip_code": sip_code, "duration_s": billsec if answered else 0,
+                  "billed_minutes": billed}
+        with database.atomic():
+            if billed:
+                Organization.update(minutes_used=Organization.minutes_used + billed).where(
+                    Organization.id == call.organization_id).execute()
+            finish_attempt(call, outcome.status, reason or f"{cause or 'unknown'}: {outcome.meaning}",
+                           retry_base_s=self.config.retry_backoff_s, retryable=outcome.retryable, **fields)
+        self.media.on_hangup(call_id)
+
+    def _on_audio_fork(self, event: Any) -> None:
+        subclass = event.get("Event-Subclass") or ""
+        if not subclass.startswith("mod_audio_fork::"):
+            return
+        call = self._call_for(event)
+        if call is None:
+            return
+        kind = subclass.split("::", 1)[1]
+        channel = event.get("Unique-ID")
+        if kind == "play_audio":
+            self._play(call, channel, event.body)
+        elif kind in ("connect", "connect_failed", "disconnect", "error"):
+            CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
+                             reason=f"media {kind}", data=_json_or_text(event.body))
+
+    def _play(self, call: Call, channel: str, body: str | None) -> None:
+        """mod_audio_fork wrote the agent's audio to a file; play it into the call."""
+        data = _json_or_text(body)
+        path = data.get("file") if isinstance(data, dict) else None
+        live = self.live.get(call.id)
+        if not path or live is None:
+            return
+        try:
+            self.pool.node(live.node).api(commands.uuid_broadcast(channel, path))
+        except (EslError, ValueError) as exc:
+            log.warning("call %s: could not play %r: %s", call.id, path, exc)
+
+    # ---- call control (the API's side) ----------------------------------------------------------
+    def hangup(self, call: Call, reason: str = "hung up through the API") -> None:
+        live = self.live.get(call.id)
+        if live is None:
+            # Not driven by this process: no channel we know of. Close it rather than leave it live.
+            self._end_attempt(call.id, "MANAGER_REQUEST", None, reason=reason)
+            return
+        CallEvent.create(call=call.id, from_status=call.status, to_status=call.status, reason=reason)
+        self.pool.node(live.node).api(commands.uuid_kill(call.channel_uuid or call.id))
+
+    def break_playback(self, call_id: str) -> None:
+        live = self.live.get(call_id)
+        call = Call.get_or_none(Call.id == call_id)
+        if live is not None and call is not None:
+            self.pool.node(live.node).api(commands.uuid_break(call.channel_uuid or call.id))
+
+    def transfer(self, call: Call, target: str, mode: str) -> None:
+        live = self.live.get(call.id)
+        if live is None:
+            raise EslError("the call is not controlled by this process")
+        channel = call.channel_uuid or call.id
+        if mode == "refer":
+            command = commands.uuid_deflect(channel, target, self.config.sip_domain)
+        else:
+            command = commands.uuid_transfer(channel, target, self.config.transfer_context)
+        reply = self.pool.node(live.node).api(command)
+        CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
+                         reason=f"transfer ({mode}) to {target}: {reply.strip()[:200]}")
+
+    # ---- reconciliation and the watchdog ----------------------------------------------------------
+    def reconcile(self, node: Any) -> dict[str, int]:
+        """After (re)connecting to `node`: adopt calls FreeSWITCH still has, close the ones it lost."""
+        counts = {"adopted": 0, "closed": 0}
+        with database.connection_context():
+            for call in Call.select().where(Call.status.in_(LIVE_STATUSES),
+                                            (Call.node == node.name) | Call.node.is_null()):
+                channel = call.channel_uuid or call.id
+                exists = node.api(commands.uuid_exists(channel)).strip() == "true"
+                if exists:
+                    self.live.setdefault(call.id, LiveCall(call.id, call.organization_id, call.attempt, node.name,
+                                                           channel))
+                    self.limits.add(call.id, call.organization_id)
+                    counts["adopted"] += 1
+                    continue
+                self._close_vanished(call)
+                counts["closed"] += 1
+        log.info("reconciled %s: %s", node.name, counts)
+        return counts
+
+    def _close_vanished(self, call: Call) -> None:
+        self.limits.remove(call.id)
+        self.live.pop(call.id, None)
+        reason = "the channel vanished from FreeSWITCH (lost while the app or the switch was down)"
+        if call.answered_at is not None:
+            finish_attempt(call, COMPLETED, reason, hangup_cause="NORMAL_CLEARING", retryable=False)
+        elif call.status == CALLING and call.job_uuid is None:
+            # Claimed but never dialed: nothing rang, so the attempt is given back.
+            transition(call, QUEUED, reason=f"requeued: {reason}", attempt=call.attempt - 1,
+                       next_attempt_at=utcnow())
+        else:
+            finish_attempt(call, "failed", reason, hangup_cause="NORMAL_TEMPORARY_FAILURE", retryable=True,
+                           retry_base_s=self.config.retry_backoff_s)
+
+    def watchdog_pass(self) -> int:
+        """Close calls that outlived their limits: ringing past the originate timeout, or too long."""
+        closed = 0
+        now = utcnow()
+        ring_limit = _seconds(self.config.originate_timeout_s + 60)
+        call_limit = _seconds(self.config.max_call_duration_s)
+        with database.connection_context():
+            for call in Call.select().where(Call.status.in_(LIVE_STATUSES)):
+                started = call.answered_at or call.dialed_at or call.created_at
+                limit = call_limit if call.answered_at else ring_limit
+                if now - started <= limit:
+                    continue
+                live = self.live.get(call.id)
+                if live is not None:
+                    try:
+                        self.pool.node(live.node).api(commands.uuid_kill(call.channel_uuid or call.id))
+                    except EslError:
+                        pass
+                self._end_attempt(call.id, "ALLOTTED_TIMEOUT", None,
+                                  reason="watchdog: the call outlived its limit")
+                closed += 1
+        return closed
+
+    def _watch(self) -> None:
+        while True:
+            gevent.sleep(10)
+            try:
+                self.watchdog_pass()
+            except Exception:
+                log.exception("watchdog pass failed")
+
+    def start(self) -> None:
+        self.pool.start(on_event=self.handle_event, on_connected=self.reconcile)
+        self._watchdog = gevent.spawn(self._watch)
+
+    def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.kill()
+        self.pool.stop()
+
+    def health(self) -> dict[str, Any]:
+        return self.pool.health()
+
+
+def _seconds(value: float):
+    import datetime as dt
+
+    return dt.timedelta(seconds=value)
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
+
+
+def _json_or_text(body: str | None) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return {"text": body[:500]}
+
+
+def build_telephony(config: Config):
+    """The dialer and call control for a configured FreeSWITCH (composition for app.py)."""
+    from calls.nodes import NodePool
+
+    pool = NodePool(config.esl_nodes, config.esl_password, timeout_s=config.esl_command_timeout_s,
+                    events=SUBSCRIBED_EVENTS, subclasses=AUDIO_FORK_SUBCLASSES)
+    controller = CallController(config, pool)
+    return controller, controller
+
+
+__all__ = ["CallController", "MediaHooks", "build_telephony", "CANCELED"]

@@ -1,0 +1,64 @@
+"""A FreeSWITCH simulator, a call controller connected to it, and the API wired to both."""
+import time
+
+import pytest
+
+from fssim import Rule, Rules, Simulator
+
+RULES = Rules([
+    Rule(r"0486$", "busy", after=0.2),
+    Rule(r"0408$", "no_answer", after=0.3),
+    Rule(r"0404$", "unallocated"),
+    Rule(r"0503$", "temporary_failure"),
+    Rule(r"0100$", "answer", after=0.2, hangup_after=0.5),
+], default=Rule(".*", "answer", after=0.1, hangup_after=30))
+
+
+@pytest.fixture
+def sim():
+    simulator = Simulator("127.0.0.1", 0, "s3cret-esl", rules=RULES, heartbeat_interval=1.0).start()
+    simulator.registry.add_gateway("carrier1", proxy="198.51.100.7")
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def telephony_env(sim):
+    """Calls leave through the `carrier1` gateway (sofia, so SIP codes are reported)."""
+    return {"FREESWITCH_ESL_HOST": f"127.0.0.1:{sim.port}", "FREESWITCH_ESL_PASSWORD": "s3cret-esl",
+            "RETRY_BACKOFF": "0", "CALLS_PER_SECOND": "200", "ORIGINATE_TIMEOUT": "5", "OUTBOUND_GATEWAY": "carrier1"}
+
+
+@pytest.fixture
+def telephony_config(telephony_env):
+    from config import load_config
+
+    return load_config(telephony_env, webhook_allow_private=True, rate_limit_per_minute=100_000)
+
+
+@pytest.fixture
+def controller(db, telephony_config):
+    from calls.controller import build_telephony
+
+    control, _ = build_telephony(telephony_config)
+    control.start()
+    assert control.pool.wait_ready(5)
+    yield control
+    control.stop()
+
+
+@pytest.fixture
+def caller_org(org):
+    org.default_caller_id = "+14155550000"
+    org.save()
+    return org
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")

@@ -1,0 +1,103 @@
+"""Outbound calls end to end through the simulator: API -> queue -> originate -> events -> webhook."""
+import json
+
+from calls.dispatcher import Dispatcher
+from models import Call, CallEvent, Organization, WebhookDelivery
+
+from .conftest import wait_for
+
+
+def queue_call(client, auth, to, **extra):
+    response = client.post("/v1/calls/outbound", data=json.dumps({"to": to, **extra}), headers=auth,
+                           content_type="application/json")
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def final(call_id, statuses=("completed", "failed", "busy", "no-answer", "canceled")):
+    return wait_for(lambda: (c := Call.get_by_id(call_id)).status in statuses and c)
+
+
+def timeline(call_id):
+    return [(e.from_status, e.to_status) for e in CallEvent.select().where(CallEvent.call == call_id)
+            .order_by(CallEvent.id)]
+
+
+def test_answered_call_is_completed_billed_and_reported(controller, caller_org, outbound_agent, auth):
+    from api import create_app
+
+    client = create_app(controller.config, call_control=controller).test_client()
+    call_id = queue_call(client, auth, "+14155550100")
+    assert Dispatcher(controller).run_once().claimed == 1
+    call = final(call_id)
+    assert call.status == "completed" and call.hangup_cause == "NORMAL_CLEARING"
+    assert call.answered_at is not None and call.billed_minutes == 1 and call.sip_code == 200
+    assert ("calling", "ringing") in timeline(call_id) and ("ringing", "in-progress") in timeline(call_id)
+    assert timeline(call_id)[-1] == ("in-progress", "completed")
+    assert Organization.get_by_id(caller_org.id).minutes_used == 1
+    ended = WebhookDelivery.get(WebhookDelivery.event_type == "call.ended")
+    data = json.loads(ended.payload)["data"]
+    assert (data["status"], data["billed_minutes"], data["hangup_cause"]) == ("completed", 1, "NORMAL_CLEARING")
+
+
+def test_busy_is_retried_until_max_attempts(controller, caller_org, outbound_agent, auth):
+    from api import create_app
+
+    client = create_app(controller.config, call_control=controller).test_client()
+    call_id = queue_call(client, auth, "+14155550486", max_attempts=2)
+    dispatcher = Dispatcher(controller)
+    dispatcher.run_once()
+    wait_for(lambda: Call.get_by_id(call_id).status == "queued" and Call.get_by_id(call_id).attempt == 1)
+    dispatcher.run_once()
+    call = final(call_id)
+    assert (call.status, call.attempt, call.hangup_cause, call.sip_code) == ("busy", 2, "USER_BUSY", 486)
+    assert call.billed_minutes == 0
+    assert WebhookDelivery.select().where(WebhookDelivery.event_type == "call.ended").count() == 1
+
+
+def test_no_answer_and_failures_map_to_their_status(controller, caller_org, outbound_agent, auth):
+    from api import create_app
+
+    client = create_app(controller.config, call_control=controller).test_client()
+    no_answer = queue_call(client, auth, "+14155550408", max_attempts=1)
+    unallocated = queue_call(client, auth, "+14155550404", max_attempts=3)
+    Dispatcher(controller).run_once()
+    assert final(no_answer).status == "no-answer"
+    failed = final(unallocated)
+    assert (failed.status, failed.attempt, failed.hangup_cause) == ("failed", 1, "UNALLOCATED_NUMBER")
+
+
+def test_hangup_through_the_api_ends_a_live_call(controller, caller_org, outbound_agent, auth):
+    from api import create_app
+
+    client = create_app(controller.config, call_control=controller).test_client()
+    call_id = queue_call(client, auth, "+14155550123")
+    Dispatcher(controller).run_once()
+    wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
+    assert client.post(f"/v1/calls/{call_id}/hangup", headers=auth).status_code == 202
+    call = final(call_id)
+    assert call.status == "completed" and call.answered_at is not None
+
+
+def test_without_a_gateway_calls_go_through_the_outbound_dialplan_context(db, sim, telephony_env, caller_org,
+                                                                        outbound_agent, auth):
+    from api import create_app
+    from calls.controller import build_telephony
+    from config import load_config
+
+    config = load_config({**telephony_env, "OUTBOUND_GATEWAY": ""}, webhook_allow_private=True)
+    control, _ = build_telephony(config)
+    control.start()
+    try:
+        assert control.pool.wait_ready(5)
+        client = create_app(config, call_control=control).test_client()
+        call_id = queue_call(client, auth, "+14155550123")
+        Dispatcher(control).run_once()
+        wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
+        channel = sim.channel(call_id)
+        assert channel.name == "loopback/+14155550123-a"  # loopback/<number>/voxbridge_outbound
+        client.post(f"/v1/calls/{call_id}/hangup", headers=auth)
+        call = final(call_id)
+        assert call.status == "completed" and call.sip_code is None  # loopback legs carry no SIP status
+    finally:
+        control.stop()
