@@ -67,7 +67,7 @@ def _host_port(value: str) -> tuple[str, int]:
     host, sep, port = value.strip().rpartition(":")
     if not sep or not _HOST_RE.match(host):
         raise ValueError("must be host:port")
-    return host.strip("[]"), _int_range(1, 65535)(port)
+    return host.strip("[]"), _int_range(0, 65535)(port)  # 0: an ephemeral port (tests)
 
 
 def _region(value: str) -> str:

@@ -18,12 +18,14 @@ from typing import Any
 
 import gevent
 
+from calls import inbound
 from calls.causes import outcome_for
 from calls.limits import ConcurrencyLimits, TokenBucket
 from calls.state import finish_attempt, transition
 from config import Config
 from esl import commands
 from esl.errors import EslError, UnsafeValue
+from esl.outbound import OutboundServer
 from models import (
     CALLING,
     CANCELED,
@@ -87,6 +89,7 @@ class CallController:
         self.cps = TokenBucket(config.calls_per_second, burst=max(1.0, config.calls_per_second), clock=clock)
         self.live: dict[str, LiveCall] = {}
         self._watchdog: gevent.Greenlet | None = None
+        self.socket_server: OutboundServer | None = None
 
     # ---- Dialer (the dispatcher's side) -------------------------------------------------------
     def capacity(self) -> int:
@@ -309,6 +312,46 @@ class CallController:
         except (EslError, ValueError) as exc:
             log.warning("call %s: could not play %r: %s", call.id, path, exc)
 
+    # ---- inbound calls (the dialplan's `socket` application connects here) ----------------------
+    def handle_inbound(self, session: Any) -> None:
+        """One inbound call: admit it (number -> organization -> agent), answer it, keep the socket.
+
+        Channel events for the call arrive on the node's inbound connection like any other call's,
+        so answering lets CHANNEL_ANSWER start the media and CHANNEL_HANGUP_COMPLETE close it.
+        The socket is held until the call ends: closing it would hang the call up.
+        """
+        channel = session.channel
+        uuid = channel.unique_id if channel else None
+        if not uuid or not UUID_RE.match(uuid):
+            log.warning("inbound socket without a channel uuid from %s", session.address)
+            return
+        dialed = channel.get("variable_vb_did") or channel.get("Caller-Destination-Number") or ""
+        caller = channel.get("Caller-Caller-ID-Number")
+        with database.connection_context():
+            decision = inbound.admit(uuid, dialed, caller, self.config.default_region)
+            if decision.accepted:
+                node = self._node_for(session)
+                call = decision.call
+                self.live[call.id] = LiveCall(call.id, call.organization_id, call.attempt, node.name, uuid)
+                self.limits.add(call.id, call.organization_id)
+                Call.update(node=node.name).where(Call.id == call.id).execute()
+        session.myevents()
+        session.linger()
+        if not decision.accepted:
+            session.hangup(decision.hangup_cause or "CALL_REJECTED")
+            return
+        session.answer()
+        session.wait_closed(self.config.max_call_duration_s + 60)
+
+    def _node_for(self, session: Any) -> Any:
+        """The node whose socket this is: by peer address when several nodes run, else the only one."""
+        nodes = list(self.pool.nodes.values())
+        peer = session.address[0]
+        for node in nodes:
+            if node.supervisor.connection.host == peer:
+                return node
+        return nodes[0]
+
     # ---- call control (the API's side) ----------------------------------------------------------
     def hangup(self, call: Call, reason: str = "hung up through the API") -> None:
         live = self.live.get(call.id)
@@ -404,12 +447,17 @@ class CallController:
                 log.exception("watchdog pass failed")
 
     def start(self) -> None:
+        host, port = self.config.socket_address.rsplit(":", 1)
+        self.socket_server = OutboundServer(self.handle_inbound, host, int(port),
+                                            command_timeout=self.config.esl_command_timeout_s).start()
         self.pool.start(on_event=self.handle_event, on_connected=self.reconcile)
         self._watchdog = gevent.spawn(self._watch)
 
     def stop(self) -> None:
         if self._watchdog is not None:
             self._watchdog.kill()
+        if self.socket_server is not None:
+            self.socket_server.stop()
         self.pool.stop()
 
     def health(self) -> dict[str, Any]:

@@ -1,0 +1,43 @@
+"""Inbound calls: the dialplan's `socket` application reaches the app, which admits and answers."""
+import pytest
+
+from models import Agent, Call, CallEvent, PhoneNumber
+
+from .conftest import wait_for
+
+
+@pytest.fixture
+def desk(org):
+    agent = Agent.create(organization=org, name="Desk", direction="inbound", greeting="Hello")
+    PhoneNumber.create(organization=org, number="+14155550100", agent=agent)
+    return agent
+
+
+def socket_address(controller):
+    return f"127.0.0.1:{controller.socket_server.port}"
+
+
+def test_call_to_an_owned_number_is_answered_by_its_agent(controller, sim, desk, org):
+    channel = sim.inbound_call("+14155550100", socket_address(controller), caller="+442071838750")
+    call = wait_for(lambda: (c := Call.get_or_none(Call.id == channel.uuid)) and c.status == "in-progress" and c)
+    assert (call.direction, call.agent_id, call.organization_id) == ("inbound", desk.id, org.id)
+    assert call.from_number == "+442071838750"
+    sim.hangup_far_end(channel.uuid)
+    done = wait_for(lambda: (c := Call.get_by_id(channel.uuid)).status == "completed" and c)
+    assert done.hangup_cause == "NORMAL_CLEARING" and done.billed_minutes == 1
+
+
+def test_unknown_number_is_rejected_with_its_cause(controller, sim, desk):
+    channel = sim.inbound_call("+14155550199", socket_address(controller), caller="+14155550123")
+    call = wait_for(lambda: Call.get_or_none(Call.id == channel.uuid))
+    assert (call.status, call.hangup_cause) == ("failed", "UNALLOCATED_NUMBER")
+    wait_for(lambda: sim.channel(channel.uuid) is None or sim.channel(channel.uuid).hangup_cause)
+    assert CallEvent.select().where(CallEvent.call == call.id).count() == 1
+
+
+def test_no_active_inbound_agent_is_rejected(controller, sim, desk):
+    desk.active = False
+    desk.save()
+    channel = sim.inbound_call("+14155550100", socket_address(controller))
+    call = wait_for(lambda: Call.get_or_none(Call.id == channel.uuid))
+    assert call.hangup_cause == "NO_ROUTE_DESTINATION" and call.status == "failed"
