@@ -134,7 +134,7 @@ class EslSupervisor:
             conn.connect()
             conn.subscribe(self.events, self.subclasses)
         except EslError as exc:
-            log.warning("%s: connect failed: %s", self.name, exc)
+            log.warning("%s", exc)  # the message already names the node
             conn.drop("connect failed")
             return False
         self.connects += 1
