@@ -90,9 +90,12 @@ class CallController:
         self.live: dict[str, LiveCall] = {}
         self._watchdog: gevent.Greenlet | None = None
         self.socket_server: OutboundServer | None = None
+        self.reconciled = False
 
     # ---- Dialer (the dispatcher's side) -------------------------------------------------------
     def capacity(self) -> int:
+        if not self.reconciled:
+            return 0  # until FreeSWITCH's live calls are re-adopted, the limits do not know them
         return min(self.limits.free(), self.cps.available(), self.pool.capacity())
 
     def dial(self, call: Call) -> None:
@@ -399,6 +402,7 @@ class CallController:
                 self._close_vanished(call)
                 counts["closed"] += 1
         log.info("reconciled %s: %s", node.name, counts)
+        self.reconciled = True
         return counts
 
     def _close_vanished(self, call: Call) -> None:
