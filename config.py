@@ -221,6 +221,9 @@ def _check_derived(config: Config, problems: list[str]) -> None:
             problems.append(f"{env}: {exc} (got {value!r})")
     if config.telephony_configured and not config.esl_password:
         problems.append("FREESWITCH_ESL_PASSWORD: required when FREESWITCH_ESL_HOST is set")
+    elif config.esl_password and not re.fullmatch(r"[A-Za-z0-9!#%&+./:=?@_~-]{1,128}", config.esl_password):
+        # It travels in the `auth` line of the Event Socket protocol: no spaces or line breaks.
+        problems.append("FREESWITCH_ESL_PASSWORD: use letters, digits and !#%&+./:=?@_~- only")
     if config.api_workers > 1 and config.database_url.startswith("sqlite"):
         problems.append("API_WORKERS: more than one worker needs PostgreSQL (SQLite has one writer)")
     for env, value in (("OUTBOUND_CONTEXT", config.outbound_context), ("TRANSFER_CONTEXT", config.transfer_context)):

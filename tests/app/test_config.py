@@ -52,3 +52,8 @@ def test_readme_settings_table_is_current():
     readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme.split("<!-- settings:begin", 1)[1].split("-->", 1)[1].split("<!-- settings:end -->")[0]
     assert section.strip() == settings_table().strip()
+
+
+def test_esl_password_must_fit_the_auth_line():
+    with pytest.raises(ConfigError, match="FREESWITCH_ESL_PASSWORD: use letters"):
+        load_config({"FREESWITCH_ESL_HOST": "fs1", "FREESWITCH_ESL_PASSWORD": "pw\nevent plain ALL"})

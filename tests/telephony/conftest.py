@@ -44,6 +44,7 @@ def controller(db, telephony_config):
     control, _ = build_telephony(telephony_config)
     control.start()
     assert control.pool.wait_ready(5)
+    wait_for(lambda: control.reconciled, timeout=5)  # no dialing before the first reconciliation
     yield control
     control.stop()
 

@@ -90,6 +90,7 @@ def test_without_a_gateway_calls_go_through_the_outbound_dialplan_context(db, si
     control.start()
     try:
         assert control.pool.wait_ready(5)
+        wait_for(lambda: control.reconciled, timeout=5)
         client = create_app(config, call_control=control).test_client()
         call_id = queue_call(client, auth, "+14155550123")
         Dispatcher(control).run_once()
