@@ -29,6 +29,7 @@ from esl import commands
 from esl.commands import ApiCall
 from esl.connection import EslConnection, EslProtocol
 from esl.errors import EslError, UnsafeValue
+from esl.responses import show_channels
 from fsconf import provision as fsx
 from fsconf.dialplan import Dialplan
 from models import LIVE_STATUSES, Call, PhoneNumber, SipAccount
@@ -211,7 +212,7 @@ class FreeSwitchProvisioner:
     def _guard(name: str, fn: Callable[[], Check]) -> Check:
         try:
             return fn()
-        except Unreachable as exc:
+        except (Unreachable, fsx.ProvisionError) as exc:  # ProvisionError: unusable values stored in the DB
             return Check(name, FAILED, str(exc))
 
     def _inbound_check(self, conn: EslApi, account: SipAccount) -> Check:
@@ -292,8 +293,6 @@ class FreeSwitchProvisioner:
         try:
             conn, done = self._session()
             try:
-                from esl.responses import show_channels
-
                 rows = show_channels(self._api(conn, commands.show_channels_json()))
             finally:
                 done()
