@@ -68,11 +68,19 @@ def build_services(config: Config):
     """The long-running parts, composed for this configuration."""
     dialer = None
     call_control = None
+    provisioner = None
     if config.telephony_configured:
         from calls.controller import build_telephony
+        from sip.freeswitch import FreeSwitchProvisioner, esl_connector
+        from sip.secrets_box import SecretBox
 
         dialer, call_control = build_telephony(config)
-    app = create_app(config, call_control=call_control)
+        node = config.esl_nodes[0]
+        provisioner = FreeSwitchProvisioner(
+            config.freeswitch_conf_dir,
+            esl_connector(node.host, node.port, config.esl_password, config.esl_command_timeout_s),
+            SecretBox(config.sip_secret_key))
+    app = create_app(config, call_control=call_control, provisioner=provisioner)
     dispatcher = Dispatcher(dialer, interval_s=config.dispatch_interval_s)
     webhooks = DeliveryWorker(allow_private=config.webhook_allow_private, timeout_s=config.webhook_timeout_s,
                               max_attempts=config.webhook_max_attempts)

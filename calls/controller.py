@@ -86,7 +86,9 @@ class CallController:
         self.pool = pool
         self.media = media or MediaHooks()
         self.limits = ConcurrencyLimits(config.max_concurrent_calls, config.org_max_concurrent_calls)
-        self.cps = TokenBucket(config.calls_per_second, burst=max(1.0, config.calls_per_second), clock=clock)
+        # A tenth of a second of burst: carriers count calls per second in short windows, so a full
+        # second's worth released at once after an idle spell would already break their limit.
+        self.cps = TokenBucket(config.calls_per_second, burst=max(1.0, config.calls_per_second / 10), clock=clock)
         self.live: dict[str, LiveCall] = {}
         self._watchdog: gevent.Greenlet | None = None
         self.socket_server: OutboundServer | None = None

@@ -42,6 +42,7 @@ class Dispatcher:
         self.batch = batch
         self.worker = worker
         self._greenlet: gevent.Greenlet | None = None
+        self._stopping = False
         self._last_notice = 0.0
 
     def run_once(self) -> DispatchReport:
@@ -65,7 +66,7 @@ class Dispatcher:
             self._last_notice = now
 
     def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 with database.connection_context():
                     report = self.run_once()
@@ -75,9 +76,13 @@ class Dispatcher:
             gevent.sleep(0 if report.claimed >= self.batch else self.interval_s)
 
     def start(self) -> None:
+        self._stopping = False
         self._greenlet = gevent.spawn(self._loop)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish the pass under way (a transaction is never cut in half), then stop."""
+        self._stopping = True
         if self._greenlet is not None:
+            self._greenlet.join(timeout)
             self._greenlet.kill()
             self._greenlet = None

@@ -49,6 +49,7 @@ class DeliveryWorker:
         self.interval_s = interval_s
         self.session = session or requests.Session()
         self._greenlet: gevent.Greenlet | None = None
+        self._stopping = False
 
     def claim(self) -> list[WebhookDelivery]:
         """Take due rows and push their next attempt out by a lease, so no other worker sends them."""
@@ -109,7 +110,7 @@ class DeliveryWorker:
         return results
 
     def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 with database.connection_context():
                     sent = self.run_once()
@@ -119,9 +120,13 @@ class DeliveryWorker:
             gevent.sleep(0 if len(sent) == self.batch else self.interval_s)
 
     def start(self) -> None:
+        self._stopping = False
         self._greenlet = gevent.spawn(self._loop)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish the pass under way (a transaction is never cut in half), then stop."""
+        self._stopping = True
         if self._greenlet is not None:
+            self._greenlet.join(timeout)
             self._greenlet.kill()
             self._greenlet = None
