@@ -102,6 +102,29 @@ def test_webrtcvad_hears_espeak_speech_not_silence():
         WebRtcVad(4)
 
 
+def test_webrtcvad_hangover_after_speech_is_trimmed():
+    """webrtcvad alone keeps 'speech' for several frames after the talker stops; ours does not."""
+    import numpy as np
+    import webrtcvad
+
+    from pipeline.providers.audio import wav_to_pcm
+
+    wav = subprocess.run(["espeak-ng", "--stdout", "yes, tomorrow morning works"], capture_output=True,
+                         check=True, timeout=30).stdout
+    pcm, rate = wav_to_pcm(wav)
+    clean = Rechunker(16000).push(resample(pcm, rate, 16000)) + [bytes(640)] * 25
+    loud = [float(np.abs(np.frombuffer(f, "<i2")).max()) > 300 for f in clean]
+    noise = np.random.default_rng(7).normal(0, 40, 320)  # a quiet phone line under everything
+    frames = [(np.frombuffer(f, "<i2") + noise).clip(-32768, 32767).astype("<i2").tobytes() for f in clean]
+    speech_end = max(i for i, is_loud in enumerate(loud) if is_loud)
+    raw, ours = webrtcvad.Vad(2), WebRtcVad(2)
+    raw_verdicts = [raw.is_speech(f, 16000) for f in frames]
+    our_verdicts = [ours.is_speech(f, 16000) for f in frames]
+    raw_tail, our_tail = sum(raw_verdicts[speech_end + 1:]), sum(our_verdicts[speech_end + 1:])
+    assert sum(our_verdicts[:speech_end]) >= sum(raw_verdicts[:speech_end]) * 0.8  # speech itself kept
+    assert raw_tail >= 3 and our_tail <= 1
+
+
 def test_sentence_aggregator_emits_sentences_as_they_complete():
     agg = SentenceAggregator()
     assert agg.process(LLMText("Hello there")) == []
