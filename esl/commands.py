@@ -32,6 +32,8 @@ HOSTNAME = re.compile(r"\A(?=.{1,253}\Z)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0
                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\Z")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 IPV4 = re.compile(rf"\A(?:{_OCTET}\.){{3}}{_OCTET}\Z")
+ACL_LIST = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")  # vb_acl_<hex>, loopback.auto, ...
+DIRECTORY_USER = re.compile(r"\A[A-Za-z0-9_.-]{1,64}\Z")  # a user id in the directory
 WS_PATH = re.compile(r"\A/[A-Za-z0-9/_.~-]*\Z")
 WS_QUERY = re.compile(r"\A[A-Za-z0-9_.~=&-]*\Z")
 EVENT_NAME = re.compile(r"\A[A-Z][A-Z0-9_]{0,63}\Z")
@@ -458,6 +460,16 @@ def reloadxml() -> ApiCall:
 
 def reloadacl() -> ApiCall:
     return ApiCall("reloadacl")
+
+
+def acl_check(ip: str, list_name: str) -> ApiCall:
+    """`acl <ip> <list>`: FreeSWITCH answers `true` / `false` (no newline). IPv4 only."""
+    return ApiCall(f"acl {_check('IPv4 address', IPV4, ip)} {_check('acl list name', ACL_LIST, list_name)}")
+
+
+def user_exists(user: str, domain: str) -> ApiCall:
+    """`user_exists id <user> <domain>`: `true` / `false` (no newline), looked up by the id attribute."""
+    return ApiCall(f"user_exists id {_check('directory user', DIRECTORY_USER, user)} {host(domain)}")
 
 
 def status() -> ApiCall:

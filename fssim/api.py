@@ -31,6 +31,7 @@ class Api:
             "originate": self.originate, "global_getvar": self.global_getvar,
             "global_setvar": self.global_setvar, "hupall": self.hupall,
             "reloadxml": lambda a: self._reloadxml(), "reloadacl": self.reloadacl, "acl": self.acl,
+            "user_exists": self.user_exists,
             "sofia": self.sofia, "hostname": lambda a: "vm", "eval": lambda a: a,
         }
 
@@ -212,13 +213,23 @@ class Api:
 
     # ---- configuration (issue 6) -----------------------------------------------------------------
     def _reloadxml(self) -> str:
-        self.sw.registry.reloadxml()
-        return "+OK [Success]\n"
+        # mod_commands writes "+OK [<err>]" either way; err is "Success" when the XML loaded
+        return f"+OK [{self.sw.registry.reloadxml() or 'Success'}]\n"
 
     def reloadacl(self, arg: str) -> str:
-        self.sw.registry.reloadxml()
+        # plain reloadacl rebuilds the lists from the XML already loaded; `reloadacl reloadxml`
+        # re-reads the files first (mod_commands reload_acl_function)
+        if arg.strip().lower() == "reloadxml":
+            self.sw.registry.reloadxml()
         self.sw.registry.reloadacl()
         return "+OK acl reloaded\n"
+
+    def user_exists(self, arg: str) -> str:
+        # `user_exists <key> <user> <domain>`: true/false with no newline; bad args are "false"
+        words = arg.split()
+        if len(words) < 3:
+            return "false"
+        return "true" if self.sw.registry.user_exists(words[1], words[2], key=words[0]) else "false"
 
     def acl(self, arg: str) -> str:
         words = arg.split()

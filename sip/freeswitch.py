@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 import xml.etree.ElementTree as ET  # noqa: S405 - parses FreeSWITCH's own status XML
 from collections.abc import Callable
 from pathlib import Path
@@ -38,8 +37,6 @@ from sip.secrets_box import SecretBox, SecretsUnavailable
 
 log = logging.getLogger(__name__)
 
-ACL_NAME = re.compile(r"\Avb_acl_[0-9a-f]{32}\Z")
-USER_ID = re.compile(r"\Avb_user_[0-9a-f]{32}\Z")
 BAD_GATEWAY_STATES = frozenset({"FAILED", "FAIL_WAIT", "NOREG_FAIL"})  # NOREG is normal: register=false
 
 
@@ -58,21 +55,6 @@ def esl_connector(host: str, port: int, password: str, timeout: float = 5.0) -> 
         conn.connect()
         return conn
     return connect
-
-
-# -- api lines esl.commands has no builder for (validated here the same way) -------------------
-def acl_call(ip: str, list_name: str) -> ApiCall:
-    """`acl <ip> <list>`: answers true / false."""
-    if not ACL_NAME.match(list_name):
-        raise UnsafeValue("acl list name", list_name)
-    return ApiCall(f"acl {ipaddress.IPv4Address(ip)} {list_name}")
-
-
-def user_exists_call(user: str, domain: str = fsx.DIRECTORY_DOMAIN) -> ApiCall:
-    """`user_exists id <user> <domain>`: answers true / false."""
-    if not USER_ID.match(user):
-        raise UnsafeValue("directory user", user)
-    return ApiCall(f"user_exists id {user} {commands.ident(domain, 'domain')}")
 
 
 def first_address(cidrs: list[str]) -> str:
@@ -212,7 +194,7 @@ class FreeSwitchProvisioner:
     def _guard(name: str, fn: Callable[[], Check]) -> Check:
         try:
             return fn()
-        except (Unreachable, fsx.ProvisionError) as exc:  # ProvisionError: unusable values stored in the DB
+        except (Unreachable, fsx.ProvisionError, UnsafeValue) as exc:  # unusable values stored in the DB
             return Check(name, FAILED, str(exc))
 
     def _inbound_check(self, conn: EslApi, account: SipAccount) -> Check:
@@ -222,11 +204,12 @@ class FreeSwitchProvisioner:
         problems = []
         if cidrs:
             ip = first_address(cidrs)
-            if self._api(conn, acl_call(ip, account.acl_name), True).strip() != "true":
+            if self._api(conn, commands.acl_check(ip, account.acl_name), True).strip() != "true":
                 problems.append(f"FreeSWITCH's ACL list {account.acl_name} does not admit {ip} "
                                 f"(list missing or stale: the PBX's INVITEs would be refused)")
         if account.inbound_username:
-            answer = self._api(conn, user_exists_call(account.directory_user), True).strip()
+            call = commands.user_exists(account.directory_user, fsx.DIRECTORY_DOMAIN)
+            answer = self._api(conn, call, True).strip()
             if answer != "true":
                 problems.append(f"FreeSWITCH has no directory user {account.directory_user} "
                                 f"(the PBX's Digest answer would be refused): {answer[:120]}")

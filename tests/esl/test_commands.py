@@ -63,6 +63,10 @@ BUILDERS = {
     "sofia_rescan": lambda v: c.sofia_profile_rescan(v),
     "sofia_killgw": lambda v: c.sofia_killgw("external", v),
     "sofia_xmlstatus": lambda v: c.sofia_xmlstatus_gateway(v),
+    "acl_check.ip": lambda v: c.acl_check(v, "vb_acl_" + "0" * 32),
+    "acl_check.list": lambda v: c.acl_check("203.0.113.7", v),
+    "user_exists.user": lambda v: c.user_exists(v, "voxbridge"),
+    "user_exists.domain": lambda v: c.user_exists("vb_user_" + "0" * 32, v),
     "auth": lambda v: c.auth(v),
     "event_json.name": lambda v: c.event_json([v]),
     "event_json.subclass": lambda v: c.event_json(["HEARTBEAT"], [v]),
@@ -164,7 +168,8 @@ def test_other_builders_match_captured_lines():
         c.event_filter("Unique-ID", "00000000-0000-4000-8000-000000000000"),
         c.event_filter("Unique-ID", "00000000-0000-4000-8000-000000000000", delete=True),
         c.api(c.audio_fork_send_text(fork, {"note": "mid-call"})), c.api(c.audio_fork_pause(fork)),
-        c.api(c.audio_fork_pause(fork, resume=True)),
+        c.api(c.audio_fork_pause(fork, resume=True)), c.api(c.acl_check("127.0.0.1", "loopback.auto")),
+        c.api(c.acl_check("192.0.2.1", "loopback.auto")),
     ]
     for cmd in built:
         assert cmd.wire().decode() in seen, cmd.text
@@ -179,6 +184,7 @@ def test_remaining_builders_shape():
     assert c.sofia_profile_rescan("external").line == "sofia profile external rescan"
     assert c.sofia_killgw("external", GW).line == f"sofia profile external killgw {GW}"
     assert c.reloadxml().line == "reloadxml"
+    assert c.user_exists("vb_user_" + "a" * 32, "voxbridge").line == f"user_exists id vb_user_{'a' * 32} voxbridge"
     assert c.event_json(["HEARTBEAT"], ["mod_audio_fork::connect"]).text == \
         "event json HEARTBEAT CUSTOM mod_audio_fork::connect"
     assert c.uuid(U.upper()) == U
@@ -202,3 +208,15 @@ def test_ws_url_rejections(url):
 def test_ws_url_accepts_normal_urls():
     for url in ["ws://127.0.0.1:8080/audio/call-1?token=abc_DEF-1", "wss://media.example.com/audio", "ws://host"]:
         assert c.ws_url(url) == url
+
+
+@pytest.mark.parametrize("call", [
+    lambda: c.acl_check("203.0.113.7 loopback.auto", "x"), lambda: c.acl_check("::1", "loopback.auto"),
+    lambda: c.acl_check("203.0.113.256", "x"), lambda: c.acl_check("203.0.113.7", "a b"),
+    lambda: c.acl_check("203.0.113.7", "x\nexit"), lambda: c.acl_check("203.0.113.7", "$${vb_acl}"),
+    lambda: c.user_exists("1001 voxbridge", "x"), lambda: c.user_exists("1001", "voxbridge x"),
+    lambda: c.user_exists("${system(id)}", "voxbridge"), lambda: c.user_exists("1001", "a_b"),
+    lambda: c.user_exists("1001\n\napi status", "voxbridge"), lambda: c.user_exists("1001", "")])
+def test_acl_and_user_exists_refuse_extra_arguments(call):
+    with pytest.raises(UnsafeValue):
+        call()

@@ -3,7 +3,6 @@ import array
 import base64
 import json
 import math
-import os
 import socket
 import wave
 
@@ -196,37 +195,3 @@ def test_audio_fork_unreachable_and_missing_channel(sim, esl):
     assert esl.api("uuid_audio_fork 00000000-0000-4000-8000-000000000000 start ws://127.0.0.1:1/ mono 16k") \
         == "-ERR Operation Failed\n"
     assert esl.api(f"uuid_audio_fork {u} start http://x/ mono 16k") == "-ERR Operation Failed\n"
-
-
-def test_conf_dir_gateways_acls_and_users(tmp_path):
-    from fssim import Simulator
-
-    (tmp_path / "sip_profiles" / "external").mkdir(parents=True)
-    (tmp_path / "autoload_configs" / "acl.d").mkdir(parents=True)
-    (tmp_path / "directory" / "voxbridge").mkdir(parents=True)
-    gw = tmp_path / "sip_profiles" / "external" / "vb_gw_1.xml"
-    gw.write_text('<include><gateway name="vb_gw_1"><param name="proxy" value="198.51.100.7"/></gateway></include>')
-    (tmp_path / "autoload_configs" / "acl.d" / "vb.xml").write_text(
-        '<include><list name="vb_carriers" default="deny"><node type="allow" cidr="198.51.100.0/24"/></list></include>')
-    (tmp_path / "directory" / "voxbridge" / "u1.xml").write_text('<include><user id="1001"/></include>')
-    with Simulator(port=0, conf_dir=str(tmp_path)) as s:
-        c = EslClient.connect("127.0.0.1", s.port)
-        c.auth("ClueCon")
-        assert c.api("acl 198.51.100.9 vb_carriers") == "true"
-        assert c.api("acl 203.0.113.1 vb_carriers") == "false"
-        assert "<name>vb_gw_1</name>" in c.api("sofia xmlstatus gateway vb_gw_1")
-        assert c.api("originate sofia/gateway/vb_gw_1/15551230000 &park()").startswith("+OK ")
-        assert c.api("originate user/1001 &park()") == "-ERR USER_NOT_REGISTERED\n"
-        assert c.api("sofia profile external killgw vb_gw_1") == "+OK gateway marked for deletion.\n"
-        assert c.api("sofia xmlstatus gateway vb_gw_1") == "Invalid Gateway!\n"
-        assert c.api("originate sofia/gateway/vb_gw_1/15551230000 &park()") == "-ERR INVALID_GATEWAY\n"
-        (tmp_path / "sip_profiles" / "external" / "vb_gw_2.xml").write_text(
-            '<include><gateway name="vb_gw_2"><param name="proxy" value="198.51.100.8"/></gateway></include>')
-        assert c.api("reloadxml") == "+OK [Success]\n"
-        assert c.api("sofia xmlstatus gateway vb_gw_2") == "Invalid Gateway!\n"  # not until rescan
-        assert c.api("sofia profile external rescan").endswith("+OK scan complete\n")
-        assert "<name>vb_gw_2</name>" in c.api("sofia xmlstatus gateway vb_gw_2")
-        os.remove(tmp_path / "autoload_configs" / "acl.d" / "vb.xml")
-        assert c.api("reloadacl") == "+OK acl reloaded\n"
-        assert c.api("acl 198.51.100.9 vb_carriers") == "false"
-        c.close()

@@ -1,11 +1,9 @@
 """FreeSwitchProvisioner through the simulator: files, ESL commands, Verify, Reprovision, delete.
 
-The provisioner writes into a scratch copy of freeswitch/ (the real layout: acl.d/,
-sip_profiles/external/, directory/voxbridge/). The simulator is pointed at a *view* of that
-copy because fssim's Registry (a) reads ACL lists from autoload_configs/acl.d/ instead of the
-acl.d/ that acl.conf.xml includes and (b) crashes on the `$${...}` cidr values of the real
-acl.conf.xml. The view symlinks the generated folders to where fssim looks; drop it once fssim
-follows acl.conf.xml's include.
+The provisioner writes into a plain copy of freeswitch/ (the real layout: acl.d/,
+sip_profiles/external/, directory/voxbridge/) and the simulator reads that same copy the way
+FreeSWITCH does: freeswitch.xml preprocessed, acl.d/ through acl.conf.xml's include, the
+`$${...}` cidr values expanded from vars.xml.
 """
 import json
 import shutil
@@ -36,14 +34,9 @@ def conf(tmp_path):
 
 
 @pytest.fixture
-def sim(conf, tmp_path):
-    view = tmp_path / "simview"
-    (view / "sip_profiles").mkdir(parents=True)
-    (view / "autoload_configs").mkdir()
-    (view / "sip_profiles" / "external").symlink_to(conf / "sip_profiles" / "external", target_is_directory=True)
-    (view / "directory").symlink_to(conf / "directory", target_is_directory=True)
-    (view / "autoload_configs" / "acl.d").symlink_to(conf / "acl.d", target_is_directory=True)
-    simulator = Simulator("127.0.0.1", 0, PASSWORD, conf_dir=str(view)).start()
+def sim(conf):
+    assert not any(p.is_symlink() for p in conf.rglob("*"))  # the simulator sees what FreeSWITCH would
+    simulator = Simulator("127.0.0.1", 0, PASSWORD, conf_dir=str(conf)).start()
     yield simulator
     simulator.stop()
 
@@ -104,7 +97,7 @@ def test_provision_writes_files_and_applies_them_without_restart(org, box, conf,
     assert esl.lines == ["reloadxml", f"sofia profile external killgw {gw}", "sofia profile external rescan",
                          "reloadacl"]
     assert sim.registry.gateway_active(gw)
-    assert esl.api(ApiCall(f"acl 203.0.113.7 {account.acl_name}")) == "true"
+    assert esl.api(commands.acl_check("203.0.113.7", account.acl_name)) == "true"
 
     # Applied and unchanged (e.g. a number was bound): no killgw, so no call on the gateway drops.
     account.provisioned = True
@@ -158,8 +151,12 @@ def test_verify_all_ok_then_each_check_fails_for_its_reason(org, box, conf, prov
     assert status == "failed" and f"no gateway {account.gateway_name}" in reason and "Invalid Gateway!" in reason
     assert checks(prov.verify(account))["inbound_trunk"][0] == "ok"
 
-    # inbound: the ACL list is gone from FreeSWITCH.
+    # inbound: the ACL list is gone from FreeSWITCH (reloadacl alone keeps the lists of the XML
+    # already loaded: reloadxml first).
     (conf / account_paths(account.id)["acl"]).unlink()
+    esl.api(commands.reloadacl())
+    assert checks(prov.verify(account))["inbound_trunk"][0] == "ok"
+    esl.api(commands.reloadxml())
     esl.api(commands.reloadacl())
     result = checks(prov.verify(account))
     assert result["inbound_trunk"][0] == "failed" and account.acl_name in result["inbound_trunk"][1]
@@ -203,7 +200,7 @@ def test_deprovision_removes_files_and_freeswitch_objects(org, box, conf, prov, 
     assert esl.lines == ["reloadxml", f"sofia profile external killgw {account.gateway_name}", "reloadacl"]
     assert not sim.registry.gateway_active(account.gateway_name)
     assert not sim.registry.user_exists(account.directory_user)
-    assert esl.api(ApiCall(f"acl 203.0.113.7 {account.acl_name}")) == "false"
+    assert esl.api(commands.acl_check("203.0.113.7", account.acl_name)) == "false"
     assert esl.api(commands.sofia_xmlstatus_gateway(account.gateway_name)).strip() == "Invalid Gateway!"
 
 
@@ -230,15 +227,21 @@ class Scripted:
         return "+OK\n"
 
 
-def test_digest_inbound_checks_the_directory_user(org, box, conf):
+def test_digest_inbound_checks_the_directory_user(org, box, conf, prov, esl, sim):
     account = make_account(org, box, allowed_ips="", inbound_username="pbx-in",
                            inbound_password_enc=box.encrypt("in-pass-123"), sip_server=None)
-    fake = Scripted({"user_exists": "false"})
-    prov = FreeSwitchProvisioner(conf, lambda: fake, box)
+    assert prov.provision(account).ok
+    esl.lines.clear()
+    assert checks(prov.verify(account))["inbound_trunk"] == ("ok", None)
+    assert esl.lines == [f"user_exists id {account.directory_user} voxbridge"]
+    assert esl.api(commands.user_exists(account.directory_user, "voxbridge")) == "true"
+
+    # the user file vanished and FreeSWITCH reloaded: the PBX's Digest answer would be refused
+    (conf / account_paths(account.id)["user"]).unlink()
+    esl.api(commands.reloadxml())
     status, reason = checks(prov.verify(account))["inbound_trunk"]
-    assert status == "failed" and account.directory_user in reason
-    assert f"user_exists id {account.directory_user} voxbridge" in fake.lines
-    fake.answers["user_exists"] = "true"
+    assert status == "failed" and account.directory_user in reason and reason.endswith(": false")
+    assert prov.provision(account).ok
     assert checks(prov.verify(account))["inbound_trunk"] == ("ok", None)
 
 
