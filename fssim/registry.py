@@ -83,7 +83,10 @@ class Registry:
     # XML -------------------------------------------------------------------------------------------
     def reloadxml(self) -> str | None:
         """Re-read the tree; returns an error text (the old document stays loaded) or None."""
-        if not self.conf or not (self.conf / "freeswitch.xml").exists():
+        if not self.conf:
+            return None
+        if not (self.conf / "freeswitch.xml").exists():
+            log.warning("%s has no freeswitch.xml: no gateways, ACL lists or users loaded", self.conf)
             return None
         try:
             root = Preprocessor(self.env).document(self.conf / "freeswitch.xml")
