@@ -123,7 +123,7 @@ def main() -> None:
     duration = 6.0 if args.quick else 12.0
     print(f"(a) overhead: end-of-turn silence {END_SILENCE_MS} ms, STT {STT_LATENCY * 1000:.0f} ms, "
           f"LLM {LLM_LATENCY * 1000:.0f} ms, TTS {TTS_LATENCY * 1000:.0f} ms subtracted")
-    print("    'energy' VAD = pure pipeline overhead; 'webrtcvad' adds its own release hangover (~120 ms in mode 2)")
+    print("    'energy' VAD = pure pipeline overhead; 'webrtcvad' = the production VAD (hangover trimmed)")
     print(f"{'VAD':>10} {'sessions':>8} {'turns':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for use_webrtc in (False, True):
         for n in (1, 4, 20):
