@@ -1,0 +1,345 @@
+"""The glue between calls and the voice pipeline: one audio WebSocket server, one Session per answered call.
+
+The controller asks media_url(call) when a call is answered and hands it to uuid_audio_fork; mod_audio_fork
+connects back, lookup() admits the stream only for a live call, and session_factory() builds the conversation
+from the call's Agent. Turns land on Call.transcript as they happen; after the hang-up the call is analysed
+against the agent's analysis schema and call.analyzed is written to the webhook outbox.
+
+Every callback can run in any greenlet (the session's reply greenlet, the socket's, the controller's event
+greenlet), so database work goes through _connection(), which opens a connection only when the greenlet has
+none and closes only what it opened (peewee's connection_context() would close an outer caller's connection).
+Calls into the controller never happen on an ESL reader greenlet: on_dtmf / on_hangup hand off to new greenlets,
+because the controller's ESL commands wait for replies that the reader greenlet itself must read.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import gevent
+import phonenumbers
+from peewee import Cast, Expression, Value, fn
+
+from calls.controller import MediaHooks
+from models import LIVE_STATUSES, Agent, Call, Organization, WebhookDelivery, database, is_postgres
+from pipeline.frames import Frame, TurnRecord
+from pipeline.providers import (
+    LLM,
+    STT,
+    TTS,
+    FallbackTTS,
+    ResilientLLM,
+    agent_llm_settings,
+    analyze_call,
+    build_llm,
+    build_stt,
+    build_tts,
+)
+from pipeline.providers.registry import OFFLINE
+from pipeline.server import AudioForkServer, StreamInfo
+from pipeline.session import Session, SessionCallbacks, SessionConfig
+from pipeline.tokens import audio_fork_url
+from pipeline.vad import VoiceDetector
+from webhooks.outbox import enqueue
+
+log = logging.getLogger(__name__)
+
+TOKEN_GRACE_S = 300  # on top of the originate timeout: the URL may be made before the callee picks up
+ANALYSIS_TIMEOUT_S = 120.0
+
+
+@dataclass
+class MediaProviders:
+    """What one call's Session runs on. vad=None: webrtcvad with the agent's aggressiveness."""
+
+    stt: STT
+    llm: LLM
+    tts: TTS
+    vad: VoiceDetector | None = None
+
+
+ProviderFactory = Callable[[Agent, StreamInfo], MediaProviders]
+AnalysisLLMFactory = Callable[[Agent], LLM]
+
+
+@contextlib.contextmanager
+def _connection() -> Iterator[None]:
+    """A database connection for this greenlet, closed afterwards only if it was opened here."""
+    opened = database.is_closed()
+    if opened:
+        database.connect()
+    try:
+        yield
+    finally:
+        if opened:
+            database.close()
+
+
+def _number(settings: dict, key: str, default: float, low: float, high: float) -> float:
+    """An agent setting clamped to a sane phone range; junk falls back to the default."""
+    value = settings.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    if isinstance(value, bool) or number != number:  # bools and NaN are not numbers here
+        return default
+    return min(max(number, low), high)
+
+
+def _text(settings: dict, key: str, default: str) -> str:
+    value = settings.get(key)
+    return value.strip()[:500] if isinstance(value, str) and value.strip() else default
+
+
+def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float) -> SessionConfig:
+    """Turn-taking from agent.settings (barge_in, silence_reprompt_s, max_reprompts, max_duration_s,
+    end_silence_ms, vad_aggressiveness, reprompt_text), clamped to ranges that work on a phone line."""
+    settings = agent.settings if isinstance(agent.settings, dict) else {}
+    defaults = SessionConfig()
+    scripted = str((agent.llm or {}).get("provider") or OFFLINE["llm"]).lower() == "scripted"
+    return SessionConfig(
+        system_prompt=agent.prompt or "",
+        context=call.context if isinstance(call.context, dict) else {},
+        # The scripted agent speaks its greeting and first question as one opening line; a fixed greeting
+        # before it would leave the first question unasked.
+        greeting=None if scripted else (agent.greeting or None),
+        barge_in=settings.get("barge_in", True) is not False,
+        vad_aggressiveness=int(_number(settings, "vad_aggressiveness", defaults.vad_aggressiveness, 0, 3)),
+        end_silence_ms=int(_number(settings, "end_silence_ms", defaults.end_silence_ms, 200, 3000)),
+        reprompt_after=_number(settings, "silence_reprompt_s", defaults.reprompt_after, 2, 120),
+        reprompt_text=_text(settings, "reprompt_text", defaults.reprompt_text),
+        max_reprompts=int(_number(settings, "max_reprompts", defaults.max_reprompts, 0, 10)),
+        max_duration=_number(settings, "max_duration_s", min(defaults.max_duration, max_call_s), 10, max_call_s),
+        tts_sample_rate=sample_rate,
+    )
+
+
+def _appended(column: Any, item_json: str) -> Any:
+    """SQL for `column` (a JSON array as text) with one item appended, evaluated by the database itself."""
+    empty, item = Value("[]", converter=False), Value(item_json, converter=False)
+    if is_postgres():
+        as_jsonb = Cast(fn.COALESCE(column, empty), "jsonb")
+        return Cast(Expression(as_jsonb, "||", fn.jsonb_build_array(Cast(item, "jsonb"))), "text")
+    return fn.json_insert(fn.COALESCE(column, empty), "$[#]", fn.json(item))
+
+
+class MediaBridge(MediaHooks):
+    """MediaHooks for the CallController plus the audio WebSocket server and the per-call sessions."""
+
+    def __init__(self, config: Any, controller: Any = None, *, providers: ProviderFactory | None = None,
+                 analysis_llm: AnalysisLLMFactory | None = None):
+        self.config = config
+        self.controller = controller
+        self.build_providers: ProviderFactory = providers or self._registry_providers
+        self.analysis_llm: AnalysisLLMFactory = analysis_llm or self._registry_analysis_llm
+        secret = getattr(config, "media_token_secret", "") or ""
+        if secret and len(secret.encode()) < 16:
+            raise ValueError("MEDIA_TOKEN_SECRET must be at least 16 bytes")
+        # Empty: a random secret per process, so URLs from another process (or an older one) are refused.
+        self._secret = secret or secrets.token_hex(32)
+        host, _, port = str(config.audio_ws_listen).rpartition(":")
+        self.server = AudioForkServer(self.session_factory, self.lookup, self._secret, host or "127.0.0.1", int(port))
+        self.public_url = str(config.audio_ws_public_url).rstrip("/")
+        self.token_ttl_s = float(getattr(config, "originate_timeout_s", 60)) + TOKEN_GRACE_S
+        self.sessions: dict[str, Session] = {}
+        self._answered_here: set[str] = set()
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"MediaBridge({self.public_url!r})"
+
+    def attach(self, controller: Any) -> None:
+        """The controller and the bridge reference each other: construct one, then attach the other."""
+        self.controller = controller
+
+    def start(self) -> None:
+        self.server.start()
+        if str(self.config.audio_ws_listen).endswith(":0"):
+            # An ephemeral port (tests, the demo): the configured public URL cannot know it.
+            host, port = self.server.address
+            self.public_url = f"ws://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.stop()
+        for session in list(self.sessions.values()):
+            session.stop("media bridge stopping")
+
+    # ---- MediaHooks (called by the controller) -------------------------------------------------------------
+    def media_url(self, call: Call) -> str | None:
+        return audio_fork_url(self.public_url, call.id, self._secret, self.token_ttl_s)
+
+    def on_dtmf(self, call_id: str, digit: str) -> None:
+        session = self.sessions.get(call_id)
+        if session is not None:
+            gevent.spawn(session.push_dtmf, digit)
+
+    def on_hangup(self, call_id: str) -> None:
+        """The attempt ended: stop the conversation, then analyse the call (in a greenlet of its own)."""
+        gevent.spawn(self.finish_call, call_id)
+
+    def finish_call(self, call_id: str) -> None:
+        session = self.sessions.pop(call_id, None)
+        streamed = call_id in self._answered_here
+        self._answered_here.discard(call_id)
+        try:
+            with _connection():
+                if session is not None:
+                    session.stop("call hung up")  # records a cut-off agent turn before the analysis reads it
+                with gevent.Timeout(ANALYSIS_TIMEOUT_S):
+                    self.analyze(call_id, streamed)
+        except gevent.Timeout:
+            log.warning("call %s: post-call analysis timed out", call_id)
+        except Exception:
+            log.exception("call %s: post-call analysis failed", call_id)
+
+    # ---- the audio server's hooks ------------------------------------------------------------------------
+    def lookup(self, call_id: str) -> Call | None:
+        """The Call behind a stream: only a live call with an agent, and only one stream per call at a time."""
+        with _connection():
+            call = Call.get_or_none(Call.id == call_id)
+        if call is None or call.status not in LIVE_STATUSES or call.agent_id is None:
+            return None
+        current = self.sessions.get(call_id)
+        if current is not None and not current.ended:
+            log.warning("call %s: refusing a second audio stream while one is running", call_id)
+            return None
+        return call
+
+    def session_factory(self, info: StreamInfo, send: Callable[[Frame], None]) -> Session:
+        call: Call = info.call
+        with _connection():
+            agent = Agent.get_by_id(call.agent_id)
+        providers = self.build_providers(agent, info)
+        config = session_config(agent, call, info.sample_rate, float(self.config.max_call_duration_s))
+        session = Session(config, providers.stt, providers.llm, providers.tts, send, self._callbacks(call.id),
+                          sample_rate=info.sample_rate, vad=providers.vad)
+        self.sessions[call.id] = session
+        self._answered_here.add(call.id)
+        return session
+
+    def _registry_providers(self, agent: Agent, info: StreamInfo) -> MediaProviders:
+        """The agent's providers by name; keys come from the deployment's Config, never from the agent."""
+        stt_settings = dict(agent.stt or {})
+        stt_settings.setdefault("language", agent.language or "en-US")
+        tts_settings = dict(agent.tts or {})
+        if agent.voice:
+            tts_settings.setdefault("voice", agent.voice)
+        tts = build_tts(tts_settings, self.config)
+        if tts.name != OFFLINE["tts"]:
+            tts = FallbackTTS(tts, build_tts(None, self.config))  # a cloud voice failing -> the offline voice
+        return MediaProviders(stt=build_stt(stt_settings, self.config),
+                              llm=ResilientLLM(build_llm(agent_llm_settings(agent), self.config)), tts=tts)
+
+    def _registry_analysis_llm(self, agent: Agent) -> LLM:
+        # Unwrapped: analyze_call recognises the scripted agent by its answers() method.
+        return build_llm(agent_llm_settings(agent), self.config)
+
+    # ---- session callbacks -----------------------------------------------------------------------------------
+    def _callbacks(self, call_id: str) -> SessionCallbacks:
+        return SessionCallbacks(
+            on_turn=lambda turn: self.record_turn(call_id, turn),
+            break_playback=lambda: self._control(call_id, "break"),
+            end_call=lambda reason: self._control(call_id, "hangup", reason),
+            transfer_call=lambda destination, reason: self.transfer(call_id, destination, reason),
+        )
+
+    def record_turn(self, call_id: str, turn: TurnRecord) -> None:
+        """Append one turn to Call.transcript in a single UPDATE, so concurrent writers never lose a turn."""
+        entry = {"speaker": turn.speaker, "text": turn.text, "start_ms": int(turn.start_ms),
+                 "end_ms": int(turn.end_ms), "interrupted": bool(turn.interrupted)}
+        if turn.source != "speech":
+            entry["source"] = turn.source
+        with _connection():
+            Call.update(transcript=_appended(Call.transcript, json.dumps(entry))).where(Call.id == call_id).execute()
+
+    def _control(self, call_id: str, action: str, reason: str = "") -> None:
+        controller = self.controller
+        if controller is None:
+            log.warning("call %s: %s requested but no call controller is attached", call_id, action)
+            return
+        with _connection():
+            if action == "break":
+                controller.break_playback(call_id)
+                return
+            call = Call.get_or_none(Call.id == call_id)
+            if call is not None and call.status in LIVE_STATUSES:
+                controller.hangup(call, f"agent ended the call: {reason}"[:200])
+
+    def transfer(self, call_id: str, destination: str, reason: str = "") -> bool:
+        """The agent's transfer tool: only a valid phone number (E.164 after parsing) reaches the controller."""
+        target = e164(destination, getattr(self.config, "default_region", "US"))
+        if target is None or self.controller is None:
+            log.warning("call %s: transfer refused (%s)", call_id,
+                        "invalid destination" if target is None else "no call controller")
+            return False
+        try:
+            with _connection():
+                call = Call.get_or_none(Call.id == call_id)
+                if call is None or call.status not in LIVE_STATUSES:
+                    return False
+                self.controller.transfer(call, target, "bridge")
+        except Exception as exc:
+            log.warning("call %s: transfer to %s failed: %s", call_id, target, exc)
+            return False
+        return True
+
+    # ---- post-call analysis --------------------------------------------------------------------------------
+    def analyze(self, call_id: str, streamed: bool = True) -> dict | None:
+        """Fill the agent's analysis schema, store Call.answers and enqueue call.analyzed in one transaction.
+
+        Runs for answered calls (or ones that streamed audio here), once per call. An agent without an
+        analysis schema still gets call.analyzed, with "answers": null and Call.answers left null: receivers
+        get one predictable event per answered call carrying the final transcript (call.ended is written at
+        hang-up, before the last, cut-off agent turn is recorded). Problems (provider errors, answers that
+        do not validate) are listed in "errors"; whatever was understood is still stored.
+        Returns the webhook data, or None when nothing was analysed.
+        """
+        call = Call.get_or_none(Call.id == call_id)
+        if call is None or call.agent_id is None or not (streamed or call.answered_at is not None):
+            return None
+        agent = Agent.get_or_none(Agent.id == call.agent_id)
+        if agent is None:
+            return None
+        schema = agent.analysis_schema if isinstance(agent.analysis_schema, dict) and agent.analysis_schema else None
+        turns = list(call.transcript or [])
+        answers, errors, source = None, [], "none"
+        if schema is not None:
+            try:
+                result = analyze_call(schema, turns, self.analysis_llm(agent), agent.prompt or "")
+                answers, errors, source = result.data, list(result.errors), result.source
+            except Exception as exc:  # e.g. the agent's LLM is not configured on this deployment
+                log.warning("call %s: analysis could not run: %s", call_id, exc)
+                answers, errors, source = {}, [f"analysis failed: {type(exc).__name__}"], "none"
+        data = {"call_id": call.id, "agent_id": call.agent_id, "answers": answers, "errors": errors,
+                "source": source, "transcript": turns}
+        with database.atomic():
+            already = WebhookDelivery.select().where(WebhookDelivery.call_id == call.id,
+                                                     WebhookDelivery.event_type == "call.analyzed").exists()
+            if already:
+                return None
+            Call.update(answers=answers).where(Call.id == call.id).execute()
+            organization = Organization.get_or_none(Organization.id == call.organization_id)
+            if organization is not None:
+                enqueue(organization, "call.analyzed", data, call=call)
+        return data
+
+
+def e164(destination: str, region: str = "US") -> str | None:
+    """A transfer destination as E.164, or None unless it parses as a valid phone number."""
+    if not isinstance(destination, str) or not 2 <= len(destination) <= 32:
+        return None
+    try:
+        number = phonenumbers.parse(destination, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+__all__ = ["MediaBridge", "MediaProviders", "e164", "session_config"]

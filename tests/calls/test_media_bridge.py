@@ -1,0 +1,284 @@
+"""MediaBridge: a real WebSocket client speaking mod_audio_fork's protocol to the bridge, real databases,
+the scripted agent and fake STT/TTS (a loud tone is "speech"; the fake STT knows what it says)."""
+import json
+
+import gevent
+import pytest
+import websocket
+
+from calls.media import MediaBridge, MediaProviders, e164, session_config
+from models import Agent, Call, WebhookDelivery, utcnow
+from pipeline.clock import REAL_CLOCK
+from pipeline.fakes import EnergyVAD, FakeLLM, FakeSTT, FakeTTS, Utterance, say, silence, voice
+from pipeline.frames import TurnRecord
+from pipeline.interfaces import ToolCall
+from pipeline.providers import ResilientLLM, agent_llm_settings, build_llm
+from pipeline.tokens import make_token
+
+SCHEMA = {"type": "object", "properties": {"confirmed": {"type": "boolean"}}, "required": ["confirmed"]}
+QUESTION = "Can you confirm your appointment?"
+
+
+class FakeController:
+    """Records what the bridge asks of the call controller."""
+
+    def __init__(self):
+        self.hangups, self.breaks, self.transfers = [], [], []
+
+    def hangup(self, call, reason="hung up through the API"):
+        self.hangups.append((call.id, reason))
+
+    def break_playback(self, call_id):
+        self.breaks.append(call_id)
+
+    def transfer(self, call, target, mode):
+        self.transfers.append((call.id, target, mode))
+
+
+def wait_for(predicate, timeout=8.0):
+    with gevent.Timeout(timeout, AssertionError("condition not met in time")):
+        while not predicate():
+            gevent.sleep(0.02)
+
+
+@pytest.fixture
+def media_config():
+    from config import load_config
+
+    return load_config({"AUDIO_WS_LISTEN": "127.0.0.1:0"}, webhook_allow_private=True)
+
+
+@pytest.fixture
+def agent(org):
+    return Agent.create(organization=org, name="Reminder", direction="outbound", greeting="Hello.",
+                        settings={"questions": [{"key": "confirmed", "text": QUESTION}], "silence_reprompt_s": 30},
+                        analysis_schema=SCHEMA)
+
+
+def live_call(org, agent, **fields):
+    values = {"organization": org, "agent": agent, "direction": "outbound", "to_number": "+14155550100",
+              "status": "in-progress", "answered_at": utcnow(), "context": {"name": "Ada"}}
+    return Call.create(**{**values, **fields})
+
+
+class Bridge:
+    """The bridge under test, with providers the test chooses (caller lines known to the fake STT)."""
+
+    def __init__(self, config):
+        self.controller = FakeController()
+        self.caller_lines: list[Utterance] = []
+        self.llm_replies = None  # None: the agent's own (scripted) LLM from the registry
+        self.bridge = MediaBridge(config, providers=self.providers)
+        self.bridge.attach(self.controller)
+
+    def providers(self, agent, info):
+        stt = FakeSTT(REAL_CLOCK)
+        stt.utterances = list(self.caller_lines)
+        if self.llm_replies is None:
+            llm = ResilientLLM(build_llm(agent_llm_settings(agent)))
+        else:
+            llm = FakeLLM(REAL_CLOCK, list(self.llm_replies), latency=0)
+        return MediaProviders(stt, llm, FakeTTS(REAL_CLOCK, latency=0, ms_per_word=10), vad=EnergyVAD())
+
+
+@pytest.fixture
+def harness(db, media_config):
+    harness = Bridge(media_config)
+    harness.bridge.start()
+    yield harness
+    harness.bridge.stop()
+
+
+def connect(url):
+    return websocket.create_connection(url, subprotocols=["audio.drachtio.org"], timeout=5)
+
+
+def messages_until(ws, predicate, limit=50):
+    """Text messages received until one matches (the WebSocket close ends the list)."""
+    seen = []
+    for _ in range(limit):
+        opcode, data = ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return seen
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            seen.append(json.loads(data))
+            if predicate(seen[-1]):
+                return seen
+    raise AssertionError(f"no matching message in {seen!r}")
+
+
+def spoken(message):
+    return message.get("type") == "playAudio" and message["data"]["textContent"]
+
+
+def send_audio(ws, pcm, frame_bytes=3200):
+    """In real time, 100 ms at a time, like mod_audio_fork (turn times are mapped from the audio clock)."""
+    for i in range(0, len(pcm), frame_bytes):
+        try:
+            ws.send_binary(pcm[i:i + frame_bytes])
+        except OSError:  # the agent hung up: the bridge closed the stream
+            return
+        gevent.sleep(frame_bytes / 32000)
+
+
+def test_conversation_lands_on_the_call_and_end_call_reaches_the_controller(harness, org, agent):
+    call = live_call(org, agent)
+    harness.caller_lines = [Utterance("yes I can", 0.0, 0.4)]
+    ws = connect(harness.bridge.media_url(call))
+    assert ws.getsubprotocol() == "audio.drachtio.org"
+    ws.send(json.dumps({"call_id": call.id, "direction": "outbound"}))
+    opening = messages_until(ws, lambda m: QUESTION in (spoken(m) or ""))
+    assert "Hello." in " ".join(spoken(m) or "" for m in opening)
+    # One stream per call: a second connection with a valid token is refused while this one runs.
+    with pytest.raises(websocket.WebSocketBadStatusException) as second:
+        connect(harness.bridge.media_url(call))
+    assert second.value.status_code == 404
+    gevent.sleep(0.3)  # let the opening line "play" (10 ms a word) so the caller does not barge in
+    caller = gevent.spawn(send_audio, ws, voice(400) + silence(2000))
+    rest = messages_until(ws, lambda m: m.get("type") == "disconnect")
+    assert any("Goodbye" in (spoken(m) or "") for m in rest)
+    wait_for(lambda: harness.controller.hangups)
+    assert harness.controller.hangups == [(call.id, "agent ended the call: script complete")]
+    caller.kill()
+    ws.close()
+    transcript = Call.get_by_id(call.id).transcript
+    assert [(t["speaker"], t["interrupted"]) for t in transcript] == [("agent", False), ("caller", False),
+                                                                       ("agent", False)]
+    assert QUESTION in transcript[0]["text"] and transcript[1]["text"] == "yes I can"
+    assert "Goodbye" in transcript[2]["text"]
+    assert all(set(t) == {"speaker", "text", "start_ms", "end_ms", "interrupted"} for t in transcript)
+    assert transcript[0]["end_ms"] <= transcript[1]["start_ms"] <= transcript[1]["end_ms"]
+
+    harness.bridge.on_hangup(call.id)
+    wait_for(lambda: WebhookDelivery.select().where(WebhookDelivery.event_type == "call.analyzed").exists())
+    assert Call.get_by_id(call.id).answers == {"confirmed": True}
+    harness.bridge.finish_call(call.id)  # a repeated hang-up never sends a second call.analyzed
+    rows = list(WebhookDelivery.select().where(WebhookDelivery.event_type == "call.analyzed"))
+    assert len(rows) == 1 and rows[0].call_id == call.id
+    data = json.loads(rows[0].payload)["data"]
+    assert data["answers"] == {"confirmed": True} and data["errors"] == [] and data["source"] == "scripted"
+    assert data["call_id"] == call.id and [t["text"] for t in data["transcript"]] == [t["text"] for t in transcript]
+    assert harness.bridge.sessions == {}
+
+
+@pytest.mark.parametrize("case", ["bad token", "expired", "other call's token", "ended call", "unknown call",
+                                  "no agent"])
+def test_unauthenticated_or_unknown_streams_are_refused(harness, org, agent, case):
+    call = live_call(org, agent)
+    secret = harness.bridge._secret
+    port = harness.bridge.server.address[1]
+    call_id, token, status = call.id, make_token(call.id, secret, 60), 404
+    if case == "bad token":
+        token, status = make_token(call.id, "another-secret-0123456789", 60), 401
+    elif case == "expired":
+        token, status = make_token(call.id, secret, -5), 401
+    elif case == "other call's token":
+        token, status = make_token(live_call(org, agent).id, secret, 60), 401
+    elif case == "ended call":
+        Call.update(status="completed").where(Call.id == call.id).execute()
+    elif case == "unknown call":
+        call_id = "00000000-0000-4000-8000-000000000000"
+        token = make_token(call_id, secret, 60)
+    elif case == "no agent":
+        Call.update(agent=None).where(Call.id == call.id).execute()
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        connect(f"ws://127.0.0.1:{port}/audio/{call_id}?token={token}")
+    assert refused.value.status_code == status
+    assert harness.bridge.sessions == {}
+    assert Call.get_by_id(call.id).transcript == []
+
+
+@pytest.mark.parametrize(("destination", "expected"), [
+    ("1000", None), ("+1555", None), ("+99912345678", None), ("sip:evil@example.com", None),
+    ("+14155552671", ("+14155552671", "bridge")),
+])
+def test_transfer_tool_reaches_the_controller_only_with_a_valid_number(harness, org, agent, destination, expected):
+    call = live_call(org, agent)
+    harness.llm_replies = [say("Let me transfer you.", ToolCall("transfer_call", {"destination": destination,
+                                                                                  "reason": "asked"}, "t1"))]
+    ws = connect(harness.bridge.media_url(call))
+    ws.send(json.dumps({"call_id": call.id}))
+    if expected is None:
+        messages_until(ws, lambda m: spoken(m) == "Sorry, I couldn't transfer you right now.")
+        assert harness.controller.transfers == []
+    else:
+        messages_until(ws, lambda m: m.get("type") == "transfer")
+        assert harness.controller.transfers == [(call.id, *expected)]
+    ws.close()
+
+
+def test_transfer_validation_formats_e164():
+    assert e164("(415) 555-2671", "US") == "+14155552671"
+    assert e164("+44 20 7946 0958") == "+442079460958"
+    for junk in ("", "12", "+1 415 555 2671; uuid_kill all", "+14155552671\r\napi", "x" * 40, None):
+        assert e164(junk) is None
+
+
+def test_turns_from_many_calls_at_once_are_all_kept(harness, org, agent):
+    calls = [live_call(org, agent) for _ in range(3)]
+    jobs = [gevent.spawn(harness.bridge.record_turn, call.id, TurnRecord("caller", f"{call.id}-{n}", n, n + 1))
+            for n in range(15) for call in calls]
+    gevent.joinall(jobs, timeout=20, raise_error=True)
+    for call in calls:
+        texts = sorted(t["text"] for t in Call.get_by_id(call.id).transcript)
+        assert texts == sorted(f"{call.id}-{n}" for n in range(15))
+
+
+def test_dtmf_reaches_the_session(harness, org, agent):
+    call = live_call(org, agent)
+    harness.llm_replies = [say("Press a key."), say("You pressed it.")]
+    ws = connect(harness.bridge.media_url(call))
+    ws.send(json.dumps({"call_id": call.id}))
+    messages_until(ws, lambda m: spoken(m) == "Press a key.")
+    gevent.sleep(0.2)
+    harness.bridge.on_dtmf(call.id, "4")
+    harness.bridge.on_dtmf(call.id, "#")
+    messages_until(ws, lambda m: spoken(m) == "You pressed it.")
+    wait_for(lambda: len(Call.get_by_id(call.id).transcript) >= 2)
+    assert {"speaker": "caller", "text": "4", "source": "dtmf"}.items() <= Call.get_by_id(call.id).transcript[1].items()
+    ws.close()
+
+
+class JsonLLM:
+    def __init__(self, reply):
+        self.reply, self.asked = reply, []
+
+    def complete_json(self, system_prompt, user_text):
+        self.asked.append(user_text)
+        return self.reply
+
+
+def test_llm_analysis_errors_are_sent_and_no_schema_sends_null_answers(db, org, agent, media_config):
+    llm = JsonLLM({"confirmed": "yes"})
+    bridge = MediaBridge(media_config, analysis_llm=lambda _agent: llm)
+    call = live_call(org, agent, transcript=[{"speaker": "caller", "text": "yes"}])
+    bridge.finish_call(call.id)
+    assert llm.asked == ["Caller: yes"]
+    row = WebhookDelivery.get(WebhookDelivery.event_type == "call.analyzed")
+    data = json.loads(row.payload)["data"]
+    assert data["answers"] == {"confirmed": "yes"} and data["source"] == "llm"
+    assert data["errors"] == ["$.confirmed: expected boolean, got string"]
+
+    plain = Agent.create(organization=org, name="Plain", direction="outbound")
+    other = live_call(org, plain)
+    bridge.finish_call(other.id)
+    data = json.loads(WebhookDelivery.get(WebhookDelivery.call_id == other.id).payload)["data"]
+    assert data["answers"] is None and data["errors"] == [] and Call.get_by_id(other.id).answers is None
+
+    unanswered = live_call(org, agent, status="no-answer", answered_at=None)
+    bridge.finish_call(unanswered.id)
+    assert not WebhookDelivery.select().where(WebhookDelivery.call_id == unanswered.id).exists()
+
+
+def test_session_config_from_agent_settings(db, org, agent):
+    call = live_call(org, agent)
+    agent.settings = {"barge_in": False, "silence_reprompt_s": 0.1, "max_duration_s": 10_000, "max_reprompts": "x",
+                      "end_silence_ms": 700}
+    config = session_config(agent, call, 8000, max_call_s=3600)
+    assert config.barge_in is False and config.reprompt_after == 2 and config.max_duration == 3600
+    assert config.max_reprompts == 2 and config.end_silence_ms == 700 and config.tts_sample_rate == 8000
+    assert config.greeting is None and config.context == {"name": "Ada"}  # scripted: the script opens
+    agent.llm = {"provider": "openai"}
+    agent.settings = {}
+    config = session_config(agent, call, 16000, max_call_s=3600)
+    assert config.greeting == "Hello." and config.barge_in is True and config.max_duration == 600
