@@ -31,10 +31,15 @@ class RealClock:
 REAL_CLOCK = RealClock()
 
 
-def settle(rounds: int = 3) -> None:
-    """Let every runnable greenlet run until it blocks again (nothing here does real I/O)."""
+def settle(rounds: int = 30) -> None:
+    """Let every runnable greenlet run until it blocks again (nothing here does real I/O).
+
+    A fixed number of yields, not gevent.idle(): idle waits for the whole event loop to go
+    quiet, which never happens while anything else in the process (a server, a heartbeat)
+    keeps it busy.
+    """
     for _ in range(rounds):
-        gevent.idle()
+        gevent.sleep(0)
 
 
 class VirtualClock:
