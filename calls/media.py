@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import gevent
+import gevent.pool
 import phonenumbers
 from peewee import Cast, Expression, Value, fn
 
@@ -78,6 +79,11 @@ def _connection() -> Iterator[None]:
     finally:
         if opened:
             database.close()
+
+
+def _load(model: Any, row_id: str) -> Any:
+    with _connection():
+        return model.get_or_none(model.id == row_id)
 
 
 def _number(settings: dict, key: str, default: float, low: float, high: float) -> float:
@@ -149,6 +155,17 @@ class MediaBridge(MediaHooks):
         self.token_ttl_s = float(getattr(config, "originate_timeout_s", 60)) + TOKEN_GRACE_S
         self.sessions: dict[str, Session] = {}
         self._answered_here: set[str] = set()
+        self._work = gevent.pool.Group()  # callbacks' database writes, controller calls, analyses in flight
+
+    def _shielded(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run fn in a greenlet of its own and wait for its result.
+
+        The session kills its ticker and reply greenlets when it stops, and the server kills its handlers when
+        it shuts down; a greenlet killed in the middle of a query leaves a PostgreSQL connection busy for good
+        (and an ESL command half-sent). Killing the waiter here leaves the work to finish cleanly, and stop()
+        waits for it.
+        """
+        return self._work.spawn(fn, *args).get()
 
     def __repr__(self) -> str:  # never show the secret
         return f"MediaBridge({self.public_url!r})"
@@ -164,10 +181,13 @@ class MediaBridge(MediaHooks):
             host, port = self.server.address
             self.public_url = f"ws://{host}:{port}"
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the server and every session, then let in-flight writes and analyses finish (bounded)."""
         self.server.stop()
         for session in list(self.sessions.values()):
             session.stop("media bridge stopping")
+        if not self._work.join(timeout=timeout):
+            log.warning("media bridge stopped with %d task(s) still running", len(self._work))
 
     # ---- MediaHooks (called by the controller) -------------------------------------------------------------
     def media_url(self, call: Call) -> str | None:
@@ -176,11 +196,11 @@ class MediaBridge(MediaHooks):
     def on_dtmf(self, call_id: str, digit: str) -> None:
         session = self.sessions.get(call_id)
         if session is not None:
-            gevent.spawn(session.push_dtmf, digit)
+            self._work.spawn(session.push_dtmf, digit)
 
     def on_hangup(self, call_id: str) -> None:
         """The attempt ended: stop the conversation, then analyse the call (in a greenlet of its own)."""
-        gevent.spawn(self.finish_call, call_id)
+        self._work.spawn(self.finish_call, call_id)
 
     def finish_call(self, call_id: str) -> None:
         session = self.sessions.pop(call_id, None)
@@ -200,8 +220,7 @@ class MediaBridge(MediaHooks):
     # ---- the audio server's hooks ------------------------------------------------------------------------
     def lookup(self, call_id: str) -> Call | None:
         """The Call behind a stream: only a live call with an agent, and only one stream per call at a time."""
-        with _connection():
-            call = Call.get_or_none(Call.id == call_id)
+        call = self._shielded(_load, Call, call_id)
         if call is None or call.status not in LIVE_STATUSES or call.agent_id is None:
             return None
         current = self.sessions.get(call_id)
@@ -212,8 +231,9 @@ class MediaBridge(MediaHooks):
 
     def session_factory(self, info: StreamInfo, send: Callable[[Frame], None]) -> Session:
         call: Call = info.call
-        with _connection():
-            agent = Agent.get_by_id(call.agent_id)
+        agent = self._shielded(_load, Agent, call.agent_id)
+        if agent is None:
+            raise LookupError(f"call {call.id}: its agent is gone")
         providers = self.build_providers(agent, info)
         config = session_config(agent, call, info.sample_rate, float(self.config.max_call_duration_s))
         session = Session(config, providers.stt, providers.llm, providers.tts, send, self._callbacks(call.id),
@@ -242,10 +262,10 @@ class MediaBridge(MediaHooks):
     # ---- session callbacks -----------------------------------------------------------------------------------
     def _callbacks(self, call_id: str) -> SessionCallbacks:
         return SessionCallbacks(
-            on_turn=lambda turn: self.record_turn(call_id, turn),
-            break_playback=lambda: self._control(call_id, "break"),
-            end_call=lambda reason: self._control(call_id, "hangup", reason),
-            transfer_call=lambda destination, reason: self.transfer(call_id, destination, reason),
+            on_turn=lambda turn: self._shielded(self.record_turn, call_id, turn),
+            break_playback=lambda: self._shielded(self._control, call_id, "break"),
+            end_call=lambda reason: self._shielded(self._control, call_id, "hangup", reason),
+            transfer_call=lambda destination, reason: self._shielded(self.transfer, call_id, destination, reason),
         )
 
     def record_turn(self, call_id: str, turn: TurnRecord) -> None:

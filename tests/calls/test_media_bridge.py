@@ -68,6 +68,7 @@ class Bridge:
         self.controller = FakeController()
         self.caller_lines: list[Utterance] = []
         self.llm_replies = None  # None: the agent's own (scripted) LLM from the registry
+        self.ms_per_word = 10
         self.bridge = MediaBridge(config, providers=self.providers)
         self.bridge.attach(self.controller)
 
@@ -78,7 +79,7 @@ class Bridge:
             llm = ResilientLLM(build_llm(agent_llm_settings(agent)))
         else:
             llm = FakeLLM(REAL_CLOCK, list(self.llm_replies), latency=0)
-        return MediaProviders(stt, llm, FakeTTS(REAL_CLOCK, latency=0, ms_per_word=10), vad=EnergyVAD())
+        return MediaProviders(stt, llm, FakeTTS(REAL_CLOCK, latency=0, ms_per_word=self.ms_per_word), vad=EnergyVAD())
 
 
 @pytest.fixture
@@ -207,6 +208,28 @@ def test_transfer_tool_reaches_the_controller_only_with_a_valid_number(harness, 
     ws.close()
 
 
+def test_barge_in_breaks_playback_through_the_controller(harness, org, agent):
+    call = live_call(org, agent)
+    harness.ms_per_word = 300
+    harness.caller_lines = [Utterance("wait", 0.0, 0.4)]
+    harness.llm_replies = [say("Hello, this is a rather long opening line that nobody wants to hear."), say("Okay.")]
+    ws = connect(harness.bridge.media_url(call))
+    ws.send(json.dumps({"call_id": call.id}))
+    messages_until(ws, spoken)
+    gevent.sleep(1.0)  # a few words "played" (300 ms a word), then the caller talks over the agent
+    caller = gevent.spawn(send_audio, ws, voice(400) + silence(1000))
+    messages_until(ws, lambda m: m.get("type") == "killAudio")
+    wait_for(lambda: harness.controller.breaks)
+    assert harness.controller.breaks == [call.id]
+    messages_until(ws, lambda m: spoken(m) == "Okay.")
+    caller.kill()
+    ws.close()
+    first, second = Call.get_by_id(call.id).transcript[:2]
+    assert first["speaker"] == "agent" and first["interrupted"] is True
+    assert first["text"].startswith("Hello,") and "nobody" not in first["text"]  # cut to what was played
+    assert (second["speaker"], second["text"]) == ("caller", "wait")
+
+
 def test_transfer_validation_formats_e164():
     assert e164("(415) 555-2671", "US") == "+14155552671"
     assert e164("+44 20 7946 0958") == "+442079460958"
@@ -282,3 +305,94 @@ def test_session_config_from_agent_settings(db, org, agent):
     agent.settings = {}
     config = session_config(agent, call, 16000, max_call_s=3600)
     assert config.greeting == "Hello." and config.barge_in is True and config.max_duration == 600
+
+
+class Caller:
+    """mod_audio_fork's side of the call: a continuous real-time stream of silence with speech spliced in."""
+
+    def __init__(self, ws, sample_rate=16000):
+        self.ws, self.rate, self.pending = ws, sample_rate, bytearray()
+        self.greenlet = gevent.spawn(self._stream)
+
+    def say(self, pcm):
+        self.pending += pcm
+
+    def _stream(self):
+        chunk = self.rate // 10 * 2  # 100 ms
+        while True:
+            piece, self.pending[:chunk] = bytes(self.pending[:chunk]), b""
+            try:
+                self.ws.send_binary(piece.ljust(chunk, b"\0"))
+            except OSError:
+                return
+            gevent.sleep(0.1)
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_offline_call_with_espeak_and_pocketsphinx(db, org, media_config):
+    """The keyless default path: pocketsphinx hears an espeak-ng caller, the scripted agent answers in espeak-ng."""
+    import base64
+
+    from pipeline.providers import build_tts
+
+    agent = Agent.create(organization=org, name="Offline", direction="outbound", greeting="Hello.",
+                         settings={"questions": [{"key": "confirmed", "text": "Will you come tomorrow?"}]},
+                         analysis_schema=SCHEMA)
+    call = live_call(org, agent)
+    controller = FakeController()
+    bridge = MediaBridge(media_config, controller)
+    bridge.start()
+    try:
+        ws = connect(bridge.media_url(call))
+        ws.send(json.dumps({"call_id": call.id}))
+        caller = Caller(ws)
+        opening = messages_until(ws, lambda m: "tomorrow" in (spoken(m) or ""))
+        played = sum(len(base64.b64decode(m["data"]["audioContent"])) for m in opening if spoken(m)) / 32000
+        gevent.sleep(played + 0.5)  # the caller listens to the whole question
+        voice_f2 = build_tts({"provider": "espeak", "voice": "en-us+f2", "words_per_minute": 150})
+        caller.say(b"".join(voice_f2.synthesize("Yes, I will.", 16000)))
+        rest = messages_until(ws, lambda m: m.get("type") == "disconnect", limit=100)
+        caller.greenlet.kill()
+        ws.close()
+    finally:
+        bridge.stop()
+    assert any("Goodbye" in (spoken(m) or "") for m in rest)
+    assert controller.hangups == [(call.id, "agent ended the call: script complete")]
+    bridge.finish_call(call.id)
+    transcript = Call.get_by_id(call.id).transcript
+    assert [t["speaker"] for t in transcript] == ["agent", "caller", "agent"]
+    assert transcript[1]["text"].strip()  # offline recognition is loose ("i will"); the scripted agent copes
+    assert Call.get_by_id(call.id).answers == {"confirmed": True}
+
+
+def test_registry_providers_offline_defaults_and_cloud_fallbacks(db, org, agent):
+    from config import load_config
+
+    offline = MediaBridge(load_config({"AUDIO_WS_LISTEN": "127.0.0.1:0"}))
+    providers = offline.build_providers(agent, None)
+    assert (providers.stt.name, providers.llm.name, providers.tts.name) == ("pocketsphinx", "scripted", "espeak")
+    assert isinstance(providers.llm, ResilientLLM) and providers.vad is None
+    cloud = Agent.create(organization=org, name="Cloud", direction="outbound", voice="voice-123",
+                         llm={"provider": "openai", "model": "gpt-4o-mini"}, tts={"provider": "elevenlabs"})
+    keyed = MediaBridge(load_config({"AUDIO_WS_LISTEN": "127.0.0.1:0", "OPENAI_API_KEY": "sk-test",
+                                     "ELEVENLABS_API_KEY": "el-test"}))
+    providers = keyed.build_providers(cloud, None)
+    assert providers.llm.name == "openai" and providers.tts.name == "elevenlabs+espeak"
+    assert "sk-test" not in repr(keyed) and keyed._secret not in repr(keyed)
+
+
+def test_a_provider_that_cannot_start_closes_only_that_stream(harness, org, agent, monkeypatch):
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    broken = Agent.create(organization=org, name="No key", direction="outbound", stt={"provider": "deepgram"})
+    bad, good = live_call(org, broken), live_call(org, agent)
+    harness.bridge.build_providers = harness.bridge._registry_providers  # the real registry for this stream
+    ws = connect(harness.bridge.media_url(bad))
+    ws.send(json.dumps({"call_id": bad.id}))
+    opcode, data = ws.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(data[:2], "big") == 1011
+    assert bad.id not in harness.bridge.sessions
+    harness.bridge.build_providers = harness.providers
+    ws = connect(harness.bridge.media_url(good))
+    ws.send(json.dumps({"call_id": good.id}))
+    assert messages_until(ws, lambda m: QUESTION in (spoken(m) or ""))
+    ws.close()
