@@ -210,6 +210,9 @@ class MediaBridge(MediaHooks):
             with _connection():
                 if session is not None:
                     session.stop("call hung up")  # records a cut-off agent turn before the analysis reads it
+                for connection in list(self.server.connections):
+                    if connection.call_id == call_id:  # FreeSWITCH closes it too; do not wait on the idle timeout
+                        connection.shutdown("call hung up")
                 with gevent.Timeout(ANALYSIS_TIMEOUT_S):
                     self.analyze(call_id, streamed)
         except gevent.Timeout:

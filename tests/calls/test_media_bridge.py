@@ -259,6 +259,10 @@ def test_dtmf_reaches_the_session(harness, org, agent):
     messages_until(ws, lambda m: spoken(m) == "You pressed it.")
     wait_for(lambda: len(Call.get_by_id(call.id).transcript) >= 2)
     assert {"speaker": "caller", "text": "4", "source": "dtmf"}.items() <= Call.get_by_id(call.id).transcript[1].items()
+    harness.bridge.on_hangup(call.id)  # the call ended: the bridge ends the stream and the session
+    assert ws.recv_data(control_frame=True)[0] == websocket.ABNF.OPCODE_CLOSE
+    wait_for(lambda: WebhookDelivery.select().where(WebhookDelivery.call_id == call.id).exists())
+    assert harness.bridge.sessions == {}
     ws.close()
 
 
