@@ -132,6 +132,9 @@ class Config:
                                     "host:port the mod_audio_fork WebSocket server listens on")
     audio_ws_public_url: str = _setting("AUDIO_WS_PUBLIC_URL", "ws://127.0.0.1:8085", _ws_url,
                                         "ws:// URL FreeSWITCH uses to reach the audio WebSocket server")
+    voice_pipeline: bool = _setting("VOICE_PIPELINE", "true", _bool,
+                                    "Stream answered calls to this process's voice pipeline (false: call "
+                                    "control only)")
     media_token_secret: str = _setting("MEDIA_TOKEN_SECRET", "", _str,
                                        "Secret signing audio-stream URLs (random per process when empty)",
                                        secret=True)

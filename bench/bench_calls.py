@@ -45,7 +45,8 @@ def queue(org, agent, count: int) -> list[str]:
 def run(sim_rules: Rules, env: dict, count: int, until, timeout: float):
     sim = Simulator("127.0.0.1", 0, "bench-pw", rules=sim_rules, heartbeat_interval=1.0).start()
     config = load_config({**env, "FREESWITCH_ESL_HOST": f"127.0.0.1:{sim.port}", "FREESWITCH_ESL_PASSWORD": "bench-pw",
-                          "VOXBRIDGE_SOCKET_ADDRESS": "127.0.0.1:0", "OUTBOUND_GATEWAY": ""})
+                          "VOXBRIDGE_SOCKET_ADDRESS": "127.0.0.1:0", "VOICE_PIPELINE": "false",
+                          "OUTBOUND_GATEWAY": ""})
     controller, _ = build_telephony(config)
     controller.start()
     controller.pool.wait_ready(5)

@@ -70,6 +70,12 @@ class LiveCall:
 class MediaHooks:
     """What the pipeline wants to hear about; the default does nothing (no pipeline wired)."""
 
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
     def media_url(self, call: Call) -> str | None:
         return None
 
@@ -453,6 +459,7 @@ class CallController:
                 log.exception("watchdog pass failed")
 
     def start(self) -> None:
+        self.media.start()  # listening before any call can be answered
         host, port = self.config.socket_address.rsplit(":", 1)
         self.socket_server = OutboundServer(self.handle_inbound, host, int(port),
                                             command_timeout=self.config.esl_command_timeout_s).start()
@@ -465,6 +472,7 @@ class CallController:
         if self.socket_server is not None:
             self.socket_server.stop()
         self.pool.stop()
+        self.media.stop()
 
     def health(self) -> dict[str, Any]:
         return self.pool.health()
@@ -498,7 +506,14 @@ def build_telephony(config: Config):
 
     pool = NodePool(config.esl_nodes, config.esl_password, timeout_s=config.esl_command_timeout_s,
                     events=SUBSCRIBED_EVENTS, subclasses=AUDIO_FORK_SUBCLASSES)
-    controller = CallController(config, pool)
+    if not config.voice_pipeline:
+        controller = CallController(config, pool)
+        return controller, controller
+    from calls.media import MediaBridge
+
+    media = MediaBridge(config)
+    controller = CallController(config, pool, media=media)
+    media.attach(controller)
     return controller, controller
 
 

@@ -27,7 +27,7 @@ def telephony_env(sim):
     """Calls leave through the `carrier1` gateway (sofia, so SIP codes are reported)."""
     return {"FREESWITCH_ESL_HOST": f"127.0.0.1:{sim.port}", "FREESWITCH_ESL_PASSWORD": "s3cret-esl",
             "RETRY_BACKOFF": "0", "CALLS_PER_SECOND": "200", "ORIGINATE_TIMEOUT": "5", "OUTBOUND_GATEWAY": "carrier1",
-            "VOXBRIDGE_SOCKET_ADDRESS": "127.0.0.1:0"}
+            "VOXBRIDGE_SOCKET_ADDRESS": "127.0.0.1:0", "AUDIO_WS_LISTEN": "127.0.0.1:0"}
 
 
 @pytest.fixture

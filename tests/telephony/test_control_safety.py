@@ -44,6 +44,7 @@ class UnreachableMedia(MediaHooks):
 def test_media_stream_started_on_answer_and_its_failure_recorded(controller, caller_org, outbound_agent, auth):
     from api import create_app
 
+    controller.media.stop()
     controller.media = UnreachableMedia()
     client = create_app(controller.config, call_control=controller).test_client()
     call_id = queue_call(client, auth, "+14155550123")
