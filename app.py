@@ -5,6 +5,7 @@
                                                create an organization and print its first API key
     python app.py serve                        API, dispatcher and webhook worker in one gevent process
     python app.py check-config                 lint freeswitch/ and dialplan/ (file:line messages)
+    python app.py demo                         one whole call offline, transcript and webhooks printed
 """
 from gevent import monkey
 
@@ -62,6 +63,13 @@ def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
         print(problem)
     print(f"check-config: {len(problems)} problem(s) in {args.conf} and {args.dialplan}")
     return 1 if problems else 0
+
+
+def cmd_demo(_config: Config, _args: argparse.Namespace) -> int:
+    """A whole call with no keys and no FreeSWITCH (see demo.py)."""
+    import demo
+
+    return demo.main()
 
 
 def build_services(config: Config):
@@ -157,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     org.add_argument("--webhook-url", default=None)
     org.add_argument("--caller-id", default=None)
     sub.add_parser("serve", help="run the API, dispatcher and webhook worker")
+    sub.add_parser("demo", help="run a whole call offline: simulator, espeak-ng caller, pocketsphinx, scripted agent")
     check = sub.add_parser("check-config", help="check the FreeSWITCH configuration and dialplan")
     check.add_argument("--conf", default="freeswitch")
     check.add_argument("--dialplan", default="dialplan")
@@ -166,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.command != "check-config":
+    if args.command not in ("check-config", "demo"):
         _setup(config)
     handlers = {"migrate": cmd_migrate, "create-org": cmd_create_org, "serve": cmd_serve,
-                "check-config": cmd_check_config}
+                "check-config": cmd_check_config, "demo": cmd_demo}
     return handlers[args.command](config, args)
 
 

@@ -129,7 +129,7 @@ class AudioForks:
     def _stream(self, fork: Fork) -> None:
         """Real-time 20 ms frames from the far end's audio (a WAV, or silence)."""
         channels = 2 if fork.stereo else 1
-        source = AudioSource(fork.ch.remote_audio, fork.rate)
+        source = AudioSource(fork.ch.remote_audio, fork.rate, fork.ch.far_end_speech)
         start, n = time.monotonic(), 0
         while fork.ws is not None and not fork.closing and fork.ch.up:
             frame = source.next_frame()

@@ -59,6 +59,7 @@ class Channel:
     break_event: gevent.event.Event = field(default_factory=gevent.event.Event)
     answered_event: gevent.event.Event = field(default_factory=gevent.event.Event)
     remote_audio: str | None = None  # WAV path the far end "says"; None is silence
+    far_end_speech: bytearray = field(default_factory=bytearray)  # 16 kHz PCM queued by Simulator.say
     writing_audio: bool = False  # true while an app writes media (playback): bidi audio is heard only then
     session_id: int = 0
 

@@ -37,16 +37,26 @@ def resample(pcm: bytes, src: int, dst: int) -> bytes:
 
 
 class AudioSource:
-    """Endless 20 ms frames: the WAV once, then silence (a caller who said their piece)."""
+    """Endless 20 ms frames: the WAV once, then whatever the far end is told to say (Simulator.say),
+    else silence (a caller who said their piece)."""
 
-    def __init__(self, path: str | None, rate: int):
+    def __init__(self, path: str | None, rate: int, live: bytearray | None = None):
         self.pcm = load_wav(path, rate) if path else b""
+        self.rate = rate
         self.frame_bytes = rate // 50 * 2
         self.pos = 0
+        self.live = live if live is not None else bytearray()  # 16 kHz PCM queued by say()
+        self._live_pcm = b""
 
     def next_frame(self) -> bytes:
-        chunk = self.pcm[self.pos:self.pos + self.frame_bytes]
-        self.pos += self.frame_bytes
+        if self.pos < len(self.pcm):
+            chunk = self.pcm[self.pos:self.pos + self.frame_bytes]
+            self.pos += self.frame_bytes
+            return chunk + b"\x00" * (self.frame_bytes - len(chunk))
+        if self.live:
+            self._live_pcm += resample(bytes(self.live), 16000, self.rate)
+            self.live.clear()
+        chunk, self._live_pcm = self._live_pcm[:self.frame_bytes], self._live_pcm[self.frame_bytes:]
         return chunk + b"\x00" * (self.frame_bytes - len(chunk))
 
 

@@ -118,6 +118,14 @@ class Simulator:
         ch = self.switch.channels.get(uuid)
         return bool(ch and self.switch.remote_hangup(ch, cause))
 
+    def say(self, uuid: str, pcm16k: bytes) -> bool:
+        """The far end speaks `pcm16k` (16 kHz 16-bit mono) into the call's audio stream, in real time."""
+        ch = self.switch.channels.get(uuid)
+        if ch is None or not ch.up:
+            return False
+        ch.far_end_speech.extend(pcm16k)
+        return True
+
     def send_dtmf(self, uuid: str, digits: str) -> None:
         """The remote party presses keys."""
         ch = self.switch.channels[uuid]

@@ -195,3 +195,15 @@ def test_audio_fork_unreachable_and_missing_channel(sim, esl):
     assert esl.api("uuid_audio_fork 00000000-0000-4000-8000-000000000000 start ws://127.0.0.1:1/ mono 16k") \
         == "-ERR Operation Failed\n"
     assert esl.api(f"uuid_audio_fork {u} start http://x/ mono 16k") == "-ERR Operation Failed\n"
+
+
+def test_say_speaks_into_the_live_audio_stream():
+    """Simulator.say queues far-end speech behind the channel's WAV; the fork streams it in real time."""
+    from fssim.media import AudioSource
+
+    live = bytearray()
+    source = AudioSource(None, 8000, live)
+    assert source.next_frame() == bytes(320)
+    live.extend(b"\x10\x00" * 640)  # 40 ms at 16 kHz
+    frames = [source.next_frame() for _ in range(3)]
+    assert frames[0] != bytes(320) and frames[1] != bytes(320) and frames[2] == bytes(320)
