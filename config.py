@@ -183,6 +183,8 @@ class Config:
     elevenlabs_base_url: str = _setting("ELEVENLABS_BASE_URL", "", _str, "ElevenLabs endpoint override")
     transfer_context: str = _setting("TRANSFER_CONTEXT", "voxbridge_transfer", _str,
                                      "Dialplan context bridge transfers are sent to")
+    recordings_dir: str = _setting("RECORDINGS_DIR", "var/recordings", _str,
+                                   "Where FreeSWITCH writes call recordings (agents with settings.record)")
     log_level: str = _setting("LOG_LEVEL", "INFO", _log_level, "Logging level")
 
     @property
@@ -227,6 +229,8 @@ def _check_derived(config: Config, problems: list[str]) -> None:
     elif config.esl_password and not re.fullmatch(r"[A-Za-z0-9!#%&+./:=?@_~-]{1,128}", config.esl_password):
         # It travels in the `auth` line of the Event Socket protocol: no spaces or line breaks.
         problems.append("FREESWITCH_ESL_PASSWORD: use letters, digits and !#%&+./:=?@_~- only")
+    if not re.fullmatch(r"[A-Za-z0-9_./-]{1,200}", config.recordings_dir) or ".." in config.recordings_dir:
+        problems.append("RECORDINGS_DIR: a path of letters, digits, _ . / - without ..")
     if config.api_workers > 1 and config.database_url.startswith("sqlite"):
         problems.append("API_WORKERS: more than one worker needs PostgreSQL (SQLite has one writer)")
     for env, value in (("OUTBOUND_CONTEXT", config.outbound_context), ("TRANSFER_CONTEXT", config.transfer_context)):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -246,7 +247,28 @@ class CallController:
         channel = event.get("Unique-ID")
         if not transition(call, IN_PROGRESS, reason="answered", answered_at=utcnow(), channel_uuid=channel):
             return
+        self._start_recording(call, channel)
         self._start_media(call, channel)
+
+    def _start_recording(self, call: Call, channel: str) -> None:
+        """Agents with settings.record: a stereo WAV (caller left, agent right) by FreeSWITCH itself."""
+        from models import Agent
+
+        agent = Agent.get_or_none(Agent.id == call.agent_id) if call.agent_id else None
+        live = self.live.get(call.id)
+        if agent is None or not (agent.settings or {}).get("record") or live is None:
+            return
+        path = os.path.join(os.path.abspath(self.config.recordings_dir), f"{call.id}.wav")
+        node = self.pool.node(live.node)
+        try:
+            node.api(commands.uuid_setvar(channel, "RECORD_STEREO", "true"))
+            reply = node.api(commands.uuid_record(channel, "start", path))
+        except (EslError, UnsafeValue) as exc:
+            reply = f"-ERR {exc}"
+        if reply.startswith("+OK"):
+            Call.update(recording_path=path).where(Call.id == call.id).execute()
+        CallEvent.create(call=call.id, from_status=IN_PROGRESS, to_status=IN_PROGRESS,
+                         reason="recording started" if reply.startswith("+OK") else f"recording failed: {reply}")
 
     def _start_media(self, call: Call, channel: str) -> None:
         url = self.media.media_url(call)

@@ -380,6 +380,20 @@ def uuid_broadcast(channel: str, path: str, leg: str = "aleg") -> ApiCall:
     return ApiCall(f"uuid_broadcast {uuid(channel)} {playable(path)} {leg}")
 
 
+def uuid_setvar(channel: str, name: str, value: str) -> ApiCall:
+    """Set a channel variable; both the name and the value come from the identifier allow-list."""
+    return ApiCall(f"uuid_setvar {uuid(channel)} {ident(name, 'variable name')} {ident(value, 'variable value')}")
+
+
+def uuid_record(channel: str, action: str, path: str) -> ApiCall:
+    """uuid_record <uuid> start|stop <path>: record the call to an absolute .wav path (no ..)."""
+    if action not in ("start", "stop"):
+        raise UnsafeValue("record action", action)
+    if not (isinstance(path, str) and FILE_PATH.match(path) and ".." not in path and path.endswith(".wav")):
+        raise UnsafeValue("recording path", path)
+    return ApiCall(f"uuid_record {uuid(channel)} {action} {path}")
+
+
 def uuid_transfer(channel: str, extension: str, context: str) -> ApiCall:
     """Transfer into `extension` of dialplan `context` (engineer-owned, never caller-supplied)."""
     return ApiCall(f"uuid_transfer {uuid(channel)} {_extension(extension)} XML {ident(context, 'context')}")

@@ -27,7 +27,8 @@ class Api:
             "uuid_broadcast": self.uuid_broadcast, "uuid_break": self.uuid_break,
             "uuid_transfer": self.uuid_transfer, "uuid_deflect": self.uuid_deflect,
             "uuid_setvar": self.uuid_setvar, "uuid_getvar": self.uuid_getvar,
-            "uuid_send_dtmf": self.uuid_send_dtmf, "uuid_audio_fork": self.uuid_audio_fork,
+            "uuid_send_dtmf": self.uuid_send_dtmf, "uuid_record": self.uuid_record,
+            "uuid_audio_fork": self.uuid_audio_fork,
             "originate": self.originate, "global_getvar": self.global_getvar,
             "global_setvar": self.global_setvar, "hupall": self.hupall,
             "reloadxml": lambda a: self._reloadxml(), "reloadacl": self.reloadacl, "acl": self.acl,
@@ -127,6 +128,22 @@ class Api:
         if ch.app not in ("park", "socket"):
             self.sw.break_app(ch)  # broadcast interrupts what runs, then plays
         return "+OK Message sent\n"
+
+    def uuid_record(self, arg: str) -> str:
+        """start|stop <path>. The recording is written when it stops or the call ends: stereo when the
+        channel has RECORD_STEREO=true (left: the far end, right: what the far end heard), else mono."""
+        words = arg.split()
+        if len(words) < 3 or words[1] not in ("start", "stop", "mask", "unmask"):
+            return "-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>]\n"
+        ch = self._channel(words[0])
+        if ch is None:
+            return "-ERR Cannot locate session!\n"
+        if words[1] == "start":
+            ch.recording, ch.said[:] = words[2], b""
+            ch.record_from = len(self.sw.heard.get(ch.uuid))
+        elif words[1] == "stop" and ch.recording == words[2]:
+            self.sw.write_recording(ch)
+        return "+OK Success\n"
 
     def uuid_break(self, arg: str) -> str:
         ch = self._channel(arg.split()[0]) if arg else None

@@ -133,6 +133,8 @@ class AudioForks:
         start, n = time.monotonic(), 0
         while fork.ws is not None and not fork.closing and fork.ch.up:
             frame = source.next_frame()
+            if fork.ch.recording:
+                fork.ch.said.extend(resample(frame, fork.rate, 16000))
             if channels == 2:
                 frame = _interleave(frame, bytes(len(frame)))
             if not fork.paused:

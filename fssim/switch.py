@@ -220,10 +220,38 @@ class Switch:
         if not ch.up:
             return False
         ch.mark_hangup(cause)
+        if ch.recording:
+            self.write_recording(ch)
         ch.answer_state, ch.call_state = "hangup", "HANGUP"
         self.channel_event(ch, "CHANNEL_HANGUP")
         ch.hangup_event.set()
         return True
+
+    def write_recording(self, ch: Channel) -> None:
+        import array
+        import wave
+
+        path, ch.recording = ch.recording, None
+        heard = self.heard.get(ch.uuid)[ch.record_from:]
+        said = bytes(ch.said)
+        stereo = str(ch.variables.get("RECORD_STEREO", "")).lower() == "true"
+        try:
+            with wave.open(path, "wb") as out:
+                out.setsampwidth(2)
+                out.setframerate(16000)
+                if not stereo:
+                    out.setnchannels(1)
+                    out.writeframes(said or heard)
+                    return
+                out.setnchannels(2)
+                n = max(len(said), len(heard)) // 2
+                left = array.array("h", said.ljust(n * 2, b"\0"))
+                right = array.array("h", heard.ljust(n * 2, b"\0"))
+                both = array.array("h", bytes(n * 4))
+                both[0::2], both[1::2] = left, right
+                out.writeframes(both.tobytes())
+        except OSError as exc:
+            log.warning("recording %s could not be written: %s", path, exc)
 
     def remote_hangup(self, ch: Channel, cause: str = "NORMAL_CLEARING") -> bool:
         """The far end hangs up (a BYE: sip_term_status 200 on SIP calls)."""

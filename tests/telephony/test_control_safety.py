@@ -68,3 +68,37 @@ def test_transfer_modes_send_their_commands(controller, caller_org, outbound_age
     assert response.status_code == 202
     reasons = [e.reason for e in CallEvent.select().where(CallEvent.call == call_id)]
     assert any(r and r.startswith("transfer (bridge) to +14155550999") for r in reasons)
+
+
+def test_agents_with_record_get_a_stereo_recording_on_the_call(controller, caller_org, outbound_agent, auth,
+                                                              tmp_path, sim):
+    import wave
+
+    from api import create_app
+
+    controller.config = controller.config.__class__(**{**controller.config.__dict__,
+                                                       "recordings_dir": str(tmp_path)})
+    outbound_agent.settings = {"record": True}
+    outbound_agent.save()
+    client = create_app(controller.config, call_control=controller).test_client()
+    call_id = queue_call(client, auth, "+14155550123")
+    Dispatcher(controller).run_once()
+    path = wait_for(lambda: Call.get_by_id(call_id).recording_path)
+    assert path == str(tmp_path / f"{call_id}.wav")
+    sim.hangup_far_end(call_id)
+    wait_for(lambda: Call.get_by_id(call_id).status == "completed")
+    with wave.open(path) as recording:
+        assert (recording.getnchannels(), recording.getframerate()) == (2, 16000)
+
+
+def test_recording_paths_and_variables_are_allow_listed():
+    from esl import commands
+    from esl.errors import UnsafeValue
+
+    channel = "3f43e154-fca1-4fb2-a121-64b6e5d0691e"
+    assert commands.uuid_record(channel, "start", "/var/rec/a.wav").line == f"uuid_record {channel} start /var/rec/a.wav"
+    for bad in ("/var/../etc/x.wav", "rel.wav", "/x.wav ${system(id)}", "/x.mp3", "/a b.wav"):
+        with pytest.raises(UnsafeValue):
+            commands.uuid_record(channel, "start", bad)
+    with pytest.raises(UnsafeValue):
+        commands.uuid_setvar(channel, "RECORD_STEREO", "true}{x")
