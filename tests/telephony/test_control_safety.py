@@ -96,7 +96,8 @@ def test_recording_paths_and_variables_are_allow_listed():
     from esl.errors import UnsafeValue
 
     channel = "3f43e154-fca1-4fb2-a121-64b6e5d0691e"
-    assert commands.uuid_record(channel, "start", "/var/rec/a.wav").line == f"uuid_record {channel} start /var/rec/a.wav"
+    line = commands.uuid_record(channel, "start", "/var/rec/a.wav").line
+    assert line == f"uuid_record {channel} start /var/rec/a.wav"
     for bad in ("/var/../etc/x.wav", "rel.wav", "/x.wav ${system(id)}", "/x.mp3", "/a b.wav"):
         with pytest.raises(UnsafeValue):
             commands.uuid_record(channel, "start", bad)
