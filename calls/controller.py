@@ -407,7 +407,9 @@ class CallController:
             raise EslError("the call is not controlled by this process")
         channel = call.channel_uuid or call.id
         if mode == "refer":
-            command = commands.uuid_deflect(channel, target, self.config.sip_domain)
+            # REFER hands the call back to whoever sent it: the customer's PBX when the organization
+            # has one, else the platform's SIP domain (carrier trunks resolve the number there).
+            command = commands.uuid_deflect(channel, target, self._refer_host(call))
         else:
             command = commands.uuid_transfer(channel, target, self.config.transfer_context)
         reply = self.pool.node(live.node).api(command)
@@ -415,6 +417,14 @@ class CallController:
                          reason=f"transfer ({mode}) to {target}: {reply.strip()[:200]}")
 
     # ---- reconciliation and the watchdog ----------------------------------------------------------
+    def _refer_host(self, call: Call) -> str:
+        from models import SipAccount
+
+        account = (SipAccount.select().where(SipAccount.organization == call.organization_id,
+                                             SipAccount.deleted_at.is_null(), SipAccount.sip_server.is_null(False))
+                   .order_by(SipAccount.created_at).first())
+        return account.sip_server if account is not None else self.config.sip_domain
+
     def reconcile(self, node: Any) -> dict[str, int]:
         """After (re)connecting to `node`: adopt calls FreeSWITCH still has, close the ones it lost."""
         counts = {"adopted": 0, "closed": 0}

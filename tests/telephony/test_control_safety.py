@@ -103,3 +103,19 @@ def test_recording_paths_and_variables_are_allow_listed():
             commands.uuid_record(channel, "start", bad)
     with pytest.raises(UnsafeValue):
         commands.uuid_setvar(channel, "RECORD_STEREO", "true}{x")
+
+
+def test_refer_transfer_goes_back_to_the_customers_pbx(controller, caller_org, outbound_agent, auth):
+    from api import create_app
+    from models import SipAccount
+
+    SipAccount.create(organization=caller_org, name="PBX", sip_server="pbx.example.com:5060")
+    client = create_app(controller.config, call_control=controller).test_client()
+    call_id = queue_call(client, auth, "+14155550123")
+    Dispatcher(controller).run_once()
+    wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
+    response = client.post(f"/v1/calls/{call_id}/transfer", json={"to": "+14155550999", "mode": "refer"},
+                           headers=auth)
+    assert response.status_code == 202
+    reasons = [e.reason or "" for e in CallEvent.select().where(CallEvent.call == call_id)]
+    assert any(r.startswith("transfer (refer) to +14155550999") for r in reasons), reasons
