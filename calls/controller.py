@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
+import phonenumbers
 
 from calls import inbound
 from calls.causes import outcome_for
@@ -159,7 +160,8 @@ class CallController:
             dial = commands.loopback_dial(call.to_number, self.config.outbound_context)
         command = commands.originate(
             dial, commands.park_app(), origination_uuid=call.id, caller_id_number=call.from_number,
-            caller_id_name_=self._caller_name(call), timeout_s=self.config.originate_timeout_s, call_id=call.id)
+            caller_id_name_=self._caller_name(call), timeout_s=self.config.originate_timeout_s, call_id=call.id,
+            dialplan_vars=None if gateway else self._dialplan_vars(call))
         job_uuid = node.bgapi(command)
         live = self.live.get(call.id)
         if live is not None:
@@ -177,6 +179,12 @@ class CallController:
             # BACKGROUND_JOB, but the job result skips the event queue: let queued events go first.
             gevent.sleep(JOB_RESULT_GRACE_S)
         self._on_job(call.id, call.attempt, body)
+
+    def _dialplan_vars(self, call: Call) -> dict[str, str]:
+        """What dialplan/outbound.xml reads: caller ID, home country code, the international gate."""
+        return {"vb_caller_id": call.from_number or "",
+                "vb_country_code": str(phonenumbers.country_code_for_region(self.config.default_region)),
+                "vb_international_enabled": "true" if self.config.international_calls else "false"}
 
     def _caller_name(self, call: Call) -> str | None:
         org = Organization.get_or_none(Organization.id == call.organization_id)

@@ -333,9 +333,13 @@ def extension_target(extension: str, context: str) -> Target:
     return Target(f"{ident(extension, 'extension')} XML {ident(context, 'context')}")
 
 
+DIALPLAN_VAR = re.compile(r"\Avb_[a-z_]{1,40}\Z")
+DIALPLAN_VALUE = re.compile(r"\A[A-Za-z0-9_+.-]{0,64}\Z")
+
+
 def originate(dial: DialString, target: Target, *, origination_uuid: str, caller_id_number: str | None = None,
               caller_id_name_: str | None = None, timeout_s: int | None = None,
-              call_id: str | None = None) -> ApiCall:
+              call_id: str | None = None, dialplan_vars: Mapping[str, str] | None = None) -> ApiCall:
     """`originate {vars}<dial> <target>`; send it with bgapi. Every variable is allow-listed."""
     if not isinstance(dial, DialString) or not isinstance(target, Target):
         raise UnsafeValue("originate route", (dial, target))
@@ -354,6 +358,10 @@ def originate(dial: DialString, target: Target, *, origination_uuid: str, caller
         if isinstance(timeout_s, bool) or not isinstance(timeout_s, int) or not 0 < timeout_s <= 600:
             raise UnsafeValue("originate timeout", timeout_s)
         pairs.append(f"originate_timeout={timeout_s}")
+    # vb_* variables the engineer-owned outbound dialplan reads (see dialplan/outbound.xml).
+    for name, value in (dialplan_vars or {}).items():
+        var = _check("dialplan variable", DIALPLAN_VAR, name)
+        pairs.append(f"{var}={_check('dialplan value', DIALPLAN_VALUE, value)}")
     return ApiCall("originate {" + ",".join(pairs) + "}" + dial.text + " " + target.text)
 
 

@@ -119,3 +119,14 @@ def test_refer_transfer_goes_back_to_the_customers_pbx(controller, caller_org, o
     assert response.status_code == 202
     reasons = [e.reason or "" for e in CallEvent.select().where(CallEvent.call == call_id)]
     assert any(r.startswith("transfer (refer) to +14155550999") for r in reasons), reasons
+
+
+@pytest.mark.parametrize("name, value", [("vb_gateway", "gw,origination_uuid=x"), ("vb_x", "a b"),
+                                         ("vb_x", "${system(id)}"), ("origination_uuid", "x"), ("vb_x", "a}b")])
+def test_dialplan_variables_are_allow_listed(name, value):
+    from esl import commands
+    from esl.errors import UnsafeValue
+
+    with pytest.raises(UnsafeValue):
+        commands.originate(commands.loopback_dial("+14155550123", "voxbridge_outbound"), commands.park_app(),
+                           origination_uuid="3f43e154-fca1-4fb2-a121-64b6e5d0691e", dialplan_vars={name: value})

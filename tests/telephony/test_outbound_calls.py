@@ -102,3 +102,29 @@ def test_without_a_gateway_calls_go_through_the_outbound_dialplan_context(db, si
         assert call.status == "completed" and call.sip_code is None  # loopback legs carry no SIP status
     finally:
         control.stop()
+
+
+def test_the_dialplan_route_carries_the_variables_the_outbound_context_reads(db, sim, telephony_env, caller_org,
+                                                                          outbound_agent, auth):
+    from api import create_app
+    from calls.controller import build_telephony
+    from config import load_config
+
+    config = load_config({**telephony_env, "OUTBOUND_GATEWAY": "", "DEFAULT_REGION": "GB"},
+                         webhook_allow_private=True)
+    control, _ = build_telephony(config)
+    control.start()
+    try:
+        assert control.pool.wait_ready(5)
+        wait_for(lambda: control.reconciled, timeout=5)
+        client = create_app(config, call_control=control).test_client()
+        call_id = queue_call(client, auth, "+14155550124")
+        Dispatcher(control).run_once()
+        wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
+        variables = sim.channel(call_id).variables
+        assert (variables["vb_caller_id"], variables["vb_country_code"], variables["vb_international_enabled"]) == (
+            "+14155550000", "44", "false")
+        client.post(f"/v1/calls/{call_id}/hangup", headers=auth)
+        final(call_id)
+    finally:
+        control.stop()
