@@ -1,4 +1,5 @@
 """A FreeSWITCH simulator, a call controller connected to it, and the API wired to both."""
+import contextlib
 import time
 
 import pytest
@@ -37,16 +38,25 @@ def telephony_config(telephony_env):
     return load_config(telephony_env, webhook_allow_private=True, rate_limit_per_minute=100_000)
 
 
-@pytest.fixture
-def controller(db, telephony_config):
+@contextlib.contextmanager
+def running_controller(config):
+    """A started call controller, connected and reconciled (no dialing happens before that)."""
     from calls.controller import build_telephony
 
-    control, _ = build_telephony(telephony_config)
+    control, _ = build_telephony(config)
     control.start()
-    assert control.pool.wait_ready(5)
-    wait_for(lambda: control.reconciled, timeout=5)  # no dialing before the first reconciliation
-    yield control
-    control.stop()
+    try:
+        assert control.pool.wait_ready(5)
+        wait_for(lambda: control.reconciled, timeout=5)
+        yield control
+    finally:
+        control.stop()
+
+
+@pytest.fixture
+def controller(db, telephony_config):
+    with running_controller(telephony_config) as control:
+        yield control
 
 
 @pytest.fixture

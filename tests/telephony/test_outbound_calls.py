@@ -4,7 +4,7 @@ import json
 from calls.dispatcher import Dispatcher
 from models import Call, CallEvent, Organization, WebhookDelivery
 
-from .conftest import wait_for
+from .conftest import running_controller, wait_for
 
 
 def queue_call(client, auth, to, **extra):
@@ -82,15 +82,10 @@ def test_hangup_through_the_api_ends_a_live_call(controller, caller_org, outboun
 def test_without_a_gateway_calls_go_through_the_outbound_dialplan_context(db, sim, telephony_env, caller_org,
                                                                         outbound_agent, auth):
     from api import create_app
-    from calls.controller import build_telephony
     from config import load_config
 
     config = load_config({**telephony_env, "OUTBOUND_GATEWAY": ""}, webhook_allow_private=True)
-    control, _ = build_telephony(config)
-    control.start()
-    try:
-        assert control.pool.wait_ready(5)
-        wait_for(lambda: control.reconciled, timeout=5)
+    with running_controller(config) as control:
         client = create_app(config, call_control=control).test_client()
         call_id = queue_call(client, auth, "+14155550123")
         Dispatcher(control).run_once()
@@ -100,23 +95,16 @@ def test_without_a_gateway_calls_go_through_the_outbound_dialplan_context(db, si
         client.post(f"/v1/calls/{call_id}/hangup", headers=auth)
         call = final(call_id)
         assert call.status == "completed" and call.sip_code is None  # loopback legs carry no SIP status
-    finally:
-        control.stop()
 
 
 def test_the_dialplan_route_carries_the_variables_the_outbound_context_reads(db, sim, telephony_env, caller_org,
                                                                           outbound_agent, auth):
     from api import create_app
-    from calls.controller import build_telephony
     from config import load_config
 
     config = load_config({**telephony_env, "OUTBOUND_GATEWAY": "", "DEFAULT_REGION": "GB"},
                          webhook_allow_private=True)
-    control, _ = build_telephony(config)
-    control.start()
-    try:
-        assert control.pool.wait_ready(5)
-        wait_for(lambda: control.reconciled, timeout=5)
+    with running_controller(config) as control:
         client = create_app(config, call_control=control).test_client()
         call_id = queue_call(client, auth, "+14155550124")
         Dispatcher(control).run_once()
@@ -126,5 +114,3 @@ def test_the_dialplan_route_carries_the_variables_the_outbound_context_reads(db,
             "+14155550000", "44", "false")
         client.post(f"/v1/calls/{call_id}/hangup", headers=auth)
         final(call_id)
-    finally:
-        control.stop()
