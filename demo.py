@@ -109,8 +109,13 @@ def print_turns(call: Call, shown: int, out) -> int:
     return len(call.transcript or [])
 
 
-def run(workdir: Path, out=None, timeout_s: float = 120.0) -> dict[str, Any]:
-    """Run the demo call in `workdir`; returns the call and the webhook bodies received."""
+def run(workdir: Path, out=None, timeout_s: float = 120.0, caller_lines: list[tuple[str, str]] | None = None,
+        interrupt: tuple[float, str] | None = None) -> dict[str, Any]:
+    """Run the demo call in `workdir`; returns the call and the webhook bodies received.
+
+    caller_lines: the caller's answers, by a word of the question; interrupt: (seconds after the
+    answer, a line) the caller says regardless, e.g. over the agent's greeting (barge-in).
+    """
     import sys
 
     out = out or sys.stdout
@@ -139,7 +144,8 @@ def run(workdir: Path, out=None, timeout_s: float = 120.0) -> dict[str, Any]:
     webhooks = DeliveryWorker(allow_private=True, interval_s=0.2)
     print(f"VoxBridge demo: calling {CALLER_NUMBER} through the FreeSWITCH simulator (no keys, no cloud)",
           file=out, flush=True)
-    caller = ScriptedCaller(sim, call.id, CALLER_LINES)
+    caller = ScriptedCaller(sim, call.id, CALLER_LINES if caller_lines is None else caller_lines)
+    interrupted = False
     started = time.monotonic()
     try:
         dispatcher.start()
@@ -151,6 +157,9 @@ def run(workdir: Path, out=None, timeout_s: float = 120.0) -> dict[str, Any]:
                 row = Call.get_by_id(call.id)
             if row.status != status:
                 status = row.status
+                if status == "in-progress" and interrupt and not interrupted:
+                    interrupted = True
+                    gevent.spawn_later(interrupt[0], sim.say, call.id, speak_16k(interrupt[1]))
                 print(f"  [{status}]", file=out, flush=True)
             shown = print_turns(row, shown, out)
             caller.on_transcript(row.transcript or [])

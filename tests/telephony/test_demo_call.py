@@ -24,3 +24,22 @@ def test_demo_call_holds_a_conversation_and_reports_it(tmp_path):
     assert len(result["heard"]) > 16000 * 2 * 3  # seconds of the agent's voice reached the far end
     printed = out.getvalue()
     assert "caller: " in printed and "call.analyzed webhook body" in printed
+
+
+def test_barge_in_then_silence_through_the_simulator(tmp_path):
+    """The caller talks over the greeting, then says nothing more: the greeting is cut (killAudio and
+    uuid_break), the agent goes on from the caller's words, re-prompts, and hangs up politely."""
+    result = demo.run(tmp_path, out=io.StringIO(), timeout_s=90, caller_lines=[],
+                      interrupt=(2.5, "Yes, I will be there."))
+    database.close()
+    call = result["call"]
+    first, reply = call.transcript[0], call.transcript[1]
+    assert first["speaker"] == "agent" and first["interrupted"] is True
+    assert len(first["text"]) < len(demo.AGENT["greeting"])  # cut to what was played
+    assert reply["speaker"] == "caller"
+    agent_lines = [t["text"] for t in call.transcript if t["speaker"] == "agent"]
+    assert any("callback" in t.lower() or "call you back" in t.lower() for t in agent_lines)  # went on
+    assert sum("still there" in t for t in agent_lines) >= 1  # silence re-prompt
+    assert call.status == "completed"
+    analyzed = next(e for e in result["events"] if e["type"] == "call.analyzed")
+    assert analyzed["data"]["answers"].get("confirmed") is True
