@@ -158,6 +158,11 @@ class Session:
             self._stt_failures = 1
             if not self._reopen_stt():
                 return
+        if self.ended:
+            # stop() ran while the STT stream was opening (the caller hung up during start-up): nothing
+            # may outlive the session, so close what start() just opened.
+            gevent.spawn(self._stream.close)
+            return
         self._ticker = gevent.spawn(self._tick_loop)
         if self.config.greeting:
             self._start_reply(text=self.config.greeting, kind="greeting")

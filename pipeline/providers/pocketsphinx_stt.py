@@ -75,11 +75,16 @@ class ProcessStream(STTStream):
         except OSError as exc:
             raise ProviderError(f"cannot start the decoder process: {exc}", provider="pocketsphinx") from exc
         ready = None
-        with gevent.Timeout(start_timeout_s, False):
-            ready = self._proc.stdout.readline()
+        try:
+            with gevent.Timeout(start_timeout_s, False):
+                ready = self._proc.stdout.readline()
+        except BaseException:
+            # Killed while the decoder starts (the call hung up, the server is stopping): the process and
+            # its pipes must not outlive this stream.
+            self._reap()
+            raise
         if not ready or json.loads(ready or b"{}").get("type") != "ready":
-            self._proc.kill()
-            self._proc.wait()
+            self._reap()
             if ready is None:
                 raise ProviderTimeout(f"decoder did not start within {start_timeout_s}s", provider="pocketsphinx")
             raise ProviderError(f"decoder failed to start: {ready[:200]!r}", provider="pocketsphinx",
@@ -104,14 +109,19 @@ class ProcessStream(STTStream):
                 pass
         self.closed = True
         self._reader.join(timeout=timeout)
-        self._reader.kill(block=False)
+        # The reader must be gone before its pipe is closed: a greenlet still parked on a closed
+        # descriptor leaves libev watching a dead fd (it aborts the process on the next epoll_ctl).
+        self._reader.kill(block=True, timeout=timeout)
+        self._reap()
+
+    def _reap(self) -> None:
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()
         for pipe in (self._proc.stdin, self._proc.stdout):
             try:
                 pipe.close()
-            except OSError:
+            except (OSError, RuntimeError):  # RuntimeError: a read still in progress elsewhere
                 pass
 
     def _write(self, kind: bytes, payload: bytes) -> None:

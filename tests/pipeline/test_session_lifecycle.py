@@ -1,0 +1,68 @@
+"""A call that hangs up while its session is still starting leaves nothing behind.
+
+The STT stream can take seconds to open (pocketsphinx starts a decoder process); the caller may hang
+up, or the server stop, in that window. Whatever start() opened must then be closed, and a decoder
+process killed mid-start must not outlive its stream.
+"""
+import gevent
+import gevent.event
+
+from pipeline.clock import VirtualClock
+from pipeline.fakes import EnergyVAD, FakeLLM, FakeSTT, FakeTTS
+from pipeline.providers.pocketsphinx_stt import PocketsphinxSTT
+from pipeline.session import Session, SessionCallbacks, SessionConfig
+
+
+class SlowOpeningSTT(FakeSTT):
+    """open() blocks until released, like a decoder process that is still loading its model."""
+
+    def __init__(self, clock):
+        super().__init__(clock)
+        self.release = gevent.event.Event()
+
+    def open(self, sample_rate, on_result=None):
+        self.release.wait(5)
+        return super().open(sample_rate, on_result)
+
+
+def _session(stt, sent):
+    clock = VirtualClock()
+    callbacks = SessionCallbacks(on_turn=lambda turn: None, break_playback=lambda: None,
+                                 end_call=lambda reason: None, transfer_call=lambda dest, reason: True)
+    return Session(SessionConfig(greeting="Hello"), stt, FakeLLM(clock, []), FakeTTS(clock), sent.append,
+                   callbacks, clock=clock, vad=EnergyVAD())
+
+
+def test_stop_during_start_closes_the_stream_start_opened_and_speaks_nothing():
+    stt = SlowOpeningSTT(VirtualClock())
+    sent = []
+    session = _session(stt, sent)
+    starting = gevent.spawn(session.start)
+    gevent.sleep(0.01)
+    session.stop("caller hung up")  # while open() is still blocked
+    stt.release.set()
+    starting.join(2)
+    gevent.sleep(0.01)  # the close runs in its own greenlet
+    assert starting.successful()
+    assert [s.closed for s in stt.streams] == [True]
+    assert sent == []  # no greeting after the call ended
+    assert session._ticker is None
+
+
+def test_decoder_process_killed_while_starting_is_reaped(monkeypatch):
+    procs = []
+    real_popen = gevent.subprocess.Popen
+
+    def recording_popen(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        procs.append(proc)
+        return proc
+
+    monkeypatch.setattr("pipeline.providers.pocketsphinx_stt.subprocess.Popen", recording_popen)
+    stt = PocketsphinxSTT(start_timeout_s=30)
+    opening = gevent.spawn(stt.open, 16000)
+    gevent.sleep(0.05)  # the worker is importing pocketsphinx and loading its model
+    assert procs and procs[0].poll() is None
+    opening.kill(block=True, timeout=5)
+    assert procs[0].poll() is not None  # killed and waited for, not left running
+    assert procs[0].stdout.closed and procs[0].stdin.closed
