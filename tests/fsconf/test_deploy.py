@@ -3,6 +3,8 @@ import os
 import pathlib
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 
@@ -140,6 +142,96 @@ def test_kamailio_check_fails_on_a_broken_copy(tmp_path):
     broken = tmp_path / "kamailio.cfg"
     broken.write_text((REPO / "deploy/kamailio/kamailio.cfg").read_text().replace("ds_select_dst(", "ds_pick("))
     assert _kamailio_check(broken).returncode != 0
+
+
+def _free_udp_and_tcp_port() -> int:
+    for _ in range(20):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no free port on 127.0.0.1")
+
+
+def _sip_request(method: str, port: int, local: socket.socket, call_id: str) -> bytes:
+    here = local.getsockname()[1]
+    return (f"{method} sip:{'+15551230000@' if method == 'INVITE' else ''}127.0.0.1:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{here};branch=z9hG4bK-{call_id}\r\nMax-Forwards: 70\r\n"
+            f"From: <sip:carrier@127.0.0.1>;tag=t1\r\nTo: <sip:127.0.0.1:{port}>\r\n"
+            f"Call-ID: {call_id}@127.0.0.1\r\nCSeq: 1 {method}\r\nContact: <sip:carrier@127.0.0.1:{here}>\r\n"
+            f"X-AUTH-IP: 6.6.6.6\r\nContent-Length: 0\r\n\r\n").encode()
+
+
+@pytest.fixture
+def running_kamailio(tmp_path):
+    """kamailio really started (-DD -E) on 127.0.0.1 with a dispatcher list naming a loopback 'node'."""
+    if KAMAILIO is None:
+        pytest.skip("kamailio is not installed (Debian package kamailio; bin/setup installs it)")
+    node = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    node.bind(("127.0.0.1", 0))
+    node.settimeout(5)
+    (tmp_path / "dispatcher.list").write_text(f"1 sip:127.0.0.1:{node.getsockname()[1]} 0 10 duid=fs1;weight=50\n")
+    port = _free_udp_and_tcp_port()
+    log = open(tmp_path / "kamailio.log", "w")
+    proc = subprocess.Popen(
+        [KAMAILIO, "-DD", "-E", "-f", str(REPO / "deploy/kamailio/kamailio.cfg"), "-Y", str(tmp_path),
+         "-P", str(tmp_path / "kamailio.pid"), "-A", f'DISPATCHER_LIST="{tmp_path / "dispatcher.list"}"',
+         "-A", "LISTEN_ADDR=127.0.0.1", "-A", f"LISTEN_PORT={port}", "-A", f'CTL_SOCKET="unix:{tmp_path}/ctl"'],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc, port, node, tmp_path / "kamailio.log"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+        node.close()
+
+
+def _options_until_answered(proc, port: int, client: socket.socket, log: pathlib.Path) -> bytes:
+    client.settimeout(0.25)
+    for attempt in range(40):   # ~10 s at most for kamailio to bind
+        assert proc.poll() is None, "kamailio exited: " + log.read_text()[-2000:]
+        client.sendto(_sip_request("OPTIONS", port, client, f"opt{attempt}"), ("127.0.0.1", port))
+        try:
+            return client.recv(4096)
+        except TimeoutError:
+            continue
+    raise AssertionError("kamailio never answered OPTIONS: " + log.read_text()[-2000:])
+
+
+def test_kamailio_really_starts_and_answers_options_with_200(running_kamailio):
+    proc, port, _, log = running_kamailio
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.bind(("127.0.0.1", 0))
+        reply = _options_until_answered(proc, port, client, log)
+    assert reply.startswith(b"SIP/2.0 200 OK\r\n"), reply
+
+
+def test_kamailio_dispatches_an_invite_to_a_node_with_the_real_source_address(running_kamailio):
+    proc, port, node, log = running_kamailio
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.bind(("127.0.0.1", 0))
+        _options_until_answered(proc, port, client, log)
+        client.sendto(_sip_request("INVITE", port, client, "inv1"), ("127.0.0.1", port))
+        for _ in range(10):   # the node may get dispatcher OPTIONS probes first
+            message = node.recv(8192).decode()
+            if message.startswith("INVITE "):
+                break
+        else:
+            raise AssertionError("no INVITE reached the node")
+    headers = message.split("\r\n")
+    assert headers[0] == f"INVITE sip:+15551230000@127.0.0.1:{port} SIP/2.0"
+    assert [h for h in headers if h.lower().startswith("x-auth-ip")] == ["X-AUTH-IP: 127.0.0.1"]
+    assert any(h.startswith(f"Record-Route: <sip:127.0.0.1:{port}") for h in headers), headers
 
 
 def test_dispatcher_list_points_at_freeswitch_external_profiles():
