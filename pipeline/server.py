@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import gevent
 import gevent.lock
+import gevent.pool
 from gevent.server import StreamServer
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -90,7 +91,9 @@ class AudioForkServer:
         self.default_sample_rate = default_sample_rate
         self.handshake_timeout, self.metadata_timeout = handshake_timeout, metadata_timeout
         self.idle_timeout, self.max_message_bytes = idle_timeout, max_message_bytes
-        self._server = StreamServer((host, port), self._handle)
+        # A pool, so stop() can end handlers that are stuck (e.g. a session still starting its STT):
+        # gevent's StreamServer without one leaves them running after stop().
+        self._server = StreamServer((host, port), self._handle, spawn=gevent.pool.Pool())
         self.connections: set[Connection] = set()
 
     def __repr__(self) -> str:  # never show the secret

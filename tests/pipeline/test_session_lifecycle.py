@@ -66,3 +66,34 @@ def test_decoder_process_killed_while_starting_is_reaped(monkeypatch):
     opening.kill(block=True, timeout=5)
     assert procs[0].poll() is not None  # killed and waited for, not left running
     assert procs[0].stdout.closed and procs[0].stdin.closed
+
+
+def test_server_stop_ends_a_handler_whose_session_is_still_starting():
+    import websocket
+
+    from pipeline.server import AudioForkServer
+    from pipeline.tokens import make_token
+
+    secret = "lifecycle-secret-0123456789"
+    started, release = gevent.event.Event(), gevent.event.Event()
+
+    class StuckSession:
+        ended = False
+
+        def start(self):
+            started.set()
+            release.wait(30)  # a decoder that never becomes ready
+
+        def stop(self, reason="closed"):
+            self.ended = True
+
+    server = AudioForkServer(lambda info, send: StuckSession(), lambda call_id: {"id": call_id}, secret)
+    server.start()
+    ws = websocket.create_connection(
+        f"ws://127.0.0.1:{server.address[1]}/audio/call-1?token={make_token('call-1', secret, 60)}",
+        subprotocols=["audio.drachtio.org"], timeout=5)
+    ws.send('{"callId":"call-1"}')
+    assert started.wait(5)
+    server.stop(timeout=0.2)
+    assert server.connections == set()  # the stuck handler was killed and cleaned up, not left running
+    ws.close()
