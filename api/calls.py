@@ -33,6 +33,7 @@ from models import (
     utcnow,
 )
 from models.bulk import write
+from models.idempotency import expired_before
 from webhooks.outbox import delivery_row
 from webhooks.targets import UnsafeTarget, validate_url_syntax
 
@@ -41,7 +42,6 @@ bp = Blueprint("calls", __name__, url_prefix="/v1/calls")
 OUTBOUND_FIELDS = {"to", "from", "agent_id", "context", "webhook_url", "schedule_at", "max_attempts"}
 MAX_CONTEXT_BYTES = 16 * 1024
 MAX_BATCH = 1000
-IDEMPOTENCY_TTL = dt.timedelta(hours=24)
 
 
 @dataclass
@@ -189,6 +189,12 @@ def _replay(record: IdempotencyRecord, body_hash: str):
     return response
 
 
+def _lookup(org, key: str) -> IdempotencyRecord | None:
+    """The stored response for this key, if one is still inside its 24 h window."""
+    return IdempotencyRecord.get_or_none(IdempotencyRecord.organization == org, IdempotencyRecord.key == key,
+                                         IdempotencyRecord.created_at > expired_before())
+
+
 def _idempotent(create):
     """Run `create` (returning (status, body)) once per organization and Idempotency-Key for 24 h."""
     key = request.headers.get("Idempotency-Key")
@@ -199,21 +205,27 @@ def _idempotent(create):
         raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1 to 255 characters")
     body_hash = _request_hash(json_body())
     org = g.org
-    record = IdempotencyRecord.get_or_none(IdempotencyRecord.organization == org, IdempotencyRecord.key == key)
-    if record is not None and record.created_at > utcnow() - IDEMPOTENCY_TTL:
+    record = _lookup(org, key)
+    if record is not None:
         return _replay(record, body_hash)
 
     def store(status: int, payload: dict[str, Any]) -> None:
-        IdempotencyRecord.delete().where(IdempotencyRecord.organization == org,
-                                         IdempotencyRecord.key == key).execute()
+        # Only an expired record may be replaced. A live one (a concurrent request that committed
+        # after our lookup) stays, and our INSERT hits the primary key: IntegrityError below.
+        IdempotencyRecord.delete().where(IdempotencyRecord.organization == org, IdempotencyRecord.key == key,
+                                         IdempotencyRecord.created_at <= expired_before()).execute()
         IdempotencyRecord.create(organization=org, key=key, request_hash=body_hash, status_code=status,
                                  response_body=json.dumps(payload))
 
     try:
         status, payload = create(store)
     except peewee.IntegrityError:
-        # A concurrent request with the same key won the race: answer as it did.
-        record = IdempotencyRecord.get(IdempotencyRecord.organization == org, IdempotencyRecord.key == key)
+        # A concurrent request with the same key won the race; our transaction (the call with it)
+        # rolled back. Answer as the winner did.
+        record = IdempotencyRecord.get_or_none(IdempotencyRecord.organization == org,
+                                               IdempotencyRecord.key == key)
+        if record is None:  # some other constraint failed: not ours to hide
+            raise
         return _replay(record, body_hash)
     return jsonify(payload), status
 

@@ -14,6 +14,7 @@ import gevent
 
 from calls import queue
 from models import Call, database
+from models.idempotency import purge_expired
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,11 @@ class DispatchReport:
 
 
 class Dispatcher:
-    def __init__(self, dialer: Dialer | None, interval_s: float = 0.5, batch: int = 100, worker: str = ""):
+    def __init__(self, dialer: Dialer | None, interval_s: float = 0.5, batch: int = 100, worker: str = "",
+                 purge_every_s: float = 600.0):
         self.dialer = dialer
+        self.purge_every_s = purge_every_s
+        self._last_purge: float | None = None
         self.interval_s = interval_s
         self.batch = batch
         self.worker = worker
@@ -46,6 +50,7 @@ class Dispatcher:
         self._last_notice = 0.0
 
     def run_once(self) -> DispatchReport:
+        self._purge_housekeeping()
         if self.dialer is None:
             waiting = queue.count_due()
             if waiting:
@@ -57,6 +62,17 @@ class Dispatcher:
         for call in claimed:
             self.dialer.dial(call)
         return DispatchReport(len(claimed), 0)
+
+    def _purge_housekeeping(self) -> None:
+        # Expired Idempotency-Key records are dead weight (a replay only looks inside 24 h); one
+        # indexed DELETE every few minutes keeps the table at a day's worth of keys.
+        now = time.monotonic()
+        if self._last_purge is not None and now - self._last_purge < self.purge_every_s:
+            return
+        self._last_purge = now
+        removed = purge_expired()
+        if removed:
+            log.info("purged %d expired idempotency records", removed)
 
     def _notice(self, waiting: int) -> None:
         # Once a minute is enough for a log someone tails; every poll would drown it.
