@@ -145,7 +145,9 @@ def build_call(body: Any, ctx: OutboundContext, now: dt.datetime) -> dict[str, A
             validate_url_syntax(webhook_url)
         except UnsafeTarget as exc:
             raise invalid("webhook_url", str(exc)) from None
-    schedule_at = utc_datetime(body["schedule_at"], "schedule_at") if body.get("schedule_at") else None
+    # Any value but an absent or null one must be a real date: "", 0 or false silently meaning
+    # "now" would dial a call its sender meant for later.
+    schedule_at = utc_datetime(body["schedule_at"], "schedule_at") if body.get("schedule_at") is not None else None
     max_attempts = int_in(body.get("max_attempts", 3), "max_attempts", 1, 10)
     status = SCHEDULED if schedule_at and schedule_at > now else QUEUED
     return {"id": new_id(), "organization": ctx.org.id, "agent": agent.id, "direction": "outbound",

@@ -194,3 +194,16 @@ def test_hangup_and_transfer_need_a_live_call(client, auth, outbound_agent):
     assert client.post(f"/v1/calls/{call_id}/hangup", headers=auth).get_json()["error"]["code"] == "call_not_live"
     response = post(client, auth, {"to": "+14155550124"}, path=f"/v1/calls/{call_id}/transfer")
     assert response.status_code == 409
+
+
+@pytest.mark.parametrize("value", ["", 0, False, 1767225600, "tomorrow", "2099-13-01T00:00:00Z", [], {}])
+def test_a_present_schedule_at_must_be_an_iso_8601_date_with_zone(client, auth, outbound_agent, value):
+    response = post(client, auth, {"to": "+14155550123", "schedule_at": value})
+    assert response.status_code == 422
+    assert response.get_json()["error"]["field"] == "schedule_at"
+    assert Call.select().count() == 0
+
+
+def test_a_null_schedule_at_queues_the_call_now(client, auth, outbound_agent):
+    body = post(client, auth, {"to": "+14155550123", "schedule_at": None}).get_json()
+    assert body["status"] == "queued" and body["schedule_at"] is None
