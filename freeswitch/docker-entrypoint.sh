@@ -35,6 +35,7 @@ check() {
 : "${FREESWITCH_RTP_START_PORT:=16384}"
 : "${FREESWITCH_RTP_END_PORT:=32768}"
 : "${FREESWITCH_SOFTPHONE_PASSWORD:=}"
+: "${HOME:=/var/lib/freeswitch}"
 
 check FREESWITCH_ESL_PASSWORD "${FREESWITCH_ESL_PASSWORD:-}" '[A-Za-z0-9._~+=@#%^:/?!*-]{12,128}'
 check FREESWITCH_ESL_LISTEN_IP "$FREESWITCH_ESL_LISTEN_IP" '[0-9.]{7,15}'
@@ -66,6 +67,14 @@ if [ -n "$FREESWITCH_SOFTPHONE_PASSWORD" ]; then
 else
   rm -f "$FREESWITCH_CONF/sip_profiles/internal.xml" "$FREESWITCH_CONF/directory/test-users/softphone.xml"
 fi
+
+# fs_cli (the image's health check, an operator's `docker exec ... fs_cli`) reads the password from
+# $HOME/.fs_cli_conf, so it never appears on a command line (ps, `docker inspect` of the check).
+write_fs_cli_conf() {
+  (umask 077 && printf '[default]\nhost => 127.0.0.1\nport => 8021\npassword => %s\n' "$FREESWITCH_ESL_PASSWORD" \
+    > "$HOME/.fs_cli_conf")
+}
+write_fs_cli_conf
 
 export FREESWITCH_ESL_PASSWORD FREESWITCH_ESL_LISTEN_IP FREESWITCH_ESL_ALLOW_CIDRS VOXBRIDGE_SOCKET_ADDRESS \
   FREESWITCH_SIP_IP FREESWITCH_EXT_SIP_IP FREESWITCH_EXT_RTP_IP FREESWITCH_SIP_PORT FREESWITCH_SIP_TLS \

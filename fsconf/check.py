@@ -1,7 +1,7 @@
 """check-config: static checks of the FreeSWITCH tree and the dialplan, as file:line: problem.
 
     python -m fsconf.check [--conf freeswitch/] [--dialplan dialplan/] [--socket-address host:port]
-                           [--generated DIR]
+                           [--generated DIR] [--runtime-env]
 
 --generated points at the directory the app writes account XML to (FREESWITCH_CONF_DIR) when it
 is not the configuration tree itself (the compose deployment shares only the three generated
@@ -12,7 +12,8 @@ Exit status 1 when anything is wrong. What is checked:
   - X-PRE-PROCESS instructions: plain includes exist (globs may match nothing), every $${var}
     is set before use, nothing is silently dropped by the line-based preprocessor, no exec;
   - modules.conf loads every module VoxBridge needs; switch.conf has api-expansion off;
-  - no vanilla default secret (ClueCon, 1234) anywhere;
+  - no vanilla default secret (ClueCon, 1234) anywhere; the ESL password is present and not empty
+    (mod_event_socket takes a missing or empty one as ClueCon; with --runtime-env also not unset);
   - ACL lists referenced by profiles, event socket, users and check_acl exist, CIDRs parse;
   - every dialplan condition regex compiles (PCRE translated to Python); no ${func(...)}
     (api-expansion is off: it would expand to an error string);
@@ -55,8 +56,12 @@ def _node_problem(node: Node, message: str) -> Problem:
 
 class ConfigChecker:
     def __init__(self, conf_dir: Path, dialplan_dir: Path | None = None, socket_address: str | None = None,
-                 env: Mapping[str, str] | None = None, generated_dir: Path | None = None) -> None:
+                 env: Mapping[str, str] | None = None, generated_dir: Path | None = None,
+                 runtime_env: bool = False) -> None:
         self.conf_dir = Path(conf_dir)
+        # runtime_env: env is the one FreeSWITCH will start with, so an unset variable is a problem
+        # where FreeSWITCH would take "" (the ESL password); otherwise it is filled in at deploy time.
+        self.runtime_env = runtime_env
         self.generated_dir = Path(generated_dir) if generated_dir else self.conf_dir
         self.dialplan_dir = Path(dialplan_dir) if dialplan_dir else self.conf_dir / "dialplan"
         self.env = dict(os.environ if env is None else env)
@@ -157,8 +162,26 @@ class ConfigChecker:
                 self.problems.append(_node_problem(param, f"default secret {param.get('value')!r}: take it from "
                                                           "the environment (vars.xml env-set)"))
         esl = self._configuration(root, "event_socket.conf")
-        if esl is not None and not any(self._params(esl, "apply-inbound-acl")):
-            self.problems.append(_node_problem(esl, "event_socket.conf has no apply-inbound-acl"))
+        if esl is not None:
+            self._esl_password(esl)
+
+    def _esl_password(self, esl: Node) -> None:
+        """mod_event_socket takes a missing or empty password as the vanilla ClueCon."""
+        params = list(self._params(esl, "password"))
+        if not params:
+            self.problems.append(_node_problem(esl, "event_socket.conf has no password param: mod_event_socket "
+                                                    "falls back to ClueCon"))
+            return
+        value = params[-1].get("value") or ""
+        unset = re.fullmatch(r"env:([A-Za-z_][A-Za-z0-9_]*)", value)
+        if unset and self.runtime_env:
+            self.problems.append(_node_problem(params[-1], f"ESL password comes from ${unset.group(1)}, which is not "
+                                                           "set: mod_event_socket would fall back to ClueCon"))
+        elif not value.strip():
+            self.problems.append(_node_problem(params[-1], "ESL password is empty (an unset environment variable "
+                                                           "or global?): mod_event_socket falls back to ClueCon"))
+        elif value.lower() == "cluecon" and value not in DEFAULT_SECRETS:
+            self.problems.append(_node_problem(params[-1], "default secret 'ClueCon' as ESL password"))
 
     def _acls(self, root: Node) -> None:
         names = self._acl_names(root)
@@ -325,10 +348,10 @@ class ConfigChecker:
 
 def check_config(conf_dir: str | Path = "freeswitch", dialplan_dir: str | Path | None = None,
                  socket_address: str | None = None, env: Mapping[str, str] | None = None,
-                 generated_dir: str | Path | None = None) -> list[Problem]:
+                 generated_dir: str | Path | None = None, runtime_env: bool = False) -> list[Problem]:
     """Every problem found in the tree; an empty list means it is fine."""
     return ConfigChecker(Path(conf_dir), Path(dialplan_dir) if dialplan_dir else None, socket_address, env,
-                         Path(generated_dir) if generated_dir else None).run()
+                         Path(generated_dir) if generated_dir else None, runtime_env).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,8 +362,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="app's socket address (default: $VOXBRIDGE_SOCKET_ADDRESS or 127.0.0.1:8084)")
     parser.add_argument("--generated", default=None,
                         help="where the app writes account XML (FREESWITCH_CONF_DIR), if not --conf")
+    parser.add_argument("--runtime-env", action="store_true",
+                        help="this environment is the one FreeSWITCH starts with: unset secrets are errors")
     args = parser.parse_args(argv)
-    problems = check_config(args.conf, args.dialplan, args.socket_address, generated_dir=args.generated)
+    problems = check_config(args.conf, args.dialplan, args.socket_address, generated_dir=args.generated,
+                            runtime_env=args.runtime_env)
     for problem in problems:
         print(problem)
     if problems:

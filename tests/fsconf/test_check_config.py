@@ -58,7 +58,7 @@ BROKEN = [
      "freeswitch/autoload_configs/switch.conf.xml", '<configuration name="switch.conf"', "api-expansion"),
     ("vanilla ESL password", "freeswitch/autoload_configs/event_socket.conf.xml",
      'value="$${vb_esl_password}"', 'value="ClueCon"', "freeswitch/autoload_configs/event_socket.conf.xml",
-     "ClueCon", "default secret"),
+     'value="ClueCon"', "default secret"),
     ("unknown ACL", "freeswitch/sip_profiles/external.xml", '<param name="apply-inbound-acl" value="pbx"/>',
      '<param name="apply-inbound-acl" value="pbxs"/>', "freeswitch/sip_profiles/external.xml", '"pbxs"',
      "ACL list 'pbxs' is not defined"),
@@ -156,3 +156,47 @@ def test_generated_dir_outside_the_tree(tree, tmp_path):
     problems = [str(p) for p in check_config(tree.conf, tree.dialplan, "127.0.0.1:8084", env={},
                                              generated_dir=generated)]
     assert any("acl.d/vb_acl_bad.xml:3: malformed XML" in p for p in problems), problems
+
+
+def _esl_password_line(tree) -> str:
+    return "freeswitch/autoload_configs/event_socket.conf.xml:" + str(
+        _line_of(tree, "freeswitch/autoload_configs/event_socket.conf.xml", 'name="password"'))
+
+
+def test_empty_esl_password_from_the_environment_is_refused(tree):
+    from fsconf.check import check_config
+    problems = [str(p) for p in check_config(tree.conf, tree.dialplan, "127.0.0.1:8084",
+                                             env={"FREESWITCH_ESL_PASSWORD": ""})]
+    assert any(p.startswith(_esl_password_line(tree) + ": ") and "falls back to ClueCon" in p
+               for p in problems), problems
+
+
+def test_esl_password_global_set_to_nothing_is_refused(tree):
+    tree.edit("freeswitch/vars.xml", '<X-PRE-PROCESS cmd="env-set" data="vb_esl_password=$FREESWITCH_ESL_PASSWORD"/>',
+              '<X-PRE-PROCESS cmd="set" data="vb_esl_password="/>')
+    assert any(p.startswith(_esl_password_line(tree) + ": ") and "ESL password is empty" in p for p in tree.check())
+
+
+def test_unset_esl_password_is_refused_when_checking_the_runtime_environment(tree):
+    from fsconf.check import check_config
+    env = {"VOXBRIDGE_SOCKET_ADDRESS": "127.0.0.1:8084"}
+    assert check_config(tree.conf, tree.dialplan, env=env) == []   # filled in at deploy time
+    problems = [str(p) for p in check_config(tree.conf, tree.dialplan, env=env, runtime_env=True)]
+    assert any(p.startswith(_esl_password_line(tree) + ": ") and "$FREESWITCH_ESL_PASSWORD, which is not set" in p
+               for p in problems), problems
+    assert check_config(tree.conf, tree.dialplan, env={**env, "FREESWITCH_ESL_PASSWORD": "x" * 16},
+                        runtime_env=True) == []
+
+
+@pytest.mark.parametrize("value", ["ClueCon", "cluecon"])
+def test_literal_cluecon_esl_password_is_refused(tree, value):
+    tree.edit("freeswitch/autoload_configs/event_socket.conf.xml", 'value="$${vb_esl_password}"', f'value="{value}"')
+    assert any(p.startswith(_esl_password_line(tree) + ": ") and "ClueCon" in p for p in tree.check())
+
+
+def test_missing_esl_password_param_is_refused(tree):
+    tree.edit("freeswitch/autoload_configs/event_socket.conf.xml",
+              '<param name="password" value="$${vb_esl_password}"/>', "")
+    where = "freeswitch/autoload_configs/event_socket.conf.xml:" + str(
+        _line_of(tree, "freeswitch/autoload_configs/event_socket.conf.xml", '<configuration name='))
+    assert any(p.startswith(where + ": ") and "no password param" in p for p in tree.check())

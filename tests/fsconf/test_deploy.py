@@ -88,7 +88,7 @@ def _entrypoint(tmp_path, **env):
     conf = tmp_path / "conf"
     if not conf.exists():
         shutil.copytree(REPO / "freeswitch", conf, symlinks=True)
-    full = {**ENTRY_ENV, "FREESWITCH_CONF": str(conf), **env}
+    full = {**ENTRY_ENV, "FREESWITCH_CONF": str(conf), "HOME": str(tmp_path), **env}
     full = {k: v for k, v in full.items() if v is not None}
     script = REPO / "freeswitch/docker-entrypoint.sh"
     return subprocess.run(["sh", str(script), "sh", "-c", "env"], env=full, capture_output=True, text=True,
@@ -101,6 +101,39 @@ def test_entrypoint_fills_defaults_and_execs(tmp_path):
     env = dict(line.split("=", 1) for line in run.stdout.splitlines() if "=" in line)
     assert env["FREESWITCH_EXT_RTP_IP"] == "10.0.0.2" and env["VOXBRIDGE_SOCKET_ADDRESS"] == "127.0.0.1:8084"
     assert not (conf / "sip_profiles/internal.xml").exists()
+
+
+def test_entrypoint_gives_fs_cli_the_password_in_a_private_file(tmp_path):
+    run, _ = _entrypoint(tmp_path)
+    assert run.returncode == 0, run.stderr
+    conf = tmp_path / ".fs_cli_conf"
+    assert conf.stat().st_mode & 0o777 == 0o600
+    assert conf.read_text().splitlines() == ["[default]", "host => 127.0.0.1", "port => 8021",
+                                             "password => correct-horse-battery"]
+
+
+def test_esl_password_stays_off_command_lines_and_unpublished():
+    fs = (REPO / "freeswitch/Dockerfile").read_text()
+    health = re.search(r"^HEALTHCHECK .*?\n\s+CMD (.*)$", fs, re.M | re.S).group(1)
+    assert "fs_cli -x" in health and "PASSWORD" not in health and " -p " not in health
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert "PASSWORD" not in " ".join(compose["services"]["freeswitch"]["healthcheck"]["test"])
+    assert "8021" not in re.search(r"^EXPOSE (.*)$", fs, re.M).group(1)
+
+
+def test_expanded_config_is_written_outside_the_log_volume():
+    """FreeSWITCH writes <log dir>/freeswitch.xml.fsxml (the expanded XML, passwords included)."""
+    fs = (REPO / "freeswitch/Dockerfile").read_text()
+    cmd = re.search(r'^CMD \[(.*?)\]$', fs, re.M | re.S).group(1)
+    args = [a.strip().strip('"') for a in cmd.replace("\\\n", " ").split(",")]
+    log_dir = args[args.index("-log") + 1]
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    mounted = [v.split(":")[1] for v in compose["services"]["freeswitch"]["volumes"]]
+    assert log_dir == "/var/lib/freeswitch/private" and not any(log_dir.startswith(m) for m in mounted)
+    assert re.search(r"chmod 0700 [^\n]*/var/lib/freeswitch/private", fs)
+    logfile = (REPO / "freeswitch/autoload_configs/logfile.conf.xml").read_text()
+    assert '<param name="logfile" value="/var/log/freeswitch/freeswitch.log"/>' in logfile
+    assert "fs-logs:/var/log/freeswitch" in compose["services"]["freeswitch"]["volumes"]
 
 
 @pytest.mark.parametrize("env,message", [
