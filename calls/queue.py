@@ -31,10 +31,16 @@ def claim_due(limit: int, worker: str = "") -> list[Call]:
     now = utcnow()
     if is_postgres():
         with database.atomic():
-            subquery = due_query(now, limit).for_update("FOR UPDATE SKIP LOCKED")
+            # UPDATE ... FROM the locked due rows: RETURNING sees the new row, so the old status
+            # (queued or scheduled) comes from the subquery, for an honest timeline.
+            due = (due_query(now, limit).select_extend(Call.status.alias("previous_status"))
+                   .for_update("FOR UPDATE SKIP LOCKED").alias("due"))
             claimed = list(Call.update(status=CALLING, attempt=Call.attempt + 1, dialed_at=now, updated_at=now,
                                        node=None, channel_uuid=None, job_uuid=None)
-                           .where(Call.id.in_(subquery)).returning(Call).execute())
+                           .from_(due).where(Call.id == due.c.id)
+                           .returning(Call, due.c.previous_status).execute())
+            for call in claimed:
+                call._previous_status = call.previous_status
             _record(claimed, worker)
         return claimed
     with database.obj.atomic("IMMEDIATE"):
@@ -55,7 +61,7 @@ def claim_due(limit: int, worker: str = "") -> list[Call]:
 def _record(claimed: list[Call], worker: str) -> None:
     if not claimed:
         return
-    rows = [{"call": c.id, "from_status": getattr(c, "_previous_status", None) or "queued",
+    rows = [{"call": c.id, "from_status": c._previous_status,
              "to_status": CALLING, "reason": f"claimed for attempt {c.attempt}" + (f" by {worker}" if worker else "")}
             for c in claimed]
     CallEvent.insert_many(rows).execute()

@@ -28,12 +28,27 @@ def test_only_due_calls_are_claimed_and_attempt_counts(org, outbound_agent):
     assert events.count() == 3 and all("w1" in e.reason for e in events)
 
 
-def test_claim_respects_the_limit_and_order(org, outbound_agent):
-    ids = queued_calls(org, outbound_agent, 5)
+def test_claim_respects_the_limit_and_takes_the_longest_due_first(org, outbound_agent):
+    # Ids are random, so id order is not due order: only next_attempt_at can explain the result.
+    by_due = [queued_calls(org, outbound_agent, 1, due_in_s=-seconds)[0] for seconds in (10, 50, 30, 40, 20)]
+    oldest_first = [by_due[i] for i in (1, 3, 2, 4, 0)]
     first = claim_due(2)
-    assert len(first) == 2
+    assert {c.id for c in first} == set(oldest_first[:2])
     assert Call.select().where(Call.status == QUEUED).count() == 3
-    assert {c.id for c in first} <= set(ids)
+    second = claim_due(2)
+    assert {c.id for c in second} == set(oldest_first[2:4])
+    assert [c.id for c in claim_due(2)] == oldest_first[4:]
+
+
+def test_a_due_scheduled_call_is_claimed_with_a_scheduled_to_calling_event(org, outbound_agent):
+    due = queued_calls(org, outbound_agent, 1, status="scheduled", due_in_s=-5)
+    queued_calls(org, outbound_agent, 1, status="scheduled", due_in_s=3600)
+    plain = queued_calls(org, outbound_agent, 1)
+    claimed = claim_due(10)
+    assert {c.id for c in claimed} == set(due + plain)
+    events = {e.call_id: (e.from_status, e.to_status) for e in CallEvent.select()}
+    assert events == {due[0]: ("scheduled", CALLING), plain[0]: (QUEUED, CALLING)}
+    assert Call.select().where(Call.status == "scheduled").count() == 1
 
 
 def test_dispatcher_without_telephony_leaves_calls_queued_and_says_so(org, outbound_agent, caplog):
