@@ -4,13 +4,14 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 from flask import g, request
 
 from api.errors import ApiError
 from models import ApiKey
-from models.tenancy import hash_key
+from models.tenancy import REVOCATION_LISTENERS, hash_key
 
 
 @dataclass
@@ -43,11 +44,14 @@ class RateLimiter:
 
 class KeyCache:
     """Authenticated keys remembered for a couple of seconds: the key lookup is the costliest query of
-    a POST. The price is that a revoked key, or a changed allowance, takes effect within `ttl_s`."""
+    a POST. A revocation made in this process (ApiKey.revoke) evicts the key at once; one made by
+    another process (another API worker, `app.py revoke-key`) takes effect here within `ttl_s`.
+    Allowance checks never trust the cached organization (see api.calls._check_allowance)."""
 
     def __init__(self, ttl_s: float = 2.0):
         self.ttl_s = ttl_s
         self._keys: dict[str, tuple[float, ApiKey]] = {}
+        _CACHES.add(self)
 
     def authenticate(self, plaintext: str) -> ApiKey | None:
         now = time.monotonic()
@@ -61,6 +65,22 @@ class KeyCache:
                 self._keys.clear()
             self._keys[digest] = (now + self.ttl_s, key)
         return key
+
+    def forget(self, key_id: str) -> None:
+        for digest, (_expires, key) in list(self._keys.items()):
+            if key.id == key_id:
+                self._keys.pop(digest, None)
+
+
+_CACHES: weakref.WeakSet[KeyCache] = weakref.WeakSet()
+
+
+def _evict_revoked(key_id: str) -> None:
+    for cache in list(_CACHES):
+        cache.forget(key_id)
+
+
+REVOCATION_LISTENERS.append(_evict_revoked)
 
 
 def authenticate(limiter: RateLimiter, keys: KeyCache) -> None:

@@ -26,6 +26,7 @@ from models import (
     Call,
     CallEvent,
     IdempotencyRecord,
+    Organization,
     PhoneNumber,
     WebhookDelivery,
     database,
@@ -158,9 +159,12 @@ def build_call(body: Any, ctx: OutboundContext, now: dt.datetime) -> dict[str, A
 
 
 def _check_allowance(org) -> None:
-    if org.minutes_used >= org.minutes_included:
+    # Read from the database, not the (key-cached) organization: minutes used up a second ago count.
+    used, included = (Organization.select(Organization.minutes_used, Organization.minutes_included)
+                      .where(Organization.id == org.id).tuples().get())
+    if used >= included:
         raise ApiError(402, "minutes_exhausted",
-                       f"the organization used {org.minutes_used} of {org.minutes_included} included minutes")
+                       f"the organization used {used} of {included} included minutes")
 
 
 def _insert(rows: list[dict[str, Any]], org) -> list[Call]:

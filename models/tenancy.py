@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 
 import peewee
 
@@ -26,6 +27,11 @@ class Organization(BaseModel):
     @property
     def minutes_exhausted(self) -> bool:
         return self.minutes_used >= self.minutes_included
+
+
+# Called with the key's id after a revocation commits. The API's key caches subscribe so that a
+# revoked key stops working at once in this process (other processes: within their cache TTL).
+REVOCATION_LISTENERS: list[Callable[[str], None]] = []
 
 
 def hash_key(secret: str) -> str:
@@ -65,3 +71,5 @@ class ApiKey(BaseModel):
     def revoke(self) -> None:
         self.revoked_at = utcnow()
         self.save()
+        for listener in list(REVOCATION_LISTENERS):
+            listener(self.id)

@@ -80,3 +80,41 @@ def test_openapi_document_matches_the_routes(app, client):
         for op in ops.values():
             params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
             assert params == {seg[1:-1] for seg in path.split("/") if seg.startswith("{")}, path
+
+
+def test_a_key_revoked_after_it_was_cached_is_refused_at_once(client, auth, api_key):
+    from models import ApiKey
+
+    assert client.get("/v1/calls", headers=auth).status_code == 200  # now in the key cache
+    ApiKey.get(ApiKey.revoked_at.is_null()).revoke()
+    response = client.get("/v1/calls", headers=auth)
+    assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_revoking_one_key_leaves_the_organizations_other_keys_working(client, auth, org):
+    from models import ApiKey
+
+    other_key, other_plain = ApiKey.issue(org, name="second")
+    other_auth = {"Authorization": f"Bearer {other_plain}"}
+    assert client.get("/v1/calls", headers=auth).status_code == 200
+    assert client.get("/v1/calls", headers=other_auth).status_code == 200
+    other_key.revoke()
+    assert client.get("/v1/calls", headers=other_auth).status_code == 401
+    assert client.get("/v1/calls", headers=auth).status_code == 200
+
+
+def test_minutes_used_up_after_the_key_was_cached_are_a_402(client, auth, org, outbound_agent):
+    from models import Call, Organization
+
+    body = json.dumps({"to": "+14155550123"})
+    first = client.post("/v1/calls/outbound", data=body, headers=auth, content_type="application/json")
+    assert first.status_code == 201  # the key and its organization are now cached
+    Organization.update(minutes_used=Organization.minutes_included).where(Organization.id == org.id).execute()
+    for path, payload in (("/v1/calls/outbound", body),
+                          ("/v1/calls/outbound/batch", json.dumps({"calls": [{"to": "+14155550123"}]}))):
+        response = client.post(path, data=payload, headers=auth, content_type="application/json")
+        assert response.status_code == 402, path
+        assert response.get_json()["error"]["code"] == "minutes_exhausted"
+    assert Call.select().count() == 1
+    usage = client.get("/v1/organization", headers=auth).get_json()["usage"]
+    assert usage == {"minutes_included": 100, "minutes_used": 100, "minutes_remaining": 0}
