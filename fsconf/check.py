@@ -11,13 +11,17 @@ Exit status 1 when anything is wrong. What is checked:
   - every XML file is well-formed on its own, and the preprocessed document parses;
   - X-PRE-PROCESS instructions: plain includes exist (globs may match nothing), every $${var}
     is set before use, nothing is silently dropped by the line-based preprocessor, no exec;
-  - modules.conf loads every module VoxBridge needs; switch.conf has api-expansion off;
+  - modules.conf loads every module VoxBridge needs and no name FreeSWITCH 1.10 lacks
+    (fsconf/modules.py); switch.conf has api-expansion off;
+  - security settings: the external profile has auth-calls true and an apply-inbound-acl, the
+    event socket an apply-inbound-acl;
   - no vanilla default secret (ClueCon, 1234) anywhere; the ESL password is present and not empty
     (mod_event_socket takes a missing or empty one as ClueCon; with --runtime-env also not unset);
   - ACL lists referenced by profiles, event socket, users and check_acl exist, CIDRs parse;
   - every dialplan condition regex compiles (PCRE translated to Python); no ${func(...)}
     (api-expansion is off: it would expand to an error string);
-  - contexts named by profiles and transfer actions exist; gateways named in dial strings exist;
+  - contexts named by profiles and transfer actions exist; gateways named in dial strings exist,
+    and so does a literal vb_gateway (OUTBOUND_GATEWAY, the default trunk);
     gateway, user and list names are unique;
   - every `socket` application points at the app's address (VOXBRIDGE_SOCKET_ADDRESS).
 """
@@ -31,6 +35,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from fsconf.modules import KNOWN_MODULES
 from fsconf.pcre import PcreError, compile_pcre
 from fsconf.xmltree import Node, Preprocessor, Problem, check_well_formed, parse_lines
 
@@ -139,6 +144,11 @@ class ConfigChecker:
             self.problems.append(Problem(root.file, root.line, "modules.conf is missing from the configuration"))
             return
         loaded = {n.get("module") for n in conf.iter("load")}
+        for load in conf.iter("load"):
+            name = load.get("module") or ""
+            if name not in KNOWN_MODULES:
+                self.problems.append(_node_problem(load, f"unknown module {name!r}: FreeSWITCH 1.10 has no such "
+                                                         "module (fsconf/modules.py lists them)"))
         for module in REQUIRED_MODULES:
             if module not in loaded:
                 self.problems.append(_node_problem(conf, f"required module {module} is not loaded in modules.conf"))
@@ -162,8 +172,30 @@ class ConfigChecker:
                 self.problems.append(_node_problem(param, f"default secret {param.get('value')!r}: take it from "
                                                           "the environment (vars.xml env-set)"))
         esl = self._configuration(root, "event_socket.conf")
-        if esl is not None:
+        if esl is None:
+            self.problems.append(Problem(root.file, root.line, "event_socket.conf is missing from the configuration"))
+        else:
             self._esl_password(esl)
+            if not any(p.get("value") for p in self._params(esl, "apply-inbound-acl")):
+                self.problems.append(_node_problem(esl, "event_socket.conf has no apply-inbound-acl: any address "
+                                                        "could try the ESL password"))
+        self._external_profile(root)
+
+    def _external_profile(self, root: Node) -> None:
+        """The carrier/PBX profile: ACL first, then Digest for whoever the ACL does not admit."""
+        sofia = self._configuration(root, "sofia.conf")
+        profile = next((p for p in (sofia.iter("profile") if sofia else ()) if p.get("name") == "external"), None)
+        if profile is None:
+            self.problems.append(Problem(root.file, root.line, "sofia.conf has no 'external' profile"))
+            return
+        block = profile.find("settings")
+        settings = list(block.iter("param")) if block is not None else []
+        auth = [p.get("value", "") for p in settings if p.get("name") == "auth-calls"]
+        if not auth or auth[-1].lower() != "true":
+            self.problems.append(_node_problem(profile, 'external profile must set auth-calls "true" (else '
+                                                        "anyone outside the ACLs may call in unauthenticated)"))
+        if not any(p.get("value") for p in settings if p.get("name") == "apply-inbound-acl"):
+            self.problems.append(_node_problem(profile, "external profile has no apply-inbound-acl"))
 
     def _esl_password(self, esl: Node) -> None:
         """mod_event_socket takes a missing or empty password as the vanilla ClueCon."""
@@ -274,6 +306,20 @@ class ConfigChecker:
             for name in _GATEWAY_DIAL.findall(action.get("data") or ""):
                 if "${" not in name and "$" not in name and name not in gateways:
                     self.problems.append(_node_problem(action, f"dial string uses unknown gateway {name!r}"))
+        self._gateway_variables(root, gateways)
+
+    def _gateway_variables(self, root: Node, gateways: Mapping[str, Node]) -> None:
+        """A literal vb_gateway (the dialplan's default trunk, from OUTBOUND_GATEWAY) must exist:
+        the dial string only names it through ${vb_gateway}, which the check above cannot see."""
+        for action in root.iter("action"):
+            if action.get("application") != "set":
+                continue
+            name, _, value = (action.get("data") or "").partition("=")
+            if name != "vb_gateway" or not value or "$" in value or _PLACEHOLDER.match(value):
+                continue
+            if value not in gateways:
+                self.problems.append(_node_problem(action, f"vb_gateway {value!r} (OUTBOUND_GATEWAY, the default "
+                                                           "trunk) is not a gateway of the external profile"))
 
     def _directory(self, root: Node) -> None:
         section = self._section(root, "directory")

@@ -13,6 +13,8 @@ CONF = REPO / "freeswitch"
 DIALPLAN = REPO / "dialplan"
 SOCKET = "127.0.0.1:8084"
 ENV = {"VOXBRIDGE_SOCKET_ADDRESS": SOCKET, "OUTBOUND_GATEWAY": "carrier_default"}
+# check-config sees the default deployment: no platform trunk (OUTBOUND_GATEWAY empty)
+CHECK_ENV = {"VOXBRIDGE_SOCKET_ADDRESS": SOCKET, "OUTBOUND_GATEWAY": ""}
 
 
 class Tree:
@@ -39,8 +41,8 @@ class Tree:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
 
-    def check(self, socket: str = SOCKET) -> list[str]:
-        return [str(p) for p in check_config(self.conf, self.dialplan, socket, env=dict(ENV))]
+    def check(self, socket: str = SOCKET, **env: str) -> list[str]:
+        return [str(p) for p in check_config(self.conf, self.dialplan, socket, env={**CHECK_ENV, **env})]
 
     def dialplan_model(self) -> Dialplan:
         return load_dialplan(self.conf, self.dialplan)

@@ -200,3 +200,67 @@ def test_missing_esl_password_param_is_refused(tree):
     where = "freeswitch/autoload_configs/event_socket.conf.xml:" + str(
         _line_of(tree, "freeswitch/autoload_configs/event_socket.conf.xml", '<configuration name='))
     assert any(p.startswith(where + ": ") and "no password param" in p for p in tree.check())
+
+
+SECURITY = [
+    ("unknown module", "freeswitch/autoload_configs/modules.conf.xml", '<load module="mod_sofia"/>',
+     '<load module="mod_sofia"/>\n    <load module="mod_sofia_typo"/>', "freeswitch/autoload_configs/modules.conf.xml",
+     "mod_sofia_typo", "unknown module 'mod_sofia_typo'"),
+    ("auth-calls off", "freeswitch/sip_profiles/external.xml", '<param name="auth-calls" value="true"/>',
+     '<param name="auth-calls" value="false"/>', "freeswitch/sip_profiles/external.xml", '<profile name="external"',
+     'auth-calls "true"'),
+    ("auth-calls missing", "freeswitch/sip_profiles/external.xml", '<param name="auth-calls" value="true"/>', "",
+     "freeswitch/sip_profiles/external.xml", '<profile name="external"', 'auth-calls "true"'),
+    ("event socket without ACL", "freeswitch/autoload_configs/event_socket.conf.xml",
+     '<param name="apply-inbound-acl" value="esl_clients"/>', "", "freeswitch/autoload_configs/event_socket.conf.xml",
+     '<configuration name="event_socket.conf"', "no apply-inbound-acl"),
+    ("api-expansion missing", "freeswitch/autoload_configs/switch.conf.xml",
+     '<param name="api-expansion" value="false"/>', "", "freeswitch/autoload_configs/switch.conf.xml",
+     '<configuration name="switch.conf"', "api-expansion"),
+]
+
+
+@pytest.mark.parametrize("case", SECURITY, ids=[c[0] for c in SECURITY])
+def test_missing_security_setting_is_reported_at_its_line(tree, case):
+    _, relative, old, new, where, needle, message = case
+    assert tree.check() == []
+    tree.edit(relative, old, new)
+    expected = f"{where}:{_line_of(tree, where, needle)}: "
+    problems = tree.check()
+    assert any(p.startswith(expected) and message in p for p in problems), problems
+
+
+def test_external_profile_without_any_inbound_acl_is_reported(tree):
+    for name in ("carriers", "pbx", "vb_accounts"):
+        tree.edit("freeswitch/sip_profiles/external.xml", f'<param name="apply-inbound-acl" value="{name}"/>', "")
+    where = "freeswitch/sip_profiles/external.xml:" + str(
+        _line_of(tree, "freeswitch/sip_profiles/external.xml", '<profile name="external"'))
+    assert any(p.startswith(where + ": ") and "no apply-inbound-acl" in p for p in tree.check())
+
+
+def _platform_trunk(tree, name: str) -> None:
+    tree.write(f"freeswitch/sip_profiles/external/{name}.xml",
+               f'<include>\n  <gateway name="{name}">\n    <param name="proxy" value="sip.carrier.example"/>\n'
+               '    <param name="username" value="voxbridge"/>\n    <param name="register" value="false"/>\n'
+               '  </gateway>\n</include>\n')
+
+
+def test_outbound_gateway_must_name_an_existing_gateway(tree):
+    where = "dialplan/outbound.xml:" + str(_line_of(tree, "dialplan/outbound.xml",
+                                                     'data="vb_gateway=$${vb_outbound_fallback_gateway}"'))
+    problems = tree.check(OUTBOUND_GATEWAY="carrier_default")
+    assert any(p.startswith(where + ": ") and "vb_gateway 'carrier_default' (OUTBOUND_GATEWAY" in p
+               for p in problems), problems
+    _platform_trunk(tree, "carrier_default")
+    assert tree.check(OUTBOUND_GATEWAY="carrier_default") == []
+    assert any("'carrier_dflt'" in p for p in tree.check(OUTBOUND_GATEWAY="carrier_dflt"))
+    assert tree.check(OUTBOUND_GATEWAY="") == []   # no platform trunk: calls need an org gateway
+
+
+def test_known_module_table_covers_what_the_image_builds():
+    import re
+
+    from fsconf.modules import KNOWN_MODULES
+    built = re.findall(r"\b[a-z_]+/(mod_[a-z0-9_]+)", (REPO / "freeswitch/Dockerfile").read_text())
+    assert built and set(built) <= KNOWN_MODULES
+    assert "mod_sofia_typo" not in KNOWN_MODULES and "mod_audio_fork" in KNOWN_MODULES
