@@ -11,12 +11,12 @@ import random
 from dataclasses import dataclass
 
 import gevent
-import requests
+import urllib3
 
 from models import WebhookDelivery, database, is_postgres, utcnow
 from models.webhook import DELIVERED, FAILED, PENDING
 from webhooks.signing import SIGNATURE_HEADER, sign
-from webhooks.targets import UnsafeTarget, check_target
+from webhooks.targets import UnsafeTarget, check_target, post_pinned
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +41,12 @@ class DeliveryResult:
 
 class DeliveryWorker:
     def __init__(self, allow_private: bool = False, timeout_s: float = 10.0, max_attempts: int = 12,
-                 batch: int = 50, interval_s: float = 1.0, session: requests.Session | None = None):
+                 batch: int = 50, interval_s: float = 1.0):
         self.allow_private = allow_private
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.batch = batch
         self.interval_s = interval_s
-        self.session = session or requests.Session()
         self._greenlet: gevent.Greenlet | None = None
         self._stopping = False
 
@@ -77,15 +76,14 @@ class DeliveryWorker:
             "VoxBridge-Event-Type": row.event_type,
         }
         try:
-            check_target(row.url, self.allow_private)
-            response = self.session.post(row.url, data=body, headers=headers, timeout=self.timeout_s,
-                                         allow_redirects=False)
+            target = check_target(row.url, self.allow_private)
+            status = post_pinned(target, body, headers, self.timeout_s)
         except UnsafeTarget as exc:
             return DeliveryResult(row.id, False, None, f"refused: {exc}")
-        except requests.RequestException as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             return DeliveryResult(row.id, False, None, f"{type(exc).__name__}: {exc}"[:500])
-        ok = 200 <= response.status_code < 300
-        return DeliveryResult(row.id, ok, response.status_code, None if ok else f"HTTP {response.status_code}")
+        ok = 200 <= status < 300
+        return DeliveryResult(row.id, ok, status, None if ok else f"HTTP {status}")
 
     def record(self, row: WebhookDelivery, result: DeliveryResult) -> None:
         attempts = row.attempts + 1

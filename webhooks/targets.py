@@ -1,13 +1,40 @@
-"""SSRF guard: webhooks go only to public http(s) addresses unless explicitly allowed."""
+"""SSRF guard: webhooks go only to public http(s) addresses unless explicitly allowed.
+
+The host is resolved once, every address is checked, and the POST connects to a checked address
+(`post_pinned`): resolving again at connect time would let a DNS server answer "public" to the
+check and "127.0.0.1" to the connection (DNS rebinding). The Host header, TLS SNI and the
+certificate check still use the URL's host name.
+"""
 from __future__ import annotations
 
 import ipaddress
 import socket
+from dataclasses import dataclass
 from urllib.parse import urlparse
+
+import certifi
+import urllib3
+
+# A host with both IPv6 and IPv4 addresses gets a second chance when the first address refuses;
+# more would stretch the worst-case time of one delivery (and so the worker's lease).
+MAX_ADDRESSES_TRIED = 2
 
 
 class UnsafeTarget(ValueError):
     """The webhook URL is malformed or points at a private, loopback or link-local address."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A checked webhook URL and the addresses a delivery may connect to."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    host_header: str
+    path: str
+    addresses: tuple[str, ...]
 
 
 def validate_url_syntax(url: str) -> str:
@@ -18,6 +45,10 @@ def validate_url_syntax(url: str) -> str:
         raise UnsafeTarget("webhook_url must not carry credentials")
     if len(url) > 2000:
         raise UnsafeTarget("webhook_url is longer than 2000 characters")
+    try:
+        parsed.port  # noqa: B018 - raises on a non-numeric or out-of-range port
+    except ValueError:
+        raise UnsafeTarget("webhook_url has an invalid port") from None
     return url
 
 
@@ -28,18 +59,54 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_target(url: str, allow_private: bool = False) -> None:
-    """Raise UnsafeTarget unless every address `url`'s host resolves to is public."""
+def check_target(url: str, allow_private: bool = False) -> Target:
+    """Resolve `url`'s host once; raise UnsafeTarget unless every address is public (or allowed)."""
     validate_url_syntax(url)
-    if allow_private:
-        return
     parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80),
-                                   proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(parsed.hostname, port, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise UnsafeTarget(f"webhook host {parsed.hostname!r} does not resolve: {exc}") from None
+    addresses: list[str] = []
     for info in infos:
         address = info[4][0]
-        if not _is_public(address):
+        if not allow_private and not _is_public(address):
             raise UnsafeTarget(f"webhook host {parsed.hostname!r} resolves to non-public address {address}")
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise UnsafeTarget(f"webhook host {parsed.hostname!r} has no address")
+    path = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
+    return Target(url, parsed.scheme, parsed.hostname, port, parsed.netloc, path, tuple(addresses))
+
+
+def _pool(target: Target, address: str, timeout_s: float) -> urllib3.HTTPConnectionPool:
+    timeout = urllib3.Timeout(connect=timeout_s, read=timeout_s)
+    if target.scheme == "https":
+        # Connect to the checked address, but speak TLS to the URL's host: SNI and the
+        # certificate's name are checked against it, exactly as an unpinned client would.
+        return urllib3.HTTPSConnectionPool(address, target.port, timeout=timeout, retries=False, maxsize=1,
+                                           cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+                                           server_hostname=target.host, assert_hostname=target.host)
+    return urllib3.HTTPConnectionPool(address, target.port, timeout=timeout, retries=False, maxsize=1)
+
+
+def post_pinned(target: Target, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
+    """POST `body` to a checked target, connecting only to its checked addresses; the status code.
+
+    Raises urllib3.exceptions.HTTPError when no address answers. Redirects are never followed.
+    """
+    last_error: Exception | None = None
+    for address in target.addresses[:MAX_ADDRESSES_TRIED]:
+        pool = _pool(target, address, timeout_s)
+        try:
+            response = pool.urlopen("POST", target.path, body=body, headers={**headers, "Host": target.host_header},
+                                    redirect=False, assert_same_host=False, preload_content=True)
+            return response.status
+        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+            last_error = exc  # nothing was sent: the next address may answer
+        finally:
+            pool.close()
+    assert last_error is not None
+    raise last_error
