@@ -176,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     if args.command not in ("check-config", "demo"):
-        _setup(config)
+        try:
+            _setup(config)
+        except ConfigError as exc:  # e.g. a DATABASE_URL only opening the database can judge
+            print(exc, file=sys.stderr)
+            return 2
     handlers = {"migrate": cmd_migrate, "create-org": cmd_create_org, "serve": cmd_serve,
                 "check-config": cmd_check_config, "demo": cmd_demo}
     return handlers[args.command](config, args)

@@ -68,12 +68,27 @@ def _postgres(url: str) -> peewee.Database:
     )
 
 
+def sqlite_path(url: str) -> str:
+    """The file of a sqlite:///relative/path or sqlite:////absolute/path URL (or :memory:).
+
+    Anything else is refused: sqlite://var/x.db (two slashes) would otherwise parse as a host
+    named "var" and quietly give an in-memory database that loses every call at exit.
+    """
+    from config import ConfigError
+
+    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
+    if not path:
+        raise ConfigError(f"DATABASE_URL: {url!r} is not a SQLite file URL; use three slashes for a relative "
+                          "path (sqlite:///var/voxbridge.db), four for an absolute one (sqlite:////srv/vb.db)")
+    return path
+
+
 def _sqlite(url: str) -> peewee.Database:
-    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ":memory:"
-    if path and path != ":memory:":
+    path = sqlite_path(url)
+    if path != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return peewee.SqliteDatabase(
-        path or ":memory:",
+        path,
         pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1, "synchronous": "normal"},
         check_same_thread=False,
     )

@@ -7,6 +7,8 @@ import sys
 import time
 import urllib.request
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -102,3 +104,21 @@ def test_check_config_passes_on_the_shipped_tree_and_names_problems(tmp_path):
     public.write_text(public.read_text().replace('expression="', 'expression="(', 1))
     bad = run(["check-config", "--dialplan", str(broken)], env)
     assert bad.returncode == 1 and "public.xml:" in bad.stdout
+
+
+@pytest.mark.parametrize("url", ["sqlite://var/x.db", "sqlite:", "sqlite:///"])
+def test_a_sqlite_url_that_names_no_file_is_a_config_error(tmp_path, url):
+    result = run(["migrate"], {**_env(tmp_path), "DATABASE_URL": url})
+    assert result.returncode == 2
+    assert "DATABASE_URL" in result.stderr and "three slashes" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_open_database_refuses_a_two_slash_sqlite_url():
+    from config import ConfigError
+    from models.base import sqlite_path
+
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        sqlite_path("sqlite://var/x.db")
+    assert sqlite_path("sqlite:///var/x.db") == "var/x.db"
+    assert sqlite_path("sqlite:////srv/x.db") == "/srv/x.db"
