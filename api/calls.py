@@ -286,6 +286,11 @@ def create_batch():
                     result["call"] = call_to_dict(next(calls), include_transcript=False)
             payload = {"object": "batch", "created": len(rows), "failed": len(items) - len(rows),
                        "results": results}
+            if not rows:
+                # Nothing was created: a failure, so it carries the one error shape every client
+                # checks, with the per-item reasons alongside.
+                payload = {"error": {"code": "batch_rejected",
+                                     "message": f"all {len(items)} calls were rejected; see results"}, **payload}
             if store:
                 store(200 if rows else 422, payload)
         return (200 if rows else 422), payload

@@ -207,3 +207,23 @@ def test_a_present_schedule_at_must_be_an_iso_8601_date_with_zone(client, auth, 
 def test_a_null_schedule_at_queues_the_call_now(client, auth, outbound_agent):
     body = post(client, auth, {"to": "+14155550123", "schedule_at": None}).get_json()
     assert body["status"] == "queued" and body["schedule_at"] is None
+
+
+def test_a_batch_where_every_item_fails_is_422_with_the_error_envelope(client, auth, outbound_agent):
+    response = post(client, auth, {"calls": [{"to": "nope"}, {"to": "+14155550123", "max_attempts": 0}]},
+                    path="/v1/calls/outbound/batch")
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["error"]["code"] == "batch_rejected" and body["error"]["message"]
+    assert (body["created"], body["failed"]) == (0, 2)
+    assert [r["error"]["field"] for r in body["results"]] == ["to", "max_attempts"]
+    assert Call.select().count() == 0 and WebhookDelivery.select().count() == 0
+
+
+def test_a_batch_with_exhausted_minutes_is_402_and_creates_nothing(client, auth, org, outbound_agent):
+    org.minutes_used = org.minutes_included
+    org.save()
+    response = post(client, auth, {"calls": [{"to": "+14155550123"}]}, path="/v1/calls/outbound/batch")
+    assert response.status_code == 402
+    assert response.get_json()["error"]["code"] == "minutes_exhausted"
+    assert Call.select().count() == 0
