@@ -9,6 +9,7 @@ bp = Blueprint("openapi", __name__)
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 E164 = {"type": "string", "description": "Phone number; normalized to E.164", "examples": ["+14155550123"]}
+DATE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
@@ -23,14 +24,35 @@ SCHEMAS: dict[str, Any] = {
     "BatchRequest": {"type": "object", "required": ["calls"], "properties": {"calls": {
         "type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/OutboundCallRequest"}}}},
     "Call": {"type": "object", "properties": {
-        "id": {"type": "string", "format": "uuid"}, "status": {"type": "string", "enum": [
+        "id": {"type": "string", "format": "uuid"}, "object": {"type": "string", "const": "call"},
+        "organization_id": {"type": "string"}, "agent_id": {"type": ["string", "null"]},
+        "direction": {"type": "string", "enum": ["inbound", "outbound"]}, "to": E164,
+        "from": {**E164, "type": ["string", "null"]},
+        "status": {"type": "string", "enum": [
             "queued", "scheduled", "calling", "ringing", "in-progress", "completed", "failed", "no-answer",
             "busy", "canceled"]},
-        "direction": {"type": "string", "enum": ["inbound", "outbound"]}, "to": E164, "from": E164,
-        "agent_id": {"type": "string"}, "attempt": {"type": "integer"}, "max_attempts": {"type": "integer"},
+        "context": {"type": "object"}, "webhook_url": {"type": ["string", "null"]},
+        "schedule_at": DATE_TIME, "attempt": {"type": "integer"}, "max_attempts": {"type": "integer"},
+        "next_attempt_at": {**DATE_TIME, "description": "set while queued or scheduled"},
         "hangup_cause": {"type": ["string", "null"]}, "sip_code": {"type": ["integer", "null"]},
+        "failure_reason": {"type": ["string", "null"]},
+        "queued_at": DATE_TIME, "dialed_at": DATE_TIME, "answered_at": DATE_TIME, "ended_at": DATE_TIME,
         "duration_seconds": {"type": ["integer", "null"]}, "billed_minutes": {"type": "integer"},
-        "transcript": {"type": "array"}, "answers": {"type": ["object", "null"]}}},
+        "answers": {"type": ["object", "null"]}, "recording_path": {"type": ["string", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "transcript": {"type": "array", "description": "absent in lists and batch results"}}},
+    "CallEventList": {"type": "object", "properties": {"object": {"type": "string", "const": "list"}, "data": {
+        "type": "array", "items": {"type": "object", "properties": {
+            "from": {"type": ["string", "null"]}, "to": {"type": "string"}, "reason": {"type": ["string", "null"]},
+            "data": {"type": ["object", "null"]}, "at": {"type": "string", "format": "date-time"}}}}}},
+    "BatchResult": {"type": "object", "properties": {
+        "object": {"type": "string", "const": "batch"}, "created": {"type": "integer"},
+        "failed": {"type": "integer"},
+        "error": {"$ref": "#/components/schemas/Error/properties/error",
+                  "description": "present (with status 422) only when every item was rejected"},
+        "results": {"type": "array", "items": {"type": "object", "properties": {
+            "index": {"type": "integer"}, "call": {"$ref": "#/components/schemas/Call"},
+            "error": {"$ref": "#/components/schemas/Error/properties/error"}}}}}},
     "Agent": {"type": "object", "properties": {
         "id": {"type": "string"}, "name": {"type": "string"}, "direction": {"type": "string",
                                                                            "enum": ["inbound", "outbound"]},
@@ -67,8 +89,11 @@ def _ref(name: str) -> dict[str, Any]:
 
 def _op(summary: str, ok: int = 200, body: str | None = None, result: str | None = None,
         errors: tuple[int, ...] = (401, 404, 429), params: list[dict] | None = None,
-        auth: bool = True) -> dict[str, Any]:
+        auth: bool = True, also: dict[int, str] | None = None) -> dict[str, Any]:
+    """One operation; `also` adds further success statuses (status -> description), same result."""
     responses: dict[str, Any] = {str(ok): {"description": "OK", **(_ref(result) if result else {})}}
+    for status, description in (also or {}).items():
+        responses[str(status)] = {"description": description, **(_ref(result) if result else {})}
     for status in errors:
         responses[str(status)] = {"description": "Error", "content": {"application/json": {"schema": ERROR}}}
     op: dict[str, Any] = {"summary": summary, "responses": responses}
@@ -104,17 +129,19 @@ PATHS: dict[str, dict[str, Any]] = {
                                        [{"name": "Idempotency-Key", "in": "header", "required": False,
                                          "schema": {"type": "string", "maxLength": 255}}])},
     "/v1/calls/outbound/batch": {"post": _op("Queue up to 1,000 calls in one transaction", 200, "BatchRequest",
-                                             None, WRITE_ERRORS)},
+                                             "BatchResult", WRITE_ERRORS)},
     "/v1/calls": {"get": _op("List calls, newest first, with cursor pagination", params=[
         _query("status", "comma-separated statuses"), _query("direction", "inbound or outbound"),
         _query("agent_id", "agent"), _query("created_after", "ISO 8601"), _query("created_before", "ISO 8601"),
         _query("limit", "1..200"), _query("cursor", "next_cursor of the previous page")],
         errors=(400, 401, 422, 429))},
     "/v1/calls/{call_id}": {"get": _op("Read a call with its transcript", result="Call", params=CALL_ID)},
-    "/v1/calls/{call_id}/events": {"get": _op("The call's timeline of transitions", params=CALL_ID)},
-    "/v1/calls/{call_id}/cancel": {"post": _op("Cancel a queued or scheduled call; hang up a live one",
-                                               result="Call", params=CALL_ID, errors=(401, 404, 409, 429))},
-    "/v1/calls/{call_id}/hangup": {"post": _op("Hang up a live call", 202, params=CALL_ID,
+    "/v1/calls/{call_id}/events": {"get": _op("The call's timeline of transitions", result="CallEventList",
+                                              params=CALL_ID)},
+    "/v1/calls/{call_id}/cancel": {"post": _op("Cancel a queued or scheduled call (200); hang up a live one (202)",
+                                               result="Call", params=CALL_ID, errors=(401, 404, 409, 429),
+                                               also={202: "A live call: hang-up requested"})},
+    "/v1/calls/{call_id}/hangup": {"post": _op("Hang up a live call", 202, result="Call", params=CALL_ID,
                                                errors=(401, 404, 409, 429))},
     "/v1/calls/{call_id}/transfer": {"post": _op("Transfer a live call (bridge or SIP REFER)", 202,
                                                  "TransferRequest", params=CALL_ID,
