@@ -154,6 +154,9 @@ class Config:
                                        "Originate rate (the trunk's CPS)")
     max_call_duration_s: int = _setting("MAX_CALL_DURATION", "3600", _int_range(30, 86_400),
                                         "Watchdog: longest call before it is hung up")
+    provider_timeout_s: float = _setting("PROVIDER_TIMEOUT", "5", _float_range(1, 30),
+                                         "Longest dead air (s) from the caller's turn to the agent's audio before "
+                                         "it apologises (per agent: settings.provider_timeout_s)")
     dispatch_interval_s: float = _setting("DISPATCH_INTERVAL", "0.5", _float_range(0.01, 60),
                                           "Seconds between queue polls")
     retry_backoff_s: int = _setting("RETRY_BACKOFF", "60", _int_range(0, 86_400),

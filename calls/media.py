@@ -34,6 +34,7 @@ from pipeline.providers import (
     STT,
     TTS,
     FallbackTTS,
+    ProviderError,
     ResilientLLM,
     agent_llm_settings,
     analyze_call,
@@ -103,9 +104,11 @@ def _text(settings: dict, key: str, default: str) -> str:
     return value.strip()[:500] if isinstance(value, str) and value.strip() else default
 
 
-def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float) -> SessionConfig:
+def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float,
+                   provider_timeout_s: float = SessionConfig.provider_timeout) -> SessionConfig:
     """Turn-taking from agent.settings (barge_in, silence_reprompt_s, max_reprompts, max_duration_s,
-    end_silence_ms, vad_aggressiveness, reprompt_text), clamped to ranges that work on a phone line."""
+    end_silence_ms, vad_aggressiveness, reprompt_text, provider_timeout_s), clamped to ranges that work on a
+    phone line; provider_timeout_s is the deployment's PROVIDER_TIMEOUT unless the agent overrides it."""
     settings = agent.settings if isinstance(agent.settings, dict) else {}
     defaults = SessionConfig()
     scripted = str((agent.llm or {}).get("provider") or OFFLINE["llm"]).lower() == "scripted"
@@ -122,8 +125,32 @@ def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float
         reprompt_text=_text(settings, "reprompt_text", defaults.reprompt_text),
         max_reprompts=int(_number(settings, "max_reprompts", defaults.max_reprompts, 0, 10)),
         max_duration=_number(settings, "max_duration_s", min(defaults.max_duration, max_call_s), 10, max_call_s),
+        provider_timeout=_number(settings, "provider_timeout_s", provider_timeout_s, 1, 30),
         tts_sample_rate=sample_rate,
     )
+
+
+def resilient_providers(llm: LLM, tts: TTS, offline_tts: TTS | None) -> tuple[LLM, TTS]:
+    """How every call's providers are wrapped: a failed LLM turn is retried, then apologised for; a cloud voice
+    that fails before any audio speaks the sentence in the offline voice. The Session's dead-air watchdog
+    bounds the time all of this may take (SessionConfig.provider_timeout)."""
+    if offline_tts is not None:
+        tts = FallbackTTS(tts, offline_tts)
+    return ResilientLLM(llm), tts
+
+
+def _build_or_offline(build: Callable[..., Any], settings: dict, config: Any, call_id: str) -> Any:
+    """build(settings), or the offline default when the agent's provider cannot be built on this deployment."""
+    provider = str(settings.get("provider") or "").lower()
+    if not provider or provider in OFFLINE.values():
+        return build(settings, config)
+    try:
+        return build(settings, config)
+    except (ProviderError, ImportError) as exc:
+        log.warning("call %s: %s; using the offline provider instead", call_id, exc)
+    if build is build_llm:  # the scripted agent runs the agent's own script (greeting, questions, closing)
+        return build({key: value for key, value in settings.items() if key != "provider"}, config)
+    return build(None, config)  # a cloud voice id or model name means nothing to espeak-ng / pocketsphinx
 
 
 def _appended(column: Any, item_json: str) -> Any:
@@ -150,7 +177,8 @@ class MediaBridge(MediaHooks):
         # Empty: a random secret per process, so URLs from another process (or an older one) are refused.
         self._secret = secret or secrets.token_hex(32)
         host, _, port = str(config.audio_ws_listen).rpartition(":")
-        self.server = AudioForkServer(self.session_factory, self.lookup, self._secret, host or "127.0.0.1", int(port))
+        self.server = AudioForkServer(self.session_factory, self.lookup, self._secret, host or "127.0.0.1", int(port),
+                                      on_start_failed=self.session_failed)
         self.public_url = str(config.audio_ws_public_url).rstrip("/")
         self.token_ttl_s = float(getattr(config, "originate_timeout_s", 60)) + TOKEN_GRACE_S
         self.sessions: dict[str, Session] = {}
@@ -238,25 +266,41 @@ class MediaBridge(MediaHooks):
         if agent is None:
             raise LookupError(f"call {call.id}: its agent is gone")
         providers = self.build_providers(agent, info)
-        config = session_config(agent, call, info.sample_rate, float(self.config.max_call_duration_s))
+        config = session_config(agent, call, info.sample_rate, float(self.config.max_call_duration_s),
+                                float(getattr(self.config, "provider_timeout_s", SessionConfig.provider_timeout)))
         session = Session(config, providers.stt, providers.llm, providers.tts, send, self._callbacks(call.id),
                           sample_rate=info.sample_rate, vad=providers.vad)
         self.sessions[call.id] = session
         self._answered_here.add(call.id)
         return session
 
+    def session_failed(self, info: StreamInfo, reason: str) -> None:
+        """The server could not start this call's session (even on offline providers): hang the call up
+        rather than leave the caller in silence. Runs in a greenlet of its own (never the socket's)."""
+        current = self.sessions.get(info.call_id)
+        if current is not None and not current.ended:
+            current.stop(reason)
+        self.sessions.pop(info.call_id, None)
+        self._work.spawn(self._control, info.call_id, "hangup", f"voice pipeline could not start: {reason}")
+
     def _registry_providers(self, agent: Agent, info: StreamInfo) -> MediaProviders:
-        """The agent's providers by name; keys come from the deployment's Config, never from the agent."""
+        """The agent's providers by name; keys come from the deployment's Config, never from the agent.
+
+        A provider that cannot be built here (no key, unknown name, missing SDK) is replaced by the offline
+        one, so the call still has a voice; only when the offline one fails too does this raise.
+        """
         stt_settings = dict(agent.stt or {})
         stt_settings.setdefault("language", agent.language or "en-US")
         tts_settings = dict(agent.tts or {})
         if agent.voice:
             tts_settings.setdefault("voice", agent.voice)
-        tts = build_tts(tts_settings, self.config)
-        if tts.name != OFFLINE["tts"]:
-            tts = FallbackTTS(tts, build_tts(None, self.config))  # a cloud voice failing -> the offline voice
-        return MediaProviders(stt=build_stt(stt_settings, self.config),
-                              llm=ResilientLLM(build_llm(agent_llm_settings(agent), self.config)), tts=tts)
+        call_id = getattr(getattr(info, "call", None), "id", "?")
+        stt = _build_or_offline(build_stt, stt_settings, self.config, call_id)
+        llm = _build_or_offline(build_llm, agent_llm_settings(agent), self.config, call_id)
+        tts = _build_or_offline(build_tts, tts_settings, self.config, call_id)
+        offline_tts = build_tts(None, self.config) if tts.name != OFFLINE["tts"] else None
+        llm, tts = resilient_providers(llm, tts, offline_tts)
+        return MediaProviders(stt=stt, llm=llm, tts=tts)
 
     def _registry_analysis_llm(self, agent: Agent) -> LLM:
         # Unwrapped: analyze_call recognises the scripted agent by its answers() method.
@@ -267,7 +311,8 @@ class MediaBridge(MediaHooks):
         return SessionCallbacks(
             on_turn=lambda turn: self._shielded(self.record_turn, call_id, turn),
             break_playback=lambda: self._shielded(self._control, call_id, "break"),
-            end_call=lambda reason: self._shielded(self._control, call_id, "hangup", reason),
+            end_call=lambda reason: self._shielded(self._control, call_id, "hangup",
+                                                   f"agent ended the call: {reason}"),
             transfer_call=lambda destination, reason: self._shielded(self.transfer, call_id, destination, reason),
         )
 
@@ -291,7 +336,7 @@ class MediaBridge(MediaHooks):
                 return
             call = Call.get_or_none(Call.id == call_id)
             if call is not None and call.status in LIVE_STATUSES:
-                controller.hangup(call, f"agent ended the call: {reason}"[:200])
+                controller.hangup(call, reason[:200])
 
     def transfer(self, call_id: str, destination: str, reason: str = "") -> bool:
         """The agent's transfer tool: only a valid phone number (E.164 after parsing) reaches the controller."""
@@ -305,11 +350,15 @@ class MediaBridge(MediaHooks):
                 call = Call.get_or_none(Call.id == call_id)
                 if call is None or call.status not in LIVE_STATUSES:
                     return False
-                self.controller.transfer(call, target, "bridge")
+                result = self.controller.transfer(call, target, "bridge")
         except Exception as exc:
             log.warning("call %s: transfer to %s failed: %s", call_id, target, exc)
             return False
-        return True
+        # Only a plain success counts: False, None or an -ERR reply leave the agent on the call to apologise.
+        accepted = result is True or (isinstance(result, str) and result.startswith("+OK"))
+        if not accepted:
+            log.warning("call %s: transfer to %s not accepted (%r)", call_id, target, result)
+        return accepted
 
     # ---- post-call analysis --------------------------------------------------------------------------------
     def analyze(self, call_id: str, streamed: bool = True) -> dict | None:

@@ -39,6 +39,7 @@ class Utterance:
     text: str
     start: float  # seconds of call audio
     end: float
+    pcm: bytes | None = None  # real speech to send instead of the tone (e.g. espeak-ng), at the call's rate
 
 
 class FakeSTTStream:
@@ -99,6 +100,8 @@ Reply = list  # TextDelta/ToolCall events; or an Exception to raise; or "hang" t
 class FakeLLM:
     """Answers from a list of scripted replies (or a function of the turns) after a fixed first-token latency."""
 
+    name = "fake-llm"
+
     def __init__(self, clock: Clock, replies: list | Callable[[list], Reply], latency: float = 0.1):
         self.clock, self.replies, self.latency = clock, replies, latency
         self.calls: list[list] = []
@@ -122,6 +125,8 @@ def say(text: str, *tools: ToolCall) -> list:
 
 class FakeTTS:
     """Each word is `ms_per_word` of audio; the first chunk comes after `latency`."""
+
+    name = "fake-tts"
 
     def __init__(self, clock: Clock, latency: float = 0.05, ms_per_word: int = 300, fail_on: str | None = None):
         self.clock, self.latency, self.ms_per_word, self.fail_on = clock, latency, ms_per_word, fail_on
@@ -149,8 +154,12 @@ class CallScript:
     lines: list[Utterance] = field(default_factory=list)
     keys: list[tuple[float, str]] = field(default_factory=list)
 
-    def say(self, at: float, text: str, duration: float = 1.0) -> CallScript:
-        self.lines.append(Utterance(text, at, at + duration))
+    def say(self, at: float, text: str, duration: float = 1.0, pcm: bytes | None = None,
+            sample_rate: int = 16000) -> CallScript:
+        """A caller line; with pcm, that audio is sent (and its length is the line's duration)."""
+        if pcm is not None:
+            duration = len(pcm) / 2 / sample_rate
+        self.lines.append(Utterance(text, at, at + duration, pcm))
         return self
 
     def press(self, at: float, digits: str) -> CallScript:
@@ -159,6 +168,9 @@ class CallScript:
 
     def voiced(self, t: float) -> bool:
         return any(u.start <= t < u.end for u in self.lines)
+
+    def line_at(self, t: float) -> Utterance | None:
+        return next((u for u in self.lines if u.start <= t < u.end), None)
 
 
 class Timeline:
@@ -184,8 +196,18 @@ class Timeline:
             for at, digit in keys:
                 if self.t <= at < self.t + 0.02:
                     self.session.push_dtmf(digit)
-            self.session.push_audio(self._voice if self.script.voiced(self.t) else self._silence)
+            self.session.push_audio(self._frame_at(self.t))
             self.t = round(self.t + 0.02, 6)
+
+    def _frame_at(self, t: float) -> bytes:
+        line = self.script.line_at(t)
+        if line is None:
+            return self._silence
+        if line.pcm is None:
+            return self._voice
+        size = len(self._silence)
+        offset = int(round((t - line.start) / 0.02)) * size
+        return line.pcm[offset:offset + size].ljust(size, b"\0")
 
     def audio(self) -> list[Sent]:
         return [s for s in self.sent if isinstance(s.frame, TTSAudio)]

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 import gevent
-import gevent.lock
 import gevent.pool
+import gevent.queue
 from gevent.server import StreamServer
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -39,6 +39,7 @@ from wsproto.utilities import RemoteProtocolError
 
 from pipeline.audio import SUPPORTED_RATES, AudioFormatError
 from pipeline.frames import AgentEvent, EndCall, Frame, Interrupt, Transfer, TTSAudio
+from pipeline.providers.errors import ProviderError
 from pipeline.tokens import TokenError, check_token
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "audio.drachtio.org"
 PATH = re.compile(r"^/audio/([A-Za-z0-9][A-Za-z0-9_.-]{0,79})/?$")
 BIDI_FRAME_BYTES = 640
+_STOP, _SHUTDOWN = object(), object()  # writer queue markers: end the writer / half-close after what is queued
 
 
 class SessionLike(Protocol):
@@ -86,11 +88,15 @@ class AudioForkServer:
     def __init__(self, session_factory: SessionFactory, lookup: CallLookup, secret: str | bytes,
                  host: str = "127.0.0.1", port: int = 0, *, default_sample_rate: int = 16000,
                  handshake_timeout: float = 5.0, metadata_timeout: float = 5.0, idle_timeout: float = 60.0,
-                 max_message_bytes: int = 1 << 20):
+                 max_message_bytes: int = 1 << 20,
+                 on_start_failed: Callable[[StreamInfo, str], None] | None = None):
         self.session_factory, self.lookup, self._secret = session_factory, lookup, secret
         self.default_sample_rate = default_sample_rate
         self.handshake_timeout, self.metadata_timeout = handshake_timeout, metadata_timeout
         self.idle_timeout, self.max_message_bytes = idle_timeout, max_message_bytes
+        self.max_queued_bytes = max(max_message_bytes, 1) * 32  # a peer that stopped reading is dropped
+        self.flush_timeout = 2.0
+        self.on_start_failed = on_start_failed  # the app hangs the call up: a call without a voice is dead air
         # A pool, so stop() can end handlers that are stuck (e.g. a session still starting its STT):
         # gevent's StreamServer without one leaves them running after stop().
         self._server = StreamServer((host, port), self._handle, spawn=gevent.pool.Pool())
@@ -134,7 +140,11 @@ class Connection:
         self.call: Any = None
         self.session: SessionLike | None = None
         self.closed = False
-        self._lock = gevent.lock.Semaphore()
+        # One writer greenlet per connection, fed in order: a greenlet killed while it sends (a reply cut by
+        # barge-in) can never leave half a WebSocket frame on the wire, and killAudio never waits behind it.
+        self._outbox: gevent.queue.Queue = gevent.queue.Queue()
+        self._queued_bytes = 0
+        self._writer = gevent.spawn(self._write_loop)
         self._parts: list = []
         self._size = 0
 
@@ -252,11 +262,23 @@ class Connection:
         try:
             self.session = self.server.session_factory(info, self.send)
             self.session.start()
-        except Exception:
+        except Exception as exc:
             log.exception("call %s: session could not start", self.call_id)
+            # Our own provider errors say what is missing; anything else is named by type only (its text may
+            # carry an SDK's request details).
+            why = str(exc) if isinstance(exc, ProviderError | LookupError) else type(exc).__name__
+            self._report_start_failure(info, why[:160])
             raise Refused("session could not start", close_code=1011) from None
         self.sock.settimeout(self.server.idle_timeout)
         log.info("call %s: audio stream open from %s at %d Hz", self.call_id, self.peer, rate)
+
+    def _report_start_failure(self, info: StreamInfo, reason: str) -> None:
+        if self.server.on_start_failed is None:
+            return
+        try:
+            gevent.spawn(self.server.on_start_failed, info, reason)
+        except Exception:
+            log.exception("call %s: on_start_failed failed", self.call_id)
 
     def _on_binary(self, data: bytes) -> None:
         if self.session is None:
@@ -304,12 +326,38 @@ class Connection:
             log.debug("call %s: dropped an outgoing message: %s", self.call_id, exc)
 
     def _write(self, data: bytes) -> None:
-        with self._lock:
+        """Queue bytes for the writer; never blocks, never interleaves with another frame."""
+        if not data or self._writer.dead:
+            return
+        self._queued_bytes += len(data)
+        if self._queued_bytes > self.server.max_queued_bytes:
+            log.warning("call %s: peer is not reading (%d bytes queued): closing", self.call_id, self._queued_bytes)
+            self.closed = True
+            self._outbox.put(_SHUTDOWN)
+            return
+        self._outbox.put(data)
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._outbox.get()
+            if item is _STOP:
+                return
+            if item is _SHUTDOWN:
+                self._shutdown_socket()
+                continue
+            self._queued_bytes -= len(item)
             try:
-                self.sock.sendall(data)
+                self.sock.sendall(item)
             except OSError as exc:
                 log.info("call %s: write failed: %s", self.call_id, exc)
                 self.closed = True
+                return
+
+    def _shutdown_socket(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
 
     # ----- closing -----------------------------------------------------------------------------------------
     def _close(self, code: int, reason: str, why: str) -> None:
@@ -320,10 +368,7 @@ class Connection:
         self._send_message(CloseConnection(code=code, reason=reason[:100]))
         self.closed = True
         self._stop_session(why)
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+        self._outbox.put(_SHUTDOWN)  # after the close frame and everything before it
 
     def _closed_by_peer(self, why: str) -> None:
         if not self.closed:
@@ -354,6 +399,9 @@ class Connection:
     def teardown(self, why: str) -> None:
         self.closed = True
         self._stop_session(why)
+        self._outbox.put(_STOP)
+        self._writer.join(timeout=self.server.flush_timeout)  # what was queued (a close frame) goes out
+        self._writer.kill(block=False)
         try:
             self.sock.close()
         except OSError:

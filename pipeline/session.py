@@ -36,7 +36,6 @@ from pipeline.interfaces import (
     STT,
     TTS,
     ProviderError,
-    ProviderTimeout,
     STTFailed,
     TextDelta,
     ToolCall,
@@ -49,6 +48,14 @@ from pipeline.sentences import SentenceAggregator
 from pipeline.vad import Endpointer, EndpointerConfig, VADProcessor, VoiceDetector, WebRtcVad
 
 log = logging.getLogger(__name__)
+
+class DeadAir(gevent.GreenletExit):
+    """Kills a reply whose providers stayed silent past the dead-air limit.
+
+    A GreenletExit, not a ProviderError: the provider wrappers (ResilientLLM retries a ProviderError, and
+    SDK-backed providers turn Exceptions into ProviderErrors) must not swallow it and wait a second time.
+    """
+
 
 DESTINATION = re.compile(r"^\+?[0-9A-Za-z*#._@-]{1,64}$")
 DTMF_DIGITS = set("0123456789*#ABCD")
@@ -73,7 +80,10 @@ class SessionConfig:
     silence_goodbye: str = "I haven't heard anything, so I'll end the call now. Goodbye."
     max_duration: float = 600.0
     max_duration_text: str = "We have reached the time limit for this call. Thank you, goodbye."
-    provider_timeout: float = 5.0  # the dead-air limit while waiting on the LLM or TTS
+    # The dead-air limit: from the end of the caller's turn (or the end of the last audio) to the next audio
+    # the caller hears. Past it the agent apologises (pre-synthesised, so the apology itself costs no TTS time)
+    # and tries the LLM once more; a second silence ends the call with failure_text.
+    provider_timeout: float = 5.0
     apology_text: str = "Sorry, I had a problem there. Let me try again."
     failure_text: str = "Sorry, I'm having technical difficulties. Please call back later. Goodbye."
     transfer_failed_text: str = "Sorry, I couldn't transfer you right now."
@@ -143,6 +153,11 @@ class Session:
         self._dtmf: list[str] = []
         self._dtmf_at = 0.0
         self._ticker: gevent.Greenlet | None = None
+        self._watchdog: gevent.Greenlet | None = None
+        self._llm_attempt = 1
+        self._turn_ended_at: float | None = None  # session ms the caller's turn ended (dead air starts there)
+        self._canned: dict[str, bytes] = {}  # fixed lines synthesised up front, playable with no TTS wait
+        self._preparing: gevent.Greenlet | None = None
 
     # ----- lifecycle -------------------------------------------------------------------------------------------
     def now_ms(self) -> float:
@@ -164,6 +179,7 @@ class Session:
             gevent.spawn(self._stream.close)
             return
         self._ticker = gevent.spawn(self._tick_loop)
+        self._preparing = gevent.spawn(self._prepare_canned)
         if self.config.greeting:
             self._start_reply(text=self.config.greeting, kind="greeting")
         else:
@@ -175,6 +191,9 @@ class Session:
             return
         self.ended, self.end_reason = True, reason
         self._kill_reply()
+        for helper in (self._preparing, self._watchdog):
+            if helper is not None and helper is not gevent.getcurrent():
+                helper.kill(block=False)
         if self._agent is not None:
             now = self.now_ms()
             self._record_agent(min(now, self._playing_until), interrupted=now < self._playing_until)
@@ -243,6 +262,8 @@ class Session:
         self._end_caller_turn()
 
     def _end_caller_turn(self) -> None:
+        if self._turn_ended_at is None:
+            self._turn_ended_at = self.now_ms()
         if self._stream is not None and not self._stream.closed:
             self._await_final_until = self.clock.now() + self.config.stt_final_timeout
             try:
@@ -289,6 +310,7 @@ class Session:
             return
         for stopped in self.endpointer.stt_end_of_utterance(self._audio_ms):
             self.callbacks.on_event(stopped)
+            self._turn_ended_at = self.now_ms()
             self._caller_end_ms = self.now_ms() - (stopped.t_ms - stopped.last_voiced_ms)
             self._last_activity = self.now_ms()
             if self._caller_pieces:
@@ -317,11 +339,12 @@ class Session:
 
     def _commit_caller(self) -> None:
         text = " ".join(self._caller_pieces).strip()
+        ended_at, self._turn_ended_at = self._turn_ended_at, None
         self._caller_pieces, self._await_final_until = [], None
         if not text or self.ended or self._closing:
             return
         self._record(TurnRecord("caller", text, int(self._caller_start_ms), int(self._caller_end_ms)))
-        self._start_reply()
+        self._start_reply(since=ended_at)
 
     def _commit_dtmf(self) -> None:
         digits, self._dtmf = "".join(self._dtmf).rstrip("#"), []
@@ -343,25 +366,38 @@ class Session:
         replying = self._reply is not None and not self._reply.dead
         return replying or self.now_ms() < self._playing_until
 
-    def _start_reply(self, text: str | None = None, kind: str = "reply") -> None:
+    def _start_reply(self, text: str | None = None, kind: str = "reply", *, since: float | None = None,
+                     attempt: int = 1, apologise: bool = False) -> None:
+        """Speak `text`, or let the LLM answer; `since` (session ms) is when the caller started waiting."""
         self._kill_reply()
         self._agent = _AgentTurn(kind=kind)
-        self._progress_at = self.now_ms()
-        self._reply = gevent.spawn(self._reply_task, text)
+        now = self.now_ms()
+        self._progress_at = now if since is None else min(since, now)
+        self._llm_attempt = attempt
+        self._reply = gevent.spawn(self._reply_task, text, apologise)
+        self._watchdog = gevent.spawn(self._watch, self._reply, text)
 
     def _kill_reply(self) -> None:
         reply, self._reply = self._reply, None
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None and not watchdog.dead and watchdog is not gevent.getcurrent():
+            watchdog.kill(block=False)
         if reply is not None and not reply.dead and reply is not gevent.getcurrent():
             reply.kill(block=True, timeout=1.0)
 
-    def _reply_task(self, text: str | None) -> None:
+    def _reply_task(self, text: str | None, apologise: bool = False) -> None:
         try:
+            if apologise:
+                self._speak_sentence(self.config.apology_text)
             if text is not None:
                 self._speak_fixed(text)
             else:
                 self._generate()
         except gevent.GreenletExit:
             raise
+        except ProviderError as exc:
+            log.warning("could not speak: %s", exc)
+            self._fail("tts failed")
         except Exception:
             log.exception("reply failed")
             self._fail("internal error")
@@ -375,19 +411,53 @@ class Session:
                 self._fail("tts failed")
 
     def _generate(self) -> None:
-        for attempt in (1, 2):
+        while True:
             try:
                 self._stream_llm()
                 return
             except ProviderError as exc:
-                log.warning("provider failed (attempt %d): %s", attempt, exc)
-                if attempt == 2 or self._closing:
+                log.warning("provider failed (attempt %d): %s", self._llm_attempt, exc)
+                if self._llm_attempt >= 2 or self._closing:
                     break
+                self._llm_attempt += 1
                 try:
                     self._speak_sentence(self.config.apology_text)
                 except ProviderError as again:
                     log.warning("could not apologise: %s", again)
         self._fail("provider failed")
+
+    # ----- dead air ------------------------------------------------------------------------------------------
+    def _watch(self, reply: gevent.Greenlet, text: str | None) -> None:
+        """Sleep until the dead-air deadline (pushed back by every sign of progress); act when it passes."""
+        limit = self.config.provider_timeout * 1000.0
+        while not self.ended and self._reply is reply and not reply.dead:
+            wait = max(self._progress_at, self._playing_until) + limit - self.now_ms()
+            if wait <= 0:
+                self._on_dead_air(reply, text)
+                return
+            self.clock.sleep(wait / 1000.0)
+
+    def _on_dead_air(self, reply: gevent.Greenlet, text: str | None) -> None:
+        log.warning("providers silent for %.1f s: apologising", self.config.provider_timeout)
+        self._reply, self._watchdog = None, None
+        reply.kill(DeadAir, block=False)  # lands wherever it waits; never in a socket write (see server.py)
+        if self._agent is not None and self._agent.segments:
+            self._record_agent(self._playing_until, interrupted=False)
+        if self._closing:
+            action = self._pending_action
+            self._finish(action[1] if action and action[0] == "end" else "provider timed out")
+        elif text is None and self._llm_attempt < 2:
+            self._start_reply(kind="reply", attempt=self._llm_attempt + 1, apologise=True)
+        else:
+            self._fail("provider timed out")
+
+    def _prepare_canned(self) -> None:
+        """Synthesise the apology and failure lines now, so saying them never waits on a stalled provider."""
+        for text in (self.config.apology_text, self.config.failure_text):
+            try:
+                self._canned[text] = b"".join(self.tts.synthesize(text, self.tts_rate))
+            except ProviderError as exc:
+                log.warning("could not prepare a fixed line: %s", exc)
 
     def _stream_llm(self) -> None:
         aggregator = SentenceAggregator()
@@ -406,6 +476,16 @@ class Session:
             self._on_tool(tool)
 
     def _speak_sentence(self, text: str) -> None:
+        canned = self._canned.get(text)
+        if canned:
+            self._progress_at = self.now_ms()
+            if self.config.bidirectional:
+                step = self.tts_rate // 10 * 2  # 100 ms pieces, paced like synthesised audio
+                for i in range(0, len(canned), step):
+                    self._play(canned[i:i + step], text if i == 0 else "")
+            else:
+                self._play(canned, text)
+            return
         chunks = []
         for chunk in self.tts.synthesize(text, self.tts_rate):
             self._progress_at = self.now_ms()
@@ -419,6 +499,8 @@ class Session:
         """Send audio and extend the playback estimate (paced in bidirectional mode so killAudio is effective)."""
         if not pcm and not text:
             return
+        if self._reply is not gevent.getcurrent():
+            return  # a reply cut off by barge-in or the dead-air watchdog: nothing more of it is heard
         if self.config.bidirectional:
             lead = self._playing_until - self.now_ms() - self.config.playback_lead_ms
             if lead > 0:
@@ -451,9 +533,16 @@ class Session:
         if not self.config.barge_in or self._closing:
             return False
         now = self.now_ms()
-        self._kill_reply()
-        if now < self._playing_until:
+        playing = now < self._playing_until
+        reply = self._reply
+        self._reply = None  # detached first: nothing more of it can be sent (see _play)
+        if playing:
+            # killAudio first, on this very frame: the reply's greenlet may take a while to die, and the
+            # socket writer (pipeline/server.py) sends frames whole, in order, whatever is killed.
             self.send(Interrupt(now))
+        self._reply = reply
+        self._kill_reply()
+        if playing:
             try:
                 self.callbacks.break_playback()
             except Exception:
@@ -491,10 +580,6 @@ class Session:
         replying = self._reply is not None and not self._reply.dead
         if not replying and now >= self._playing_until:
             self._after_playback(now)
-        elif replying and now - max(self._progress_at, self._playing_until) > self.config.provider_timeout * 1000:
-            log.warning("provider silent for %.1f s: treating as a timeout", self.config.provider_timeout)
-            self._progress_at = now
-            self._reply.kill(ProviderTimeout("no answer in time", provider="pipeline"), block=False)
         self._check_limits(now, replying)
 
     def _after_playback(self, now: float) -> None:

@@ -24,6 +24,7 @@ class FakeController:
 
     def __init__(self):
         self.hangups, self.breaks, self.transfers = [], [], []
+        self.transfer_result = True  # what the real controller returns for +OK (False for -ERR)
 
     def hangup(self, call, reason="hung up through the API"):
         self.hangups.append((call.id, reason))
@@ -33,6 +34,7 @@ class FakeController:
 
     def transfer(self, call, target, mode):
         self.transfers.append((call.id, target, mode))
+        return self.transfer_result
 
 
 def wait_for(predicate, timeout=8.0):
@@ -385,18 +387,62 @@ def test_registry_providers_offline_defaults_and_cloud_fallbacks(db, org, agent)
     assert "sk-test" not in repr(keyed) and keyed._secret not in repr(keyed)
 
 
-def test_a_provider_that_cannot_start_closes_only_that_stream(harness, org, agent, monkeypatch):
+def test_a_cloud_provider_that_cannot_be_built_falls_back_to_the_offline_one(db, org, monkeypatch):
+    from config import load_config
+
     monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
-    broken = Agent.create(organization=org, name="No key", direction="outbound", stt={"provider": "deepgram"})
-    bad, good = live_call(org, broken), live_call(org, agent)
-    harness.bridge.build_providers = harness.bridge._registry_providers  # the real registry for this stream
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("ELEVENLABS_API_KEY", raising=False)
+    keyless = Agent.create(organization=org, name="No keys", direction="outbound", voice="voice-123",
+                           stt={"provider": "deepgram"}, llm={"provider": "openai", "model": "gpt-4o-mini"},
+                           tts={"provider": "elevenlabs"}, settings={"questions": [{"key": "q", "text": QUESTION}]})
+    bridge = MediaBridge(load_config({"AUDIO_WS_LISTEN": "127.0.0.1:0"}))
+    providers = bridge.build_providers(keyless, None)
+    assert (providers.stt.name, providers.llm.name, providers.tts.name) == ("pocketsphinx", "scripted", "espeak")
+    assert isinstance(providers.llm, ResilientLLM)
+    # The scripted agent runs this agent's own script, and espeak-ng speaks (the cloud voice id is dropped).
+    opening = "".join(e.text for e in providers.llm.stream("", {}, []) if hasattr(e, "text"))
+    assert QUESTION in opening
+    assert b"".join(providers.tts.synthesize("Hello.", 16000))
+
+
+def test_a_session_that_cannot_start_even_offline_hangs_the_call_up_with_a_reason(harness, org, agent):
+    from pipeline.providers import ProviderConfigError
+
+    bad, good = live_call(org, agent), live_call(org, agent)
+
+    def broken(agent_row, info):
+        raise ProviderConfigError("espeak-ng is not installed", provider="espeak")
+
+    harness.bridge.build_providers = broken
     ws = connect(harness.bridge.media_url(bad))
     ws.send(json.dumps({"call_id": bad.id}))
     opcode, data = ws.recv_data(control_frame=True)
     assert opcode == websocket.ABNF.OPCODE_CLOSE and int.from_bytes(data[:2], "big") == 1011
+    wait_for(lambda: harness.controller.hangups)
+    assert harness.controller.hangups == [
+        (bad.id, "voice pipeline could not start: espeak: espeak-ng is not installed")]
     assert bad.id not in harness.bridge.sessions
-    harness.bridge.build_providers = harness.providers
+    harness.bridge.build_providers = harness.providers  # another call is unaffected
     ws = connect(harness.bridge.media_url(good))
     ws.send(json.dumps({"call_id": good.id}))
     assert messages_until(ws, lambda m: QUESTION in (spoken(m) or ""))
+    ws.close()
+    assert [call_id for call_id, _ in harness.controller.hangups] == [bad.id]
+
+
+def test_a_transfer_the_controller_refuses_is_apologised_for_and_the_call_goes_on(harness, org, agent):
+    call = live_call(org, agent)
+    harness.controller.transfer_result = False  # the switch answered -ERR
+    harness.llm_replies = [say("Let me transfer you.", ToolCall("transfer_call", {"destination": "+14155552671",
+                                                                                  "reason": "asked"}, "t1")),
+                           say("Anything else?")]
+    ws = connect(harness.bridge.media_url(call))
+    ws.send(json.dumps({"call_id": call.id}))
+    seen = messages_until(ws, lambda m: spoken(m) == "Sorry, I couldn't transfer you right now.")
+    assert harness.controller.transfers == [(call.id, "+14155552671", "bridge")]
+    assert not any(m.get("type") in ("transfer", "disconnect") for m in seen)
+    session = harness.bridge.sessions[call.id]
+    assert not session.ended and harness.controller.hangups == []
     ws.close()

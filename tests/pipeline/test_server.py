@@ -285,3 +285,71 @@ def test_frames_map_to_mod_audio_fork_messages():
     Connection.send(conn, EndCall("done"))
     gevent.sleep(0)
     assert sent == [{"type": "killAudio"}, {"type": "disconnect"}]
+
+
+def _ws_client(srv, call_id, rcvbuf=None):
+    """A raw socket speaking WebSocket through wsproto, so the test parses every byte the server sends."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request
+
+    sock = socket.socket()
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.connect(srv.address)
+    sock.settimeout(10)
+    client = WSConnection(ConnectionType.CLIENT)
+    target = url(srv, call_id).split(str(srv.address[1]), 1)[1]
+    sock.sendall(client.send(Request(host="127.0.0.1", target=target, subprotocols=["audio.drachtio.org"])))
+    with gevent.Timeout(5):
+        while True:
+            client.receive_data(sock.recv(65536))
+            if any(isinstance(event, AcceptConnection) for event in client.events()):
+                return sock, client
+
+
+def _read_messages(sock, client, until_type, limit_s=20.0):
+    """Every text message, parsed from the raw bytes (a truncated frame makes wsproto raise)."""
+    from wsproto.events import TextMessage
+
+    messages, parts = [], []
+    with gevent.Timeout(limit_s, AssertionError(f"no {until_type} in {messages!r}")):
+        while True:
+            data = sock.recv(1 << 20)
+            assert data, f"socket closed before {until_type}"
+            client.receive_data(data)
+            for event in client.events():
+                if isinstance(event, TextMessage):
+                    parts.append(event.data)
+                    if event.message_finished:
+                        messages.append(json.loads("".join(parts)))
+                        parts = []
+                        if messages[-1]["type"] == until_type:
+                            return messages
+
+
+def test_a_reply_killed_while_its_frame_is_written_never_leaves_a_truncated_frame():
+    from wsproto.events import TextMessage
+
+    big = bytes(9 << 20)  # ~12 MB of base64: far more than the socket buffers hold while the client waits
+    held = {}
+
+    class LongReply(RecordingSession):
+        def start(self):
+            held["session"] = self
+            held["reply"] = gevent.spawn(self.send, TTSAudio(big, 16000, "a long sentence"))
+
+    srv = AudioForkServer(LongReply, lambda call_id: {"id": call_id}, SECRET)
+    srv.start()
+    try:
+        sock, client = _ws_client(srv, "call-big", rcvbuf=32768)
+        sock.sendall(client.send(TextMessage(json.dumps({"sampleRate": 16000}))))
+        wait_for(lambda: "reply" in held)
+        gevent.sleep(0.3)  # the client reads nothing: the frame is part-way out when barge-in strikes
+        held["reply"].kill(block=True, timeout=2)
+        held["session"].send(Interrupt(0))
+        messages = _read_messages(sock, client, "killAudio")
+        sock.close()
+    finally:
+        srv.stop(timeout=2)
+    assert [m["type"] for m in messages] == ["playAudio", "killAudio"]
+    assert len(base64.b64decode(messages[0]["data"]["audioContent"])) == len(big)

@@ -3,7 +3,7 @@ import pytest
 
 from pipeline.clock import VirtualClock
 from pipeline.fakes import CallScript, EnergyVAD, FakeLLM, FakeSTT, FakeTTS, Timeline, say
-from pipeline.frames import EndCall, Interrupt, Transfer, TTSAudio
+from pipeline.frames import EndCall, Interrupt, SpeechStopped, Transfer, TTSAudio
 from pipeline.interfaces import ProviderError, ToolCall
 from pipeline.session import Session, SessionCallbacks, SessionConfig
 
@@ -11,23 +11,32 @@ GREETING = "Hello, this is Acme."  # 4 words: 1.2 s of fake TTS audio
 
 
 class Harness:
-    def __init__(self, replies, script=None, transfer_ok=True, stt_latency=0.05, **overrides):
+    """production=True wraps the fakes the way calls/media.py wraps every call's providers."""
+
+    def __init__(self, replies, script=None, transfer_ok=True, stt_latency=0.05, production=False, vad=None,
+                 stt_options=None, tts_fail_on=None, **overrides):
         options = dict(greeting=GREETING, reprompt_after=30.0, end_silence_ms=600)
         options.update(overrides)
         self.clock = VirtualClock()
-        self.stt = FakeSTT(self.clock, latency=stt_latency)
+        self.stt = FakeSTT(self.clock, latency=stt_latency, **(stt_options or {}))
         self.llm = FakeLLM(self.clock, replies, latency=0.1)
-        self.tts = FakeTTS(self.clock, latency=0.05, ms_per_word=300)
-        self.turns, self.breaks, self.ended, self.transfers = [], [], [], []
+        self.tts = FakeTTS(self.clock, latency=0.05, ms_per_word=300, fail_on=tts_fail_on)
+        llm, tts = self.llm, self.tts
+        if production:
+            from calls.media import resilient_providers
+
+            llm, tts = resilient_providers(self.llm, self.tts, FakeTTS(self.clock, latency=0.05))
+        self.turns, self.breaks, self.ended, self.transfers, self.events = [], [], [], [], []
         callbacks = SessionCallbacks(
             on_turn=self.turns.append,
             break_playback=lambda: self.breaks.append(self.clock.now() * 1000),
             end_call=self.ended.append,
             transfer_call=lambda dest, reason: self.transfers.append((dest, reason)) or transfer_ok,
+            on_event=lambda frame: self.events.append((self.clock.now() * 1000, frame)),
         )
         self.timeline = Timeline(self.clock, script or CallScript(), self.stt)
-        self.session = Session(SessionConfig(**options), self.stt, self.llm, self.tts, self.timeline.sink,
-                               callbacks, clock=self.clock, vad=EnergyVAD())
+        self.session = Session(SessionConfig(**options), self.stt, llm, tts, self.timeline.sink,
+                               callbacks, clock=self.clock, vad=vad or EnergyVAD())
         self.timeline.session = self.session
         self.session.start()
 
@@ -174,3 +183,66 @@ def test_tts_audio_is_at_the_configured_rate():
     (first,) = h.timeline.audio()
     assert isinstance(first.frame, TTSAudio) and first.frame.sample_rate == 8000
     assert len(first.frame.pcm) == 8000 * 2 * 12 // 10
+
+
+def _end_of_turn_ms(h):
+    """When the pipeline decided the caller's (first) turn was over: dead air starts there."""
+    return next(t for t, frame in h.events if isinstance(frame, SpeechStopped) and frame.end_of_turn)
+
+
+def _audio_after(h, t_ms):
+    return [s for s in h.timeline.audio() if s.t_ms >= t_ms]
+
+
+def test_an_llm_that_never_answers_gets_the_apology_within_the_limit_through_the_production_wrappers():
+    script = CallScript().say(2.0, "hello", 0.6)
+    h = Harness(["hang", say("Here I am.")], script, production=True, provider_timeout=2.0)
+    h.run(9.0)
+    end_of_turn = _end_of_turn_ms(h)
+    first = _audio_after(h, end_of_turn)[0]
+    assert first.frame.text == "Sorry, I had a problem there. Let me try again."
+    assert end_of_turn + 1900 <= first.t_ms <= end_of_turn + 2000 + 1e-6  # the limit, not twice it
+    assert [s.frame.text for s in _audio_after(h, end_of_turn)] == [first.frame.text, "Here I am."]
+    assert len(h.llm.calls) == 2 and h.ended == []  # ResilientLLM did not wait a second time on its own
+
+
+def test_a_second_silent_llm_turn_ends_the_call_with_the_failure_line_within_the_limit_again():
+    script = CallScript().say(2.0, "hello", 0.6)
+    h = Harness(["hang", "hang"], script, production=True, provider_timeout=2.0)
+    h.run(15.0)
+    apology, failure = _audio_after(h, _end_of_turn_ms(h))
+    assert failure.frame.text == "Sorry, I'm having technical difficulties. Please call back later. Goodbye."
+    apology_end = apology.t_ms + apology.frame.duration_ms
+    assert apology_end + 1900 <= failure.t_ms <= apology_end + 2000 + 1e-6
+    assert h.ended == ["provider timed out"] and h.timeline.kinds()[-1] == "EndCall"
+    end = next(s for s in h.timeline.sent if isinstance(s.frame, EndCall))
+    assert end.t_ms >= failure.t_ms + failure.frame.duration_ms  # the caller hears the whole line
+
+
+def _espeak_speech(text):
+    """Real synthetic speech (espeak-ng) at 16 kHz, leading silence cut so speech starts at sample 0."""
+    import numpy as np
+
+    from pipeline.providers import build_tts
+
+    pcm = b"".join(build_tts({"provider": "espeak"}).synthesize(text, 16000))
+    samples = np.frombuffer(pcm, dtype="<i2")
+    first = int(np.argmax(np.abs(samples) > 1000))
+    return samples[first:].tobytes()
+
+
+def test_barge_in_with_webrtcvad_on_real_speech_sends_kill_audio_within_200ms_of_onset():
+    from pipeline.vad import WebRtcVad
+
+    speech = _espeak_speech("wait a moment please")
+    script = CallScript().say(2.0, "I would like a table", 1.0).say(4.7, "wait a moment please", pcm=speech)
+    h = Harness([say("Sure. For how many people tonight and at what time?"), say("Of course.")], script,
+                vad=WebRtcVad(2))
+    h.run(9.0)
+    interrupt = next(s for s in h.timeline.sent if isinstance(s.frame, Interrupt))
+    assert 4700 < interrupt.t_ms <= 4700 + 200
+    # killAudio is the first thing sent once the caller talks, and nothing of the cut reply follows it.
+    after = [s for s in h.timeline.sent if s.t_ms >= 4700]
+    assert isinstance(after[0].frame, Interrupt)
+    assert [s.frame.text for s in after if isinstance(s.frame, TTSAudio)] == ["Of course."]
+    assert h.breaks == [interrupt.t_ms] and h.turns[2].interrupted
