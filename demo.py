@@ -40,7 +40,7 @@ AGENT = {
     "settings": {"questions": [
         {"key": "confirmed", "text": "Can you confirm your appointment tomorrow at ten?"},
         {"key": "callback_time", "text": "When is the best time to call you back?"}],
-        "closing": "We will call you then. Goodbye!", "reprompt_after_s": 8},
+        "closing": "We will call you then. Goodbye!", "silence_reprompt_s": 8},
     "analysis_schema": {"type": "object", "properties": {"confirmed": {"type": "boolean"},
                                                          "callback_time": {"type": "string"}}},
 }

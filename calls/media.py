@@ -104,6 +104,30 @@ def _text(settings: dict, key: str, default: str) -> str:
     return value.strip()[:500] if isinstance(value, str) and value.strip() else default
 
 
+# Every key of Agent.settings something reads: the pipeline (session_config), the scripted agent (its script)
+# and the call controller (record). Anything else is a typo that would silently do nothing.
+AGENT_SETTINGS: dict[str, tuple[type, ...]] = {
+    "barge_in": (bool,), "vad_aggressiveness": (int,), "end_silence_ms": (int, float),
+    "silence_reprompt_s": (int, float), "reprompt_text": (str,), "max_reprompts": (int,),
+    "max_duration_s": (int, float), "provider_timeout_s": (int, float),
+    "questions": (list,), "closing": (str,), "max_retries": (int,), "record": (bool,),
+}
+
+
+def check_agent_settings(settings: Any) -> list[str]:
+    """Problems with an agent's settings object (unknown keys, wrong types), each naming the key; [] if fine."""
+    if not isinstance(settings, dict):
+        return ["settings must be an object"]
+    problems = []
+    for key, value in settings.items():
+        kinds = AGENT_SETTINGS.get(key)
+        if kinds is None:
+            problems.append(f"unknown setting {str(key)[:40]!r} (known: {', '.join(sorted(AGENT_SETTINGS))})")
+        elif not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            problems.append(f"setting {key!r} must be {' or '.join(k.__name__ for k in kinds)}")
+    return problems
+
+
 def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float,
                    provider_timeout_s: float = SessionConfig.provider_timeout) -> SessionConfig:
     """Turn-taking from agent.settings (barge_in, silence_reprompt_s, max_reprompts, max_duration_s,
@@ -414,4 +438,5 @@ def e164(destination: str, region: str = "US") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-__all__ = ["MediaBridge", "MediaProviders", "e164", "session_config"]
+__all__ = ["AGENT_SETTINGS", "MediaBridge", "MediaProviders", "check_agent_settings", "e164",
+           "resilient_providers", "session_config"]

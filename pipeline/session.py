@@ -152,6 +152,7 @@ class Session:
         self._reprompts = 0
         self._dtmf: list[str] = []
         self._dtmf_at = 0.0
+        self._held_dtmf: list[str] = []
         self._ticker: gevent.Greenlet | None = None
         self._watchdog: gevent.Greenlet | None = None
         self._llm_attempt = 1
@@ -217,6 +218,8 @@ class Session:
             return
         self.callbacks.on_event(DTMF(digit))
         if self._agent_active() and not self._interrupt_agent():
+            if not self._closing:
+                self._held_dtmf.append(digit)  # barge-in is off: the keypress counts once the line has played
             return
         self._dtmf.append(digit)
         self._dtmf_at = self.clock.now()
@@ -587,6 +590,11 @@ class Session:
             self._record_agent(self._playing_until if self._agent.segments else now, interrupted=False)
             self._last_activity = max(now, self._playing_until)
         action, self._pending_action = self._pending_action, None
+        held, self._held_dtmf = self._held_dtmf, []
+        if held and not action and not self._closing:
+            for digit in held:
+                self.push_dtmf(digit)
+            return
         if action and action[0] == "end":
             self._finish(action[1])
         elif action and action[0] == "transfer":

@@ -309,8 +309,36 @@ def test_session_config_from_agent_settings(db, org, agent):
     assert config.greeting is None and config.context == {"name": "Ada"}  # scripted: the script opens
     agent.llm = {"provider": "openai"}
     agent.settings = {}
-    config = session_config(agent, call, 16000, max_call_s=3600)
+    config = session_config(agent, call, 16000, max_call_s=3600, provider_timeout_s=3)
     assert config.greeting == "Hello." and config.barge_in is True and config.max_duration == 600
+    assert config.provider_timeout == 3  # the deployment's PROVIDER_TIMEOUT
+    agent.settings = {"provider_timeout_s": 2.5}
+    assert session_config(agent, call, 16000, max_call_s=3600, provider_timeout_s=3).provider_timeout == 2.5
+    agent.settings = {"provider_timeout_s": 500}
+    assert session_config(agent, call, 16000, max_call_s=3600).provider_timeout == 30
+
+
+def test_unknown_or_mistyped_agent_settings_are_reported_by_name():
+    from calls.media import check_agent_settings
+
+    assert check_agent_settings({"silence_reprompt_s": 8, "barge_in": False, "questions": []}) == []
+    problems = check_agent_settings({"reprompt_after_s": 8, "barge_in": "no", "max_reprompts": True})
+    assert problems[0].startswith("unknown setting 'reprompt_after_s' (known: barge_in,")
+    assert problems[1:] == ["setting 'barge_in' must be bool", "setting 'max_reprompts' must be int"]
+    assert check_agent_settings(["x"]) == ["settings must be an object"]
+
+
+def test_bridge_sessions_use_the_deployments_provider_timeout(db, org, agent):
+    from config import load_config
+
+    bridge = MediaBridge(load_config({"AUDIO_WS_LISTEN": "127.0.0.1:0", "PROVIDER_TIMEOUT": "3"}),
+                         providers=lambda agent_row, info: MediaProviders(FakeSTT(REAL_CLOCK), FakeLLM(REAL_CLOCK, []),
+                                                                          FakeTTS(REAL_CLOCK), vad=EnergyVAD()))
+    call = live_call(org, agent)
+    from pipeline.server import StreamInfo
+
+    session = bridge.session_factory(StreamInfo(call.id, call, {}, 16000, "test"), lambda frame: None)
+    assert session.config.provider_timeout == 3
 
 
 class Caller:

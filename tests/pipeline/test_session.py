@@ -246,3 +246,13 @@ def test_barge_in_with_webrtcvad_on_real_speech_sends_kill_audio_within_200ms_of
     assert isinstance(after[0].frame, Interrupt)
     assert [s.frame.text for s in after if isinstance(s.frame, TTSAudio)] == ["Of course."]
     assert h.breaks == [interrupt.t_ms] and h.turns[2].interrupted
+
+
+def test_keys_pressed_while_barge_in_is_off_are_delivered_after_the_line_has_played():
+    script = CallScript().press(0.5, "7#")  # during the 1.2 s greeting, which cannot be interrupted
+    h = Harness([say("You chose seven.")], script, barge_in=False)
+    h.run(4.0)
+    assert h.said() == [("agent", GREETING), ("caller", "7"), ("agent", "You chose seven.")]
+    greeting, keys = h.turns[0], h.turns[1]
+    assert not greeting.interrupted and keys.source == "dtmf" and keys.start_ms >= greeting.end_ms
+    assert not any(isinstance(s.frame, Interrupt) for s in h.timeline.sent)

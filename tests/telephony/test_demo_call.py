@@ -50,3 +50,13 @@ def test_barge_in_then_silence_through_the_simulator(tmp_path):
     assert result["status"] == "completed"
     analyzed = next(e for e in result["events"] if e["type"] == "call.analyzed")
     assert analyzed["data"]["answers"].get("confirmed") is True
+
+
+def test_the_demo_agents_settings_are_all_known_and_its_reprompt_delay_is_applied():
+    from calls.media import check_agent_settings, session_config
+    from models import Agent, Call
+
+    assert check_agent_settings(demo.AGENT["settings"]) == []
+    agent = Agent(**{key: value for key, value in demo.AGENT.items() if key != "name"})
+    config = session_config(agent, Call(context={}), 16000, max_call_s=3600)
+    assert config.reprompt_after == demo.AGENT["settings"]["silence_reprompt_s"] == 8
