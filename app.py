@@ -3,6 +3,8 @@
     python app.py migrate                      create or upgrade the schema
     python app.py create-org NAME [--minutes N] [--webhook-url URL] [--caller-id E164]
                                                create an organization and print its first API key
+    python app.py issue-key ORG [--name NAME]  another API key for ORG (id or unique name), printed once
+    python app.py revoke-key PREFIX --org ORG  revoke the key whose prefix (vb_live_<prefix>_...) is given
     python app.py serve                        API, dispatcher and webhook worker in one gevent process
     python app.py check-config                 lint freeswitch/ and dialplan/ (file:line messages)
     python app.py demo                         one whole call offline, transcript and webhooks printed
@@ -14,6 +16,7 @@ monkey.patch_all()
 import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
+import re  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 
@@ -43,14 +46,97 @@ def cmd_migrate(config: Config, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 2
+
+
+def _org_settings(config: Config, args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """--caller-id and --webhook-url checked by the API's own rules; raises ValueError with the reason."""
+    from api.errors import ApiError
+    from api.validation import e164
+    from webhooks.targets import UnsafeTarget, validate_url_syntax
+
+    caller_id = None
+    if args.caller_id is not None:
+        try:
+            caller_id = e164(args.caller_id, "caller_id", config.default_region)
+        except ApiError as exc:
+            raise ValueError(f"--caller-id: {exc.message}") from None
+    if args.webhook_url is not None:
+        try:
+            validate_url_syntax(args.webhook_url)
+        except UnsafeTarget as exc:
+            raise ValueError(f"--webhook-url: {exc}") from None
+    return caller_id, args.webhook_url
+
+
+def _print_key(plaintext: str) -> None:
+    print(f"API key (shown once, store it now): {plaintext}")
+
+
 def cmd_create_org(config: Config, args: argparse.Namespace) -> int:
+    try:
+        caller_id, webhook_url = _org_settings(config, args)
+    except ValueError as exc:
+        return _fail(f"create-org: {exc}; nothing was created")
+    if not args.name.strip() or len(args.name) > 200:
+        return _fail("create-org: NAME must be 1 to 200 characters; nothing was created")
+    if args.minutes < 0:
+        return _fail("create-org: --minutes must not be negative; nothing was created")
     migrate()
-    org = Organization.create(name=args.name, minutes_included=args.minutes, webhook_url=args.webhook_url,
-                              default_caller_id=args.caller_id)
+    org = Organization.create(name=args.name, minutes_included=args.minutes, webhook_url=webhook_url,
+                              default_caller_id=caller_id)
     _key, plaintext = ApiKey.issue(org)
     print(f"organization {org.id} ({org.name})")
-    print(f"API key (shown once, store it now): {plaintext}")
+    _print_key(plaintext)
     print(f"webhook signing secret: {org.webhook_secret}")
+    return 0
+
+
+def _find_org(ref: str) -> Organization | None:
+    """An organization by id, else by name when exactly one has it."""
+    org = Organization.get_or_none(Organization.id == ref)
+    if org is not None:
+        return org
+    named = list(Organization.select().where(Organization.name == ref).limit(2))
+    return named[0] if len(named) == 1 else None
+
+
+def cmd_issue_key(config: Config, args: argparse.Namespace) -> int:
+    if not args.name.strip() or len(args.name) > 200:
+        return _fail("issue-key: --name must be 1 to 200 characters")
+    migrate()
+    org = _find_org(args.org)
+    if org is None:
+        return _fail(f"issue-key: no organization with id (or unique name) {args.org!r}")
+    key, plaintext = ApiKey.issue(org, name=args.name)
+    print(f"organization {org.id} ({org.name}), key {key.prefix} ({key.name})")
+    _print_key(plaintext)
+    return 0
+
+
+_PREFIX = re.compile(r"(?:vb_live_)?([0-9a-f]{12})(?:_.*)?")
+
+
+def cmd_revoke_key(config: Config, args: argparse.Namespace) -> int:
+    """Revoke by prefix, only within the named organization; other API processes notice within
+    API_KEY_CACHE_SECONDS (their key caches), this process at once."""
+    match = _PREFIX.fullmatch(args.prefix)
+    if match is None:
+        return _fail("revoke-key: PREFIX is the 12 hex digits after vb_live_ in the key")
+    migrate()
+    org = _find_org(args.org)
+    if org is None:
+        return _fail(f"revoke-key: no organization with id (or unique name) {args.org!r}")
+    key = ApiKey.get_or_none(ApiKey.prefix == match.group(1), ApiKey.organization == org)
+    if key is None:
+        return _fail(f"revoke-key: organization {org.id} has no key with prefix {match.group(1)}")
+    if key.revoked_at is not None:
+        print(f"key {key.prefix} ({key.name}) was already revoked at {key.revoked_at.isoformat()}Z")
+        return 0
+    key.revoke()
+    print(f"revoked key {key.prefix} ({key.name}) of organization {org.id}")
     return 0
 
 
@@ -164,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     org.add_argument("--minutes", type=int, default=1000)
     org.add_argument("--webhook-url", default=None)
     org.add_argument("--caller-id", default=None)
+    issue = sub.add_parser("issue-key", help="issue another API key for an organization (printed once)")
+    issue.add_argument("org", help="organization id, or its name when unique")
+    issue.add_argument("--name", default="cli")
+    revoke = sub.add_parser("revoke-key", help="revoke an API key by its prefix")
+    revoke.add_argument("prefix", help="the 12 hex digits after vb_live_ (or the key itself)")
+    revoke.add_argument("--org", required=True, help="organization id or unique name the key belongs to")
     sub.add_parser("serve", help="run the API, dispatcher and webhook worker")
     sub.add_parser("demo", help="run a whole call offline: simulator, espeak-ng caller, pocketsphinx, scripted agent")
     check = sub.add_parser("check-config", help="check the FreeSWITCH configuration and dialplan")
@@ -181,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:  # e.g. a DATABASE_URL only opening the database can judge
             print(exc, file=sys.stderr)
             return 2
-    handlers = {"migrate": cmd_migrate, "create-org": cmd_create_org, "serve": cmd_serve,
+    handlers = {"migrate": cmd_migrate, "create-org": cmd_create_org, "issue-key": cmd_issue_key,
+                "revoke-key": cmd_revoke_key, "serve": cmd_serve,
                 "check-config": cmd_check_config, "demo": cmd_demo}
     return handlers[args.command](config, args)
 

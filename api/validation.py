@@ -40,6 +40,10 @@ def e164(value: Any, field: str, region: str) -> str:
         parsed = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:
         raise invalid(field, f"{field} is not a phone number: {exc}", "invalid_phone_number") from None
+    if parsed.extension:
+        # E.164 has no extensions and a dial string must not carry one: say so, never drop it.
+        raise invalid(field, f"{field} {value!r} has an extension; extensions cannot be dialed",
+                      "invalid_phone_number")
     if not phonenumbers.is_valid_number(parsed):
         raise invalid(field, f"{field} {value!r} is not a valid phone number", "invalid_phone_number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -227,3 +227,23 @@ def test_a_batch_with_exhausted_minutes_is_402_and_creates_nothing(client, auth,
     assert response.status_code == 402
     assert response.get_json()["error"]["code"] == "minutes_exhausted"
     assert Call.select().count() == 0
+
+
+@pytest.mark.parametrize("number", ["+1 415 555 0123 ext. 5", "+14155550123x12", "(415) 555-0123 extension 7",
+                                    "+1 415 555 0123 #5"])
+def test_a_number_with_an_extension_is_rejected(client, auth, outbound_agent, number):
+    response = post(client, auth, {"to": number})
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] == "invalid_phone_number"
+    assert Call.select().count() == 0
+
+
+def test_national_numbers_follow_the_default_region(db, auth, outbound_agent):
+    from api import create_app
+    from config import load_config
+
+    client = create_app(load_config({"DEFAULT_REGION": "GB"}, rate_limit_per_minute=100_000)).test_client()
+    body = post(client, auth, {"to": "020 7183 8750"}).get_json()
+    assert body["to"] == "+442071838750"
+    us = post(client, auth, {"to": "(415) 555-0123"})
+    assert us.status_code == 422 and us.get_json()["error"]["code"] == "invalid_phone_number"

@@ -122,3 +122,73 @@ def test_open_database_refuses_a_two_slash_sqlite_url():
         sqlite_path("sqlite://var/x.db")
     assert sqlite_path("sqlite:///var/x.db") == "var/x.db"
     assert sqlite_path("sqlite:////srv/x.db") == "/srv/x.db"
+
+
+def _key_of(stdout):
+    return stdout.split("store it now): ")[1].split()[0]
+
+
+def _org_row(env, name):
+    """Read the organization back from the command's database, as another process would."""
+    from models import Organization, open_database
+
+    db = open_database(env["DATABASE_URL"])
+    try:
+        return Organization.get(Organization.name == name)
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(("args", "flag"), [(["--caller-id", "12"], "--caller-id"),
+                                            (["--caller-id", "+1 415 555 0123 ext. 5"], "--caller-id"),
+                                            (["--webhook-url", "ftp://example.com/x"], "--webhook-url"),
+                                            (["--webhook-url", "https://user:pw@example.com/"], "--webhook-url")])
+def test_create_org_refuses_a_bad_caller_id_or_webhook_url_and_creates_nothing(tmp_path, args, flag):
+    env = _env(tmp_path)
+    result = run(["create-org", "Acme", *args], env)
+    assert result.returncode == 2 and flag in result.stderr and "nothing was created" in result.stderr
+    assert "API key" not in result.stdout
+    run(["migrate"], env)
+    from models import Organization, open_database
+
+    db = open_database(env["DATABASE_URL"])
+    try:
+        assert Organization.select().count() == 0
+    finally:
+        db.close()
+
+
+def test_create_org_stores_the_caller_id_in_e164(tmp_path):
+    env = _env(tmp_path)
+    result = run(["create-org", "Acme", "--caller-id", "(415) 555-0123", "--webhook-url",
+                  "https://hooks.example.com/vb"], env)
+    assert result.returncode == 0
+    org = _org_row(env, "Acme")
+    assert (org.default_caller_id, org.webhook_url) == ("+14155550123", "https://hooks.example.com/vb")
+
+
+def test_issue_key_and_revoke_key_by_prefix_within_the_organization(tmp_path):
+    from models import ApiKey, open_database
+
+    env = _env(tmp_path)
+    first = _key_of(run(["create-org", "Acme"], env).stdout)
+    run(["create-org", "Other"], env)
+    issued = run(["issue-key", "Acme", "--name", "ci"], env)
+    assert issued.returncode == 0
+    second = _key_of(issued.stdout)
+    assert second != first and second not in run(["issue-key", "Acme"], env).stdout
+    prefix = second.split("_")[2]
+    wrong_org = run(["revoke-key", prefix, "--org", "Other"], env)
+    assert wrong_org.returncode == 2 and "has no key with prefix" in wrong_org.stderr
+    assert run(["revoke-key", "not-a-prefix", "--org", "Acme"], env).returncode == 2
+    revoked = run(["revoke-key", f"vb_live_{prefix}", "--org", "Acme"], env)
+    assert revoked.returncode == 0 and f"revoked key {prefix} (ci)" in revoked.stdout
+    assert second not in revoked.stdout + revoked.stderr
+    db = open_database(env["DATABASE_URL"])
+    try:
+        assert ApiKey.authenticate(second) is None
+        assert ApiKey.authenticate(first) is not None
+    finally:
+        db.close()
+    missing = run(["issue-key", "Nobody"], env)
+    assert missing.returncode == 2 and "no organization" in missing.stderr
