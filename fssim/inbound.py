@@ -42,21 +42,35 @@ class InboundSession(Session):
         self.sendmsg(rest.strip(), cmd)
 
     def cmd_myevents(self, rest: str, cmd: wire.Command) -> None:
-        words = rest.split()
-        if not words or words[0] in wire.ENCODERS:
-            self.send(wire.command_reply("-ERR must specify uuid"))
+        # parse_command: on an inbound socket only `myevents <uuid> [format]` is a command
+        # (`!strncasecmp(cmd, "myevents ", 9)`); bare `myevents` falls through to "-ERR command not found".
+        if not rest:
+            self.send(wire.command_reply("-ERR command not found"))
             return
-        self.my_uuid = words[0]
-        if len(words) > 1 and words[1] in wire.ENCODERS:
-            self.format = words[1]
-        self._update_bus()
+        if self.myevents:
+            self.send(wire.command_reply("-ERR aready enabled."))  # sic
+            return
+        uid, sep, _fmt = rest.partition(" ")
+        ch = self.switch.channels.get(uid)
+        if ch is None and sep:
+            # `if (!(listener->session = switch_core_session_locate(uuid))) { if (fmt) "-ERR invalid uuid"`
+            self.send(wire.command_reply("-ERR invalid uuid"))
+            return
+        # An unknown uuid without a format is accepted: no session is bound, and the event filter
+        # `(l->session && strcmp(uuid, ...))` then lets every channel's events through. The format
+        # word is cut off the command before `strstr(cmd, "json")` looks for it, so it never applies.
+        self.enable_myevents(ch.uuid if ch is not None else None)
         self.send(wire.command_reply("+OK Events Enabled"))
 
     def cmd_linger(self, rest: str, cmd: wire.Command) -> None:
         self.send(wire.command_reply("-ERR not controlling a session"))
 
+    def cmd_nolinger(self, rest: str, cmd: wire.Command) -> None:
+        self.send(wire.command_reply("-ERR not controlling a session"))
+
     def cmd_divert_events(self, rest: str, cmd: wire.Command) -> None:
-        self.send(wire.command_reply("+OK events diverted" if rest == "on" else "+OK events not diverted"))
+        # `if (!listener->session) "-ERR not controlling a session."`
+        self.send(wire.command_reply("-ERR not controlling a session."))
 
     def cmd_getvar(self, rest: str, cmd: wire.Command) -> None:
         self.send(wire.command_reply("-ERR command not found"))

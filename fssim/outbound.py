@@ -12,10 +12,9 @@ from fssim.events import core_headers
 from fssim.session import Session
 
 log = logging.getLogger(__name__)
-# What a session that is not `async full` may still do (mod_event_socket's outbound static mode).
-STATIC_COMMANDS = {"connect", "myevents", "sendmsg", "exit", "event", "nixevent", "noevents", "filter",
-                   "resume", "getvar"}
-FULL_ONLY = {"api", "bgapi", "linger", "event", "log", "nolog", "sendevent", "divert_events"}
+# parse_command: `if (LFLAG_OUTBOUND && !LFLAG_FULL) goto done;` comes right after sendmsg, so
+# everything parsed below it ("-ERR command not found" for a session that is not full).
+FULL_ONLY = {"api", "bgapi", "linger", "nolinger", "event", "nixevent", "noevents", "log", "nolog", "sendevent"}
 
 
 class OutboundSession(Session):
@@ -45,11 +44,15 @@ class OutboundSession(Session):
         self.send(wire.frame(lines))
 
     def cmd_myevents(self, rest: str, cmd: wire.Command) -> None:
-        self.my_uuid = self.ch.uuid
-        words = rest.split()
-        if words and words[-1] in wire.ENCODERS:
-            self.format = words[-1]
-        self._update_bus()
+        if self.myevents:
+            self.send(wire.command_reply("-ERR aready enabled."))  # sic, mod_event_socket.c
+            return
+        # `if (strstr(cmd, "xml") || strstr(cmd, "XML"))` then the same for json: anywhere in the line
+        if "xml" in rest or "XML" in rest:
+            self.format = "xml"
+        if "json" in rest or "JSON" in rest:
+            self.format = "json"
+        self.enable_myevents(self.ch.uuid)
         self.send(wire.command_reply("+OK Events Enabled"))
 
     def cmd_linger(self, rest: str, cmd: wire.Command) -> None:
@@ -59,6 +62,12 @@ class OutboundSession(Session):
     def cmd_nolinger(self, rest: str, cmd: wire.Command) -> None:
         self.lingering = False
         self.send(wire.command_reply("+OK will not linger"))
+
+    def cmd_divert_events(self, rest: str, cmd: wire.Command) -> None:
+        if not rest:
+            self.send(wire.command_reply("-ERR missing value."))
+            return
+        self.send(wire.command_reply("+OK events diverted" if rest.lower() == "on" else "+OK events not diverted"))
 
     def cmd_getvar(self, rest: str, cmd: wire.Command) -> None:
         self.send(wire.command_reply(self.ch.variables.get(rest.strip(), "")))
