@@ -61,6 +61,21 @@ CALLS = [
     # a caller ID that is not E.164 is not presented
     ("voxbridge_outbound", "+14155550100", {"vb_country_code": "1", "vb_gateway": GW, "vb_caller_id": "Evil <x>"},
      "dial_gateway", [("bridge", f"sofia/gateway/{GW}/+14155550100")]),
+    # leftovers on the channel never decide the route: the reset at the top of the context clears them
+    ("voxbridge_outbound", "0301234567", {"vb_country_code": "49", "vb_gateway": GW, "vb_e164": "+19005550100"},
+     "dial_gateway", [("unset", "vb_e164"), ("set", "vb_e164=+49301234567"),
+                      ("bridge", f"sofia/gateway/{GW}/+49301234567")]),
+    ("voxbridge_outbound", "12ab", {"vb_country_code": "49", "vb_gateway": GW, "vb_e164": "+19005550100"},
+     "invalid_number", [("hangup", "INVALID_NUMBER_FORMAT")]),
+    ("voxbridge_outbound", "+4930123456", {"vb_country_code": "1", "vb_gateway": GW,
+                                           "vb_international_enabled": "true", "vb_intl_gate": "closed"},
+     "dial_gateway", [("bridge", f"sofia/gateway/{GW}/+4930123456")]),
+    # dead RTP hangs up the SIP leg (1.10 media_timeout variables, milliseconds)
+    ("voxbridge_outbound", "+14155550100", {"vb_country_code": "1", "vb_gateway": GW}, "dial_gateway",
+     [("export", "nolocal:media_timeout=300000"), ("export", "nolocal:media_hold_timeout=1800000"),
+      ("bridge", f"sofia/gateway/{GW}/+14155550100")]),
+    ("public", "+14155550100", CARRIER, "did_to_app",
+     [("set", "media_timeout=300000"), ("set", "media_hold_timeout=1800000"), ("socket", "127.0.0.1:8084 async full")]),
     # transfers re-enter the outbound rules
     ("voxbridge_transfer", "+14155550199", {}, "transfer_to_number",
      [("set", "vb_transferred=true"), ("transfer", "+14155550199 XML voxbridge_outbound")]),
@@ -79,6 +94,22 @@ def test_call_table(dialplan, context, dest, variables, extension, expected):
     result = dialplan.hunt(context, dest, variables)
     assert result.extension == extension, result.matched
     assert _contains_in_order(result.apps(), expected), result.apps()
+
+
+def test_outbound_pass_after_a_transfer_dials_the_transfer_target(dialplan):
+    """The channel that reaches voxbridge_outbound again carries the first pass's vb_e164."""
+    first = dialplan.hunt("voxbridge_outbound", "+14155550100", {"vb_country_code": "1", "vb_gateway": GW})
+    assert first.variables["vb_e164"] == "+14155550100"
+    transfer = dialplan.hunt("voxbridge_transfer", "+14155550199", first.variables)
+    assert transfer.apps()[-1] == ("transfer", "+14155550199 XML voxbridge_outbound")
+    target, _, context = transfer.apps()[-1][1].split()
+    second = dialplan.hunt(context, target, transfer.variables)
+    assert second.extension == "dial_gateway"
+    assert second.apps()[-1] == ("bridge", f"sofia/gateway/{GW}/+14155550199")
+    # ...and a transfer to an international number is gated on its own, not by the first number
+    blocked = dialplan.hunt("voxbridge_outbound", "+4930123456",
+                            dialplan.hunt("voxbridge_transfer", "+4930123456", first.variables).variables)
+    assert blocked.extension == "international_blocked" and "bridge" not in blocked.app_names()
 
 
 def test_rejected_outbound_never_bridges(dialplan):
