@@ -166,7 +166,7 @@ class Config:
     webhook_timeout_s: float = _setting("WEBHOOK_TIMEOUT", "10", _float_range(0.1, 120),
                                         "Timeout of one webhook POST")
     webhook_max_attempts: int = _setting("WEBHOOK_MAX_ATTEMPTS", "12", _int_range(1, 100),
-                                         "Deliveries tried before giving up (backoff spans ~17 h)")
+                                         "Deliveries tried before giving up (30 s doubling, 4 h cap: 12 span ~12 h)")
     sip_secret_key: str = _setting("SIP_SECRET_KEY", "", _str,
                                    "Fernet key encrypting stored SIP passwords", secret=True)
     sip_domain: str = _setting("SIP_DOMAIN", "sip.voxbridge.local:5080", _str,

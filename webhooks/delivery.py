@@ -16,19 +16,32 @@ import urllib3
 from models import WebhookDelivery, database, is_postgres, utcnow
 from models.webhook import DELIVERED, FAILED, PENDING
 from webhooks.signing import SIGNATURE_HEADER, sign
-from webhooks.targets import UnsafeTarget, check_target, post_pinned
+from webhooks.targets import MAX_ADDRESSES_TRIED, UnsafeTarget, check_target, post_pinned
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 120
+# A claimed row is leased (next_attempt_at pushed out) so no other worker sends it. The lease
+# covers one delivery's hard deadline plus this margin, and is renewed for the rows still waiting
+# before each send: however long a batch takes, no row's lease runs out while its worker lives,
+# and a dead worker's rows are due again within one lease.
+LEASE_MARGIN_S = 30
 BACKOFF_BASE_S = 30
 BACKOFF_CAP_S = 4 * 3600
 
 
+def backoff_base_s(attempts: int) -> float:
+    """The delay after `attempts` failed deliveries before jitter: 30 s, 1 min, 2 min ... capped at 4 h."""
+    return min(BACKOFF_BASE_S * (2 ** max(attempts - 1, 0)), BACKOFF_CAP_S)
+
+
 def backoff_s(attempts: int) -> float:
-    """30 s, 1 min, 2 min ... capped at 4 h, with jitter so a recovering receiver is not stampeded."""
-    delay = min(BACKOFF_BASE_S * (2 ** max(attempts - 1, 0)), BACKOFF_CAP_S)
-    return delay * random.uniform(0.8, 1.2)
+    """backoff_base_s with +-20 % jitter, so a recovering receiver is not stampeded."""
+    return backoff_base_s(attempts) * random.uniform(0.8, 1.2)
+
+
+def retry_span_s(max_attempts: int) -> float:
+    """From the first attempt to the last, before jitter (WEBHOOK_MAX_ATTEMPTS=12: about 12 h)."""
+    return sum(backoff_base_s(attempts) for attempts in range(1, max_attempts))
 
 
 @dataclass
@@ -50,8 +63,21 @@ class DeliveryWorker:
         self._greenlet: gevent.Greenlet | None = None
         self._stopping = False
 
+    @property
+    def attempt_deadline_s(self) -> float:
+        """The longest one delivery may take: a connect to each address tried, then the response."""
+        return self.timeout_s * (MAX_ADDRESSES_TRIED + 1)
+
+    @property
+    def lease_s(self) -> float:
+        return self.attempt_deadline_s + LEASE_MARGIN_S
+
+    def _lease(self, ids: list[str]) -> None:
+        (WebhookDelivery.update(next_attempt_at=utcnow() + dt.timedelta(seconds=self.lease_s))
+         .where(WebhookDelivery.id.in_(ids), WebhookDelivery.status == PENDING).execute())
+
     def claim(self) -> list[WebhookDelivery]:
-        """Take due rows and push their next attempt out by a lease, so no other worker sends them."""
+        """Take due rows and lease them, so no other worker sends them."""
         now = utcnow()
         with database.atomic():
             query = (WebhookDelivery.select()
@@ -61,11 +87,18 @@ class DeliveryWorker:
                 query = query.for_update("FOR UPDATE SKIP LOCKED")
             rows = list(query)
             if rows:
-                (WebhookDelivery.update(next_attempt_at=now + dt.timedelta(seconds=LEASE_S))
-                 .where(WebhookDelivery.id.in_([r.id for r in rows])).execute())
+                self._lease([r.id for r in rows])
         return rows
 
     def send(self, row: WebhookDelivery) -> DeliveryResult:
+        """One delivery attempt, never longer than attempt_deadline_s (the lease depends on it)."""
+        try:
+            with gevent.Timeout(self.attempt_deadline_s):
+                return self._send(row)
+        except gevent.Timeout:
+            return DeliveryResult(row.id, False, None, f"no answer within {self.attempt_deadline_s:g} s")
+
+    def _send(self, row: WebhookDelivery) -> DeliveryResult:
         org = row.organization
         body = row.payload.encode()
         headers = {
@@ -101,7 +134,9 @@ class DeliveryWorker:
     def run_once(self) -> list[DeliveryResult]:
         rows = self.claim()
         results = []
-        for row in rows:
+        for index, row in enumerate(rows):
+            if index:
+                self._lease([r.id for r in rows[index:]])  # the rows still waiting: renew their lease
             result = self.send(row)
             self.record(row, result)
             results.append(result)
