@@ -300,9 +300,15 @@ class Api:
             if words[1] not in ("external", "internal"):
                 return f"Invalid Profile [{words[1]}]\n"
             if words[2] == "rescan":
-                reg.reloadxml()
+                # sofia.c cmd_profile: the XML is re-read only for `rescan reloadxml`
+                # (`if (argc > 2 && !strcasecmp(argv[2], "reloadxml"))` -> "Reload XML [%s]\n", err
+                # being "Success" or the parse error); plain rescan starts the gateways that appeared in
+                # the XML already loaded, and says only "+OK scan complete".
+                head = ""
+                if len(words) > 3 and words[3].lower() == "reloadxml":
+                    head = f"Reload XML [{reg.reloadxml() or 'Success'}]\n"
                 reg.rescan()
-                return "Reload XML [Success]\n+OK scan complete\n"
+                return head + "+OK scan complete\n"
             if words[2] == "killgw" and len(words) == 4:
                 return "+OK gateway marked for deletion.\n" if reg.killgw(words[3]) else "-ERR no such gateway.\n"
         return "-ERR Usage: sofia status|xmlstatus|profile <name> rescan|killgw <gw>\n"

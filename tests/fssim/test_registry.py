@@ -141,3 +141,16 @@ def test_esl_api_reloadxml_reloadacl_acl_and_user_exists(conf):
         assert c.api("acl 198.51.100.9 vb_carriers") == "false"
         assert c.api("user_exists id 1001 voxbridge") == "false"
         c.close()
+
+
+def test_rescan_reads_new_gateways_only_from_the_xml_already_loaded(conf):
+    write(conf / "sip_profiles" / "external" / "vb_gw_1.xml", gateway_xml("vb_gw_1", "198.51.100.7"))
+    with Simulator(port=0, conf_dir=str(conf)) as s:
+        c = EslClient.connect("127.0.0.1", s.port)
+        c.auth("ClueCon")
+        write(conf / "sip_profiles" / "external" / "vb_gw_3.xml", gateway_xml("vb_gw_3", "198.51.100.9"))
+        assert c.api("sofia profile external rescan") == "+OK scan complete\n"
+        assert c.api("sofia xmlstatus gateway vb_gw_3") == "Invalid Gateway!\n"  # file not read yet
+        assert c.api("sofia profile external rescan reloadxml") == "Reload XML [Success]\n+OK scan complete\n"
+        assert "<name>vb_gw_3</name>" in c.api("sofia xmlstatus gateway vb_gw_3")
+        c.close()
