@@ -43,8 +43,11 @@ class Utterance:
 
 
 class FakeSTTStream:
-    def __init__(self, stt: FakeSTT, sample_rate: int, on_result):
+    """Like a real streaming STT: its times start at 0 when it opens, whatever the call's audio clock says."""
+
+    def __init__(self, stt: FakeSTT, sample_rate: int, on_result, offset_s: float = 0.0):
         self.stt, self.sample_rate, self.on_result = stt, sample_rate, on_result
+        self.offset_s = offset_s  # call audio sent to earlier streams: this stream's time 0
         self.closed = False
         self.audio_s = 0.0
         self.finalizes = 0
@@ -56,21 +59,37 @@ class FakeSTTStream:
         if self.stt.fail_at is not None and self.audio_s >= self.stt.fail_at:
             self.stt.fail_at = None
             raise ProviderError("fake STT dropped", provider="fake-stt")
+        if self.stt.endpointing is not None:
+            self._endpoint()
+
+    def _endpoint(self) -> None:
+        """The provider's own end of utterance, `endpointing` s after the words end (Deepgram's endpointing)."""
+        ready = self._take(lambda u: u.end - self.offset_s + self.stt.endpointing <= self.audio_s + 1e-6)
+        if ready:
+            self._deliver(ready, self.audio_s, speech_final=not self.stt.utterance_end, utterance_end=True)
+
+    def _take(self, due) -> list[Utterance]:
+        ready = [u for u in self.stt.utterances if due(u)]
+        self.stt.utterances = [u for u in self.stt.utterances if u not in ready]
+        return ready
 
     def finalize(self) -> None:
         self.finalizes += 1
-        ready = [u for u in self.stt.utterances if u.end <= self.audio_s + 1e-6]
-        self.stt.utterances = [u for u in self.stt.utterances if u not in ready]
-        at = self.audio_s
+        ready = self._take(lambda u: u.end - self.offset_s <= self.audio_s + 1e-6)
+        self._deliver(ready, self.audio_s, speech_final=self.stt.speech_final, utterance_end=self.stt.utterance_end,
+                      empty=True)
 
+    def _deliver(self, ready: list[Utterance], at: float, speech_final: bool, utterance_end: bool,
+                 empty: bool = False) -> None:
         def deliver() -> None:
             if self.stt.latency:
                 self.stt.clock.sleep(self.stt.latency)
-            if not ready:
-                self.on_result(Transcript("", True, True, at, at))
+            if not ready and empty:
+                self.on_result(Transcript("", True, speech_final, at, at))
             for u in ready:
-                self.on_result(Transcript(u.text, True, True, u.start, max(u.end, at)))
-            if self.stt.utterance_end:
+                start = max(0.0, u.start - self.offset_s)
+                self.on_result(Transcript(u.text, True, speech_final, start, max(u.end - self.offset_s, at)))
+            if utterance_end:
                 self.on_result(UtteranceEnd(at))
 
         gevent.spawn(deliver)
@@ -80,16 +99,27 @@ class FakeSTTStream:
 
 
 class FakeSTT:
-    """Knows what the scripted caller says when; the final text arrives `latency` after finalize()."""
+    """Knows what the scripted caller says when; the final text arrives `latency` after finalize().
 
-    def __init__(self, clock: Clock, latency: float = 0.0, utterance_end: bool = False):
+    speech_final=False: finals without the end-of-turn flag (a provider that only answers what was asked).
+    endpointing=s: the provider also ends utterances itself, s after the words end (speech_final, or an
+    UtteranceEnd when utterance_end is set), without waiting for finalize().
+    """
+
+    def __init__(self, clock: Clock, latency: float = 0.0, utterance_end: bool = False, speech_final: bool = True,
+                 endpointing: float | None = None):
         self.clock, self.latency, self.utterance_end = clock, latency, utterance_end
+        self.speech_final, self.endpointing = speech_final, endpointing
         self.utterances: list[Utterance] = []
         self.streams: list[FakeSTTStream] = []
         self.fail_at: float | None = None
+        self.fail_open = 0  # how many open() calls fail next
 
     def open(self, sample_rate: int, on_result=None) -> FakeSTTStream:
-        stream = FakeSTTStream(self, sample_rate, on_result)
+        if self.fail_open:
+            self.fail_open -= 1
+            raise ProviderError("fake STT refused to open", provider="fake-stt")
+        stream = FakeSTTStream(self, sample_rate, on_result, offset_s=sum(s.audio_s for s in self.streams))
         self.streams.append(stream)
         return stream
 

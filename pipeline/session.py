@@ -168,11 +168,12 @@ class Session:
         """Open the STT stream and speak the greeting (or let the LLM open the conversation)."""
         self._t0 = self.clock.now()
         try:
-            self._stream = self.stt.open(self.sample_rate, on_result=self._on_stt)
+            self._stream = self._open_stt()
         except ProviderError as exc:
             log.warning("STT could not start: %s", exc)
             self._stt_failures = 1
             if not self._reopen_stt():
+                self._ticker = gevent.spawn(self._tick_loop)  # to hang up after the failure line
                 return
         if self.ended:
             # stop() ran while the STT stream was opening (the caller hung up during start-up): nothing
@@ -285,22 +286,35 @@ class Session:
         except ProviderError as exc:
             self._stt_broke(exc)
 
-    def _on_stt(self, event) -> None:
+    def _open_stt(self):
+        """A new STT stream. Its times start at 0 where the call's audio is now, so its results are shifted by
+        that offset; results from a stream that has since been replaced are dropped (its failure, too)."""
+        offset_ms = self._audio_ms
+        opened: list = []
+
+        def on_result(event) -> None:
+            if opened and opened[0] is self._stream:
+                self._on_stt(event, offset_ms)
+
+        opened.append(self.stt.open(self.sample_rate, on_result=on_result))
+        return opened[0]
+
+    def _on_stt(self, event, offset_ms: float = 0.0) -> None:
         if self.ended:
             return
         if isinstance(event, STTFailed):
             self._stt_broke(event.error)
         elif isinstance(event, Transcript):
-            self._on_transcript(event)
+            self._on_transcript(event, offset_ms)
         elif isinstance(event, UtteranceEnd):
             self._stt_says_done()
 
-    def _on_transcript(self, event: Transcript) -> None:
+    def _on_transcript(self, event: Transcript, offset_ms: float = 0.0) -> None:
         if not event.is_final:
             return
         if event.text.strip() and not self._ignoring_caller():
             self._caller_pieces.append(event.text.strip())
-        covers_turn = event.end * 1000.0 >= self._last_voiced_audio_ms - 150.0
+        covers_turn = offset_ms + event.end * 1000.0 >= self._last_voiced_audio_ms - 150.0
         if self._await_final_until is not None and (event.speech_final or covers_turn):
             self._commit_caller()
         elif event.speech_final:
@@ -324,7 +338,8 @@ class Session:
     def _stt_broke(self, error: ProviderError) -> None:
         log.warning("STT stream failed: %s", error)
         self._stt_failures += 1
-        if self._stt_failures == 1 and self._reopen_stt():
+        if self._stt_failures == 1:
+            self._reopen_stt()  # one reconnect per call; when that fails too, _reopen_stt ends the call
             return
         self._fail("speech recognition failed")
 
@@ -333,7 +348,7 @@ class Session:
         if old is not None:
             gevent.spawn(old.close)
         try:
-            self._stream = self.stt.open(self.sample_rate, on_result=self._on_stt)
+            self._stream = self._open_stt()
             return True
         except ProviderError as exc:
             log.warning("STT could not restart: %s", exc)

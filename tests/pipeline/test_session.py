@@ -256,3 +256,61 @@ def test_keys_pressed_while_barge_in_is_off_are_delivered_after_the_line_has_pla
     greeting, keys = h.turns[0], h.turns[1]
     assert not greeting.interrupted and keys.source == "dtmf" and keys.start_ms >= greeting.end_ms
     assert not any(isinstance(s.frame, Interrupt) for s in h.timeline.sent)
+
+
+def test_after_an_stt_reconnect_turns_end_without_waiting_for_the_final_timeout():
+    # Finals without speech_final: the turn ends when the final covers the caller's last words, which
+    # needs the new stream's times (from 0 at the reconnect) put back on the call's audio clock.
+    script = CallScript().say(3.0, "I would like a table", duration=1.0)
+    h = Harness([say("Sure.")], script, stt_options={"speech_final": False})
+    h.stt.fail_at = 1.0  # the first stream drops one second into the call
+    h.run(7.0)
+    assert len(h.stt.streams) == 2 and h.stt.streams[1].offset_s == pytest.approx(1.0)
+    assert h.said()[1:] == [("caller", "I would like a table"), ("agent", "Sure.")]
+    caller = h.turns[1]
+    assert caller.start_ms == pytest.approx(3000, abs=1) and caller.end_ms == pytest.approx(4000, abs=1)
+    reply = next(s for s in h.timeline.audio() if s.frame.text == "Sure.")
+    # end-of-turn silence 600 + STT 50 + LLM 100 + TTS 50: not the 1 s final timeout on top.
+    assert reply.t_ms - caller.end_ms == pytest.approx(800, abs=20)
+
+
+@pytest.mark.parametrize("how", ["drops again", "cannot reopen"])
+def test_stt_that_fails_after_its_one_reconnect_ends_the_call_with_the_failure_line(how):
+    h = Harness([say("unused")])
+    h.stt.fail_at = 1.5
+    if how == "cannot reopen":
+        h.stt.fail_open = 1
+    h.run(2.0)
+    if how == "drops again":
+        assert len(h.stt.streams) == 2 and not h.session.ended  # reconnected once, the call goes on
+        h.stt.fail_at = 0.2
+    h.run(8.0)
+    assert h.audio_texts()[-1] == "Sorry, I'm having technical difficulties. Please call back later. Goodbye."
+    assert h.ended == ["speech recognition failed"] and h.timeline.kinds()[-1] == "EndCall"
+    end = next(s for s in h.timeline.sent if isinstance(s.frame, EndCall))
+    failure = h.timeline.audio()[-1]
+    assert end.t_ms >= failure.t_ms + failure.frame.duration_ms  # heard in full before the hang-up
+
+
+def test_a_tts_failure_mid_reply_is_apologised_for_and_the_agent_tries_again():
+    script = CallScript().say(2.0, "I would like a table", 1.0)
+    h = Harness([say("Sure. For how many people tonight?"), say("How many people?")], script,
+                tts_fail_on="tonight")
+    h.run(8.0)
+    assert h.audio_texts() == [GREETING, "Sure.", "Sorry, I had a problem there. Let me try again.",
+                               "How many people?"]
+    assert h.ended == [] and len(h.llm.calls) == 2 and not h.session.ended
+
+
+@pytest.mark.parametrize("signal", ["speech_final", "UtteranceEnd"])
+def test_the_stt_providers_end_of_utterance_ends_the_turn_before_the_vad_silence(signal):
+    script = CallScript().say(2.0, "I would like a table", duration=1.0)
+    options = {"endpointing": 0.3, "utterance_end": signal == "UtteranceEnd"}
+    h = Harness([say("Sure.")], script, stt_options=options, end_silence_ms=2500)
+    h.run(8.0)
+    stopped = next(frame for _, frame in h.events if isinstance(frame, SpeechStopped))
+    assert stopped.by_stt and stopped.end_of_turn
+    assert h.said()[1:] == [("caller", "I would like a table"), ("agent", "Sure.")]
+    reply = next(s for s in h.timeline.audio() if s.frame.text == "Sure.")
+    # The provider's 300 ms endpointing + 50 ms latency, LLM 100, TTS 50 - long before 2.5 s of silence.
+    assert reply.t_ms - h.turns[1].end_ms == pytest.approx(500, abs=40)
