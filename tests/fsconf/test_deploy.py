@@ -279,3 +279,76 @@ def test_dispatcher_list_points_at_freeswitch_external_profiles():
     assert 'remove_hf("X-AUTH-IP")' in cfg and "append_hf(\"X-AUTH-IP: $si\\r\\n\")" in cfg
     profile = (REPO / "freeswitch/sip_profiles/external.xml").read_text()
     assert 'name="apply-proxy-acl" value="sip_proxies"' in profile
+
+
+AUDIO_FORK_MAKEFILE_AM = """include $(top_srcdir)/build/modmake.rulesam
+MODNAME=mod_audio_fork
+
+mod_LTLIBRARIES = mod_audio_fork.la
+mod_audio_fork_la_SOURCES  = mod_audio_fork.c lws_glue.cpp \\
+\taudio_pipe.cpp
+mod_audio_fork_la_CFLAGS   = $(AM_CFLAGS)
+mod_audio_fork_la_CXXFLAGS = $(AM_CXXFLAGS) -std=c++11
+
+if USE_AVX2
+mod_audio_fork_la_CXXFLAGS += -mavx2 -DUSE_AVX2
+else
+if USE_SSE2
+mod_audio_fork_la_CXXFLAGS += -msse2 -DUSE_SSE2
+endif
+endif
+
+mod_audio_fork_la_LIBADD   = $(switch_builddir)/libfreeswitch.la
+mod_audio_fork_la_LDFLAGS  = -avoid-version -module -no-undefined -shared `pkg-config --libs libwebsockets` -lm
+"""
+BUILD_SCRIPT = REPO / "freeswitch/build/mod_audio_fork.sh"
+
+
+def test_mod_audio_fork_build_takes_sources_and_flags_from_its_makefile_am(tmp_path):
+    (tmp_path / "Makefile.am").write_text(AUDIO_FORK_MAKEFILE_AM)
+    run = subprocess.run(["sh", str(BUILD_SCRIPT), "--print", str(tmp_path)], capture_output=True, text=True,
+                         timeout=30)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    cflags = "$(pkg-config --cflags freeswitch libwebsockets)"
+    assert lines == [
+        f"gcc {cflags} -fPIC -O2 -c mod_audio_fork.c -o mod_audio_fork.o",
+        f"g++ {cflags} -std=c++11 -msse2 -DUSE_SSE2 -fPIC -O2 -c lws_glue.cpp -o lws_glue.o",
+        f"g++ {cflags} -std=c++11 -msse2 -DUSE_SSE2 -fPIC -O2 -c audio_pipe.cpp -o audio_pipe.o",
+        "g++ -shared -o mod_audio_fork.so mod_audio_fork.o lws_glue.o audio_pipe.o "
+        "$(pkg-config --libs freeswitch libwebsockets) -lm",
+    ]
+    fs = (REPO / "freeswitch/Dockerfile").read_text()
+    assert "COPY freeswitch/build/mod_audio_fork.sh" in fs and "-std=c++14" not in fs
+
+
+def _fake_module(tmp_path, body: str) -> subprocess.CompletedProcess:
+    """A real compile, link and `ldd -r` of a one-file module (pkg-config answered by a stub)."""
+    if not (shutil.which("gcc") and shutil.which("g++") and shutil.which("ldd")):
+        pytest.skip("gcc/g++/ldd not installed (Debian build-essential)")
+    module = tmp_path / "mod"
+    module.mkdir()
+    (module / "Makefile.am").write_text("mod_audio_fork_la_SOURCES = mod_audio_fork.c\n"
+                                        "mod_audio_fork_la_CFLAGS = $(AM_CFLAGS)\n"
+                                        "mod_audio_fork_la_LDFLAGS = -avoid-version -module -shared\n")
+    (module / "mod_audio_fork.c").write_text(body)
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "pkg-config").write_text(f"#!/bin/sh\ncase \"$1\" in --variable=libdir) echo {tmp_path};; esac\n")
+    (stub / "pkg-config").chmod(0o755)
+    env = {"PATH": f"{stub}:/usr/bin:/bin"}
+    return subprocess.run(["sh", str(BUILD_SCRIPT), str(module)], capture_output=True, text=True, timeout=120,
+                          env=env)
+
+
+def test_mod_audio_fork_build_passes_when_every_symbol_resolves(tmp_path):
+    run = _fake_module(tmp_path, "#include <math.h>\ndouble f(double x) { return sqrt(x) + 1; }\n")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (tmp_path / "mod/mod_audio_fork.so").is_file()
+
+
+def test_mod_audio_fork_build_fails_on_an_unresolved_symbol(tmp_path):
+    run = _fake_module(tmp_path, "int missing_from_the_source_list(void);\nint f(void) { "
+                                 "return missing_from_the_source_list(); }\n")
+    assert run.returncode == 1
+    assert "undefined symbol: missing_from_the_source_list" in run.stdout and "unresolved" in run.stderr
