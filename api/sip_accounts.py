@@ -58,7 +58,8 @@ def _credential(fields: dict[str, Any], body: dict[str, Any], account: SipAccoun
     user_key, pass_key = f"{direction}_username", f"{direction}_password"
     try:
         if user_key in body:
-            fields[user_key] = validation.username(body[user_key], user_key)
+            fields[user_key] = (validation.inbound_username(body[user_key]) if direction == "inbound"
+                                else validation.username(body[user_key], user_key))
         if pass_key in body:
             plaintext = validation.password(body[pass_key], pass_key)
             fields[f"{pass_key}_enc"] = _box().encrypt(plaintext) if plaintext else None
@@ -188,10 +189,15 @@ def bind_number(account_id: str):
     label = optional_str(body, "label", 200)
     with database.atomic():
         existing = PhoneNumber.get_or_none(PhoneNumber.number == number)
-        if existing is not None and (existing.organization_id != g.org.id or
-                                     (existing.sip_account_id and existing.sip_account_id != account.id)):
+        if existing is not None and existing.organization_id != g.org.id:
+            # Say so, but not whose: the other organization's identity is not ours to show.
             raise ApiError(409, "number_bound_elsewhere",
-                           f"{number} is already bound to another SIP account; unbind it there first", "number")
+                           f"{number} is in use by another organization on this platform; it cannot be bound "
+                           "here (contact support if the number is yours)", "number")
+        if existing is not None and existing.sip_account_id and existing.sip_account_id != account.id:
+            raise ApiError(409, "number_bound_elsewhere",
+                           f"{number} is already bound to your SIP account {existing.sip_account_id}; "
+                           "unbind it there first", "number")
         if existing is None:
             existing = PhoneNumber.create(organization=g.org, number=number, sip_account=account, label=label)
         else:

@@ -37,6 +37,10 @@ def test_create_normalizes_and_reports_not_provisioned_without_telephony(client,
     ("sip_server", "pbx example.com"), ("sip_server", "pbx.example.com:99999"), ("sip_server", "${system(id)}"),
     ("allowed_ips", "10.0.0.0/33"), ("allowed_ips", "0.0.0.0/0"), ("allowed_ips", "fe80::1"),
     ("country", "XX"), ("transport", "sctp"), ("outbound_username", "a b"),
+    # refused by provisioning (fsconf.provision), so refused here: never saved, then failing to provision
+    ("sip_server", "999.1.1.1"), ("sip_server", "10.0.0.300:5060"), ("sip_server", "localhost"),
+    ("allowed_ips", ",".join(f"10.0.{i}.0/24" for i in range(40))),
+    ("allowed_ips", [f"10.1.{i}.0/24" for i in range(33)]),
 ])
 def test_invalid_fields_are_422(client, auth, field, value):
     response = send(client, "POST", "/v1/sip-accounts", auth, {**BASE, field: value})
@@ -84,12 +88,17 @@ def test_number_binding_and_409_when_bound_elsewhere(client, auth, org):
     bound = send(client, "POST", f"/v1/sip-accounts/{first['id']}/numbers", auth, {"number": "+1 415 555 0100"})
     assert bound.status_code == 201 and bound.get_json()["number"] == "+14155550100"
     again = send(client, "POST", f"/v1/sip-accounts/{second['id']}/numbers", auth, {"number": "+14155550100"})
-    assert again.status_code == 409 and "another SIP account" in again.get_json()["error"]["message"]
-    other = Organization.create(name="Other")
+    message = again.get_json()["error"]["message"]
+    assert again.status_code == 409 and f"your SIP account {first['id']}" in message
+    other = Organization.create(name="Other Org Inc")
     other_auth = {"Authorization": "Bearer " + ApiKey.issue(other)[1]}
     theirs = send(client, "POST", "/v1/sip-accounts", other_auth, BASE).get_json()
     cross = send(client, "POST", f"/v1/sip-accounts/{theirs['id']}/numbers", other_auth, {"number": "+14155550100"})
-    assert cross.status_code == 409
+    assert cross.status_code == 409 and cross.get_json()["error"]["code"] == "number_bound_elsewhere"
+    # the truth (another organization), without naming it or its account
+    cross_message = cross.get_json()["error"]["message"]
+    assert "another organization" in cross_message and "SIP account" not in cross_message
+    assert first["id"] not in json.dumps(cross.get_json()) and org.name not in cross_message
     listed = client.get(f"/v1/sip-accounts/{first['id']}/numbers", headers=auth).get_json()["data"]
     assert [n["number"] for n in listed] == ["+14155550100"]
 
@@ -142,3 +151,17 @@ def test_inbound_usernames_are_unique_across_accounts(client, auth):
     clash = send(client, "POST", "/v1/sip-accounts", other_auth,
                  {**BASE, "inbound_username": "pbx-main", "inbound_password": "longenough2"})
     assert clash.status_code == 409 and clash.get_json()["error"]["code"] == "inbound_username_taken"
+
+
+@pytest.mark.parametrize("name", ["softphone", "SoftPhone", "vb_user_0123456789abcdef0123456789abcdef", "vb_gw_x"])
+def test_inbound_usernames_that_name_directory_users_are_reserved(client, auth, name):
+    response = send(client, "POST", "/v1/sip-accounts", auth,
+                    {**BASE, "inbound_username": name, "inbound_password": "longenough1"})
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "inbound_username"
+    assert "reserved" in response.get_json()["error"]["message"]
+    assert SipAccount.select().count() == 0
+
+
+def test_a_reserved_name_is_fine_as_outbound_username(client, auth):
+    body = create(client, auth, outbound_username="softphone", outbound_password="longenough1")
+    assert body["outbound_username"] == "softphone"
