@@ -23,7 +23,7 @@ import sys  # noqa: E402
 import gevent  # noqa: E402
 import gevent.event  # noqa: E402
 import gevent.socket  # noqa: E402
-from dotenv import load_dotenv  # noqa: E402
+from dotenv import find_dotenv, load_dotenv  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
 
 from api import create_app  # noqa: E402
@@ -241,7 +241,10 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    load_dotenv(override=False)
+    # The working directory's .env (12-factor; bin/serve and the container run from the tree),
+    # then the one beside app.py; the real environment always wins over both.
+    load_dotenv(find_dotenv(usecwd=True), override=False)
+    load_dotenv(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".env"), override=False)
     parser = argparse.ArgumentParser(prog="voxbridge")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="create or upgrade the database schema")

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 def health():
     config = current_app.config["VOXBRIDGE"]
     try:
+        database.connect(reuse_if_open=True)
         database.execute_sql("SELECT 1")
         db_state = "ok"
     except Exception as exc:  # any driver error means the same thing to a load balancer

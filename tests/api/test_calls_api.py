@@ -247,3 +247,93 @@ def test_national_numbers_follow_the_default_region(db, auth, outbound_agent):
     assert body["to"] == "+442071838750"
     us = post(client, auth, {"to": "(415) 555-0123"})
     assert us.status_code == 422 and us.get_json()["error"]["code"] == "invalid_phone_number"
+
+
+def test_events_list_the_calls_timeline_in_order(client, auth, outbound_agent):
+    call_id = post(client, auth, {"to": "+14155550123", "schedule_at": "2099-01-01T00:00:00Z"}).get_json()["id"]
+    client.post(f"/v1/calls/{call_id}/cancel", headers=auth)
+    body = client.get(f"/v1/calls/{call_id}/events", headers=auth).get_json()
+    assert [(e["from"], e["to"], e["reason"]) for e in body["data"]] == [
+        (None, "scheduled", "created"), ("scheduled", "canceled", "canceled through the API")]
+    assert all(e["at"].endswith("Z") for e in body["data"])
+    assert client.get("/v1/calls/missing/events", headers=auth).status_code == 404
+
+
+def test_cancel_of_a_scheduled_call_is_never_claimed(client, auth, outbound_agent):
+    from calls.queue import claim_due
+
+    call_id = post(client, auth, {"to": "+14155550123", "schedule_at": "2099-01-01T00:00:00Z"}).get_json()["id"]
+    response = client.post(f"/v1/calls/{call_id}/cancel", headers=auth)
+    assert response.status_code == 200 and response.get_json()["status"] == "canceled"
+    Call.update(next_attempt_at=Call.created_at).execute()  # even once it would be due
+    assert claim_due(10) == []
+    assert Call.get_by_id(call_id).status == "canceled"
+
+
+def test_cancel_of_a_live_call_asks_call_control_to_hang_up_and_is_202(db, config, auth, outbound_agent):
+    from api import create_app
+
+    class Control:
+        def __init__(self):
+            self.hangups = []
+
+        def hangup(self, call, reason):
+            self.hangups.append((call.id, reason))
+
+    control = Control()
+    client = create_app(config, call_control=control).test_client()
+    call_id = post(client, auth, {"to": "+14155550123"}).get_json()["id"]
+    Call.update(status="ringing").where(Call.id == call_id).execute()
+    response = client.post(f"/v1/calls/{call_id}/cancel", headers=auth)
+    assert response.status_code == 202 and response.get_json()["id"] == call_id
+    assert control.hangups == [(call_id, "canceled through the API")]
+    without_telephony = post(client, auth, {"to": "+14155550124"}).get_json()["id"]
+    Call.update(status="in-progress").where(Call.id == without_telephony).execute()
+    plain = create_app(config).test_client()
+    refused = plain.post(f"/v1/calls/{without_telephony}/cancel", headers=auth)
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "telephony_not_configured"
+
+
+def test_list_filters_by_direction_agent_and_created_range(client, auth, org, outbound_agent):
+    import datetime as dt
+
+    other_agent = Agent.create(organization=org, name="Second", direction="outbound")
+    first = post(client, auth, {"to": "+14155550121"}).get_json()["id"]
+    second = post(client, auth, {"to": "+14155550122", "agent_id": other_agent.id}).get_json()["id"]
+    inbound = post(client, auth, {"to": "+14155550123"}).get_json()["id"]
+    base = dt.datetime(2030, 1, 1, 12, 0, 0)
+    for offset, call_id in enumerate((first, second, inbound)):
+        Call.update(created_at=base + dt.timedelta(hours=offset)).where(Call.id == call_id).execute()
+    Call.update(direction="inbound").where(Call.id == inbound).execute()
+
+    def ids(query):
+        response = client.get(f"/v1/calls?{query}", headers=auth)
+        assert response.status_code == 200, response.get_json()
+        return {c["id"] for c in response.get_json()["data"]}
+
+    assert ids("direction=inbound") == {inbound}
+    assert ids("direction=outbound") == {first, second}
+    assert ids(f"agent_id={other_agent.id}") == {second}
+    assert ids("created_after=2030-01-01T13:00:00Z") == {second, inbound}
+    assert ids("created_before=2030-01-01T13:00:00Z") == {first}
+    assert ids("created_after=2030-01-01T12:30:00Z&created_before=2030-01-01T14:00:00%2B00:00") == {second}
+    assert ids("agent_id=unknown") == set()
+    assert client.get("/v1/calls?direction=sideways", headers=auth).status_code == 422
+    bad = client.get("/v1/calls?created_after=2030-01-01", headers=auth)
+    assert bad.status_code == 422 and bad.get_json()["error"]["field"] == "created_after"
+
+
+def test_the_organizations_caller_id_is_the_default_and_an_accepted_from(db, org, auth, outbound_agent):
+    from api import create_app
+    from config import load_config
+
+    org.default_caller_id = "+14155550100"
+    org.save()
+    config = load_config({"FREESWITCH_ESL_HOST": "127.0.0.1", "FREESWITCH_ESL_PASSWORD": "pw"},
+                         rate_limit_per_minute=100_000)
+    client = create_app(config).test_client()
+    defaulted = post(client, auth, {"to": "+14155550123"})
+    assert defaulted.status_code == 201 and defaulted.get_json()["from"] == "+14155550100"
+    explicit = post(client, auth, {"to": "+14155550123", "from": "(415) 555-0100"})
+    assert explicit.status_code == 201 and explicit.get_json()["from"] == "+14155550100"
+    assert post(client, auth, {"to": "+14155550123", "from": "+14155550101"}).status_code == 422

@@ -118,3 +118,23 @@ def test_minutes_used_up_after_the_key_was_cached_are_a_402(client, auth, org, o
     assert Call.select().count() == 1
     usage = client.get("/v1/organization", headers=auth).get_json()["usage"]
     assert usage == {"minutes_included": 100, "minutes_used": 100, "minutes_remaining": 0}
+
+
+def test_health_is_503_when_the_database_is_unreachable(db, client):
+    import socket
+
+    import peewee
+
+    from models import database
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    database.initialize(peewee.PostgresqlDatabase("voxbridge", host="127.0.0.1", port=port, connect_timeout=2))
+    try:
+        response = client.get("/health")
+    finally:
+        database.initialize(db)
+    assert response.status_code == 503
+    assert response.get_json() == {"status": "degraded", "database": "unreachable", "telephony": "not_configured"}

@@ -192,3 +192,17 @@ def test_issue_key_and_revoke_key_by_prefix_within_the_organization(tmp_path):
         db.close()
     missing = run(["issue-key", "Nobody"], env)
     assert missing.returncode == 2 and "no organization" in missing.stderr
+
+
+def test_settings_are_read_from_the_working_directorys_env_file_and_the_environment_wins(tmp_path):
+    env = {k: v for k, v in _env(tmp_path).items() if k != "API_PORT"}
+    (tmp_path / ".env").write_text("# operator settings\nAPI_PORT=eighty\nLOG_LEVEL=WARNING\n")
+
+    def migrate(**extra):
+        return subprocess.run([sys.executable, str(ROOT / "app.py"), "migrate"], cwd=tmp_path, env={**env, **extra},
+                              capture_output=True, text=True, timeout=60)
+
+    from_file = migrate()
+    assert from_file.returncode == 2 and "API_PORT" in from_file.stderr and "'eighty'" in from_file.stderr
+    overridden = migrate(API_PORT="8081")
+    assert overridden.returncode == 0 and "schema up to date" in overridden.stdout

@@ -112,3 +112,18 @@ def test_no_webhook_url_means_no_outbox_row(org):
     org.save()
     assert enqueue(org, "call.ended", {}) is None
     assert WebhookDelivery.select().count() == 0
+
+
+def test_a_rolled_back_change_leaves_no_outbox_row(org):
+    from models import database
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort):
+        with database.atomic():
+            enqueue(org, "call.ended", {"status": "completed"})
+            assert WebhookDelivery.select().count() == 1  # visible inside the transaction
+            raise Abort
+    assert WebhookDelivery.select().count() == 0
+    assert enqueue(org, "call.ended", {}) and WebhookDelivery.select().count() == 1
