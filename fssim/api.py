@@ -193,8 +193,21 @@ class Api:
         if len(words) > 2:
             ch.context = words[2]
         ch.set_var("transfer_destination", words[0])
-        self.sw.break_app(ch)
+        self.route(ch, words[0], ch.context)
         return "+OK\n"
+
+    def route(self, ch, dest: str, context: str) -> None:
+        """The channel enters the dialplan at dest@context (switch_ivr_session_transfer). An extension
+        that is not there hangs the call up with NO_ROUTE_DESTINATION, as standard_on_routing does
+        ("No Route, Aborting"); otherwise the current application is broken off and the
+        extension's applications run on the channel."""
+        apps = self.sw.registry.hunt(context, dest, ch.variables)
+        if apps is None:
+            self.sw.greenlets.spawn(self.sw.hangup, ch, "NO_ROUTE_DESTINATION")
+            return
+        for name, data in apps:
+            self.sw.queue_app(ch, name, data)
+        self.sw.break_app(ch)
 
     def uuid_deflect(self, arg: str) -> str:
         words = arg.split()
@@ -249,13 +262,19 @@ class Api:
         if len(args) < 2:
             return USAGE
         app = parse_application(args[1])
-        if app is None and args[1] in ("park", "echo") or app is None:
-            # an extension: the simulator has no dialplan, so the call parks there
-            from fssim.dialstring import Application
-
-            app = Application("park")
         timeout = args[6] if len(args) > 6 else None
-        return self.sw.originate(args[0], app, timeout)
+        if app is not None:
+            return self.sw.originate(args[0], app, timeout)
+        # `originate <dial> <exten> [<dialplan>] [<context>]`: once answered, the call is transferred
+        # into that extension (mod_commands originate_function -> switch_ivr_session_transfer), so
+        # the api answers +OK <uuid> even when the extension does not exist; the call then fails.
+        from fssim.dialstring import Application
+
+        result = self.sw.originate(args[0], Application("park"), timeout)
+        ch = self._channel(result[4:].strip()) if result.startswith("+OK ") else None
+        if ch is not None:
+            self.route(ch, args[1], args[3] if len(args) > 3 else "default")
+        return result
 
     # ---- configuration (issue 6) -----------------------------------------------------------------
     def _reloadxml(self) -> str:

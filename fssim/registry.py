@@ -9,12 +9,18 @@ that does not parse leaves the previous one in place. From that document:
   - `user_exists` and `user/<id>` dial strings look users up in the directory section.
 Built-in lists (loopback.auto, rfc1918.auto, localnet.auto) always exist, as in FreeSWITCH.
 A conf dir without freeswitch.xml configures nothing but those lists.
+Dialplan: the contexts of the document's dialplan section; without a conf dir, the repository's
+engineer-owned dialplan/*.xml (what the shipped freeswitch.xml includes), so voxbridge_outbound,
+voxbridge_transfer and public exist as they do in production. `hunt` runs mod_dialplan_xml's
+extension search for one destination; no extension -> None (the switch then hangs up the call
+with NO_ROUTE_DESTINATION, switch_core_state_machine.c standard_on_routing "No Route, Aborting").
 """
 from __future__ import annotations
 
 import ipaddress
 import logging
 import pathlib
+import re
 import xml.etree.ElementTree as ET  # noqa: S405 - the conf dir is our own generated XML
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -76,6 +82,7 @@ class Registry:
         self.active: dict[str, Gateway] = {}  # running in the external profile
         self.acls: dict[str, AclList] = {}
         self.users: list[User] = []
+        self.contexts: dict[str, ET.Element] = {}
         self.reloadxml()
         self.rescan()
         self.reloadacl()
@@ -84,6 +91,7 @@ class Registry:
     def reloadxml(self) -> str | None:
         """Re-read the tree; returns an error text (the old document stays loaded) or None."""
         if not self.conf:
+            self.contexts = _shipped_contexts(self.env)
             return None
         if not (self.conf / "freeswitch.xml").exists():
             log.warning("%s has no freeswitch.xml: no gateways, ACL lists or users loaded", self.conf)
@@ -96,7 +104,22 @@ class Registry:
         self.root = root
         self.defined = {g.name: g for g in _gateways(root, "external")}
         self.users = list(_users(root))
+        self.contexts = _contexts(root)
         return None
+
+    # dialplan ------------------------------------------------------------------------------------
+    def hunt(self, context: str, dest: str, variables: Mapping[str, str]) -> list[tuple[str, str]] | None:
+        """mod_dialplan_xml: the applications the first matching extension(s) of `context` queue for
+        `dest`, or None when the context is missing or nothing matches (NO_ROUTE_DESTINATION)."""
+        ctx = self.contexts.get(context)
+        if ctx is None:
+            return None
+        vars_ = dict(variables, destination_number=dest)
+        apps: list[tuple[str, str]] = []
+        for ext in ctx.findall("extension"):
+            if _extension(ext, vars_, apps) and ext.get("continue", "false") != "true":
+                break
+        return apps or None
 
     def add_gateway(self, name: str, **params: str) -> None:
         """For tests and the demo without a conf dir: a gateway that is defined and running."""
@@ -198,3 +221,74 @@ def _users(root: ET.Element) -> Iterator[User]:
                     if user.get("id") and user.get("type") != "pointer":
                         params = {p.get("name", ""): p.get("value", "") for p in user.findall("params/param")}
                         yield User(user.get("id", ""), domain.get("name", ""), dict(user.attrib), params)
+
+
+def _contexts(root: ET.Element | None) -> dict[str, ET.Element]:
+    return {c.get("name", ""): c for section in _section(root, "dialplan") for c in section.findall("context")}
+
+
+def _shipped_contexts(env: Mapping[str, str] | None) -> dict[str, ET.Element]:
+    """The repository's dialplan/*.xml, preprocessed as freeswitch.xml's dialplan section includes it."""
+    from fssim.xmlconf import Preprocessor
+
+    shipped = pathlib.Path(__file__).resolve().parents[1] / "dialplan"
+    if not shipped.is_dir():
+        return {}
+    pre = Preprocessor(env)
+    lines: list[str] = ['<document type="freeswitch/xml"><section name="dialplan">']
+    for path in sorted(shipped.glob("*.xml")):
+        pre._file(path, lines, 1)
+    lines.append("</section></document>")
+    try:
+        return _contexts(ET.fromstring("\n".join(lines)))  # noqa: S314 - our own dialplan
+    except ET.ParseError as exc:
+        log.error("shipped dialplan does not parse: %s", exc)
+        return {}
+
+
+_VAR = re.compile(r"\$\{([^}]*)\}")
+
+
+def _expand(text: str, vars_: Mapping[str, str]) -> str:
+    """${var} from the channel (unset: empty)."""
+    return _VAR.sub(lambda m: vars_.get(m.group(1), ""), text)
+
+
+def _groups(text: str, groups: tuple[str, ...]) -> str:
+    """$1..$9: the captures of the condition the action belongs to."""
+    def one(m: re.Match[str]) -> str:
+        n = int(m.group(1))
+        return (groups[n - 1] or "") if 0 < n <= len(groups) else ""
+
+    return re.sub(r"\$(\d)", one, text)
+
+
+def _extension(ext: ET.Element, vars_: dict[str, str], apps: list[tuple[str, str]]) -> bool:
+    """parse_exten(): conditions in order; a failed one queues its anti-actions and, with the default
+    break="on-false", ends the extension; inline actions run at once (they change later conditions).
+    True when the extension matched (all its conditions that count passed)."""
+    matched = True
+    for cond in ext.findall("condition"):
+        field, expr = cond.get("field"), cond.get("expression")
+        ok, groups = True, ()
+        if field is not None and expr is not None:
+            value = _expand(field, vars_) if "${" in field else vars_.get(field, "")
+            try:
+                m = re.search(expr, value)
+            except re.error:
+                m = None
+            ok, groups = m is not None, (m.groups() if m else ())
+        brk = cond.get("break", "on-false")
+        tag = "action" if ok else "anti-action"
+        for act in cond.findall(tag):
+            app, data = act.get("application", ""), _groups(act.get("data", ""), groups)
+            if act.get("inline") == "true" and app == "set" and "=" in data:
+                k, _, v = _expand(data, vars_).partition("=")  # inline: runs now, so ${} expands now
+                vars_[k] = v
+            else:
+                apps.append((app, data))  # ${} expands when the application runs, not while hunting
+        if not ok:
+            matched = False
+        if (not ok and brk == "on-false") or (ok and brk == "on-true") or brk == "always":
+            break
+    return matched
