@@ -164,16 +164,20 @@ def build_services(config: Config):
     call_control = None
     provisioner = None
     if config.telephony_configured:
+        from pathlib import Path
+
         from calls.controller import build_telephony
         from sip.freeswitch import FreeSwitchProvisioner, esl_connector
         from sip.secrets_box import SecretBox
 
         dialer, call_control = build_telephony(config)
         node = config.esl_nodes[0]
+        shipped = Path(__file__).resolve().parent  # freeswitch/ and dialplan/ as shipped with the app
         provisioner = FreeSwitchProvisioner(
             config.freeswitch_conf_dir,
             esl_connector(node.host, node.port, config.esl_password, config.esl_command_timeout_s),
-            SecretBox(config.sip_secret_key))
+            SecretBox(config.sip_secret_key),
+            dialplan_conf_dir=shipped / "freeswitch", dialplan_dir=shipped / "dialplan")
     app = create_app(config, call_control=call_control, provisioner=provisioner)
     dispatcher = Dispatcher(dialer, interval_s=config.dispatch_interval_s)
     webhooks = DeliveryWorker(allow_private=config.webhook_allow_private, timeout_s=config.webhook_timeout_s,

@@ -112,10 +112,15 @@ class Dialplan:
 
     @classmethod
     def load(cls, conf_dir: str | Path = "freeswitch", dialplan_dir: str | Path | None = None,
-             env: Mapping[str, str] | None = None) -> Dialplan:
-        """Preprocess <conf_dir>/freeswitch.xml (dialplan/ read from dialplan_dir) and keep its contexts."""
+             env: Mapping[str, str] | None = None, generated_dir: str | Path | None = None) -> Dialplan:
+        """Preprocess <conf_dir>/freeswitch.xml (dialplan/ read from dialplan_dir, the app's generated
+        folders from generated_dir, as FreeSWITCH sees its volumes) and keep its contexts."""
+        from fsconf.check import GENERATED
+
         conf = Path(conf_dir)
         mounts = {conf / "dialplan": Path(dialplan_dir)} if dialplan_dir else {}
+        if generated_dir is not None and Path(generated_dir).resolve() != conf.resolve():
+            mounts.update({conf / folder: Path(generated_dir) / folder for folder in GENERATED.values()})
         root, problem = parse_lines(Preprocessor(env, mounts=mounts).run(conf / "freeswitch.xml"))
         if problem or root is None:
             raise ValueError(str(problem or "empty configuration"))

@@ -31,6 +31,8 @@ from xml.sax.saxutils import quoteattr
 
 TRANSPORTS = ("auto", "udp", "tcp", "tls")
 DIRECTORY_DOMAIN = "voxbridge"
+# The list that admits IP-trust PBXs: acl.conf.xml builds it from the users' cidr attributes.
+IP_TRUST_ACL = "vb_accounts"
 GATEWAY_DIR = "sip_profiles/external"
 ACL_DIR = "acl.d"
 USER_DIR = "directory/voxbridge"

@@ -89,13 +89,17 @@ class FreeSwitchProvisioner:
     """Provisioner (sip.provisioning) backed by generated files in conf_dir and ESL api calls."""
 
     def __init__(self, conf_dir: str | Path, connect: Callable[[], EslApi], box: SecretBox,
-                 profile: str = "external", dialplan_conf_dir: str | Path | None = None) -> None:
+                 profile: str = "external", dialplan_conf_dir: str | Path | None = None,
+                 dialplan_dir: str | Path | None = None) -> None:
         self.conf_dir = Path(conf_dir)
         self.connect = connect
         self.box = box
         self.profile = commands.ident(profile, "profile")
-        # Where freeswitch.xml lives (the compose deployment writes generated files elsewhere).
+        # Where freeswitch.xml and the dialplan live: the compose deployment's conf_dir (/srv/fsconf)
+        # holds only the generated folders, so the app evaluates its shipped freeswitch/ and
+        # dialplan/ trees with conf_dir's generated files mounted in, as FreeSWITCH sees them.
         self.dialplan_conf_dir = Path(dialplan_conf_dir) if dialplan_conf_dir else self.conf_dir
+        self.dialplan_dir = Path(dialplan_dir) if dialplan_dir else None
 
     # -- ESL --------------------------------------------------------------------------------
     def _session(self) -> tuple[EslApi, Callable[[], None]]:
@@ -198,21 +202,28 @@ class FreeSwitchProvisioner:
             return Check(name, FAILED, str(exc))
 
     def _inbound_check(self, conn: EslApi, account: SipAccount) -> Check:
+        """Ask FreeSWITCH what really admits the PBX's INVITEs.
+
+        IP-trust (no inbound credentials): the external profile's apply-inbound-acl vb_accounts,
+        a list FreeSWITCH builds from the `cidr` attribute of the directory users, so the account's
+        user must exist and the list must admit the PBX. Digest: the directory user must exist and,
+        with allowed IPs, its auth-acl vb_acl_<hex> must admit the PBX."""
         cidrs = fsx.normalize_cidrs(account.allowed_ips or "")
         if not cidrs and not account.inbound_username:
             return Check("inbound_trunk", SKIPPED, "inbound disabled: no allowed IPs and no inbound credentials")
         problems = []
+        call = commands.user_exists(account.directory_user, fsx.DIRECTORY_DOMAIN)
+        answer = self._api(conn, call, True).strip()
+        if answer != "true":
+            why = ("the PBX's Digest answer would be refused" if account.inbound_username
+                   else "its allowed IPs are not in vb_accounts after the next reloadacl")
+            problems.append(f"FreeSWITCH has no directory user {account.directory_user} ({why}): {answer[:120]}")
         if cidrs:
             ip = first_address(cidrs)
-            if self._api(conn, commands.acl_check(ip, account.acl_name), True).strip() != "true":
-                problems.append(f"FreeSWITCH's ACL list {account.acl_name} does not admit {ip} "
+            acl = account.acl_name if account.inbound_username else fsx.IP_TRUST_ACL
+            if self._api(conn, commands.acl_check(ip, acl), True).strip() != "true":
+                problems.append(f"FreeSWITCH's ACL list {acl} does not admit {ip} "
                                 f"(list missing or stale: the PBX's INVITEs would be refused)")
-        if account.inbound_username:
-            call = commands.user_exists(account.directory_user, fsx.DIRECTORY_DOMAIN)
-            answer = self._api(conn, call, True).strip()
-            if answer != "true":
-                problems.append(f"FreeSWITCH has no directory user {account.directory_user} "
-                                f"(the PBX's Digest answer would be refused): {answer[:120]}")
         return Check("inbound_trunk", FAILED, "; ".join(problems)) if problems else Check("inbound_trunk", OK)
 
     def _outbound_check(self, conn: EslApi, account: SipAccount) -> Check:
@@ -250,7 +261,7 @@ class FreeSwitchProvisioner:
     def _dialplan_problems(self, account: SipAccount, numbers: list[str]) -> list[str]:
         """Each number, called from this account's PBX, must reach the app's socket with vb_did set."""
         try:
-            dialplan = Dialplan.load(self.dialplan_conf_dir)
+            dialplan = Dialplan.load(self.dialplan_conf_dir, self.dialplan_dir, generated_dir=self.conf_dir)
         except (OSError, ValueError) as exc:
             return [f"cannot read the FreeSWITCH dialplan in {self.dialplan_conf_dir}: {exc}"]
         # How FreeSWITCH marks a call it admitted: by ACL (IP-trust) or after the Digest challenge.

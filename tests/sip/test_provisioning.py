@@ -16,6 +16,7 @@ from esl import commands
 from esl.commands import ApiCall
 from esl.connection import EslConnection
 from fsconf.check import check_config
+from fsconf.dialplan import Dialplan
 from fsconf.provision import account_paths
 from fssim import Simulator
 from models import Organization, PhoneNumber, SipAccount
@@ -151,16 +152,18 @@ def test_verify_all_ok_then_each_check_fails_for_its_reason(org, box, conf, prov
     assert status == "failed" and f"no gateway {account.gateway_name}" in reason and "Invalid Gateway!" in reason
     assert checks(prov.verify(account))["inbound_trunk"][0] == "ok"
 
-    # inbound: the ACL list is gone from FreeSWITCH (reloadacl alone keeps the lists of the XML
-    # already loaded: reloadxml first).
-    (conf / account_paths(account.id)["acl"]).unlink()
-    esl.api(commands.reloadacl())
-    assert checks(prov.verify(account))["inbound_trunk"][0] == "ok"
+    # inbound (IP-trust): what admits the PBX is vb_accounts, built from the directory user's cidr.
+    # The user file is gone; reloadxml drops the user, reloadacl the addresses.
+    (conf / account_paths(account.id)["user"]).unlink()
     esl.api(commands.reloadxml())
+    status, reason = checks(prov.verify(account))["inbound_trunk"]
+    assert status == "failed" and f"no directory user {account.directory_user}" in reason
     esl.api(commands.reloadacl())
     result = checks(prov.verify(account))
-    assert result["inbound_trunk"][0] == "failed" and account.acl_name in result["inbound_trunk"][1]
-    assert "203.0.113.7" in result["inbound_trunk"][1]
+    assert result["inbound_trunk"][0] == "failed" and "vb_accounts does not admit 203.0.113.7" in result[
+        "inbound_trunk"][1]
+    # a number cannot reach its agent when FreeSWITCH refuses the PBX.
+    assert result["numbers_in_sync"][0] == "failed" and "inbound trunk not ready" in result["numbers_in_sync"][1]
     # a number cannot reach its agent when FreeSWITCH refuses the PBX.
     assert result["numbers_in_sync"][0] == "failed" and "inbound trunk not ready" in result["numbers_in_sync"][1]
 
@@ -178,6 +181,33 @@ def test_verify_all_ok_then_each_check_fails_for_its_reason(org, box, conf, prov
     SipAccount.update(outbound_password_enc=None).where(SipAccount.id == account.id).execute()
     status, reason = checks(prov.verify(SipAccount.get_by_id(account.id)))["local_config"]
     assert status == "failed" and "outbound username and password must be set together" in reason
+
+
+def test_ip_trust_inbound_asks_vb_accounts_and_the_user(org, box, conf, prov, esl, sim):
+    account = make_account(org, box)
+    assert prov.provision(account).ok
+    esl.lines.clear()
+    assert checks(prov.verify(account))["inbound_trunk"] == ("ok", None)
+    assert [line for line in esl.lines if not line.startswith("sofia")] == [
+        f"user_exists id {account.directory_user} voxbridge", "acl 203.0.113.7 vb_accounts"]
+    # the per-account list does not admit an IP-trust PBX: losing it alone changes nothing
+    (conf / account_paths(account.id)["acl"]).unlink()
+    esl.api(commands.reloadxml())
+    esl.api(commands.reloadacl())
+    assert esl.api(commands.acl_check("203.0.113.7", account.acl_name)) == "false"
+    assert esl.api(commands.acl_check("203.0.113.7", "vb_accounts")) == "true"
+    assert checks(prov.verify(account))["inbound_trunk"] == ("ok", None)
+
+
+def test_digest_inbound_with_allowed_ips_checks_its_auth_acl(org, box, conf, prov, esl, sim):
+    account = make_account(org, box, inbound_username="pbx-in", inbound_password_enc=box.encrypt("in-pass-123"))
+    assert prov.provision(account).ok
+    assert checks(prov.verify(account))["inbound_trunk"] == ("ok", None)
+    (conf / account_paths(account.id)["acl"]).unlink()
+    esl.api(commands.reloadxml())
+    esl.api(commands.reloadacl())
+    status, reason = checks(prov.verify(account))["inbound_trunk"]
+    assert status == "failed" and f"{account.acl_name} does not admit 203.0.113.7" in reason
 
 
 def test_numbers_check_skipped_without_numbers_and_failed_for_another_org(org, box, prov):
@@ -326,3 +356,48 @@ def test_api_reprovision_warns_about_live_calls_and_delete_cleans_up(config, db,
     assert not any((conf / p).exists() for p in account_paths(account_id).values())
     assert not sim.registry.gateway_active(gw)
     assert not sim.registry.acl_check("203.0.113.7", "vb_acl_" + account_id.replace("-", ""))
+
+
+def test_numbers_in_sync_with_a_conf_dir_of_generated_files_only(org, box, tmp_path):
+    """docker-compose: FREESWITCH_CONF_DIR (/srv/fsconf) holds only acl.d/, sip_profiles/external/
+    and directory/voxbridge/; the dialplan is evaluated from the app's shipped trees."""
+    generated = tmp_path / "srv-fsconf"
+    for folder in ("acl.d", "sip_profiles/external", "directory/voxbridge"):
+        (generated / folder).mkdir(parents=True)
+    account = make_account(org, box)
+    PhoneNumber.create(organization=org, number="+14155550100", sip_account=account)
+    fake = Scripted({"user_exists": "true", "acl": "true", "sofia xmlstatus": "Invalid Gateway!\n"})
+    alone = FreeSwitchProvisioner(generated, lambda: fake, box)
+    assert alone.provision(account).ok
+    assert not (generated / "freeswitch.xml").exists()
+    status, reason = checks(alone.verify(account))["numbers_in_sync"]
+    assert status == "failed" and "cannot read the FreeSWITCH dialplan" in reason   # what compose did before
+
+    composed = FreeSwitchProvisioner(generated, lambda: fake, box, dialplan_conf_dir=REPO / "freeswitch",
+                                     dialplan_dir=REPO / "dialplan")
+    assert checks(composed.verify(account))["numbers_in_sync"] == ("ok", None)
+    # and it really reads the shipped dialplan: a broken copy of it is noticed
+    broken = tmp_path / "dialplan"
+    shutil.copytree(REPO / "dialplan", broken)
+    public = broken / "public.xml"
+    public.write_text(public.read_text().replace('application="socket"', 'application="park"'))
+    drifted = FreeSwitchProvisioner(generated, lambda: fake, box, dialplan_conf_dir=REPO / "freeswitch",
+                                    dialplan_dir=broken)
+    status, reason = checks(drifted.verify(account))["numbers_in_sync"]
+    assert status == "failed" and "+14155550100 does not route to the app" in reason
+
+
+def test_app_composes_the_provisioner_with_its_shipped_trees(db, tmp_path):
+    from cryptography.fernet import Fernet
+
+    import app as voxbridge_app
+    from config import load_config
+
+    config = load_config({}, esl_hosts=f"127.0.0.1:{closed_port()}", esl_password="x" * 16,
+                         voice_pipeline=False, freeswitch_conf_dir=str(tmp_path),
+                         sip_secret_key=Fernet.generate_key().decode())
+    api_app, *_ = voxbridge_app.build_services(config)
+    prov = api_app.extensions["voxbridge.provisioner"]
+    assert isinstance(prov, FreeSwitchProvisioner) and prov.conf_dir == tmp_path
+    assert (prov.dialplan_conf_dir / "freeswitch.xml").is_file() and (prov.dialplan_dir / "public.xml").is_file()
+    Dialplan.load(prov.dialplan_conf_dir, prov.dialplan_dir, generated_dir=prov.conf_dir).hunt("public", "+1415")
