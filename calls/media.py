@@ -27,7 +27,7 @@ import phonenumbers
 from peewee import Cast, Expression, Value, fn
 
 from calls.controller import MediaHooks
-from models import LIVE_STATUSES, Agent, Call, Organization, WebhookDelivery, database, is_postgres
+from models import LIVE_STATUSES, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
 from pipeline.frames import Frame, TurnRecord
 from pipeline.providers import (
     LLM,
@@ -390,9 +390,10 @@ class MediaBridge(MediaHooks):
 
         Runs for answered calls (or ones that streamed audio here), once per call. An agent without an
         analysis schema still gets call.analyzed, with "answers": null and Call.answers left null: receivers
-        get one predictable event per answered call carrying the final transcript (call.ended is written at
-        hang-up, before the last, cut-off agent turn is recorded). Problems (provider errors, answers that
-        do not validate) are listed in "errors"; whatever was understood is still stored.
+        get one predictable event per answered call carrying the final transcript (when the caller hangs up,
+        call.ended is written before the session records the agent's cut-off last turn). Only answers that
+        validate against the schema are stored and sent; otherwise "answers" is null and "errors" says why
+        (provider errors, validation errors), also kept as a CallEvent on the call.
         Returns the webhook data, or None when nothing was analysed.
         """
         call = Call.get_or_none(Call.id == call_id)
@@ -410,7 +411,9 @@ class MediaBridge(MediaHooks):
                 answers, errors, source = result.data, list(result.errors), result.source
             except Exception as exc:  # e.g. the agent's LLM is not configured on this deployment
                 log.warning("call %s: analysis could not run: %s", call_id, exc)
-                answers, errors, source = {}, [f"analysis failed: {type(exc).__name__}"], "none"
+                answers, errors, source = None, [f"analysis failed: {type(exc).__name__}"], "none"
+            if errors:
+                answers = None  # never store answers that break the agent's schema
         data = {"call_id": call.id, "agent_id": call.agent_id, "answers": answers, "errors": errors,
                 "source": source, "transcript": turns}
         with database.atomic():
@@ -419,6 +422,9 @@ class MediaBridge(MediaHooks):
             if already:
                 return None
             Call.update(answers=answers).where(Call.id == call.id).execute()
+            if errors:
+                CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
+                                 reason="analysis rejected", data={"errors": errors[:20]})
             organization = Organization.get_or_none(Organization.id == call.organization_id)
             if organization is not None:
                 enqueue(organization, "call.analyzed", data, call=call)

@@ -670,6 +670,10 @@ class Session:
     def _finish(self, reason: str) -> None:
         if self.ended:
             return
+        if self._agent is not None:
+            # Recorded before the hang-up is asked for: the call's end (call.ended) must not race the last turn.
+            now = self.now_ms()
+            self._record_agent(min(now, self._playing_until), interrupted=now < self._playing_until)
         try:
             self.callbacks.end_call(reason)
         except Exception:

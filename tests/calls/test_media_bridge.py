@@ -7,7 +7,7 @@ import pytest
 import websocket
 
 from calls.media import MediaBridge, MediaProviders, e164, session_config
-from models import Agent, Call, WebhookDelivery, utcnow
+from models import Agent, Call, CallEvent, WebhookDelivery, utcnow
 from pipeline.clock import REAL_CLOCK
 from pipeline.fakes import EnergyVAD, FakeLLM, FakeSTT, FakeTTS, Utterance, say, silence, voice
 from pipeline.frames import TurnRecord
@@ -285,8 +285,12 @@ def test_llm_analysis_errors_are_sent_and_no_schema_sends_null_answers(db, org, 
     assert llm.asked == ["Caller: yes"]
     row = WebhookDelivery.get(WebhookDelivery.event_type == "call.analyzed")
     data = json.loads(row.payload)["data"]
-    assert data["answers"] == {"confirmed": "yes"} and data["source"] == "llm"
+    # Answers that break the schema are neither stored nor sent; the reason is, on the event and the call.
+    assert data["answers"] is None and data["source"] == "llm"
     assert data["errors"] == ["$.confirmed: expected boolean, got string"]
+    assert Call.get_by_id(call.id).answers is None
+    event = CallEvent.get(CallEvent.call == call.id, CallEvent.reason == "analysis rejected")
+    assert event.data == {"errors": ["$.confirmed: expected boolean, got string"]}
 
     plain = Agent.create(organization=org, name="Plain", direction="outbound")
     other = live_call(org, plain)

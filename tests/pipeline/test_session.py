@@ -14,23 +14,24 @@ class Harness:
     """production=True wraps the fakes the way calls/media.py wraps every call's providers."""
 
     def __init__(self, replies, script=None, transfer_ok=True, stt_latency=0.05, production=False, vad=None,
-                 stt_options=None, tts_fail_on=None, **overrides):
+                 stt_options=None, tts_fail_on=None, ms_per_word=300, **overrides):
         options = dict(greeting=GREETING, reprompt_after=30.0, end_silence_ms=600)
         options.update(overrides)
         self.clock = VirtualClock()
         self.stt = FakeSTT(self.clock, latency=stt_latency, **(stt_options or {}))
         self.llm = FakeLLM(self.clock, replies, latency=0.1)
-        self.tts = FakeTTS(self.clock, latency=0.05, ms_per_word=300, fail_on=tts_fail_on)
+        self.tts = FakeTTS(self.clock, latency=0.05, ms_per_word=ms_per_word, fail_on=tts_fail_on)
         llm, tts = self.llm, self.tts
         if production:
             from calls.media import resilient_providers
 
             llm, tts = resilient_providers(self.llm, self.tts, FakeTTS(self.clock, latency=0.05))
         self.turns, self.breaks, self.ended, self.transfers, self.events = [], [], [], [], []
+        self.turns_at_hangup = []
         callbacks = SessionCallbacks(
             on_turn=self.turns.append,
             break_playback=lambda: self.breaks.append(self.clock.now() * 1000),
-            end_call=self.ended.append,
+            end_call=lambda reason: self.ended.append(reason) or self.turns_at_hangup.append(list(self.turns)),
             transfer_call=lambda dest, reason: self.transfers.append((dest, reason)) or transfer_ok,
             on_event=lambda frame: self.events.append((self.clock.now() * 1000, frame)),
         )
@@ -314,3 +315,15 @@ def test_the_stt_providers_end_of_utterance_ends_the_turn_before_the_vad_silence
     reply = next(s for s in h.timeline.audio() if s.frame.text == "Sure.")
     # The provider's 300 ms endpointing + 50 ms latency, LLM 100, TTS 50 - long before 2.5 s of silence.
     assert reply.t_ms - h.turns[1].end_ms == pytest.approx(500, abs=40)
+
+
+def test_max_duration_hard_stop_records_the_cut_off_goodbye_before_hanging_up():
+    # The goodbye takes 36 s to say: the hard stop (limit + dead-air limit + 30 s) cuts it.
+    h = Harness([], max_duration=3.0, provider_timeout=2.0, ms_per_word=3000, greeting="Hi.")
+    h.run(45.0)
+    assert h.ended == ["max duration reached"]
+    end = next(s for s in h.timeline.sent if isinstance(s.frame, EndCall))
+    assert 3000 + 2000 + 30000 <= end.t_ms <= 3000 + 2000 + 30000 + 120
+    goodbye = h.turns[-1]
+    assert goodbye.interrupted and goodbye.text.startswith("We have reached")
+    assert h.turns_at_hangup == [h.turns]  # on the call before the hang-up was asked for
