@@ -280,17 +280,31 @@ class FreeSwitchProvisioner:
     # -- live calls -------------------------------------------------------------------------
     def live_calls(self, account: SipAccount) -> int:
         """Channels on the account's gateway; when FreeSWITCH cannot say, the organization's live
-        outbound calls in the database (an upper bound, so the Reprovision warning is not missed)."""
+        outbound calls in the database (an upper bound, so the Reprovision warning is not missed).
+
+        A gateway call is not named after its gateway (FreeSWITCH names it
+        sofia/<profile>/<number>@<host>), so each live SIP channel is asked for sip_gateway_name,
+        which mod_sofia sets on every channel it places through a gateway. A ghost row of the
+        channels table answers -ERR and is not counted."""
         if not account.sip_server:
             return 0
-        prefix = f"sofia/gateway/{account.gateway_name}/"
         try:
             conn, done = self._session()
             try:
                 rows = show_channels(self._api(conn, commands.show_channels_json()))
+                return sum(1 for row in rows if self._on_gateway(conn, row, account.gateway_name))
             finally:
                 done()
         except (Unreachable, EslError, ValueError):
             return (Call.select().where(Call.organization == account.organization_id,
                                         Call.status.in_(LIVE_STATUSES), Call.direction == "outbound").count())
-        return sum(1 for row in rows if str(row.get("name", "")).startswith(prefix))
+
+    def _on_gateway(self, conn: EslApi, row: dict[str, str], gateway: str) -> bool:
+        if not str(row.get("name", "")).startswith("sofia/"):
+            return False
+        try:
+            channel = commands.uuid(str(row.get("uuid", "")))
+        except UnsafeValue:
+            return False
+        answer = self._api(conn, ApiCall(f"uuid_getvar {channel} sip_gateway_name"), True)
+        return answer.strip() == gateway

@@ -243,6 +243,24 @@ def test_live_calls_counts_channels_on_the_gateway(org, box, prov, esl):
     assert prov.live_calls(account) == 1
 
 
+def test_live_calls_are_counted_by_sip_gateway_name_not_channel_name(org, box, conf):
+    """Real gateway channels are named sofia/external/<number>@<host> (captures), not after the gateway."""
+    account = make_account(org, box)
+    ours, other, ghost, inbound = ("11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222",
+                                   "33333333-3333-4333-8333-333333333333", "44444444-4444-4444-8444-444444444444")
+    rows = [{"uuid": ours, "name": "sofia/external/14155550100@pbx.example.com:5060"},
+            {"uuid": other, "name": "sofia/external/14155550101@carrier.example.net"},
+            {"uuid": ghost, "name": "sofia/external/14155550102@pbx.example.com:5060"},
+            {"uuid": inbound, "name": "loopback/14155550103-a"}]
+    fake = Scripted({"show channels": json.dumps({"row_count": len(rows), "rows": rows}),
+                     f"uuid_getvar {ours} sip_gateway_name": account.gateway_name,
+                     f"uuid_getvar {other} sip_gateway_name": "carrier_default",
+                     f"uuid_getvar {ghost} ": "-ERR No such channel!\n"})
+    prov = FreeSwitchProvisioner(conf, lambda: fake, box)
+    assert prov.live_calls(account) == 1
+    assert fake.lines == ["show channels as json"] + [f"uuid_getvar {u} sip_gateway_name" for u in (ours, other, ghost)]
+
+
 class Scripted:
     """Answers api lines from a table: FreeSWITCH replies the simulator does not produce."""
 
