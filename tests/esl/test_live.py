@@ -1,6 +1,21 @@
-"""The client against a live FreeSWITCH, when FREESWITCH_ESL_HOST is set (host or host:port; password from
-FREESWITCH_ESL_PASSWORD, default ClueCon). Without it these tests skip and say why."""
-import os
+"""The ESL suite against a live FreeSWITCH. Without FREESWITCH_ESL_HOST these tests skip and say why.
+
+How to run the ESL suite against a real switch (FreeSWITCH 1.10, mod_event_socket reachable):
+
+    FREESWITCH_ESL_HOST=fs.example.net:8021 FREESWITCH_ESL_PASSWORD=ClueCon \
+    FREESWITCH_LIVE_ANSWER_DIAL=loopback/9196/default FREESWITCH_LIVE_BUSY_DIAL=error/user_busy \
+    .venv/bin/python -m gevent.monkey --module pytest -q -p no:cacheprovider tests/esl/test_live.py tests/fssim
+
+- FREESWITCH_ESL_HOST is read by the app's own config parser: host, host:port, or a comma-separated
+  list (the first node is tested); FREESWITCH_ESL_PORT is the port of nodes given without one;
+  FREESWITCH_ESL_PASSWORD defaults to ClueCon here.
+- FREESWITCH_LIVE_ANSWER_DIAL / FREESWITCH_LIVE_BUSY_DIAL: a dial string that answers and one that
+  fails USER_BUSY (defaults: the vanilla configuration's, the ones conformance.py passes 78/78 with).
+- Runs live: the tests here, tests/fssim's protocol-level tests (framing, auth, api replies, bgapi,
+  events, filters, cause mapping, capture-shape checks) and conformance.py. Skipped with a stated
+  reason: tests that need the simulator's own controls (answer rules, far-end hangup, restarts,
+  inbound calls, the simulator's registry and dialplan), i.e. everything taking the `sim` fixture.
+"""
 import uuid
 
 import pytest
@@ -8,16 +23,14 @@ import pytest
 from esl import commands as c
 from esl.connection import EslConnection
 from esl.supervisor import EslSupervisor
+from tests.fssim.conftest import LIVE
 
-HOST = os.environ.get("FREESWITCH_ESL_HOST", "").split(",")[0].strip()
 pytestmark = [pytest.mark.live_freeswitch,
-              pytest.mark.skipif(not HOST, reason="FREESWITCH_ESL_HOST is not set: no live FreeSWITCH to test")]
+              pytest.mark.skipif(not LIVE, reason="FREESWITCH_ESL_HOST is not set: no live FreeSWITCH to test")]
 
 
 def _target():
-    host, _, port = HOST.partition(":")
-    return host, int(port or os.environ.get("FREESWITCH_ESL_PORT", "8021")), \
-        os.environ.get("FREESWITCH_ESL_PASSWORD", "ClueCon")
+    return LIVE
 
 
 def test_live_api_and_failed_originate_job():
