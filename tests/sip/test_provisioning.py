@@ -419,3 +419,79 @@ def test_app_composes_the_provisioner_with_its_shipped_trees(db, tmp_path):
     assert isinstance(prov, FreeSwitchProvisioner) and prov.conf_dir == tmp_path
     assert (prov.dialplan_conf_dir / "freeswitch.xml").is_file() and (prov.dialplan_dir / "public.xml").is_file()
     Dialplan.load(prov.dialplan_conf_dir, prov.dialplan_dir, generated_dir=prov.conf_dir).hunt("public", "+1415")
+
+
+def _api_client(config, conf, box, sim):
+    from api import create_app
+
+    prov = FreeSwitchProvisioner(conf, esl_connector("127.0.0.1", sim.port, PASSWORD, timeout=3), box)
+    return create_app(config, provisioner=prov).test_client()
+
+
+def test_api_reprovision_repairs_drift(config, db, auth, conf, box, sim):
+    client = _api_client(config, conf, box, sim)
+    account_id = send(client, "POST", "/v1/sip-accounts", auth, BODY).get_json()["id"]
+    gw = "vb_gw_" + account_id.replace("-", "")
+    bound = send(client, "POST", f"/v1/sip-accounts/{account_id}/numbers", auth, {"number": "+14155550100"})
+    assert bound.status_code == 201
+    # drift behind the app's back: the gateway file deleted and the gateway killed by hand
+    (conf / account_paths(account_id)["gateway"]).unlink()
+    with EslConnection("127.0.0.1", sim.port, PASSWORD) as conn:
+        conn.api(commands.reloadxml())
+        conn.api(commands.sofia_killgw("external", gw))
+    verify = send(client, "POST", f"/v1/sip-accounts/{account_id}/verify", auth).get_json()
+    assert verify["ok"] is False
+    assert {c["name"]: c["status"] for c in verify["checks"]}["outbound_trunk"] == "failed"
+    repaired = send(client, "POST", f"/v1/sip-accounts/{account_id}/reprovision", auth)
+    assert repaired.status_code == 200 and repaired.get_json()["provisioned"] is True
+    assert "warning" not in repaired.get_json()
+    assert (conf / account_paths(account_id)["gateway"]).exists() and sim.registry.gateway_active(gw)
+    verify = send(client, "POST", f"/v1/sip-accounts/{account_id}/verify", auth).get_json()
+    assert verify["ok"] is True and [c["status"] for c in verify["checks"]] == ["ok"] * 4, verify
+
+
+def test_api_patch_provisions_the_change(config, db, auth, conf, box, sim):
+    client = _api_client(config, conf, box, sim)
+    account_id = send(client, "POST", "/v1/sip-accounts", auth, BODY).get_json()["id"]
+    gw = "vb_gw_" + account_id.replace("-", "")
+    assert sim.registry.gateway_proxy(gw) == "pbx.example.com:5060"
+    patched = send(client, "PATCH", f"/v1/sip-accounts/{account_id}", auth,
+                   {"sip_server": "pbx2.example.com:5070", "allowed_ips": "192.0.2.10"})
+    assert patched.status_code == 200 and patched.get_json()["provisioned"] is True, patched.get_json()
+    assert sim.registry.gateway_proxy(gw) == "pbx2.example.com:5070"
+    assert 'value="pbx2.example.com:5070"' in (conf / account_paths(account_id)["gateway"]).read_text()
+    assert sim.registry.acl_check("192.0.2.10", "vb_acl_" + account_id.replace("-", ""))
+    assert not sim.registry.acl_check("203.0.113.7", "vb_acl_" + account_id.replace("-", ""))
+
+
+def test_passwords_never_reach_logs_or_responses(config, db, auth, conf, box, sim, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    secrets = ("s3cret-pass", "in-bound-pass1", "changed-pass2")
+    client = _api_client(config, conf, box, sim)
+    created = send(client, "POST", "/v1/sip-accounts", auth,
+                   {**BODY, "inbound_username": "pbx-in", "inbound_password": secrets[1]})
+    assert created.status_code == 201
+    account_id = created.get_json()["id"]
+    bodies = [created.get_data(as_text=True)]
+    bodies.append(send(client, "PATCH", f"/v1/sip-accounts/{account_id}", auth,
+                       {"outbound_password": secrets[2]}).get_data(as_text=True))
+    bodies.append(client.get(f"/v1/sip-accounts/{account_id}", headers=auth).get_data(as_text=True))
+    bodies.append(client.get("/v1/sip-accounts", headers=auth).get_data(as_text=True))
+    bodies.append(send(client, "POST", f"/v1/sip-accounts/{account_id}/verify", auth).get_data(as_text=True))
+    bodies.append(send(client, "POST", f"/v1/sip-accounts/{account_id}/reprovision", auth).get_data(as_text=True))
+    # and the unreachable path, whose error text is logged
+    down = FreeSwitchProvisioner(conf, esl_connector("127.0.0.1", closed_port(), PASSWORD, timeout=1), box)
+    from api import create_app
+    offline = create_app(config, provisioner=down).test_client()
+    bodies.append(send(offline, "PATCH", f"/v1/sip-accounts/{account_id}", auth,
+                       {"outbound_password": secrets[0]}).get_data(as_text=True))
+    listed = json.loads(bodies[3])["data"]
+    assert [a["id"] for a in listed] == [account_id]
+    assert any("not provisioned" in r.getMessage() for r in caplog.records)   # logging did happen
+    logged = "\n".join(r.getMessage() + str(r.args) for r in caplog.records) + caplog.text
+    for secret in secrets:
+        assert secret not in logged
+        assert all(secret not in body for body in bodies)
+    assert (conf / account_paths(account_id)["gateway"]).read_text().count(secrets[0]) == 1  # it did reach the XML
