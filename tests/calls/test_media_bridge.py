@@ -366,9 +366,11 @@ class Caller:
             gevent.sleep(0.1)
 
 
+@pytest.mark.parametrize("rate", [16000, 8000])
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
-def test_offline_call_with_espeak_and_pocketsphinx(db, org, media_config):
-    """The keyless default path: pocketsphinx hears an espeak-ng caller, the scripted agent answers in espeak-ng."""
+def test_offline_call_with_espeak_and_pocketsphinx(db, org, media_config, rate):
+    """The keyless default path: pocketsphinx hears an espeak-ng caller, the scripted agent answers in espeak-ng.
+    At 8 kHz the caller's audio is resampled for pocketsphinx (16 kHz) and espeak-ng's voice to the call's rate."""
     import base64
 
     from pipeline.providers import build_tts
@@ -382,13 +384,14 @@ def test_offline_call_with_espeak_and_pocketsphinx(db, org, media_config):
     bridge.start()
     try:
         ws = connect(bridge.media_url(call))
-        ws.send(json.dumps({"call_id": call.id}))
-        caller = Caller(ws)
+        ws.send(json.dumps({"call_id": call.id, "sampleRate": rate}))
+        caller = Caller(ws, rate)
         opening = messages_until(ws, lambda m: "tomorrow" in (spoken(m) or ""))
-        played = sum(len(base64.b64decode(m["data"]["audioContent"])) for m in opening if spoken(m)) / 32000
+        assert {m["data"]["sampleRate"] for m in opening if spoken(m)} == {rate}
+        played = sum(len(base64.b64decode(m["data"]["audioContent"])) for m in opening if spoken(m)) / (rate * 2)
         gevent.sleep(played + 0.5)  # the caller listens to the whole question
         voice_f2 = build_tts({"provider": "espeak", "voice": "en-us+f2", "words_per_minute": 150})
-        caller.say(b"".join(voice_f2.synthesize("Yes, I will.", 16000)))
+        caller.say(b"".join(voice_f2.synthesize("Yes, I will.", rate)))
         rest = messages_until(ws, lambda m: m.get("type") == "disconnect", limit=100)
         caller.greenlet.kill()
         ws.close()
