@@ -254,6 +254,16 @@ class MediaBridge(MediaHooks):
         """The attempt ended: stop the conversation, then analyse the call (in a greenlet of its own)."""
         self._work.spawn(self.finish_call, call_id)
 
+    def end_session(self, call_id: str) -> None:
+        """Stop the call's conversation now, recording an agent turn the hang-up cut off (synchronous).
+
+        For the controller to call before it writes call.ended, so that webhook carries the complete
+        transcript; it makes no controller call itself, so any greenlet may call it."""
+        session = self.sessions.get(call_id)
+        if session is not None and not session.ended:
+            with _connection():
+                session.stop("call hung up")
+
     def finish_call(self, call_id: str) -> None:
         session = self.sessions.pop(call_id, None)
         streamed = call_id in self._answered_here

@@ -481,3 +481,18 @@ def test_a_transfer_the_controller_refuses_is_apologised_for_and_the_call_goes_o
     session = harness.bridge.sessions[call.id]
     assert not session.ended and harness.controller.hangups == []
     ws.close()
+
+
+def test_end_session_records_the_cut_off_agent_turn_before_returning(harness, org, agent):
+    call = live_call(org, agent)
+    harness.ms_per_word = 300
+    harness.llm_replies = [say("Hello, this is a rather long opening line that takes a while to play.")]
+    ws = connect(harness.bridge.media_url(call))
+    ws.send(json.dumps({"call_id": call.id}))
+    messages_until(ws, spoken)
+    gevent.sleep(0.7)
+    harness.bridge.end_session(call.id)  # what the controller calls before it writes call.ended
+    (turn,) = Call.get_by_id(call.id).transcript
+    assert turn["speaker"] == "agent" and turn["interrupted"] is True and "while" not in turn["text"]
+    assert harness.bridge.sessions[call.id].ended
+    ws.close()
