@@ -7,6 +7,12 @@ from gevent import monkey
 
 monkey.patch_all()
 
+# websockets.sync (the Deepgram SDK's client, and the test fakes' servers) must close in the order
+# gevent needs, or libev aborts the test process: see pipeline/providers/gevent_websockets.py.
+from pipeline.providers.gevent_websockets import install as _install_gevent_websockets  # noqa: E402
+
+_install_gevent_websockets()
+
 import os  # noqa: E402
 import pathlib  # noqa: E402
 import uuid  # noqa: E402

@@ -16,10 +16,12 @@ from deepgram.core.api_error import ApiError
 from deepgram.environment import DeepgramClientEnvironment
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
+from pipeline.providers import gevent_websockets
 from pipeline.providers.errors import ProviderError, ProviderTimeout
 from pipeline.providers.stt import STT, ResultCallback, STTFailed, STTStream, Transcript, UtteranceEnd
 
 log = logging.getLogger(__name__)
+gevent_websockets.install()  # the SDK's websockets.sync client must close in gevent's order
 DEFAULT_WS_URL = "wss://api.deepgram.com"
 
 
