@@ -156,8 +156,8 @@ class FakeDeepgram:
     def _send(self, ws, session: Session, message: dict, fault: Fault) -> None:
         count = len(session.sent)
         if fault.drop_after is not None and count >= fault.drop_after:
-            ws.socket.shutdown(socket.SHUT_RDWR)
-            ws.socket.close()
+            ws.socket.shutdown(socket.SHUT_RDWR)  # a drop: no close frame
+            ws.close_socket()  # not socket.close(): the reader greenlet must leave select() first
             raise _Dropped()
         if fault.stall_after is not None and count == fault.stall_after:
             gevent.sleep(fault.stall_s)
