@@ -64,8 +64,11 @@ def _apply(agent_fields: dict[str, Any], body: dict[str, Any]) -> None:
         if kind in body:
             agent_fields[kind] = _provider_block(kind, body[kind])
     if "settings" in body:
-        if not isinstance(body["settings"], dict):
-            raise invalid("settings", "settings must be an object")
+        from calls.media import check_agent_settings  # the pipeline's own list of the keys it reads
+
+        problems = check_agent_settings(body["settings"])
+        if problems:
+            raise invalid("settings", "; ".join(problems))
         agent_fields["settings"] = body["settings"]
     if "analysis_schema" in body:
         agent_fields["analysis_schema"] = _schema(body["analysis_schema"])

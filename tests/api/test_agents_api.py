@@ -58,3 +58,20 @@ def test_numbers_are_e164_unique_across_organizations(client, auth, org):
     number_id = created.get_json()["id"]
     assert client.delete(f"/v1/numbers/{number_id}", headers=other_auth).status_code == 404
     assert client.delete(f"/v1/numbers/{number_id}", headers=auth).status_code == 204
+
+
+def test_agent_settings_the_pipeline_does_not_read_are_rejected_by_name(client, auth):
+    typo = send(client, "POST", "/v1/agents", auth,
+                {"name": "x", "direction": "outbound", "settings": {"reprompt_after_s": 5}})
+    assert typo.status_code == 422
+    error = typo.get_json()["error"]
+    assert error["field"] == "settings" and "reprompt_after_s" in error["message"]
+    wrong_type = send(client, "POST", "/v1/agents", auth,
+                      {"name": "x", "direction": "outbound", "settings": {"barge_in": "no"}})
+    assert wrong_type.status_code == 422 and "barge_in" in wrong_type.get_json()["error"]["message"]
+    good = send(client, "POST", "/v1/agents", auth,
+                {"name": "x", "direction": "outbound", "settings": {"barge_in": False, "silence_reprompt_s": 6}})
+    assert good.status_code == 201 and good.get_json()["settings"] == {"barge_in": False, "silence_reprompt_s": 6}
+    patched = send(client, "PATCH", f"/v1/agents/{good.get_json()['id']}", auth, {"settings": {"recrod": True}})
+    assert patched.status_code == 422
+    assert Agent.get_by_id(good.get_json()["id"]).settings == {"barge_in": False, "silence_reprompt_s": 6}
