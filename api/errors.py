@@ -48,7 +48,32 @@ def register(app: Flask) -> None:
         message = {413: "request body is larger than the allowed maximum"}.get(status, exc.description)
         return _api_error(ApiError(status, _HTTP_CODES.get(status, "http_error"), message))
 
+    _register_telephony(app, _api_error)
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error")
         return _api_error(ApiError(500, "internal_error", "internal error; it has been logged"))
+
+
+def _register_telephony(app: Flask, respond) -> None:
+    """Call-control failures are the caller's to retry or act on, not internal errors."""
+    from calls.controller import CallNotControlled, TransferFailed
+    from esl.errors import EslNotConnected, EslTimeout
+
+    @app.errorhandler(EslNotConnected)
+    @app.errorhandler(EslTimeout)
+    def _telephony_down(exc: Exception):
+        log.warning("telephony unavailable: %s", exc)
+        return respond(ApiError(503, "telephony_unavailable",
+                                "FreeSWITCH cannot be reached right now; the request was not carried out, retry later",
+                                headers={"Retry-After": "5"}))
+
+    @app.errorhandler(CallNotControlled)
+    def _not_controlled(exc: CallNotControlled):
+        return respond(ApiError(409, "call_not_controlled",
+                                "the call is live but no channel of it is controlled by this service instance"))
+
+    @app.errorhandler(TransferFailed)
+    def _transfer_failed(exc: TransferFailed):
+        return respond(ApiError(409, "transfer_failed", f"FreeSWITCH refused the transfer: {exc.reply.strip()[:200]}"))

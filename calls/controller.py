@@ -21,7 +21,7 @@ import gevent
 import phonenumbers
 
 from calls import inbound
-from calls.causes import outcome_for
+from calls.causes import Outcome, outcome_for
 from calls.limits import ConcurrencyLimits, TokenBucket
 from calls.state import finish_attempt, transition
 from config import Config
@@ -45,6 +45,23 @@ from models import (
 
 log = logging.getLogger(__name__)
 JOB_RESULT_GRACE_S = 0.25
+# CallEvent reason prefix that records a hangup asked for (API hangup/cancel, the agent): kept in the
+# database so that whatever cause FreeSWITCH reports back, even after a restart, ends the attempt as asked.
+HANGUP_REQUESTED = "hangup requested"
+CANCELED_BEFORE_ANSWER = Outcome(CANCELED, False, "hung up on request before an answer")
+
+
+class CallNotControlled(Exception):
+    """The call is live in the database but no channel of it is driven by this process."""
+
+
+class TransferFailed(Exception):
+    """FreeSWITCH refused a transfer step (-ERR): the call stays where it was."""
+
+    def __init__(self, call_id: str, reply: str) -> None:
+        super().__init__(f"transfer of call {call_id} refused by FreeSWITCH: {reply.strip()[:200]}")
+        self.reply = reply
+
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 SUBSCRIBED_EVENTS = ("CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
@@ -67,6 +84,7 @@ class LiveCall:
     job_uuid: str | None = None
     started: float = field(default_factory=time.monotonic)
     media_started: bool = False
+    hangup_requested: bool = False
 
 
 class MediaHooks:
@@ -162,6 +180,11 @@ class CallController:
             dial, commands.park_app(), origination_uuid=call.id, caller_id_number=call.from_number,
             caller_id_name_=self._caller_name(call), timeout_s=self.config.originate_timeout_s, call_id=call.id,
             dialplan_vars=None if gateway else self._dialplan_vars(call))
+        live = self.live.get(call.id)
+        if live is not None and live.hangup_requested:
+            # Canceled between the claim and now: uuid_kill found no channel, so nothing must ring.
+            self._end_attempt(call.id, "MANAGER_REQUEST", None, reason="canceled before it was dialed")
+            return
         job_uuid = node.bgapi(command)
         live = self.live.get(call.id)
         if live is not None:
@@ -212,7 +235,9 @@ class CallController:
 
     def _dispatch(self, node_name: str, event: Any) -> None:
         name = event.name
-        if name == "CUSTOM":
+        if name == "CHANNEL_CREATE":
+            self._on_create(event)
+        elif name == "CUSTOM":
             self._on_audio_fork(event)
         elif name in ("CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA"):
             self._on_progress(event)
@@ -226,14 +251,28 @@ class CallController:
                 self.media.on_dtmf(call.id, event.get("DTMF-Digit") or "")
 
     def _call_for(self, event: Any) -> Call | None:
-        """The live call an event belongs to, or None (someone else's channel, or a stale attempt)."""
+        """The live call an event belongs to, or None (someone else's channel, or a stale attempt).
+
+        Only the call's own channel drives it: its uuid is the call id (origination_uuid, or the inbound
+        channel's uuid). A loopback B-leg carries the same voxbridge_call_id (loopback copies the
+        variables) but has its own uuid; its ANSWER or HANGUP_COMPLETE must not move the call.
+        """
         call_id = event.get("variable_voxbridge_call_id") or event.get("Unique-ID")
         if not call_id or not UUID_RE.match(call_id) or call_id not in self.live:
             return None  # not a call this process drives (another app's channel, or a finished attempt)
+        if event.get("Unique-ID") != (self.live[call_id].channel_uuid or call_id):
+            return None
         call = Call.get_or_none(Call.id == call_id)
         if call is None or call.status not in LIVE_STATUSES:
             return None
         return call
+
+    def _on_create(self, event: Any) -> None:
+        """A channel of a call whose hangup was asked for before it existed (the kill found nothing)."""
+        call = self._call_for(event)
+        live = self.live.get(call.id) if call is not None else None
+        if live is not None and live.hangup_requested:
+            self._kill(live, event.get("Unique-ID"))
 
     def _on_job(self, call_id: str, attempt: int, body: str) -> None:
         """The originate's result: +OK <uuid> (events take it from here) or -ERR <CAUSE>."""
@@ -311,8 +350,10 @@ class CallController:
         self.live.pop(call_id, None)
         answered = call.answered_at is not None
         outcome = outcome_for(cause, sip_code, answered)
-        if call.status == CALLING and cause == "MANAGER_REQUEST":
-            outcome = outcome_for("MANAGER_REQUEST")
+        if not answered and self._hangup_requested(call):
+            # A ringing call hung up on request ends with whatever cause (NORMAL_CLEARING, ORIGINATOR_CANCEL,
+            # a -ERR job): it was canceled, never a retryable no-answer.
+            outcome = CANCELED_BEFORE_ANSWER
         # Every started minute is billed; billmsec keeps a 20-second call from rounding to zero seconds.
         talk_ms = max(billmsec, billsec * 1000)
         billed = math.ceil(talk_ms / 60_000) if answered and talk_ms > 0 else 0
@@ -395,13 +436,37 @@ class CallController:
 
     # ---- call control (the API's side) ----------------------------------------------------------
     def hangup(self, call: Call, reason: str = "hung up through the API") -> None:
+        """Hang the call up: an answered call ends completed, an unanswered one canceled (never retried).
+
+        The request is stored before the kill is sent, so the HANGUP_COMPLETE it causes (which can arrive
+        before api() returns) finds it. Raises EslError when FreeSWITCH cannot be told; then the request is
+        withdrawn and the call stays as it was.
+        """
         live = self.live.get(call.id)
+        marker = CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
+                                  reason=f"{HANGUP_REQUESTED}: {reason}", data={"attempt": call.attempt})
         if live is None:
             # Not driven by this process: no channel we know of. Close it rather than leave it live.
             self._end_attempt(call.id, "MANAGER_REQUEST", None, reason=reason)
             return
-        CallEvent.create(call=call.id, from_status=call.status, to_status=call.status, reason=reason)
-        self.pool.node(live.node).api(commands.uuid_kill(call.channel_uuid or call.id))
+        live.hangup_requested = True
+        try:
+            self._kill(live, call.channel_uuid or call.id)
+        except EslError:
+            live.hangup_requested = False
+            CallEvent.delete().where(CallEvent.id == marker.id).execute()
+            raise
+
+    def _kill(self, live: LiveCall, channel: str | None) -> str:
+        return self.pool.node(live.node).api(commands.uuid_kill(channel or live.call_id))
+
+    def _hangup_requested(self, call: Call) -> bool:
+        live = self.live.get(call.id)
+        if live is not None and live.hangup_requested:
+            return True
+        rows = CallEvent.select(CallEvent.data).where(CallEvent.call == call.id,
+                                                       CallEvent.reason.startswith(HANGUP_REQUESTED))
+        return any(isinstance(row.data, dict) and row.data.get("attempt") == call.attempt for row in rows)
 
     def break_playback(self, call_id: str) -> None:
         live = self.live.get(call_id)
@@ -409,20 +474,43 @@ class CallController:
         if live is not None and call is not None:
             self.pool.node(live.node).api(commands.uuid_break(call.channel_uuid or call.id))
 
-    def transfer(self, call: Call, target: str, mode: str) -> None:
+    def transfer(self, call: Call, target: str, mode: str) -> bool:
+        """Transfer a live call; True once FreeSWITCH accepted it.
+
+        Raises CallNotControlled (no channel of it here), TransferFailed (a -ERR reply: the call stays with
+        the agent) or an EslError (FreeSWITCH unreachable).
+        """
         live = self.live.get(call.id)
         if live is None:
-            raise EslError("the call is not controlled by this process")
+            raise CallNotControlled(f"call {call.id} is not controlled by this process")
         channel = call.channel_uuid or call.id
+        node = self.pool.node(live.node)
         if mode == "refer":
             # REFER hands the call back to whoever sent it: the customer's PBX when the organization
             # has one, else the platform's SIP domain (carrier trunks resolve the number there).
             command = commands.uuid_deflect(channel, target, self._refer_host(call))
         else:
             command = commands.uuid_transfer(channel, target, self.config.transfer_context)
-        reply = self.pool.node(live.node).api(command)
+            # dialplan/transfer.xml sends the number through voxbridge_outbound, which reads these.
+            for name, value in self._transfer_vars(call).items():
+                self._transfer_step(call, mode, target, node.api(commands.uuid_setvar_dialplan(channel, name, value)))
+        self._transfer_step(call, mode, target, node.api(command))
+        return True
+
+    def _transfer_step(self, call: Call, mode: str, target: str, reply: str) -> None:
         CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
                          reason=f"transfer ({mode}) to {target}: {reply.strip()[:200]}")
+        if not reply.startswith("+OK"):
+            raise TransferFailed(call.id, reply)
+
+    def _transfer_vars(self, call: Call) -> dict[str, str]:
+        """The outbound context's variables for a bridge transfer: what an outbound call originates with,
+        plus the trunk. The caller ID presented is a number the organization owns: the outbound call's
+        caller ID, or the number an inbound caller dialed."""
+        variables = self._dialplan_vars(call)
+        variables["vb_caller_id"] = (call.from_number if call.direction == "outbound" else call.to_number) or ""
+        variables["vb_gateway"] = self._gateway(call) or ""
+        return variables
 
     # ---- reconciliation and the watchdog ----------------------------------------------------------
     def _refer_host(self, call: Call) -> str:

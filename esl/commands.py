@@ -49,6 +49,9 @@ METADATA_STR = re.compile(r"\A[A-Za-z0-9_.:/@+#=&?-]{0,256}\Z")  # no space, quo
 CALLER_NAME_DROP = re.compile(r"[^A-Za-z0-9 ._-]")
 CALLER_NAME_MAX = 40
 
+# The only dialplan applications the app runs through sendmsg. A name outside this set (`system`, `bgsystem`,
+# `eval`, `set`, `export`, ...) could run a shell command or rewrite the channel: rejected, whatever its shape.
+SENDMSG_APPLICATIONS = frozenset({"answer", "park", "playback", "hangup"})
 AUDIO_MIX = frozenset({"mono", "mixed", "stereo"})
 AUDIO_RATE = frozenset({"8k", "16k"})
 LEGS = frozenset({"aleg", "bleg", "both"})
@@ -257,6 +260,8 @@ def sendmsg_execute(app: str, arg: str | None = None, uuid_: str | None = None, 
                     event_uuid: str | None = None) -> Command:
     """sendmsg [uuid] / call-command: execute. Args limited to answer/park/hangup/playback shapes.
     event_uuid becomes the Application-UUID of the CHANNEL_EXECUTE(_COMPLETE) events, to match them."""
+    if app not in SENDMSG_APPLICATIONS:
+        raise UnsafeValue("application", app)
     lines = ["sendmsg" + (f" {uuid(uuid_)}" if uuid_ else ""), "call-command: execute",
              "execute-app-name: " + _check("application", APP_NAME, app)]
     if arg is not None:
@@ -393,6 +398,18 @@ def uuid_setvar(channel: str, name: str, value: str) -> ApiCall:
     return ApiCall(f"uuid_setvar {uuid(channel)} {ident(name, 'variable name')} {ident(value, 'variable value')}")
 
 
+def uuid_setvar_dialplan(channel: str, name: str, value: str) -> ApiCall:
+    """Set (or, with an empty value, unset) one vb_* variable the engineer-owned dialplan reads.
+
+    The same allow-lists as originate's dialplan variables: vb_<lowercase> names, values of
+    [A-Za-z0-9_+.-] (E.164 numbers, gateway names, country codes, true/false).
+    """
+    var = _check("dialplan variable", DIALPLAN_VAR, name)
+    val = _check("dialplan value", DIALPLAN_VALUE, value)
+    # `uuid_setvar <uuid> <var>` with no value unsets it: a leftover from earlier on the channel cannot stay.
+    return ApiCall(f"uuid_setvar {uuid(channel)} {var}" + (f" {val}" if val else ""))
+
+
 def uuid_record(channel: str, action: str, path: str) -> ApiCall:
     """uuid_record <uuid> start|stop <path>: record the call to an absolute .wav path (no ..)."""
     if action not in ("start", "stop"):
@@ -408,7 +425,8 @@ def uuid_transfer(channel: str, extension: str, context: str) -> ApiCall:
 
 
 def _extension(value: str) -> str:
-    if isinstance(value, str) and (E164.match(value) or IDENT.match(value)):
+    # IDENT admits a leading "-": uuid_transfer would read `-bleg` / `-both` as an option, not a destination.
+    if isinstance(value, str) and not value.startswith("-") and (E164.match(value) or IDENT.match(value)):
         return value
     raise UnsafeValue("extension", value)
 

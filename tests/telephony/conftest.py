@@ -12,6 +12,7 @@ RULES = Rules([
     Rule(r"0404$", "unallocated"),
     Rule(r"0503$", "temporary_failure"),
     Rule(r"0100$", "answer", after=0.2, hangup_after=0.5),
+    Rule(r"0777$", "answer", after=60),  # rings until the originate timeout (or a hangup)
 ], default=Rule(".*", "answer", after=0.1, hangup_after=30))
 
 
@@ -21,6 +22,42 @@ def sim():
     simulator.registry.add_gateway("carrier1", proxy="198.51.100.7")
     yield simulator
     simulator.stop()
+
+
+class _RecordingSocket:
+    def __init__(self, sock, sink: list):
+        self._sock, self._sink = sock, sink
+
+    def recv(self, size: int) -> bytes:
+        data = self._sock.recv(size)
+        self._sink.append(data)
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+@pytest.fixture
+def received(monkeypatch):
+    """Every byte the simulator reads from its clients (ESL and outbound-socket sessions), in order.
+
+    Request it before `controller` so the controller's connection is recorded from its first byte."""
+    from fssim import wire
+
+    sink: list[bytes] = []
+    original = wire.CommandReader.__init__
+
+    def recording_init(self, sock, *args, **kwargs):
+        original(self, _RecordingSocket(sock, sink), *args, **kwargs)
+
+    monkeypatch.setattr(wire.CommandReader, "__init__", recording_init)
+    return sink
+
+
+def commands_received(sink: list) -> list[str]:
+    """The received bytes split into commands (each ends with a blank line)."""
+    text = b"".join(sink).decode("latin-1")
+    return [c for c in text.split("\n\n") if c.strip()]
 
 
 @pytest.fixture
