@@ -44,6 +44,10 @@ class Switch:
         self.socket_connector: Callable[[Channel, str, bool], object] | None = None
         self.forks = None  # fssim.audio_fork.AudioForks, set by the simulator
         self.job_results: dict[str, str] = {}
+        # A-leg uuid -> its loopback B-leg. The B-leg is what mod_loopback hands to the dialplan; here it
+        # only mirrors the A-leg's life in events (CREATE, ANSWER, HANGUP, HANGUP_COMPLETE, DESTROY), as
+        # in captures/call-events-json.jsonl; it is not listed in self.channels.
+        self.loopback_b: dict[str, Channel] = {}
 
     # ---- events -------------------------------------------------------------------------------
     def emit(self, name: str, extra: list[tuple[str, str]] | None = None, body: str | None = None,
@@ -131,6 +135,7 @@ class Switch:
         if ds.tech == "loopback":
             ch.set_var("other_loopback_leg_uuid", str(uuidlib.uuid4()))
             ch.set_var("loopback_leg", "A")
+            self.loopback_b[uid] = self._loopback_b_leg(ch, ds)
         else:
             host = ds.host or self.registry.gateway_proxy(ds.gateway)
             ch.network_addr = host.split(":")[0]
@@ -144,6 +149,24 @@ class Switch:
         self._register(ch)
         return ch
 
+    def _loopback_b_leg(self, a: Channel, ds: DialString) -> Channel:
+        """The B-leg as the capture shows it: inbound, its own uuid, the originate's variables copied
+        (origination_uuid and voxbridge_call_id included), loopback_leg=B pointing back at the A-leg."""
+        uid = a.variables["other_loopback_leg_uuid"]
+        name = f"loopback/{ds.target}-b"
+        b = Channel(uid, name, "inbound", "loopback", ds.target, context=ds.context or "default",
+                    cid_name=a.cid_name, cid_num=a.cid_num, callee_num=ds.target, source="mod_loopback",
+                    session_id=next(self.session_ids))
+        for k, val in (("direction", "inbound"), ("uuid", uid), ("call_uuid", uid),
+                       ("session_id", str(b.session_id)), ("channel_name", name), ("read_codec", "L16"),
+                       ("read_rate", "8000"), ("write_codec", "L16"), ("write_rate", "8000")):
+            b.set_var(k, val)
+        for k, val in ds.variables.items():
+            b.set_var(k, a.uuid if k == "origination_uuid" else val)
+        b.set_var("other_loopback_leg_uuid", a.uuid)
+        b.set_var("loopback_leg", "B")
+        return b
+
     def _register(self, ch: Channel) -> None:
         self.channels[ch.uuid] = ch
         self.app_queues[ch.uuid] = gevent.queue.Queue()
@@ -153,6 +176,9 @@ class Switch:
     def _outbound_life(self, ch: Channel, ds: DialString, app: Application, result) -> None:
         try:
             self.channel_event(ch, "CHANNEL_CREATE")
+            b_leg = self.loopback_b.get(ch.uuid)
+            if b_leg is not None:
+                self.channel_event(b_leg, "CHANNEL_CREATE")
             rule = self.rules.pick(ds.target)
             ch.remote_audio = rule.audio
             timeout = _float(ch.variables.get("originate_timeout"), DEFAULT_ORIGINATE_TIMEOUT)
@@ -215,6 +241,11 @@ class Switch:
             ch.call_state = "ACTIVE"
         self.channel_event(ch, "CHANNEL_ANSWER")
         ch.answered_event.set()
+        b_leg = self.loopback_b.get(ch.uuid)
+        if b_leg is not None and not b_leg.answered_us:
+            b_leg.answered_us = ch.answered_us
+            b_leg.answer_state, b_leg.call_state = "answered", "ACTIVE"
+            self.channel_event(b_leg, "CHANNEL_ANSWER")
 
     def hangup(self, ch: Channel, cause: str = "NORMAL_CLEARING") -> bool:
         if not ch.up:
@@ -268,6 +299,9 @@ class Switch:
 
     def _finish(self, ch: Channel) -> None:
         self.hangup(ch, ch.hangup_cause or "NORMAL_CLEARING")
+        b_leg = self.loopback_b.pop(ch.uuid, None)
+        if b_leg is not None:
+            self.hangup(b_leg, ch.hangup_cause or "NORMAL_CLEARING")
         if self.forks is not None:
             self.forks.channel_gone(ch)
         ch.set_state("CS_HANGUP", "10")
@@ -278,6 +312,11 @@ class Switch:
         self.channel_event(ch, "CHANNEL_HANGUP_COMPLETE")
         ch.set_state("CS_DESTROY", "12")
         self.channel_event(ch, "CHANNEL_DESTROY")
+        if b_leg is not None:  # the capture: the B-leg's HANGUP_COMPLETE and DESTROY follow the A-leg's
+            b_leg.billing()
+            self.channel_event(b_leg, "CHANNEL_HANGUP_COMPLETE")
+            b_leg.set_state("CS_DESTROY", "12")
+            self.channel_event(b_leg, "CHANNEL_DESTROY")
         self.channels.pop(ch.uuid, None)
         self.app_queues.pop(ch.uuid, None)
         for s in list(self.sessions):
@@ -425,6 +464,7 @@ class Switch:
             self.forks.drop_all()
         self.channels.clear()
         self.app_queues.clear()
+        self.loopback_b.clear()
 
     def uptime_text(self) -> str:
         us = int((time.time() - self.started) * 1_000_000)

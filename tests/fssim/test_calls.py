@@ -163,3 +163,34 @@ def test_cli_serves(tmp_path):
 def test_simulator_context_manager():
     with Simulator(port=0) as s:
         assert s.port > 0
+
+
+def test_loopback_originate_emits_the_b_legs_events_like_the_capture(sim, esl):
+    """call-events-json: loopback/9196-b (inbound, loopback_leg=B, its own uuid) carries the originate's
+    variables; its HANGUP_COMPLETE follows the A-leg's."""
+    esl.cmd("event json CHANNEL_CREATE CHANNEL_ANSWER CHANNEL_HANGUP_COMPLETE CHANNEL_DESTROY")
+    u = str(uuid.uuid4())
+    assert esl.api(f"originate {{origination_uuid={u},voxbridge_call_id={u}}}loopback/9196/default &park()") \
+        == f"+OK {u}\n"
+    a_create = esl.event("CHANNEL_CREATE", Unique_ID=u)
+    b_uuid = a_create["variable_other_loopback_leg_uuid"]
+    b_create = esl.event("CHANNEL_CREATE", Unique_ID=b_uuid)
+    assert (b_create["Channel-Name"], b_create["Call-Direction"], b_create["variable_loopback_leg"]) == (
+        "loopback/9196-b", "inbound", "B")
+    assert (b_create["variable_voxbridge_call_id"], b_create["variable_origination_uuid"],
+            b_create["variable_other_loopback_leg_uuid"]) == (u, u, u)
+    assert b_uuid != u and esl.event("CHANNEL_ANSWER", Unique_ID=b_uuid)["Answer-State"] == "answered"
+    assert esl.api(f"uuid_kill {u}") == "+OK\n"
+    assert esl.event("CHANNEL_DESTROY", Unique_ID=b_uuid)["variable_loopback_leg"] == "B"
+    order = [(e["Event-Name"], e["Unique-ID"]) for e in esl.events()
+             if e.get("Event-Name") in ("CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY")]
+    assert order == [("CHANNEL_HANGUP_COMPLETE", u), ("CHANNEL_DESTROY", u), ("CHANNEL_HANGUP_COMPLETE", b_uuid)]
+    b_hup = esl.event("CHANNEL_HANGUP_COMPLETE", Unique_ID=b_uuid)
+    assert (b_hup["Hangup-Cause"], b_hup["variable_voxbridge_call_id"]) == ("NORMAL_CLEARING", u)
+
+
+def test_sip_originate_has_no_b_leg(sim, esl):
+    esl.cmd("event json CHANNEL_CREATE")
+    u = originate(esl, "15551230001")
+    assert "variable_loopback_leg" not in esl.event("CHANNEL_CREATE", Unique_ID=u)
+    assert esl.take(lambda f: (ev := f.event()) is not None and ev.get("Unique-ID") != u, 0.5) is None
