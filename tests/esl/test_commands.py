@@ -220,3 +220,34 @@ def test_ws_url_accepts_normal_urls():
 def test_acl_and_user_exists_refuse_extra_arguments(call):
     with pytest.raises(UnsafeValue):
         call()
+
+
+@pytest.mark.parametrize("app", ["system", "bgsystem", "eval", "set", "export", "bridge", "transfer", "socket"])
+def test_sendmsg_runs_only_allow_listed_applications(app):
+    with pytest.raises(UnsafeValue):
+        c.sendmsg_execute(app, "id")
+    with pytest.raises(UnsafeValue):
+        c.sendmsg_execute(app)
+
+
+def test_sendmsg_allowed_applications_still_build():
+    assert c.sendmsg_execute("answer").text == "sendmsg\ncall-command: execute\nexecute-app-name: answer"
+    assert c.sendmsg_execute("hangup", "USER_BUSY").text.endswith("execute-app-arg: USER_BUSY")
+
+
+@pytest.mark.parametrize("extension", ["-bleg", "-both", "-1234", "--x"])
+def test_transfer_and_deflect_targets_cannot_be_options(extension):
+    with pytest.raises(UnsafeValue):
+        c.uuid_transfer(U, extension, "voxbridge_transfer")
+    with pytest.raises(UnsafeValue):
+        c.uuid_deflect(U, extension, "pbx.example.com")
+
+
+def test_dialplan_setvar_is_allow_listed_and_empty_unsets():
+    assert c.uuid_setvar_dialplan(U, "vb_caller_id", "+14155550000").line == \
+        f"uuid_setvar {U} vb_caller_id +14155550000"
+    assert c.uuid_setvar_dialplan(U, "vb_gateway", "").line == f"uuid_setvar {U} vb_gateway"
+    for name, value in (("vb_gateway", "gw ${system(id)}"), ("vb_x", "a\nb"), ("RECORD_STEREO", "true"),
+                        ("vb_x", "'x'"), ("vb_gateway", "-bleg x")):
+        with pytest.raises(UnsafeValue):
+            c.uuid_setvar_dialplan(U, name, value)

@@ -130,3 +130,60 @@ def test_dialplan_variables_are_allow_listed(name, value):
     with pytest.raises(UnsafeValue):
         commands.originate(commands.loopback_dial("+14155550123", "voxbridge_outbound"), commands.park_app(),
                            origination_uuid="3f43e154-fca1-4fb2-a121-64b6e5d0691e", dialplan_vars={name: value})
+
+
+HOSTILE = "${system(touch /tmp/pwned)}\r\nevent plain ALL\n\napi system id 'q\"uote"
+VERBS = ("auth ", "event json ", "api ", "bgapi ", "exit", "filter ", "sendmsg", "linger", "myevents", "noevents")
+
+
+def _well_formed(commands_sent):
+    for command in commands_sent:
+        assert command.isascii() and "\r" not in command and "${" not in command, command
+        assert command.startswith(VERBS), command
+        if not command.startswith("sendmsg"):
+            assert "\n" not in command, command
+
+
+def test_caller_supplied_context_never_reaches_freeswitch(received, controller, sim, caller_org, outbound_agent,
+                                                          auth):
+    from api import create_app
+
+    from .conftest import commands_received
+
+    client = create_app(controller.config, call_control=controller).test_client()
+    call_id = queue_call(client, auth, "+14155550123", context={"note": HOSTILE, HOSTILE[:20]: [HOSTILE]})
+    Dispatcher(controller).run_once()
+    wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
+    assert client.post(f"/v1/calls/{call_id}/hangup", headers=auth).status_code == 202
+    wait_for(lambda: Call.get_by_id(call_id).status == "completed")
+    raw = b"".join(received)
+    for piece in ("system", "pwned", "uote", "plain ALL", "note"):
+        assert piece.encode() not in raw, piece
+    sent = commands_received(received)
+    assert any(c.startswith("bgapi originate") and call_id in c for c in sent)
+    _well_formed(sent)
+
+
+def test_injection_through_the_dialer_sends_no_command_or_single_safe_ones(received, controller, sim, caller_org,
+                                                                          outbound_agent):
+    from models import SipAccount
+
+    from .conftest import commands_received
+
+    # Past the API's validation, straight into the database, as a compromised writer would.
+    bad_from = queued_calls(caller_org, outbound_agent, 1, to_number="+14155550123", max_attempts=1,
+                            from_number="+1415}{x=y}$")[0]
+    Dispatcher(controller).run_once()
+    wait_for(lambda: Call.get_by_id(bad_from).status == "failed")
+    outbound_agent.settings = {"record": True, "voice": HOSTILE, "greeting": HOSTILE}
+    outbound_agent.save()
+    SipAccount.create(id="x,origination_uuid=1}${system(id)}", organization=caller_org, name="evil",
+                      sip_server="198.51.100.9", provisioned=True)
+    bad_gateway = queued_calls(caller_org, outbound_agent, 1, to_number="+14155550123", max_attempts=1)[0]
+    Dispatcher(controller).run_once()
+    call = wait_for(lambda: (c := Call.get_by_id(bad_gateway)).status == "failed" and c)
+    assert call.failure_reason.startswith("not dialed")
+    sent = commands_received(received)
+    assert not [c for c in sent if c.startswith("bgapi originate")]  # neither call produced an originate
+    assert b"system" not in b"".join(received) and b"x=y" not in b"".join(received)
+    _well_formed(sent)
