@@ -40,7 +40,7 @@ def test_calls_freeswitch_still_has_are_adopted_after_a_reconnect(controller, si
     wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
     controller.live.clear()  # as after an app restart: the process remembers nothing
     node = next(iter(controller.pool.nodes.values()))
-    assert controller.reconcile(node) == {"adopted": 1, "closed": 0}
+    assert controller.reconcile(node) == {"adopted": 1, "closed": 0, "orphans_killed": 0}
     sim.hangup_far_end(call_id)
     assert wait_for(lambda: Call.get_by_id(call_id).status == "completed")
 
@@ -57,3 +57,72 @@ def test_watchdog_closes_calls_stuck_past_their_limits(controller, caller_org, o
     call = Call.get_by_id(call_id)
     assert (call.status, call.hangup_cause) == ("completed", "ALLOTTED_TIMEOUT")
     assert "watchdog" in CallEvent.select().where(CallEvent.call == call_id).order_by(CallEvent.id.desc()).get().reason
+
+
+def _node(controller):
+    return next(iter(controller.pool.nodes.values()))
+
+
+def test_reconcile_leaves_a_call_being_originated_right_now_alone(controller, caller_org, outbound_agent):
+    from calls.controller import LiveCall
+    from tests.calls.factories import queued_calls
+
+    # Claimed by this process, originate not sent yet (node is set with the bgapi): no channel exists yet.
+    call_id = queued_calls(caller_org, outbound_agent, 1, status="calling", attempt=1)[0]
+    controller.live[call_id] = LiveCall(call_id, caller_org.id, 1, _node(controller).name)
+    assert controller.reconcile(_node(controller))["closed"] == 0
+    call = Call.get_by_id(call_id)
+    assert (call.status, call.attempt) == ("calling", 1)  # not requeued: it would be dialed twice
+
+
+def test_a_call_claimed_by_a_dead_process_before_dialing_is_requeued(controller, caller_org, outbound_agent):
+    from tests.calls.factories import queued_calls
+
+    call_id = queued_calls(caller_org, outbound_agent, 1, status="calling", attempt=1)[0]
+    assert controller.reconcile(_node(controller))["closed"] == 1
+    call = Call.get_by_id(call_id)
+    assert (call.status, call.attempt) == ("queued", 0)
+
+
+def test_an_answered_call_that_vanished_is_billed_from_its_answer(controller, sim, caller_org, outbound_agent,
+                                                                   auth):
+    from api import create_app
+    from models import Organization
+
+    client = create_app(controller.config, call_control=controller).test_client()
+    call_id = queue_call(client, auth, "+14155550302")
+    Dispatcher(controller).run_once()
+    wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
+    Call.update(answered_at=utcnow() - dt.timedelta(seconds=150)).where(Call.id == call_id).execute()
+    sim.switch.crash()  # the channel is gone without a HANGUP_COMPLETE
+    assert controller.reconcile(_node(controller))["closed"] == 1
+    call = Call.get_by_id(call_id)
+    assert (call.status, call.billed_minutes) == ("completed", 3) and 150 <= call.duration_s < 160
+    assert Organization.get_by_id(caller_org.id).minutes_used == 3
+
+
+def test_orphan_channels_of_closed_calls_are_killed(controller, sim, caller_org, outbound_agent, auth):
+    from api import create_app
+
+    client = create_app(controller.config, call_control=controller).test_client()
+    call_id = queue_call(client, auth, "+14155550303")
+    other = queue_call(client, auth, "+14155550304")
+    Dispatcher(controller).run_once()
+    wait_for(lambda: all(Call.get_by_id(i).status == "in-progress" for i in (call_id, other)))
+    # The database closed it (e.g. the app died between closing and hanging up); FreeSWITCH still has it.
+    controller.live.pop(call_id)
+    Call.update(status="completed", ended_at=utcnow()).where(Call.id == call_id).execute()
+    assert controller.reconcile(_node(controller)) == {"adopted": 1, "closed": 0, "orphans_killed": 1}
+    wait_for(lambda: sim.channel(call_id) is None)
+    assert sim.channel(other) is not None and Call.get_by_id(other).status == "in-progress"
+
+
+def test_a_ghost_row_in_show_channels_is_not_killed(controller, sim, caller_org, outbound_agent, monkeypatch):
+    import json
+
+    from tests.calls.factories import queued_calls
+
+    closed = queued_calls(caller_org, outbound_agent, 1, status="completed")[0]
+    ghost = json.dumps({"row_count": 1, "rows": [{"uuid": closed}]}) + "\n"
+    monkeypatch.setitem(sim.api.table, "show", lambda arg: ghost)
+    assert controller.reconcile(_node(controller))["orphans_killed"] == 0  # uuid_exists said false
