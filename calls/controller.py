@@ -411,7 +411,8 @@ class CallController:
         dialed = channel.get("variable_vb_did") or channel.get("Caller-Destination-Number") or ""
         caller = channel.get("Caller-Caller-ID-Number")
         with database.connection_context():
-            decision = inbound.admit(uuid, dialed, caller, self.config.default_region)
+            decision = inbound.admit(uuid, dialed, caller, self.config.default_region,
+                                     account=channel.get("variable_vb_account_id"))
             if decision.accepted:
                 node = self._node_for(session)
                 call = decision.call

@@ -59,7 +59,22 @@ def _reject(channel_uuid: str, did: str, caller: str | None, org, agent, cause: 
     return InboundDecision(call, False, cause, reason)
 
 
-def admit(channel_uuid: str, dialed: str, caller: str | None, region: str) -> InboundDecision:
+def _account_mismatch(number: PhoneNumber, account: str | None) -> bool:
+    """The call came in over a customer account's trunk (the directory/gateway variable vb_account_id, the
+    account id without dashes): it may only reach numbers of that account, or of its organization when the
+    number is bound to no account. A trusted PBX must not reach another organization's numbers."""
+    from models import SipAccount
+
+    if not account:
+        return False
+    if number.sip_account_id:
+        return number.sip_account_id.replace("-", "") != account
+    owners = SipAccount.select(SipAccount.id).where(SipAccount.organization == number.organization_id)
+    return account not in {a.id.replace("-", "") for a in owners}
+
+
+def admit(channel_uuid: str, dialed: str, caller: str | None, region: str,
+          account: str | None = None) -> InboundDecision:
     """Decide an inbound call; on acceptance the Call exists in `calling` with id = channel uuid."""
     if not UUID_RE.match(channel_uuid or ""):
         raise ValueError(f"not a FreeSWITCH channel uuid: {channel_uuid!r}")
@@ -77,6 +92,9 @@ def admit(channel_uuid: str, dialed: str, caller: str | None, region: str) -> In
         return _reject(channel_uuid, did, caller_e164, None, None, "UNALLOCATED_NUMBER",
                        f"{did} is not assigned to any organization")
     org = number.organization
+    if _account_mismatch(number, account):
+        return _reject(channel_uuid, did, caller_e164, org, None, "CALL_REJECTED",
+                       f"{did} is not a number of the SIP account the call came from")
     agent = None
     if number.agent_id:
         agent = Agent.get_or_none(Agent.id == number.agent_id, Agent.active, Agent.deleted_at.is_null(),

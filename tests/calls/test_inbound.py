@@ -62,3 +62,26 @@ def test_normalize_did_forms():
     assert normalize_did("4155550100", "US") == "+14155550100"
     assert normalize_did("+442071838750", "US") == "+442071838750"
     assert normalize_did("442071838750", "US") == "+442071838750"
+
+
+def test_a_call_from_another_accounts_trunk_cannot_reach_the_number(desk, org):
+    from models import Organization, SipAccount
+
+    mine = SipAccount.create(organization=org, name="Mine")
+    other_org = Organization.create(name="Other", minutes_included=10)
+    theirs = SipAccount.create(organization=other_org, name="Theirs")
+    hex_of = lambda a: a.id.replace("-", "")  # noqa: E731 - what vb_account_id carries
+    rejected = admit(chan(), "+14155550100", "+14155550123", "US", account=hex_of(theirs))
+    assert not rejected.accepted and rejected.hangup_cause == "CALL_REJECTED"
+    assert "not a number of the SIP account" in Call.get_by_id(rejected.call.id).failure_reason
+    assert admit(chan(), "+14155550100", "+14155550123", "US", account=hex_of(mine)).accepted
+    assert admit(chan(), "+14155550100", "+14155550123", "US").accepted  # carriers set no account
+
+
+def test_a_number_bound_to_one_account_rejects_the_organizations_other_accounts(desk, org):
+    from models import SipAccount
+
+    bound, other = SipAccount.create(organization=org, name="A"), SipAccount.create(organization=org, name="B")
+    PhoneNumber.update(sip_account=bound).where(PhoneNumber.number == "+14155550100").execute()
+    assert not admit(chan(), "+14155550100", None, "US", account=other.id.replace("-", "")).accepted
+    assert admit(chan(), "+14155550100", None, "US", account=bound.id.replace("-", "")).accepted
