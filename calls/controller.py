@@ -63,6 +63,18 @@ class TransferFailed(Exception):
         super().__init__(f"transfer of call {call_id} refused by FreeSWITCH: {reply.strip()[:200]}")
         self.reply = reply
 
+
+class AccountNotProvisioned(Exception):
+    """The organization has a SIP account for outbound calls, but FreeSWITCH has no gateway for it yet.
+
+    Dialing through the platform trunk instead would send the customer's calls out under the wrong
+    caller and bill; the attempt fails retryable, so a Reprovision before the next attempt saves it."""
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__(f"SIP account {account_id} is not provisioned in FreeSWITCH; run Reprovision")
+        self.account_id = account_id
+
+
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 SUBSCRIBED_EVENTS = ("CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
@@ -158,6 +170,10 @@ class CallController:
             log.warning("call %s not dialed: %s", call.id, exc)
             with database.connection_context():
                 self._end_attempt(call.id, "INVALID_NUMBER_FORMAT", None, reason=f"not dialed: {exc}")
+        except AccountNotProvisioned as exc:
+            log.warning("call %s not dialed: %s", call.id, exc)
+            with database.connection_context():
+                self._end_attempt(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason=str(exc))
         except Exception:
             log.exception("originate of call %s failed", call.id)
             with database.connection_context():
@@ -215,14 +231,21 @@ class CallController:
         return org.name if org else None
 
     def _gateway(self, call: Call) -> str | None:
+        """The organization's first provisioned outbound account's gateway, else the platform trunk.
+
+        Raises AccountNotProvisioned when the organization has outbound accounts but none is provisioned:
+        its calls must not leave through the platform trunk unnoticed."""
         from models import SipAccount
 
-        account = (SipAccount.select().where(SipAccount.organization == call.organization_id,
-                                             SipAccount.deleted_at.is_null(), SipAccount.sip_server.is_null(False),
-                                             SipAccount.provisioned)
-                   .order_by(SipAccount.created_at).first())
-        if account is not None:
-            return account.gateway_name
+        accounts = list(SipAccount.select().where(SipAccount.organization == call.organization_id,
+                                                  SipAccount.deleted_at.is_null(),
+                                                  SipAccount.sip_server.is_null(False))
+                        .order_by(SipAccount.created_at, SipAccount.id))
+        provisioned = [a for a in accounts if a.provisioned]
+        if provisioned:
+            return provisioned[0].gateway_name
+        if accounts:
+            raise AccountNotProvisioned(accounts[0].id)
         return self.config.outbound_gateway or None
 
     # ---- events --------------------------------------------------------------------------------
@@ -511,7 +534,10 @@ class CallController:
         caller ID, or the number an inbound caller dialed."""
         variables = self._dialplan_vars(call)
         variables["vb_caller_id"] = (call.from_number if call.direction == "outbound" else call.to_number) or ""
-        variables["vb_gateway"] = self._gateway(call) or ""
+        try:
+            variables["vb_gateway"] = self._gateway(call) or ""
+        except AccountNotProvisioned as exc:
+            raise TransferFailed(call.id, f"-ERR {exc}") from exc
         return variables
 
     # ---- reconciliation and the watchdog ----------------------------------------------------------

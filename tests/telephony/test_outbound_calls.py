@@ -114,3 +114,49 @@ def test_the_dialplan_route_carries_the_variables_the_outbound_context_reads(db,
             "+14155550000", "44", "false")
         client.post(f"/v1/calls/{call_id}/hangup", headers=auth)
         final(call_id)
+
+
+def test_an_unprovisioned_sip_account_fails_the_attempt_retryably_instead_of_using_the_platform_trunk(
+        received, controller, sim, caller_org, outbound_agent, auth):
+    from api import create_app
+    from models import SipAccount
+
+    from .conftest import commands_received
+
+    account = SipAccount.create(organization=caller_org, name="HQ", sip_server="pbx.example.com:5060",
+                                transport="udp", allowed_ips="203.0.113.7", provisioned=False)
+    client = create_app(controller.config, call_control=controller).test_client()
+    call_id = queue_call(client, auth, "+14155550123", max_attempts=2)
+    dispatcher = Dispatcher(controller)
+    assert dispatcher.run_once().claimed == 1
+    call = wait_for(lambda: (c := Call.get_by_id(call_id)).status == "queued" and c.attempt == 1 and c)
+    why = f"SIP account {account.id} is not provisioned in FreeSWITCH; run Reprovision"
+    assert why in call.failure_reason
+    assert any(why in (e.reason or "") for e in CallEvent.select().where(CallEvent.call == call_id))
+    assert not [c for c in commands_received(received) if "originate" in c]      # nothing was dialed
+    assert sim.channel(call_id) is None
+    # Reprovision before the retry: the next attempt leaves through the account's own gateway.
+    SipAccount.update(provisioned=True).where(SipAccount.id == account.id).execute()
+    sim.registry.add_gateway(account.gateway_name, proxy="pbx.example.com:5060")
+    assert dispatcher.run_once().claimed == 1
+    wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
+    assert sim.channel(call_id).variables["sip_gateway_name"] == account.gateway_name
+    client.post(f"/v1/calls/{call_id}/hangup", headers=auth)
+    assert final(call_id).status == "completed"
+
+
+def test_an_unprovisioned_sip_account_on_the_last_attempt_ends_failed_with_the_reason(
+        controller, caller_org, outbound_agent, auth):
+    from api import create_app
+    from models import SipAccount
+
+    account = SipAccount.create(organization=caller_org, name="HQ", sip_server="pbx.example.com:5060",
+                                transport="udp", allowed_ips="203.0.113.7")
+    client = create_app(controller.config, call_control=controller).test_client()
+    call_id = queue_call(client, auth, "+14155550123", max_attempts=1)
+    Dispatcher(controller).run_once()
+    call = final(call_id)
+    assert (call.status, call.hangup_cause) == ("failed", "NORMAL_TEMPORARY_FAILURE")
+    assert call.failure_reason == f"SIP account {account.id} is not provisioned in FreeSWITCH; run Reprovision"
+    ended = json.loads(WebhookDelivery.get(WebhookDelivery.event_type == "call.ended").payload)["data"]
+    assert ended["status"] == "failed"
