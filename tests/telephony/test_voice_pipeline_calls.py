@@ -92,7 +92,7 @@ def test_a_silent_caller_is_reprompted_then_the_agent_says_goodbye_and_hangs_up(
     assert call.status == "completed"
     reasons = [e.reason for e in CallEvent.select().where(CallEvent.call == call.id).order_by(CallEvent.id)]
     # The agent hung up (uuid_kill through the controller), not the far end (it would stay 30 s).
-    assert "agent ended the call: caller silent" in reasons
+    assert "hangup requested: agent ended the call: caller silent" in reasons
     turns = Call.get_by_id(call.id).transcript
     assert turns[1]["start_ms"] >= turns[0]["end_ms"] + 2000  # the re-prompt came after the silence
 
@@ -109,5 +109,5 @@ def test_the_max_call_duration_ends_the_call_with_the_goodbye_line(voice_control
     assert lines[-1] == ("agent", TIME_LIMIT)
     assert Call.get_by_id(call.id).transcript[-1]["start_ms"] >= 10_000  # not before the limit
     reasons = [e.reason for e in CallEvent.select().where(CallEvent.call == call.id)]
-    assert "agent ended the call: max duration reached" in reasons
+    assert "hangup requested: agent ended the call: max duration reached" in reasons
     assert webhook(call.id, "call.analyzed")["transcript"][-1]["text"] == TIME_LIMIT
