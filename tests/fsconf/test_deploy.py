@@ -1,4 +1,5 @@
 """Images, compose file, FreeSWITCH entrypoint and the Kamailio front, checked without Docker."""
+import json
 import os
 import pathlib
 import re
@@ -352,3 +353,71 @@ def test_mod_audio_fork_build_fails_on_an_unresolved_symbol(tmp_path):
                                  "return missing_from_the_source_list(); }\n")
     assert run.returncode == 1
     assert "undefined symbol: missing_from_the_source_list" in run.stdout and "unresolved" in run.stderr
+
+
+SMOKE_SCRIPT = REPO / "freeswitch/build/smoke.sh"
+FAKE_FS_CLI = """#!/bin/sh
+# answers like fs_cli -x once the fake switch has "started"; module_exists from $LOADED
+[ -f "$STATE/up" ] || exit 1
+case "$2" in
+  status) echo "UP 0 years, 0 days" ;;
+  "module_exists "*) m=${2#module_exists }; case " $LOADED " in *" $m "*) echo true ;; *) echo false ;; esac ;;
+  "sofia status profile external") echo "$PROFILE" ;;
+  "fsctl shutdown") echo "+OK" ;;
+esac
+"""
+FAKE_ENTRYPOINT = """#!/bin/sh
+# stands in for docker-entrypoint.sh + freeswitch: writes what the real ones write, then runs
+printf 'password => %s\\n' "$FREESWITCH_ESL_PASSWORD" > "$HOME/.fs_cli_conf"
+echo "$FREESWITCH_ESL_PASSWORD" > "$FREESWITCH_PRIVATE_DIR/freeswitch.xml.fsxml"
+echo "$@" > "$STATE/argv"
+touch "$STATE/up"
+exec sleep 30
+"""
+
+
+def _smoke(tmp_path, loaded, profile="RUNNING"):
+    bin_dir, home, private, state = (tmp_path / d for d in ("bin", "home", "private", "state"))
+    for d in (bin_dir, home, private, state):
+        d.mkdir()
+    for name, text in (("fs_cli", FAKE_FS_CLI), ("docker-entrypoint.sh", FAKE_ENTRYPOINT)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(home), "STATE": str(state),
+           "FREESWITCH_CONF": str(REPO / "freeswitch"), "FREESWITCH_PRIVATE_DIR": str(private),
+           "LOADED": " ".join(loaded), "PROFILE": profile, "SMOKE_TIMEOUT": "10"}
+    run = subprocess.run(["sh", str(SMOKE_SCRIPT), "freeswitch", "-nc", "-conf", "/etc/freeswitch"],
+                         env=env, capture_output=True, text=True, timeout=30)
+    return run, home, private, state
+
+
+def _shipped_modules():
+    text = (REPO / "freeswitch/autoload_configs/modules.conf.xml").read_text()
+    return re.findall(r'<load module="([A-Za-z0-9_]+)"', text)
+
+
+def test_image_smoke_passes_when_every_module_loads_and_leaves_no_secret(tmp_path):
+    run, home, private, state = _smoke(tmp_path, _shipped_modules())
+    assert run.returncode == 0, run.stderr
+    assert f"{len(_shipped_modules())} modules loaded, profile external RUNNING" in run.stdout
+    assert (state / "argv").read_text().split() == ["freeswitch", "-nc", "-conf", "/etc/freeswitch"]
+    assert not (home / ".fs_cli_conf").exists() and not (private / "freeswitch.xml.fsxml").exists()
+
+
+def test_image_smoke_fails_the_build_when_a_module_does_not_load(tmp_path):
+    run, home, _, _ = _smoke(tmp_path, [m for m in _shipped_modules() if m != "mod_audio_fork"])
+    assert run.returncode == 1 and "smoke: mod_audio_fork did not load" in run.stderr
+    assert not (home / ".fs_cli_conf").exists()
+
+
+def test_image_smoke_fails_the_build_when_the_external_profile_is_down(tmp_path):
+    run, _, _, _ = _smoke(tmp_path, _shipped_modules(), profile="external  sofia  DOWN")
+    assert run.returncode == 1 and "profile external is not RUNNING" in run.stderr
+
+
+def test_image_runs_the_smoke_check_with_its_own_command():
+    fs = (REPO / "freeswitch/Dockerfile").read_text()
+    assert "COPY --chmod=0755 freeswitch/build/smoke.sh /usr/local/bin/freeswitch-smoke" in fs
+    smoke_args = re.search(r"RUN freeswitch-smoke (.*?)\s*\\\n\s*&& rm", fs, re.S).group(1)
+    cmd = json.loads(re.search(r'^CMD (\[.*?\])$', fs, re.M | re.S).group(1).replace("\\\n", " "))
+    assert " ".join(smoke_args.replace("\\\n", " ").split()) == " ".join(cmd)
