@@ -56,9 +56,16 @@ def _sip_accounts(db: peewee.Database) -> None:
     run(migrator.add_column("phone_number", "sip_account_id", PhoneNumber.sip_account))
 
 
+def _idempotency_expiry_index(db: peewee.Database) -> None:
+    # The dispatcher purges expired Idempotency-Key records every few minutes: by age, not by key.
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "idempotency_record_created_at" '
+                   'ON "idempotency_record" ("created_at")')
+
+
 STEPS: list[Step] = [
     Step(1, "organizations, keys, agents, calls, events, numbers, webhook outbox, idempotency", _initial),
     Step(2, "customer SIP accounts; numbers bound to an account", _sip_accounts),
+    Step(3, "index idempotency records by age for the purge", _idempotency_expiry_index),
 ]
 
 

@@ -44,3 +44,10 @@ def test_version_1_database_upgrades_to_the_latest(fresh_db):
     assert PhoneNumber.get_by_id("n1").sip_account_id is None
     assert migrate(fresh_db) == []
     database.close()
+
+
+def test_the_idempotency_purge_reads_an_index_on_age(fresh_db):
+    migrate(fresh_db)
+    indexes = {ix.name: ix.columns for ix in fresh_db.get_indexes("idempotency_record")}
+    assert indexes.get("idempotency_record_created_at") == ["created_at"]
+    database.close()
