@@ -46,6 +46,9 @@ from models import (
 
 log = logging.getLogger(__name__)
 JOB_RESULT_GRACE_S = 0.25
+# How long ending an attempt waits for the agent's session to record its cut-off turn: long enough for a
+# few database writes, short enough that a stuck pipeline cannot hold a call open.
+MEDIA_END_WAIT_S = 5.0
 # CallEvent reason prefix that records a hangup asked for (API hangup/cancel, the agent): kept in the
 # database so that whatever cause FreeSWITCH reports back, even after a restart, ends the attempt as asked.
 HANGUP_REQUESTED = "hangup requested"
@@ -113,6 +116,9 @@ class MediaHooks:
         return None
 
     def on_dtmf(self, call_id: str, digit: str) -> None:
+        pass
+
+    def end_session(self, call_id: str) -> None:
         pass
 
     def on_hangup(self, call_id: str) -> None:
@@ -372,6 +378,11 @@ class CallController:
             return  # a late result of an earlier attempt (e.g. BACKGROUND_JOB after the HANGUP)
         self.limits.remove(call_id)
         self.live.pop(call_id, None)
+        # The agent's turn the hang-up cut off is recorded first, so call.ended carries the whole transcript.
+        self._end_media_session(call_id)
+        call = Call.get_or_none(Call.id == call_id)  # with the turn it recorded
+        if call is None or call.status not in LIVE_STATUSES:
+            return
         answered = call.answered_at is not None
         outcome = outcome_for(cause, sip_code, answered)
         if not answered and self._hangup_requested(call):
@@ -390,6 +401,23 @@ class CallController:
             finish_attempt(call, outcome.status, reason or f"{cause or 'unknown'}: {outcome.meaning}",
                            retry_base_s=self.config.retry_backoff_s, retryable=outcome.retryable, **fields)
         self.media.on_hangup(call_id)
+
+    def _end_media_session(self, call_id: str) -> None:
+        """Stop the call's agent session, never letting a media failure or hang keep the call from ending.
+
+        It runs in a greenlet of its own: on a timeout the waiter gives up and the session is left to finish
+        (killing it mid-query would leave a database connection busy)."""
+        worker = gevent.spawn(self._end_media_guarded, call_id)
+        worker.join(MEDIA_END_WAIT_S)
+        if not worker.ready():
+            log.warning("call %s: the agent session did not stop within %.0f s; ending the call anyway",
+                        call_id, MEDIA_END_WAIT_S)
+
+    def _end_media_guarded(self, call_id: str) -> None:
+        try:
+            self.media.end_session(call_id)
+        except Exception:
+            log.exception("call %s: stopping the agent session failed; ending the call anyway", call_id)
 
     def _on_audio_fork(self, event: Any) -> None:
         subclass = event.get("Event-Subclass") or ""
