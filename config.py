@@ -164,7 +164,8 @@ class Config:
     webhook_allow_private: bool = _setting("WEBHOOK_ALLOW_PRIVATE", "false", _bool,
                                            "Allow webhooks to private/loopback addresses (tests, demos)")
     webhook_timeout_s: float = _setting("WEBHOOK_TIMEOUT", "10", _float_range(0.1, 120),
-                                        "Timeout of one webhook POST")
+                                        "Connect/read timeout of one webhook POST; a delivery trying the "
+                                        "target's addresses ends within 3x this")
     webhook_max_attempts: int = _setting("WEBHOOK_MAX_ATTEMPTS", "12", _int_range(1, 100),
                                          "Deliveries tried before giving up (30 s doubling, 4 h cap: 12 span ~12 h)")
     sip_secret_key: str = _setting("SIP_SECRET_KEY", "", _str,
