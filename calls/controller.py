@@ -49,6 +49,10 @@ JOB_RESULT_GRACE_S = 0.25
 # How long ending an attempt waits for the agent's session to record its cut-off turn: long enough for a
 # few database writes, short enough that a stuck pipeline cannot hold a call open.
 MEDIA_END_WAIT_S = 5.0
+# A live call whose audio stream failed (the pipeline unreachable, or it dropped the stream) gets one new
+# stream after this pause; a second failure hangs it up: an answered call with no agent is dead air.
+FORK_RETRY_DELAY_S = 1.0
+FORK_RETRIES = 1
 # CallEvent reason prefix that records a hangup asked for (API hangup/cancel, the agent): kept in the
 # database so that whatever cause FreeSWITCH reports back, even after a restart, ends the attempt as asked.
 HANGUP_REQUESTED = "hangup requested"
@@ -101,6 +105,8 @@ class LiveCall:
     started: float = field(default_factory=time.monotonic)
     media_started: bool = False
     hangup_requested: bool = False
+    transfer_requested: bool = False
+    fork_retries: int = 0
 
 
 class MediaHooks:
@@ -433,6 +439,41 @@ class CallController:
         elif kind in ("connect", "connect_failed", "disconnect", "error"):
             CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
                              reason=f"media {kind}", data=_json_or_text(event.body))
+            if kind in ("connect_failed", "disconnect"):
+                self._on_stream_lost(call, channel, kind)
+
+    def _on_stream_lost(self, call: Call, channel: str, kind: str) -> None:
+        """The agent's audio stream could not connect, or dropped while nobody asked the call to end."""
+        live = self.live.get(call.id)
+        if live is None or call.status != IN_PROGRESS or live.hangup_requested or live.transfer_requested:
+            return  # the stream ends because the call does: nothing to repair
+        what = "could not connect" if kind == "connect_failed" else "was dropped"
+        if live.fork_retries < FORK_RETRIES:
+            live.fork_retries += 1
+            log.warning("call %s: the agent's audio stream %s; retrying once", call.id, what)
+            gevent.spawn_later(FORK_RETRY_DELAY_S, self._retry_stream, call.id, channel)
+            return
+        log.warning("call %s: the agent's audio stream %s again; hanging up", call.id, what)
+        try:
+            self.hangup(call, f"the agent's audio stream {what} again after a retry (no agent on the call)")
+        except EslError as exc:
+            log.warning("call %s: could not hang up after the stream failed: %s", call.id, exc)
+
+    def _retry_stream(self, call_id: str, channel: str) -> None:
+        try:
+            with database.connection_context():
+                call = Call.get_or_none(Call.id == call_id)
+                live = self.live.get(call_id)
+                if call is None or live is None or call.status != IN_PROGRESS or live.hangup_requested \
+                        or live.transfer_requested:
+                    return
+                CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
+                                 reason="media stream retried")
+                self._start_media(call, channel)
+                if not live.media_started:  # refused outright (-ERR): no event will follow
+                    self.hangup(call, "the agent's audio stream could not be restarted (no agent on the call)")
+        except Exception:
+            log.exception("call %s: retrying the audio stream failed", call_id)
 
     def _play(self, call: Call, channel: str, body: str | None) -> None:
         """mod_audio_fork wrote the agent's audio to a file; play it into the call."""
@@ -547,7 +588,13 @@ class CallController:
             # dialplan/transfer.xml sends the number through voxbridge_outbound, which reads these.
             for name, value in self._transfer_vars(call).items():
                 self._transfer_step(call, mode, target, node.api(commands.uuid_setvar_dialplan(channel, name, value)))
-        self._transfer_step(call, mode, target, node.api(command))
+        # Set first: the transfer takes the channel from the stream, whose disconnect must not be repaired.
+        live.transfer_requested = True
+        try:
+            self._transfer_step(call, mode, target, node.api(command))
+        except Exception:
+            live.transfer_requested = False
+            raise
         return True
 
     def _transfer_step(self, call: Call, mode: str, target: str, reply: str) -> None:

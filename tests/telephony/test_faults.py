@@ -126,3 +126,104 @@ def test_a_ghost_row_in_show_channels_is_not_killed(controller, sim, caller_org,
     ghost = json.dumps({"row_count": 1, "rows": [{"uuid": closed}]}) + "\n"
     monkeypatch.setitem(sim.api.table, "show", lambda arg: ghost)
     assert controller.reconcile(_node(controller))["orphans_killed"] == 0  # uuid_exists said false
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed when the block ends: nothing listens there
+
+
+def _answered_agent_call(controller, org, agent):
+    call = Call.create(organization=org, agent=agent, direction="outbound", to_number="+14155550123",
+                       from_number=org.default_caller_id, max_attempts=1, next_attempt_at=utcnow())
+    assert Dispatcher(controller).run_once().claimed == 1
+    wait_for(lambda: Call.get_by_id(call.id).status == "in-progress")
+    return call.id
+
+
+def _forks_started(received, channel):
+    from .conftest import commands_received
+
+    return [c for c in commands_received(received) if f"uuid_audio_fork {channel} start " in c]
+
+
+def _reasons(call_id):
+    return [e.reason for e in CallEvent.select().where(CallEvent.call == call_id).order_by(CallEvent.id)]
+
+
+def test_an_unreachable_pipeline_is_retried_once_then_the_call_is_hung_up_with_the_reason(
+        received, controller, sim, caller_org, outbound_agent):
+    controller.media.public_url = f"ws://127.0.0.1:{_closed_port()}"
+    call_id = _answered_agent_call(controller, caller_org, outbound_agent)
+    call = wait_for(lambda: (c := Call.get_by_id(call_id)).status == "completed" and c)
+    assert len(_forks_started(received, call_id)) == 2              # the first try and one retry
+    reasons = _reasons(call_id)
+    assert reasons.count("media connect_failed") == 2 and "media stream retried" in reasons
+    assert ("hangup requested: the agent's audio stream could not connect again after a retry "
+            "(no agent on the call)") in reasons
+    assert call.billed_minutes == 1 and sim.channel(call_id) is None
+
+
+def test_a_pipeline_reachable_on_the_retry_gets_the_call(received, controller, sim, caller_org, outbound_agent):
+    from .test_voice_pipeline_calls import Providers
+
+    controller.media.build_providers = Providers()
+    real_url, bad_url = controller.media.media_url, f"ws://127.0.0.1:{_closed_port()}/x"
+    urls = iter([bad_url])
+    controller.media.media_url = lambda call: next(urls, None) or real_url(call)   # only the first try fails
+    call_id = _answered_agent_call(controller, caller_org, outbound_agent)
+    wait_for(lambda: call_id in controller.media.sessions)
+    assert len(_forks_started(received, call_id)) == 2
+    assert Call.get_by_id(call_id).status == "in-progress"
+    assert "media connect" in _reasons(call_id)
+    controller.hangup(Call.get_by_id(call_id))
+    wait_for(lambda: Call.get_by_id(call_id).status == "completed")
+
+
+def test_a_dropped_stream_is_restarted_once_and_a_second_drop_hangs_up(received, controller, sim, caller_org,
+                                                                       outbound_agent):
+    from .test_voice_pipeline_calls import Providers
+
+    controller.media.build_providers = Providers()
+    call_id = _answered_agent_call(controller, caller_org, outbound_agent)
+    first = wait_for(lambda: controller.media.sessions.get(call_id))
+
+    def drop_stream():
+        for connection in list(controller.media.server.connections):
+            if connection.call_id == call_id:
+                connection.shutdown("test: the pipeline drops the stream")
+
+    drop_stream()
+    wait_for(lambda: (s := controller.media.sessions.get(call_id)) is not None and s is not first)
+    assert len(_forks_started(received, call_id)) == 2 and Call.get_by_id(call_id).status == "in-progress"
+    drop_stream()
+    call = wait_for(lambda: (c := Call.get_by_id(call_id)).status == "completed" and c)
+    assert len(_forks_started(received, call_id)) == 2                # no second retry
+    reasons = _reasons(call_id)
+    assert reasons.count("media disconnect") == 2
+    assert ("hangup requested: the agent's audio stream was dropped again after a retry "
+            "(no agent on the call)") in reasons
+    assert call.status == "completed"
+
+
+def test_a_stream_dropped_after_a_hangup_was_asked_for_is_not_restarted(received, controller, sim, caller_org,
+                                                                          outbound_agent):
+    from .test_voice_pipeline_calls import Providers
+
+    controller.media.build_providers = Providers()
+    call_id = _answered_agent_call(controller, caller_org, outbound_agent)
+    wait_for(lambda: call_id in controller.media.sessions)
+    live = controller.live[call_id]
+    live.hangup_requested = True      # what hangup() sets before its uuid_kill: the stream ends with the call
+    for connection in list(controller.media.server.connections):
+        if connection.call_id == call_id:
+            connection.shutdown("test: the agent ended the call")
+    wait_for(lambda: "media disconnect" in _reasons(call_id))
+    assert live.fork_retries == 0 and "media stream retried" not in _reasons(call_id)
+    live.hangup_requested = False
+    controller.hangup(Call.get_by_id(call_id))
+    wait_for(lambda: Call.get_by_id(call_id).status == "completed")
+    assert len(_forks_started(received, call_id)) == 1
