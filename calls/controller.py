@@ -520,11 +520,17 @@ class CallController:
         session.wait_closed(self.config.max_call_duration_s + 60)
 
     def _node_for(self, session: Any) -> Any:
-        """The node whose socket this is: by peer address when several nodes run, else the only one."""
+        """The node whose socket this is: the connect data's Core-UUID against each node's (learned from its
+        events), else the node whose configured host resolves to the peer address, else the first node.
+        Addresses alone cannot tell apart several nodes behind one host or named by hostnames."""
         nodes = list(self.pool.nodes.values())
+        core = session.channel.get("Core-UUID") if session.channel else None
+        for node in nodes:
+            if core and getattr(node, "core_uuid", None) == core:
+                return node
         peer = session.address[0]
         for node in nodes:
-            if node.supervisor.connection.host == peer:
+            if peer in _addresses(node.supervisor.connection.host):
                 return node
         return nodes[0]
 
@@ -751,6 +757,16 @@ def _seconds(value: float):
     import datetime as dt
 
     return dt.timedelta(seconds=value)
+
+
+def _addresses(host: str) -> set[str]:
+    """The addresses a configured host name or address stands for (empty when it does not resolve)."""
+    import socket
+
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return set()
 
 
 def _int(value: str | None) -> int:

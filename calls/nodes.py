@@ -23,6 +23,14 @@ class Node:
     def __init__(self, supervisor: EslSupervisor):
         self.supervisor = supervisor
         self.name = supervisor.name
+        # Every event FreeSWITCH sends carries its Core-UUID (one per process: a restarted switch has a new
+        # one), and so does an outbound socket's connect data: it is how a socket is matched to its node.
+        self.core_uuid: str | None = None
+
+    def learn(self, event: Event) -> None:
+        core = event.get("Core-UUID")
+        if core:
+            self.core_uuid = core
 
     def api(self, call: ApiCall, timeout: float | None = None) -> str:
         return self.supervisor.connection.api(call, timeout)
@@ -56,8 +64,13 @@ class NodePool:
     def start(self, on_event: Callable[[str, Event], None], on_connected: Callable[[Node], object]) -> None:
         self._on_connected = on_connected
         for node in self.nodes.values():
-            node.supervisor.on("*", lambda event, name=node.name: on_event(name, event))
+            node.supervisor.on("*", lambda event, node=node: self._deliver(node, event, on_event))
         self.pool.start()
+
+    @staticmethod
+    def _deliver(node: Node, event: Event, on_event: Callable[[str, Event], None]) -> None:
+        node.learn(event)
+        on_event(node.name, event)
 
     def stop(self) -> None:
         self.pool.stop()

@@ -41,3 +41,30 @@ def test_no_active_inbound_agent_is_rejected(controller, sim, desk):
     channel = sim.inbound_call("+14155550100", socket_address(controller))
     call = wait_for(lambda: Call.get_or_none(Call.id == channel.uuid))
     assert call.hangup_cause == "NO_ROUTE_DESTINATION" and call.status == "failed"
+
+
+def test_with_two_nodes_on_one_host_an_inbound_call_is_driven_by_the_node_it_came_from(db, sim, telephony_env,
+                                                                                     desk):
+    """Both simulators are 127.0.0.1: the peer address cannot tell them apart, their Core-UUIDs can."""
+    from config import load_config
+    from fssim import Simulator
+
+    from .conftest import RULES, running_controller
+
+    second = Simulator("127.0.0.1", 0, "s3cret-esl", rules=RULES, heartbeat_interval=1.0).start()
+    try:
+        env = {**telephony_env, "FREESWITCH_ESL_HOST": f"127.0.0.1:{sim.port},127.0.0.1:{second.port}"}
+        with running_controller(load_config(env, webhook_allow_private=True)) as control:
+            nodes = list(control.pool.nodes.values())
+            wait_for(lambda: all(node.core_uuid for node in nodes))   # learned from each node's events
+            assert {node.core_uuid for node in nodes} == {sim.switch.core_uuid, second.switch.core_uuid}
+            channel = second.inbound_call("+14155550100", socket_address(control), caller="+442071838750")
+            call = wait_for(lambda: (c := Call.get_or_none(Call.id == channel.uuid)) and c.status == "in-progress"
+                            and c)
+            owner = next(node for node in nodes if node.core_uuid == second.switch.core_uuid)
+            assert call.node == owner.name and control.live[call.id].node == owner.name
+            assert control.hangup(call) is None                        # the kill goes to the node with the channel
+            done = wait_for(lambda: (c := Call.get_by_id(channel.uuid)).status == "completed" and c)
+            assert second.channel(channel.uuid) is None and done.hangup_cause is not None
+    finally:
+        second.stop()
