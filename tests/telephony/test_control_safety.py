@@ -105,11 +105,14 @@ def test_recording_paths_and_variables_are_allow_listed():
         commands.uuid_setvar(channel, "RECORD_STEREO", "true}{x")
 
 
-def test_refer_transfer_goes_back_to_the_customers_pbx(controller, caller_org, outbound_agent, auth):
+def test_refer_transfer_goes_back_to_the_customers_pbx(controller, sim, caller_org, outbound_agent, auth):
     from api import create_app
     from models import SipAccount
 
-    SipAccount.create(organization=caller_org, name="PBX", sip_server="pbx.example.com:5060")
+    # Provisioned (its gateway is in the switch): an account FreeSWITCH lacks fails the attempt instead.
+    account = SipAccount.create(organization=caller_org, name="PBX", sip_server="pbx.example.com:5060",
+                                provisioned=True)
+    sim.registry.add_gateway(account.gateway_name, proxy="pbx.example.com:5060")
     client = create_app(controller.config, call_control=controller).test_client()
     call_id = queue_call(client, auth, "+14155550123")
     Dispatcher(controller).run_once()
