@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
+import gevent.event
 import phonenumbers
 
 from calls import inbound
@@ -57,6 +58,14 @@ FORK_RETRIES = 1
 # database so that whatever cause FreeSWITCH reports back, even after a restart, ends the attempt as asked.
 HANGUP_REQUESTED = "hangup requested"
 CANCELED_BEFORE_ANSWER = Outcome(CANCELED, False, "hung up on request before an answer")
+# Streamed (bidirectional) agent audio is heard only while the channel writes audio: the app's socket session
+# keeps this playback running (parked, a uuid_broadcast of silence or echo are not enough: see the captures).
+SILENCE_STREAM = "silence_stream://-1"
+AUDIO_FORK_BUG = "audio_fork"  # mod_audio_fork's default bug name; the bidirectional form must name it
+BIDI_PLAYBACK_RATE = 16000  # the rate of the PCM the pipeline streams back (the fork reads 16k too)
+# Each barge-in (killAudio) ends the silence playback once; past this many re-arms a call is not kept writing
+# (a playback that ends at once, again and again, must not spin for the whole call).
+MAX_SILENCE_REARMS = 1000
 
 
 class CallNotControlled(Exception):
@@ -120,6 +129,10 @@ class MediaHooks:
 
     def media_url(self, call: Call) -> str | None:
         return None
+
+    def streams_audio(self, call: Call) -> bool:
+        """True: the agent's voice comes back as binary frames (a bidirectional fork, see _keep_writing)."""
+        return False
 
     def on_dtmf(self, call_id: str, digit: str) -> None:
         pass
@@ -206,7 +219,7 @@ class CallController:
         else:
             dial = commands.loopback_dial(call.to_number, self.config.outbound_context)
         command = commands.originate(
-            dial, commands.park_app(), origination_uuid=call.id, caller_id_number=call.from_number,
+            dial, self._originate_target(call), origination_uuid=call.id, caller_id_number=call.from_number,
             caller_id_name_=self._caller_name(call), timeout_s=self.config.originate_timeout_s, call_id=call.id,
             dialplan_vars=None if gateway else self._dialplan_vars(call))
         live = self.live.get(call.id)
@@ -231,6 +244,20 @@ class CallController:
             # BACKGROUND_JOB, but the job result skips the event queue: let queued events go first.
             gevent.sleep(JOB_RESULT_GRACE_S)
         self._on_job(call.id, call.attempt, body)
+
+    def _originate_target(self, call: Call) -> commands.Target:
+        """What the answered leg runs: park, or for an agent that streams its voice the app's socket session
+        (async full), which keeps the call writing audio so the streamed frames are heard."""
+        if self.socket_server is None or not self.media.streams_audio(call):
+            return commands.park_app()
+        return commands.socket_app(self._socket_target())
+
+    def _socket_target(self) -> str:
+        """host:port FreeSWITCH connects to: VOXBRIDGE_SOCKET_ADDRESS, with the bound port when it says 0."""
+        host, _, port = self.config.socket_address.rpartition(":")
+        if port == "0" and self.socket_server is not None:
+            port = str(self.socket_server.port)
+        return f"{host}:{port}"
 
     def _dialplan_vars(self, call: Call) -> dict[str, str]:
         """What dialplan/outbound.xml reads: caller ID, home country code, the international gate."""
@@ -354,13 +381,24 @@ class CallController:
                          reason="recording started" if reply.startswith("+OK") else f"recording failed: {reply}")
 
     def _start_media(self, call: Call, channel: str) -> None:
+        if self.socket_server is not None and self.media.streams_audio(call):
+            return  # started by the call's socket session once its silence playback runs (_keep_writing)
+        self._request_media(call, channel, bidirectional=False)
+
+    def _request_media(self, call: Call, channel: str, bidirectional: bool) -> None:
+        """uuid_audio_fork start: the plain form, or the ten-argument bidirectional one (bug name required)."""
         url = self.media.media_url(call)
         live = self.live.get(call.id)
         if url is None or live is None:
             return
         metadata = {"call_id": call.id, "direction": call.direction}
+        if bidirectional:
+            command = commands.audio_fork_start(channel, url, metadata=metadata, bug_name=AUDIO_FORK_BUG,
+                                                bidirectional=True, playback_rate=BIDI_PLAYBACK_RATE)
+        else:
+            command = commands.audio_fork_start(channel, url, metadata=metadata)
         try:
-            reply = self.pool.node(live.node).api(commands.audio_fork_start(channel, url, metadata=metadata))
+            reply = self.pool.node(live.node).api(command)
         except EslError as exc:
             reply = f"-ERR {exc}"
         live.media_started = reply.startswith("+OK")
@@ -500,6 +538,8 @@ class CallController:
         if not uuid or not UUID_RE.match(uuid):
             log.warning("inbound socket without a channel uuid from %s", session.address)
             return
+        if self._control_originated(session, uuid):
+            return
         dialed = channel.get("variable_vb_did") or channel.get("Caller-Destination-Number") or ""
         caller = channel.get("Caller-Caller-ID-Number")
         with database.connection_context():
@@ -517,7 +557,87 @@ class CallController:
             session.hangup(decision.hangup_cause or "CALL_REJECTED")
             return
         session.answer()
+        self._hold(session, call.id)
+
+    def _control_originated(self, session: Any, uuid: str) -> bool:
+        """A call this process originated with '&socket(...)' (its uuid is the call id): control it here.
+
+        Only a live outbound call whose channel is that very uuid qualifies; a caller cannot choose an inbound
+        channel's uuid, so an inbound call never takes this path."""
+        live = self.live.get(uuid)
+        if live is None or (live.channel_uuid or live.call_id) != uuid:
+            return False
+        with database.connection_context():
+            call = Call.get_or_none(Call.id == uuid)
+        if call is None or call.direction != "outbound" or call.status not in LIVE_STATUSES:
+            return False
+        session.myevents()
+        session.linger()
+        self._hold(session, call.id)
+        return True
+
+    def _hold(self, session: Any, call_id: str) -> None:
+        """Keep the socket until the call ends (closing it would hang the call up); an agent that streams its
+        voice also gets the call kept writing audio."""
+        with database.connection_context():
+            call = Call.get_or_none(Call.id == call_id)
+            streams = call is not None and self.media.streams_audio(call)
+        if streams:
+            self._keep_writing(session, call_id)
         session.wait_closed(self.config.max_call_duration_s + 60)
+
+    def _keep_writing(self, session: Any, call_id: str) -> None:
+        """Run playback silence_stream://-1 for the whole call and start the bidirectional fork once it runs.
+
+        Binary frames sent back are heard only while the channel writes audio; killAudio (barge-in) ends the
+        playback but not the call, so each time it ends while the call is up it is started again. The fork
+        waits for the first playback's CHANNEL_EXECUTE, so the agent's greeting is not streamed into a call
+        that cannot play it yet."""
+        running = gevent.event.Event()
+
+        def on_execute(event: Any) -> None:  # on the session's reader greenlet: only flags
+            if event.get("Application") == "playback" and event.get("Application-Data") == SILENCE_STREAM:
+                running.set()
+
+        session.on("CHANNEL_EXECUTE", on_execute)
+        deadline = time.monotonic() + self.config.max_call_duration_s + 60
+        fork_requested = False
+        try:
+            for _ in range(MAX_SILENCE_REARMS):
+                if call_id not in self.live or session.lingering or time.monotonic() >= deadline:
+                    return
+                playback = gevent.spawn(session.playback, SILENCE_STREAM, wait=True,
+                                        timeout=max(0.1, deadline - time.monotonic()))
+                if not fork_requested:
+                    fork_requested = True
+                    if not running.wait(self.config.esl_command_timeout_s):
+                        log.warning("call %s: the silence playback did not start; streamed audio may be lost",
+                                    call_id)
+                    self._request_bidirectional_media(call_id, session.uuid)
+                if not self._playback_ended(playback, session, deadline):
+                    return
+            log.warning("call %s: silence playback re-armed %d times; no longer re-armed", call_id,
+                        MAX_SILENCE_REARMS)
+        finally:
+            session.off("CHANNEL_EXECUTE", on_execute)
+
+    def _playback_ended(self, playback: gevent.Greenlet, session: Any, deadline: float) -> bool:
+        """Wait for one silence playback; True when it ended normally (a break) and may be re-armed."""
+        while not playback.ready():
+            if session.wait_closed(0) or time.monotonic() >= deadline:
+                playback.kill()  # the socket is gone (no disconnect notice will fail the wait)
+                return False
+            playback.join(1.0)
+        if not playback.successful():
+            log.info("silence playback on %s ended: %s", session.name, playback.exception)
+            return False
+        return True
+
+    def _request_bidirectional_media(self, call_id: str, channel: str | None) -> None:
+        with database.connection_context():
+            call = Call.get_or_none(Call.id == call_id)
+            if call is not None and call.status in LIVE_STATUSES and channel:
+                self._request_media(call, channel, bidirectional=True)
 
     def _node_for(self, session: Any) -> Any:
         """The node whose socket this is: the connect data's Core-UUID against each node's (learned from its

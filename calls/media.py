@@ -111,7 +111,19 @@ AGENT_SETTINGS: dict[str, tuple[type, ...]] = {
     "silence_reprompt_s": (int, float), "reprompt_text": (str,), "max_reprompts": (int,),
     "max_duration_s": (int, float), "provider_timeout_s": (int, float),
     "questions": (list,), "closing": (str,), "max_retries": (int,), "record": (bool,),
+    "audio_return": (str,),
 }
+# Settings that take one of a few words. audio_return: how the agent's voice reaches the call. "playaudio" (the
+# default) sends each reply as a playAudio file that the controller plays with uuid_broadcast; "stream" sends
+# it as binary PCM frames over the audio fork's own socket (mod_audio_fork bidirectional streaming), heard
+# without a file per reply and cut at once by killAudio.
+AUDIO_RETURN_PLAYAUDIO, AUDIO_RETURN_STREAM = "playaudio", "stream"
+AGENT_SETTING_CHOICES: dict[str, tuple[str, ...]] = {"audio_return": (AUDIO_RETURN_PLAYAUDIO, AUDIO_RETURN_STREAM)}
+
+
+def streams_audio(settings: Any) -> bool:
+    """True when the agent's settings ask for its voice as binary frames back over the audio fork."""
+    return isinstance(settings, dict) and settings.get("audio_return") == AUDIO_RETURN_STREAM
 
 
 def check_agent_settings(settings: Any) -> list[str]:
@@ -125,6 +137,8 @@ def check_agent_settings(settings: Any) -> list[str]:
             problems.append(f"unknown setting {str(key)[:40]!r} (known: {', '.join(sorted(AGENT_SETTINGS))})")
         elif not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             problems.append(f"setting {key!r} must be {' or '.join(k.__name__ for k in kinds)}")
+        elif key in AGENT_SETTING_CHOICES and value not in AGENT_SETTING_CHOICES[key]:
+            problems.append(f"setting {key!r} must be one of {', '.join(AGENT_SETTING_CHOICES[key])}")
     return problems
 
 
@@ -132,7 +146,8 @@ def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float
                    provider_timeout_s: float = SessionConfig.provider_timeout) -> SessionConfig:
     """Turn-taking from agent.settings (barge_in, silence_reprompt_s, max_reprompts, max_duration_s,
     end_silence_ms, vad_aggressiveness, reprompt_text, provider_timeout_s), clamped to ranges that work on a
-    phone line; provider_timeout_s is the deployment's PROVIDER_TIMEOUT unless the agent overrides it."""
+    phone line; provider_timeout_s is the deployment's PROVIDER_TIMEOUT unless the agent overrides it.
+    audio_return "stream" makes the session send its voice as binary frames (bidirectional)."""
     settings = agent.settings if isinstance(agent.settings, dict) else {}
     defaults = SessionConfig()
     scripted = str((agent.llm or {}).get("provider") or OFFLINE["llm"]).lower() == "scripted"
@@ -151,6 +166,7 @@ def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float
         max_duration=_number(settings, "max_duration_s", min(defaults.max_duration, max_call_s), 10, max_call_s),
         provider_timeout=_number(settings, "provider_timeout_s", provider_timeout_s, 1, 30),
         tts_sample_rate=sample_rate,
+        bidirectional=streams_audio(settings),
     )
 
 
@@ -245,6 +261,13 @@ class MediaBridge(MediaHooks):
     def media_url(self, call: Call) -> str | None:
         return audio_fork_url(self.public_url, call.id, self._secret, self.token_ttl_s)
 
+    def streams_audio(self, call: Call) -> bool:
+        """Whether the call's agent has audio_return "stream" (the controller then starts a bidirectional fork)."""
+        if call.agent_id is None:
+            return False
+        agent = _load(Agent, call.agent_id)
+        return agent is not None and streams_audio(agent.settings)
+
     def on_dtmf(self, call_id: str, digit: str) -> None:
         session = self.sessions.get(call_id)
         if session is not None:
@@ -302,8 +325,9 @@ class MediaBridge(MediaHooks):
         providers = self.build_providers(agent, info)
         config = session_config(agent, call, info.sample_rate, float(self.config.max_call_duration_s),
                                 float(getattr(self.config, "provider_timeout_s", SessionConfig.provider_timeout)))
-        session = Session(config, providers.stt, providers.llm, providers.tts, send, self._callbacks(call.id),
-                          sample_rate=info.sample_rate, vad=providers.vad)
+        session = Session(config, providers.stt, providers.llm, providers.tts, send,
+                          self._callbacks(call.id, config.bidirectional), sample_rate=info.sample_rate,
+                          vad=providers.vad)
         self.sessions[call.id] = session
         self._answered_here.add(call.id)
         return session
@@ -341,10 +365,13 @@ class MediaBridge(MediaHooks):
         return build_llm(agent_llm_settings(agent), self.config)
 
     # ---- session callbacks -----------------------------------------------------------------------------------
-    def _callbacks(self, call_id: str) -> SessionCallbacks:
+    def _callbacks(self, call_id: str, streamed: bool = False) -> SessionCallbacks:
+        # A streamed voice is cut by the killAudio the session sends (it also ends the silence playback the
+        # controller re-arms); a uuid_break on top would break, or with `all` flush, that re-armed playback.
+        break_playback = (lambda: None) if streamed else (lambda: self._shielded(self._control, call_id, "break"))
         return SessionCallbacks(
             on_turn=lambda turn: self._shielded(self.record_turn, call_id, turn),
-            break_playback=lambda: self._shielded(self._control, call_id, "break"),
+            break_playback=break_playback,
             end_call=lambda reason: self._shielded(self._control, call_id, "hangup",
                                                    f"agent ended the call: {reason}"),
             transfer_call=lambda destination, reason: self._shielded(self.transfer, call_id, destination, reason),
@@ -454,5 +481,5 @@ def e164(destination: str, region: str = "US") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-__all__ = ["AGENT_SETTINGS", "MediaBridge", "MediaProviders", "check_agent_settings", "e164",
-           "resilient_providers", "session_config"]
+__all__ = ["AGENT_SETTINGS", "AGENT_SETTING_CHOICES", "MediaBridge", "MediaProviders", "check_agent_settings",
+           "e164", "resilient_providers", "session_config", "streams_audio"]

@@ -38,6 +38,8 @@ class Fork:
     metadata: str | None
     bugname: str
     bidirectional: bool = False
+    stream: bool = False  # bidirectional streaming: binary frames from the server are played into the call
+    playback_rate: int = 16000  # the rate of those frames
     ws: websocket.WebSocket | None = None
     paused: bool = False
     closing: bool = False
@@ -87,23 +89,28 @@ class AudioForks:
         return self.forks.get((ch.uuid, "audio_fork"))
 
     def _start(self, ch: Channel, args: list[str]) -> str:
-        # start <url> <mix> <rate> [metadata] | [bugname] <metadata> [bidi] [stream] [rate]
+        # start <url> <mix> <rate> [metadata] | <bugname> <metadata> [bidi] [stream] [stream rate]
         if len(args) < 3 or not args[0].startswith(("ws://", "wss://")) or args[1] not in MIXES \
                 or args[2] not in RATES:
             return FAILED
         url, mix, rate = args[0], args[1], RATES[args[2]]
-        bugname, metadata, bidi = "audio_fork", None, False
+        bugname, metadata, bidi, stream, playback_rate = "audio_fork", None, False, False, rate
         extra = args[3:]
         if len(extra) == 1:
             metadata = extra[0]
         elif len(extra) >= 2:
-            # Arguments are split on spaces: metadata with spaces turns its first piece into the
-            # bug name and the second into the metadata (seen on the real module).
+            # Arguments are positional and split on spaces: metadata with spaces turns its first piece into
+            # the bug name and the second into the metadata (seen on the real module). So does leaving out the
+            # bug name of the bidirectional form: `<metadata> true true 16000` reads as bug name <metadata>,
+            # metadata "true", bidirectional, streaming "16000" (not "true"): binary frames are not played.
             bugname, metadata = extra[0], extra[1]
             bidi = len(extra) >= 3 and extra[2] == "true"
+            stream = bidi and len(extra) >= 4 and extra[3] == "true"
+            if stream and len(extra) >= 5 and extra[4].isdigit() and int(extra[4]) in RATES.values():
+                playback_rate = int(extra[4])
         if (ch.uuid, bugname) in self.forks:
             return FAILED
-        fork = Fork(ch, url, rate, mix == "stereo", metadata, bugname, bidi)
+        fork = Fork(ch, url, rate, mix == "stereo", metadata, bugname, bidi, stream, playback_rate)
         self.forks[(ch.uuid, bugname)] = fork
         fork.greenlets.append(self.sw.greenlets.spawn(self._run, fork))
         return OK
@@ -201,9 +208,8 @@ class AudioForks:
 
     def _on_binary(self, fork: Fork, data: bytes) -> None:
         # Played into the call only while the channel writes audio (playback silence_stream://-1).
-        if fork.bidirectional and fork.ch.writing_audio and fork.ch.up:
-            rate = fork.rate
-            self.sw.heard.add(fork.ch.uuid, resample(data, rate, 16000))
+        if fork.stream and fork.ch.writing_audio and fork.ch.up:
+            self.sw.heard.add(fork.ch.uuid, resample(data, fork.playback_rate, 16000))
 
     # ---- stop -----------------------------------------------------------------------------------
     def _send(self, fork: Fork, text: str) -> None:

@@ -327,7 +327,7 @@ def test_unknown_or_mistyped_agent_settings_are_reported_by_name():
 
     assert check_agent_settings({"silence_reprompt_s": 8, "barge_in": False, "questions": []}) == []
     problems = check_agent_settings({"reprompt_after_s": 8, "barge_in": "no", "max_reprompts": True})
-    assert problems[0].startswith("unknown setting 'reprompt_after_s' (known: barge_in,")
+    assert problems[0].startswith("unknown setting 'reprompt_after_s' (known: audio_return, barge_in,")
     assert problems[1:] == ["setting 'barge_in' must be bool", "setting 'max_reprompts' must be int"]
     assert check_agent_settings(["x"]) == ["settings must be an object"]
 
