@@ -155,6 +155,19 @@ def test_audio_fork_matches_captures_and_bidi_needs_bug_name():
     assert stop.wire().decode() in c2s("audio-fork-esl")
 
 
+def test_the_bidirectional_pattern_matches_its_captures():
+    """Silence playback through the socket session, the quoted socket target, and only 8k/16k streamed back."""
+    assert c.execute_playback("silence_stream://-1").wire().decode() in c2s("audio-fork-bidi-socket")
+    [originate] = [line for line in c2s("audio-fork-bidi-control") if "originate" in line]
+    assert originate.endswith(" " + c.socket_app("127.0.0.1:37159").text + "\n\n")
+    eight = c.audio_fork_start(U, "ws://127.0.0.1:9/a", rate="8k", bug_name="b", bidirectional=True,
+                               playback_rate=8000)
+    assert eight.line.endswith(" mono 8k b {} true true 8000")
+    for rate in (44100, "16000", True, 0):
+        with pytest.raises(UnsafeValue):
+            c.audio_fork_start(U, "ws://127.0.0.1:9/a", bug_name="b", bidirectional=True, playback_rate=rate)
+
+
 def test_other_builders_match_captured_lines():
     seen = set(c2s("audio-fork-esl")) | set(c2s("api-commands")) | set(c2s("call-events-json")) \
         | set(c2s("outbound-socket")) | set(c2s("heartbeat-filter-log"))

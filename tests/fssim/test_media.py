@@ -207,3 +207,31 @@ def test_say_speaks_into_the_live_audio_stream():
     live.extend(b"\x10\x00" * 640)  # 40 ms at 16 kHz
     frames = [source.next_frame() for _ in range(3)]
     assert frames[0] != bytes(320) and frames[1] != bytes(320) and frames[2] == bytes(320)
+
+
+def test_bidirectional_fork_without_a_bug_name_shifts_its_arguments_and_plays_nothing_back(sim, esl, ws_server):
+    """The ten-argument form is positional: leaving out the bug name makes the metadata the bug name, "true" the
+    metadata, and "16000" the streaming flag, so binary frames are not played even while the call writes audio."""
+    esl.cmd("event json CHANNEL_EXECUTE CUSTOM mod_audio_fork::connect")
+    u = esl.api("originate loopback/9196/default &park()")[4:-1]
+    esl.cmd(f"sendmsg {u}\ncall-command: execute\nexecute-app-name: playback\nexecute-app-arg: silence_stream://-1")
+    assert esl.event("CHANNEL_EXECUTE", Application="playback")
+    assert esl.api(f'uuid_audio_fork {u} start {ws_server["url"]} mono 16k {{"callId":"c1"}} true true 16000') \
+        == "+OK Success\n"
+    assert esl.event("mod_audio_fork::connect")
+    assert wait_for(lambda: ws_server["texts"] == ["true"])
+    ws_server["ws"].send(b"\x02\x00" * 320)
+    gevent.sleep(0.2)
+    assert sim.heard(u) == b""
+    assert sim.channel(u).writing_audio  # it was not for want of a playback
+
+
+def test_binary_frames_are_not_heard_through_echo(sim, esl, ws_server):
+    esl.cmd("event json CUSTOM mod_audio_fork::connect")
+    u = esl.api("originate loopback/9196/default &echo()")[4:-1]
+    assert esl.api(f'uuid_audio_fork {u} start {ws_server["url"]} mono 16k audio_fork {{}} true true 16000') \
+        == "+OK Success\n"
+    assert esl.event("mod_audio_fork::connect")
+    ws_server["ws"].send(b"\x02\x00" * 320)
+    gevent.sleep(0.2)
+    assert sim.heard(u) == b""
