@@ -1,8 +1,12 @@
 """How calls end, end to end through the simulator: what call.ended says, retries, limits, the watchdog."""
 
-from models import Call
+import json
+
+from calls.dispatcher import Dispatcher
+from models import Call, CallEvent, Organization, WebhookDelivery
 
 from .conftest import wait_for
+from .test_outbound_calls import final, queue_call, timeline
 from .test_voice_pipeline_calls import Providers, finished, place_call, webhook
 
 LONG_GREETING = " ".join(["This greeting goes on and on"] * 20)  # 120 words: about 7 s of agent audio
@@ -24,3 +28,143 @@ def test_call_ended_carries_the_agent_turn_the_caller_hung_up_on(controller, sim
     assert [t["speaker"] for t in turns] == ["agent"]
     assert turns[0]["interrupted"] is True and turns[0]["text"]
     assert LONG_GREETING.startswith(turns[0]["text"]) and turns[0]["text"] != LONG_GREETING
+
+
+# ---- outbound outcomes: API POST -> dispatcher -> originate -> events -> call.ended ------------------------
+
+
+def _client(controller):
+    from api import create_app
+
+    return create_app(controller.config, call_control=controller).test_client()
+
+
+def _originates_for(received, call_id):
+    """The originate commands the switch read for this call (origination_uuid = the call id)."""
+    from .conftest import commands_received
+
+    return [c for c in commands_received(received) if "originate" in c and f"origination_uuid={call_id}" in c]
+
+
+def _claims(call_id):
+    return [e.reason for e in CallEvent.select().where(CallEvent.call == call_id).order_by(CallEvent.id)
+            if e.to_status == "calling"]
+
+
+def _ended(call_id):
+    """The one call.ended webhook of the call (its payload's data)."""
+    rows = list(WebhookDelivery.select().where(WebhookDelivery.call_id == call_id,
+                                               WebhookDelivery.event_type == "call.ended"))
+    assert len(rows) == 1
+    return json.loads(rows[0].payload)["data"]
+
+
+def _ended_fields(data):
+    return {k: data[k] for k in ("status", "hangup_cause", "sip_code", "attempt", "billed_minutes",
+                                 "duration_seconds")}
+
+
+def _retried_then_ended(received, controller, call_id):
+    dispatcher = Dispatcher(controller)
+    assert dispatcher.run_once().claimed == 1
+    requeued = wait_for(lambda: (c := Call.get_by_id(call_id)).status == "queued" and c.attempt == 1 and c)
+    assert requeued.ended_at is None and not _webhooks(call_id, "call.ended")  # not over yet
+    assert dispatcher.run_once().claimed == 1   # RETRY_BACKOFF=0: due again at once
+    call = final(call_id)
+    assert len(_originates_for(received, call_id)) == 2
+    assert _claims(call_id) == ["claimed for attempt 1", "claimed for attempt 2"]
+    return call
+
+
+def _retries(call_id):
+    """Attempts given back to the queue to be dialed again (not the creation's None -> queued)."""
+    return [e for e in CallEvent.select().where(CallEvent.call == call_id).order_by(CallEvent.id)
+            if e.to_status == "queued" and e.from_status in ("calling", "ringing")]
+
+
+def _webhooks(call_id, event_type):
+    return list(WebhookDelivery.select().where(WebhookDelivery.call_id == call_id,
+                                               WebhookDelivery.event_type == event_type))
+
+
+def test_a_no_answer_call_is_retried_and_then_ends_no_answer(received, controller, sim, caller_org,
+                                                             outbound_agent, auth):
+    call_id = queue_call(_client(controller), auth, "+14155550408", max_attempts=2)
+    call = _retried_then_ended(received, controller, call_id)
+    assert (call.status, call.attempt) == ("no-answer", 2)
+    [retry] = _retries(call_id)
+    assert retry.from_status == "ringing" and "no-answer" in retry.reason and "attempt 1 of 2" in retry.reason
+    # The simulator ends an unanswered ring NO_ANSWER with SIP 487 (the canceled INVITE).
+    assert _ended_fields(_ended(call_id)) == {"status": "no-answer", "hangup_cause": "NO_ANSWER", "sip_code": 487,
+                                              "attempt": 2, "billed_minutes": 0, "duration_seconds": 0}
+    assert Organization.get_by_id(caller_org.id).minutes_used == 0
+
+
+def test_a_temporary_failure_is_retried_and_then_ends_failed(received, controller, sim, caller_org,
+                                                             outbound_agent, auth):
+    call_id = queue_call(_client(controller), auth, "+14155550503", max_attempts=2)
+    call = _retried_then_ended(received, controller, call_id)
+    assert (call.status, call.attempt) == ("failed", 2)
+    [retry] = _retries(call_id)
+    assert "failed" in retry.reason and "attempt 1 of 2" in retry.reason
+    data = _ended(call_id)
+    assert _ended_fields(data) == {"status": "failed", "hangup_cause": "NORMAL_TEMPORARY_FAILURE", "sip_code": 503,
+                                   "attempt": 2, "billed_minutes": 0, "duration_seconds": 0}
+    assert data["answered_at"] is None and data["ended_at"] is not None
+
+
+def test_an_unallocated_number_fails_without_a_retry(received, controller, sim, caller_org, outbound_agent, auth):
+    call_id = queue_call(_client(controller), auth, "+14155550404", max_attempts=3)
+    assert Dispatcher(controller).run_once().claimed == 1
+    call = final(call_id)
+    assert (call.status, call.attempt) == ("failed", 1)
+    assert _ended_fields(_ended(call_id)) == {"status": "failed", "hangup_cause": "UNALLOCATED_NUMBER",
+                                              "sip_code": 404, "attempt": 1, "billed_minutes": 0,
+                                              "duration_seconds": 0}
+    assert _retries(call_id) == []
+    assert Dispatcher(controller).run_once().claimed == 0
+    assert len(_originates_for(received, call_id)) == 1
+
+
+def test_a_gateway_the_switch_does_not_have_fails_the_call_from_the_background_job_alone(
+        received, db, sim, telephony_env, caller_org, outbound_agent, auth):
+    from config import load_config
+
+    from .conftest import running_controller
+
+    config = load_config({**telephony_env, "OUTBOUND_GATEWAY": "carrier2"}, webhook_allow_private=True)
+    with running_controller(config) as control:
+        call_id = queue_call(_client(control), auth, "+14155550123", max_attempts=3)
+        assert Dispatcher(control).run_once().claimed == 1
+        call = final(call_id)
+        # No channel was ever created: the BACKGROUND_JOB's "-ERR INVALID_GATEWAY" is the only signal.
+        assert sim.channel(call_id) is None
+        assert (call.status, call.attempt, call.hangup_cause, call.sip_code) == ("failed", 1, "INVALID_GATEWAY",
+                                                                                 None)
+        assert "originate failed: -ERR INVALID_GATEWAY" in call.failure_reason
+        assert _ended_fields(_ended(call_id)) == {"status": "failed", "hangup_cause": "INVALID_GATEWAY",
+                                                  "sip_code": None, "attempt": 1, "billed_minutes": 0,
+                                                  "duration_seconds": 0}
+        assert Dispatcher(control).run_once().claimed == 0
+        originates = _originates_for(received, call_id)
+        assert len(originates) == 1 and "sofia/gateway/carrier2/" in originates[0]
+
+
+def test_an_answered_call_the_far_end_hangs_up_is_completed_and_billed_by_the_started_minute(
+        controller, sim, caller_org, outbound_agent, auth):
+    before = Organization.get_by_id(caller_org.id).minutes_used
+    call_id = queue_call(_client(controller), auth, "+14155550123")
+    assert Dispatcher(controller).run_once().claimed == 1
+    wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
+    # The far end's clock says the call was answered two minutes and a bit ago: billsec is 125 or more.
+    sim.channel(call_id).answered_us -= 125_000_000
+    assert sim.hangup_far_end(call_id)
+    call = final(call_id)
+    assert (call.status, call.hangup_cause, call.sip_code) == ("completed", "NORMAL_CLEARING", 200)
+    assert 125 <= call.duration_s < 180 and call.billed_minutes == 3   # 2 min 5 s and more: three started minutes
+    assert Organization.get_by_id(caller_org.id).minutes_used == before + 3
+    data = _ended(call_id)
+    assert _ended_fields(data) == {"status": "completed", "hangup_cause": "NORMAL_CLEARING", "sip_code": 200,
+                                   "attempt": 1, "billed_minutes": 3, "duration_seconds": call.duration_s}
+    assert data["answered_at"] is not None
+    assert timeline(call_id)[-1] == ("in-progress", "completed")
