@@ -168,3 +168,135 @@ def test_an_answered_call_the_far_end_hangs_up_is_completed_and_billed_by_the_st
                                    "attempt": 1, "billed_minutes": 3, "duration_seconds": call.duration_s}
     assert data["answered_at"] is not None
     assert timeline(call_id)[-1] == ("in-progress", "completed")
+
+
+# ---- inbound: an owned number's call is answered and its agent's stream started ------------------------------
+
+
+def test_an_inbound_call_to_an_owned_number_is_answered_and_its_audio_stream_started(received, controller, sim,
+                                                                                   org):
+    from models import Agent, PhoneNumber
+
+    from .conftest import commands_received
+
+    desk = Agent.create(organization=org, name="Desk", direction="inbound", greeting="Hello")
+    PhoneNumber.create(organization=org, number="+14155550111", agent=desk)
+    channel = sim.inbound_call("+14155550111", f"127.0.0.1:{controller.socket_server.port}", caller="+442071838750")
+    call = wait_for(lambda: (c := Call.get_or_none(Call.id == channel.uuid)) and c.status == "in-progress" and c)
+    assert (call.direction, call.organization_id, call.agent_id) == ("inbound", org.id, desk.id)
+    forks = wait_for(lambda: [c for c in commands_received(received)
+                              if c.startswith(f"api uuid_audio_fork {channel.uuid} start ")])
+    words = forks[0].split(" ", 7)
+    # The URL is the bridge's for this call (its signed token carries a time, so only the path is compared).
+    assert len(forks) == 1 and words[4].split("?")[0] == controller.media.media_url(call).split("?")[0]
+    assert words[4].split("?")[0].endswith(f"/audio/{call.id}") and words[5:7] == ["mono", "16k"]
+    assert json.loads(words[7]) == {"call_id": call.id, "direction": "inbound"}
+    # The simulator's mod_audio_fork opened the WebSocket and said so (mod_audio_fork::connect).
+    wait_for(lambda: CallEvent.get_or_none(CallEvent.call == call.id, CallEvent.reason == "media connect"))
+    assert Call.get_by_id(call.id).status == "in-progress"
+    sim.hangup_far_end(channel.uuid)
+    assert final(call.id).status == "completed"
+
+
+# ---- per-organization concurrency ---------------------------------------------------------------------------
+
+
+def _queued_call(org, agent, number):
+    from models import utcnow
+
+    return Call.create(organization=org, agent=agent, direction="outbound", to_number=number,
+                       from_number="+14155550000", max_attempts=1, next_attempt_at=utcnow()).id
+
+
+def _deferrals(call_id):
+    return [e for e in CallEvent.select().where(CallEvent.call == call_id)
+            if (e.reason or "").startswith("deferred: organization concurrent-call limit reached")]
+
+
+def test_an_organization_at_its_concurrent_call_limit_waits_while_another_organization_is_dialed(
+        db, sim, telephony_env, caller_org, outbound_agent):
+    from config import load_config
+    from models import Agent
+
+    from .conftest import running_controller
+
+    other = Organization.create(name="Globex", minutes_included=100, default_caller_id="+14155550001")
+    other_agent = Agent.create(organization=other, name="Sales", direction="outbound", greeting="Hi")
+    config = load_config({**telephony_env, "ORG_MAX_CONCURRENT_CALLS": "1"}, webhook_allow_private=True)
+    with running_controller(config) as control:
+        first_pair = [_queued_call(caller_org, outbound_agent, "+14155550201"),
+                      _queued_call(caller_org, outbound_agent, "+14155550202")]
+        elsewhere = _queued_call(other, other_agent, "+14155550203")
+        dispatcher = Dispatcher(control)
+        assert dispatcher.run_once().claimed == 3
+        wait_for(lambda: Call.get_by_id(elsewhere).status == "in-progress")
+        wait_for(lambda: sorted(Call.get_by_id(i).status for i in first_pair) == ["in-progress", "queued"])
+        dialed, deferred = sorted(first_pair, key=lambda i: Call.get_by_id(i).status)
+        held = Call.get_by_id(deferred)
+        assert held.attempt == 0 and len(_deferrals(deferred)) == 1   # given back without spending its attempt
+        assert sim.channel(deferred) is None and sim.channel(dialed) is not None
+        assert _webhooks(deferred, "call.ended") == []
+        sim.hangup_far_end(dialed)
+        assert final(dialed).status == "completed"
+        # The deferral was for a second: the dispatcher's next passes pick it up once it is due.
+        wait_for(lambda: dispatcher.run_once().claimed == 1 or Call.get_by_id(deferred).status != "queued")
+        later = wait_for(lambda: (c := Call.get_by_id(deferred)).status == "in-progress" and c)
+        assert later.attempt == 1 and _claims(deferred)[-1] == "claimed for attempt 1"
+        for call_id in (deferred, elsewhere):
+            sim.hangup_far_end(call_id)
+            assert final(call_id).status == "completed"
+
+
+# ---- the watchdog: calls that never got past ringing or calling ----------------------------------------------
+
+
+def _watchdog_event(call_id):
+    return CallEvent.select().where(CallEvent.call == call_id).order_by(CallEvent.id.desc()).get()
+
+
+def test_the_watchdog_closes_a_call_ringing_past_its_limit_and_hangs_its_channel_up(controller, sim, caller_org,
+                                                                                    outbound_agent, auth):
+    import datetime as dt
+
+    from models import utcnow
+
+    call_id = queue_call(_client(controller), auth, "+14155550777", max_attempts=1)   # rings and rings
+    assert Dispatcher(controller).run_once().claimed == 1
+    wait_for(lambda: Call.get_by_id(call_id).status == "ringing")
+    assert controller.watchdog_pass() == 0   # within its limit: left alone
+    limit = controller.config.originate_timeout_s + 60
+    Call.update(dialed_at=utcnow() - dt.timedelta(seconds=limit + 1)).where(Call.id == call_id).execute()
+    assert controller.watchdog_pass() == 1
+    call = final(call_id)
+    assert (call.status, call.hangup_cause, call.billed_minutes) == ("no-answer", "ALLOTTED_TIMEOUT", 0)
+    assert _watchdog_event(call_id).reason == "watchdog: the call outlived its limit"
+    wait_for(lambda: sim.channel(call_id) is None)   # its channel was killed, not left ringing
+    assert call_id not in controller.live
+    assert _ended(call_id)["status"] == "no-answer"
+
+
+def test_the_watchdog_closes_a_call_stuck_calling_whose_originate_never_answered(controller, caller_org,
+                                                                               outbound_agent):
+    import datetime as dt
+
+    from calls.controller import LiveCall
+    from models import utcnow
+    from tests.calls.factories import queued_calls
+
+    node = next(iter(controller.pool.nodes.values()))
+    limit = controller.config.originate_timeout_s + 60
+    # Claimed and sent to the switch, but no event and no BACKGROUND_JOB ever came back.
+    stuck, fresh = queued_calls(caller_org, outbound_agent, 2, status="calling", attempt=1, max_attempts=1,
+                                node=node.name, dialed_at=utcnow())
+    Call.update(dialed_at=utcnow() - dt.timedelta(seconds=limit + 1)).where(Call.id == stuck).execute()
+    for call_id in (stuck, fresh):
+        controller.live[call_id] = LiveCall(call_id, caller_org.id, 1, node.name)
+        controller.limits.add(call_id, caller_org.id)
+    assert controller.watchdog_pass() == 1
+    call = Call.get_by_id(stuck)
+    assert (call.status, call.hangup_cause) == ("no-answer", "ALLOTTED_TIMEOUT")
+    assert (_watchdog_event(stuck).from_status, _watchdog_event(stuck).reason) == (
+        "calling", "watchdog: the call outlived its limit")
+    assert stuck not in controller.live and stuck not in controller.limits.live   # its slot is free again
+    assert Call.get_by_id(fresh).status == "calling" and fresh in controller.live
+    assert _ended(stuck)["status"] == "no-answer"
