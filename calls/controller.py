@@ -835,13 +835,15 @@ class CallController:
                 if now - started <= limit:
                     continue
                 live = self.live.get(call.id)
+                # Close the call first, then kill its channel: the kill's CHANNEL_HANGUP_COMPLETE may come
+                # before the api reply, and it must find the call already ended as ALLOTTED_TIMEOUT.
+                self._end_attempt(call.id, "ALLOTTED_TIMEOUT", None,
+                                  reason="watchdog: the call outlived its limit")
                 if live is not None:
                     try:
                         self.pool.node(live.node).api(commands.uuid_kill(call.channel_uuid or call.id))
                     except EslError:
                         pass
-                self._end_attempt(call.id, "ALLOTTED_TIMEOUT", None,
-                                  reason="watchdog: the call outlived its limit")
                 closed += 1
         return closed
 
