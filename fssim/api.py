@@ -153,7 +153,7 @@ class Api:
         path = words[1]
         app = parse_application(path.replace("::", "&", 1)) if "::" in path else None
         name, data = (app.name, app.arg) if app else ("playback", path)
-        self.sw.queue_app(ch, name, data)
+        self.sw.queue_app(ch, name, data, broadcast=True)
         if ch.app not in ("park", "socket"):
             self.sw.break_app(ch)  # broadcast interrupts what runs, then plays
         return "+OK Message sent\n"

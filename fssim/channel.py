@@ -64,6 +64,7 @@ class Channel:
     said: bytearray = field(default_factory=bytearray)  # 16 kHz PCM the far end sent, while recording
     record_from: int = 0  # where the recording starts in what the far end heard
     writing_audio: bool = False  # true while an app writes media (playback): bidi audio is heard only then
+    broadcasting: bool = False  # the running app came from uuid_broadcast (not the channel's own playback)
     session_id: int = 0
 
     @property

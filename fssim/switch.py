@@ -325,18 +325,24 @@ class Switch:
                 done(ch)
 
     # ---- applications ---------------------------------------------------------------------------
-    def queue_app(self, ch: Channel, name: str, arg: str, app_uuid: str | None = None) -> None:
+    def queue_app(self, ch: Channel, name: str, arg: str, app_uuid: str | None = None,
+                  broadcast: bool = False) -> None:
+        """Queue an application for the channel's park/socket loop. `broadcast` (uuid_broadcast) plays
+        its file without the channel writing audio of its own: the bidi captures show a parked call
+        with a uuid_broadcast of silence does not play a bidirectional fork's frames."""
         q = self.app_queues.get(ch.uuid)
         if q is not None:
-            q.put((name, arg, app_uuid))
+            q.put((name, arg, app_uuid, broadcast))
 
-    def run_app(self, ch: Channel, name: str, arg: str, top: bool = False, app_uuid: str | None = None) -> str:
+    def run_app(self, ch: Channel, name: str, arg: str, top: bool = False, app_uuid: str | None = None,
+                broadcast: bool = False) -> str:
         """Runs one application on the channel; returns its Application-Response."""
         if not ch.up:
             return "_none_"
         app_uuid = app_uuid or str(uuidlib.uuid4())
-        prev = (ch.app, ch.app_data, ch.break_event, ch.writing_audio)
+        prev = (ch.app, ch.app_data, ch.break_event, ch.writing_audio, ch.broadcasting)
         ch.app, ch.app_data, ch.break_event = name, arg, gevent.event.Event()
+        ch.broadcasting = broadcast
         ch.set_var("current_application_data", arg) if arg else None
         ch.set_var("current_application", name)
         extra = [("Application", name)] + ([("Application-Data", arg)] if arg else []) \
@@ -353,7 +359,7 @@ class Switch:
         ch.set_var("last_app", name)
         if arg:
             ch.set_var("last_arg", arg)
-        ch.app, ch.app_data, ch.break_event, ch.writing_audio = prev
+        ch.app, ch.app_data, ch.break_event, ch.writing_audio, ch.broadcasting = prev
         return response
 
     def _wait(self, ch: Channel, seconds: float | None) -> None:
@@ -391,7 +397,7 @@ class Switch:
         duration = play_duration(arg)
         if duration is None and not arg.startswith(("silence_stream://", "tone_stream://")):
             return "FILE NOT FOUND"
-        ch.writing_audio = True
+        ch.writing_audio = not ch.broadcasting
         if pcm:
             self.heard.add(ch.uuid, pcm)
         self._wait(ch, duration)
@@ -414,13 +420,13 @@ class Switch:
         q = self.app_queues.get(ch.uuid)
         while ch.up and q is not None and not stop():
             try:
-                name, arg, app_uuid = q.get(timeout=0.2)
+                name, arg, app_uuid, broadcast = q.get(timeout=0.2)
             except gevent.queue.Empty:
                 continue
             if name == "hangup":
                 self.hangup(ch, arg or "NORMAL_CLEARING")
             else:
-                self.run_app(ch, name, arg, app_uuid=app_uuid)
+                self.run_app(ch, name, arg, app_uuid=app_uuid, broadcast=broadcast)
 
     def break_app(self, ch: Channel) -> None:
         ch.break_event.set()

@@ -181,6 +181,12 @@ def test_bidirectional_audio_is_heard_only_while_the_channel_writes(sim, esl, ws
     ws.send(b"\x01\x00" * 320)  # parked: nothing is heard
     gevent.sleep(0.2)
     assert sim.heard(u) == b""
+    # Parked with a uuid_broadcast of silence: still nothing (the capture's second case).
+    assert esl.api(f"uuid_broadcast {u} silence_stream://2000 aleg") == "+OK Message sent\n"
+    assert esl.event("CHANNEL_EXECUTE", Application="playback")
+    ws.send(b"\x03\x00" * 320)
+    gevent.sleep(0.2)
+    assert sim.heard(u) == b""
     esl.cmd(f"sendmsg {u}\ncall-command: execute\nexecute-app-name: playback\nexecute-app-arg: silence_stream://-1")
     assert esl.event("CHANNEL_EXECUTE", Application="playback")
     ws.send(b"\x02\x00" * 320)
