@@ -332,9 +332,10 @@ class CallController:
 
     def _on_create(self, event: Any) -> None:
         """A channel of a call whose hangup was asked for before it existed (the kill found nothing)."""
-        call = self._call_for(event)
-        live = self.live.get(call.id) if call is not None else None
-        if live is not None and live.hangup_requested:
+        live = self.live.get(event.get("variable_voxbridge_call_id") or event.get("Unique-ID") or "")
+        if live is None or not live.hangup_requested:
+            return  # every other CHANNEL_CREATE: nothing to do, and no query for it
+        if self._call_for(event) is not None:
             self._kill(live, event.get("Unique-ID"))
 
     def _on_job(self, call_id: str, attempt: int, body: str) -> None:
