@@ -12,6 +12,7 @@ import gevent.event
 import gevent.pool
 import gevent.queue
 
+from fssim.applications import is_application
 from fssim.channel import Channel
 from fssim.dialstring import Application, DialError, DialString, parse_dialstring
 from fssim.events import Event, core_headers, now_us
@@ -338,6 +339,12 @@ class Switch:
                 broadcast: bool = False) -> str:
         """Runs one application on the channel; returns its Application-Response."""
         if not ch.up:
+            return "_none_"
+        if not is_application(name):
+            # switch_core_session_execute_application: "Invalid Application", the channel hung up with
+            # DESTINATION_OUT_OF_ORDER, nothing executed (no CHANNEL_EXECUTE events).
+            log.warning("Invalid Application %s", name)
+            self.hangup(ch, "DESTINATION_OUT_OF_ORDER")
             return "_none_"
         app_uuid = app_uuid or str(uuidlib.uuid4())
         prev = (ch.app, ch.app_data, ch.break_event, ch.writing_audio, ch.broadcasting)
