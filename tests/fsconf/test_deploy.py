@@ -326,7 +326,7 @@ def test_mod_audio_fork_build_takes_sources_and_flags_from_its_makefile_am(tmp_p
 def _fake_module(tmp_path, body: str) -> subprocess.CompletedProcess:
     """A real compile, link and `ldd -r` of a one-file module (pkg-config answered by a stub)."""
     if not (shutil.which("gcc") and shutil.which("g++") and shutil.which("ldd")):
-        pytest.skip("gcc/g++/ldd not installed (Debian build-essential)")
+        pytest.skip("gcc/g++/ldd not installed (bin/setup installs g++)")
     module = tmp_path / "mod"
     module.mkdir()
     (module / "Makefile.am").write_text("mod_audio_fork_la_SOURCES = mod_audio_fork.c\n"
