@@ -20,8 +20,7 @@ import uuid  # noqa: E402
 import peewee  # noqa: E402
 import pytest  # noqa: E402
 
-SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared"
-CAPTURES = SHARED / "freeswitch" / "captures"
+from tests.esl.captures import CAPTURES  # noqa: E402
 ENGINES = [e.strip() for e in os.environ.get("VOXBRIDGE_TEST_DATABASES", "sqlite,postgres").split(",") if e.strip()]
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 

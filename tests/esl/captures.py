@@ -1,10 +1,12 @@
-"""Helpers to load the real FreeSWITCH captures (../shared/freeswitch/captures/*.jsonl)."""
+"""Helpers to load the real FreeSWITCH captures (tests/data/freeswitch/captures/*.jsonl)."""
 from __future__ import annotations
 
 import json
 import pathlib
 
-CAPTURES = pathlib.Path(__file__).resolve().parents[3] / "shared" / "freeswitch" / "captures"
+# Byte-exact captures from a real FreeSWITCH 1.10.12 + mod_audio_fork, kept as test data in the project
+# (tests/data/freeswitch/README.md says where they come from): a clone needs nothing beside it.
+CAPTURES = pathlib.Path(__file__).resolve().parents[1] / "data" / "freeswitch" / "captures"
 
 
 def rows(name: str) -> list[dict]:

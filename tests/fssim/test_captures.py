@@ -5,9 +5,9 @@ import uuid
 
 import pytest
 
-from tests.fssim.conftest import CONFORMANCE, LIVE
+from tests.esl.captures import CAPTURES
+from tests.fssim.conftest import LIVE
 
-CAPTURES = CONFORMANCE.parent / "captures"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Replies that depend on time, counters or the machine: compared by shape, not bytes.
 VARIABLE = ("api status", "api show calls count", "bgapi ", "api sofia status", "log ")

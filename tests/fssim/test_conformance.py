@@ -1,9 +1,12 @@
-"""conformance.py (the checks a real FreeSWITCH 1.10.12 passes 78/78) run against the simulator.
+"""../shared/freeswitch/conformance.py (the checks a real FreeSWITCH 1.10.12 passes 78/78) run against the simulator.
+
+An extra run where the reference material sits beside the clone (developers' machines, CI): a clone
+on its own does not have it, and the project's own tests cover the same checks
+(tests/fssim/test_conformance_checks.py and the capture replays), so this module is not collected then.
 
 With FREESWITCH_ESL_HOST set, it runs against that live switch with FREESWITCH_LIVE_ANSWER_DIAL and
 FREESWITCH_LIVE_BUSY_DIAL (default loopback/9196/default and error/user_busy, the vanilla configuration's).
 """
-import os
 import re
 import subprocess
 import sys
@@ -36,6 +39,3 @@ def test_conformance_passes_in_full(target, answer, busy):
     assert int(m.group(1)) >= 78, summary
     assert out.returncode == 0
 
-
-def test_conformance_script_is_present():
-    assert os.path.exists(CONFORMANCE)
