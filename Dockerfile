@@ -20,8 +20,12 @@ RUN apt-get update \
     && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /app --shell /usr/sbin/nologin voxbridge
 
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+# Exactly the locked set, hash-checked (bin/lock): the build tools first, so packages that ship only
+# sdists build with locked tools.
+COPY requirements-build.lock requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements-build.lock \
+    && pip install --no-cache-dir --require-hashes --no-build-isolation -r requirements.lock \
+    && pip check
 
 COPY --chown=10001:10001 . .
 # var/: SQLite database when DATABASE_URL is not PostgreSQL; /srv/fsconf: generated FreeSWITCH XML.

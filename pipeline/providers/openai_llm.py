@@ -1,8 +1,11 @@
 """Any OpenAI-compatible chat-completions endpoint (OpenAI, Groq, vLLM, Ollama...) through the openai SDK.
 
-The SDK's sync client runs on httpx's sync transport, which gevent's monkey patching makes cooperative, so a
-streaming reply only blocks the greenlet reading it. SDK retries are off: the pipeline decides whether to
-apologise and retry, and a hidden retry would only add dead air.
+The SDK's sync client runs on its own HTTP stack (httpx2 since openai 3.x; elevenlabs and deepgram stay on
+httpx), a sync socket transport that gevent's monkey patching makes cooperative, so a streaming reply only
+blocks the greenlet reading it. Timeouts and transport errors are the SDK's own types (openai.Timeout,
+openai.APITimeoutError, openai.APIConnectionError), never another HTTP library's: the SDK refuses those.
+SDK retries are off: the pipeline decides whether to apologise and retry, and a hidden retry would only add
+dead air.
 """
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import httpx
 import openai
 
 from pipeline.providers.errors import ProviderError, ProviderTimeout
@@ -31,7 +33,7 @@ class OpenAICompatibleLLM(LLM):
         self.base_url = base_url or None
         # read timeout = the longest silence allowed before the first token and between tokens.
         self._client = openai.OpenAI(api_key=api_key or "unused", base_url=self.base_url, max_retries=0,
-                                     timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s))
+                                     timeout=openai.Timeout(timeout_s, connect=connect_timeout_s))
 
     def __repr__(self) -> str:  # never show the key
         return f"OpenAICompatibleLLM(base_url={self.base_url!r}, model={self.model!r})"
@@ -113,13 +115,13 @@ class _mapped_errors:
     def __exit__(self, kind, exc, tb):
         if exc is None or isinstance(exc, ProviderError | GeneratorExit):
             return False
-        if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
+        if isinstance(exc, openai.APITimeoutError):
             raise ProviderTimeout("no answer in time", provider="openai") from exc
         if isinstance(exc, openai.APIStatusError):
             status = exc.status_code
             raise ProviderError(_status_message(exc), provider="openai", status=status,
                                 retryable=status >= 500 or status == 429) from exc
-        if isinstance(exc, openai.APIConnectionError | httpx.HTTPError | openai.APIError):
+        if isinstance(exc, openai.APIConnectionError | openai.APIError):
             raise ProviderError(f"connection failed: {type(exc.__cause__ or exc).__name__}",
                                 provider="openai") from exc
         return False
