@@ -21,6 +21,7 @@ import peewee  # noqa: E402
 import pytest  # noqa: E402
 
 from tests.esl.captures import CAPTURES  # noqa: E402
+
 ENGINES = [e.strip() for e in os.environ.get("VOXBRIDGE_TEST_DATABASES", "sqlite,postgres").split(",") if e.strip()]
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
