@@ -29,7 +29,7 @@ from gevent.pywsgi import WSGIServer  # noqa: E402
 from api import create_app  # noqa: E402
 from calls.dispatcher import Dispatcher  # noqa: E402
 from config import Config, ConfigError, load_config  # noqa: E402
-from models import ApiKey, Organization, database, migrate, open_database  # noqa: E402
+from models import Agent, ApiKey, Organization, database, migrate, open_database  # noqa: E402
 from webhooks.delivery import DeliveryWorker  # noqa: E402
 
 log = logging.getLogger("voxbridge")
@@ -211,8 +211,26 @@ def _fork_api_workers(config: Config, listener) -> list[int]:
     return children
 
 
+def unbuildable_agents(config: Config) -> list[str]:
+    """Active agents whose providers this deployment cannot build (a key removed from .env, say): serve
+    refuses to start rather than let their calls find out at answer time."""
+    from pipeline.providers.registry import unavailable_providers
+
+    found = []
+    for agent in Agent.select().where(Agent.deleted_at.is_null(), Agent.active == True):  # noqa: E712
+        found += [f"agent {agent.id} ({agent.name!r}, organization {agent.organization_id}): {why}"
+                  for why in unavailable_providers(agent, config).values()]
+    return found
+
+
 def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     migrate()
+    unbuildable = unbuildable_agents(config)
+    if unbuildable:
+        for line in unbuildable:
+            print(f"serve: {line}", file=sys.stderr)
+        return _fail(f"{len(unbuildable)} agent provider(s) cannot be built here: set the missing keys in "
+                     ".env, or change or deactivate those agents (PATCH /v1/agents/<id>)")
     database.close()
     if hasattr(database.obj, "close_all"):
         database.obj.close_all()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, current_app, g, jsonify
 
 from api.errors import ApiError, invalid
 from api.validation import json_body, reject_unknown
@@ -78,6 +78,17 @@ def _apply(agent_fields: dict[str, Any], body: dict[str, Any]) -> None:
         agent_fields["active"] = body["active"]
 
 
+def _require_buildable(agent: Agent) -> None:
+    """422 when a provider the agent names cannot be built on this deployment (no key, no SDK): a call would
+    otherwise learn it at answer time. The same check runs at start (app.py serve)."""
+    from pipeline.providers.registry import unavailable_providers
+
+    problems = unavailable_providers(agent, current_app.config["VOXBRIDGE"])
+    if problems:
+        kind = next(iter(problems))
+        raise ApiError(422, "provider_unavailable", "; ".join(problems.values()), kind)
+
+
 def get_agent(agent_id: str) -> Agent:
     agent = Agent.get_or_none(Agent.id == agent_id, Agent.organization == g.org, Agent.deleted_at.is_null())
     if agent is None:
@@ -101,7 +112,9 @@ def create():
             raise invalid(required, f"{required} is required", "missing_field")
     fields: dict[str, Any] = {}
     _apply(fields, body)
-    agent = Agent.create(organization=g.org, **fields)
+    agent = Agent(organization=g.org, **fields)
+    _require_buildable(agent)
+    agent.save(force_insert=True)
     return jsonify(agent_to_dict(agent)), 201
 
 
@@ -119,6 +132,7 @@ def update(agent_id: str):
     _apply(fields, body)
     for name, value in fields.items():
         setattr(agent, name, value)
+    _require_buildable(agent)
     agent.updated_at = utcnow()
     agent.save()
     return jsonify(agent_to_dict(agent))

@@ -42,7 +42,7 @@ from pipeline.providers import (
     build_stt,
     build_tts,
 )
-from pipeline.providers.registry import OFFLINE
+from pipeline.providers.registry import OFFLINE, agent_provider_settings
 from pipeline.server import AudioForkServer, StreamInfo
 from pipeline.session import Session, SessionCallbacks, SessionConfig
 from pipeline.tokens import audio_fork_url
@@ -170,17 +170,27 @@ def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float
     )
 
 
-def resilient_providers(llm: LLM, tts: TTS, offline_tts: TTS | None) -> tuple[LLM, TTS]:
+def resilient_providers(llm: LLM, tts: TTS, offline_tts: TTS | None,
+                        on_fallback: Callable[[str, str], None] | None = None) -> tuple[LLM, TTS]:
     """How every call's providers are wrapped: a failed LLM turn is retried, then apologised for; a cloud voice
     that fails before any audio speaks the sentence in the offline voice. The Session's dead-air watchdog
-    bounds the time all of this may take (SessionConfig.provider_timeout)."""
+    bounds the time all of this may take (SessionConfig.provider_timeout). on_fallback(kind, detail) hears
+    of every fallback that happens."""
+    def report(kind: str) -> Callable[[str], None] | None:
+        return None if on_fallback is None else (lambda detail: on_fallback(kind, detail))
+
     if offline_tts is not None:
-        tts = FallbackTTS(tts, offline_tts)
-    return ResilientLLM(llm), tts
+        tts = FallbackTTS(tts, offline_tts, on_fallback=report("tts"))
+    return ResilientLLM(llm, on_fallback=report("llm")), tts
 
 
-def _build_or_offline(build: Callable[..., Any], settings: dict, config: Any, call_id: str) -> Any:
-    """build(settings), or the offline default when the agent's provider cannot be built on this deployment."""
+def _build_or_offline(build: Callable[..., Any], settings: dict, config: Any, call_id: str,
+                      on_fallback: Callable[[str], None] | None = None) -> Any:
+    """build(settings), or the offline default when the agent's provider cannot be built on this deployment.
+
+    Agents are checked at save and at start, so this only happens when the deployment changed under a
+    running process; it is logged and reported through on_fallback (recorded on the call), never silent.
+    """
     provider = str(settings.get("provider") or "").lower()
     if not provider or provider in OFFLINE.values():
         return build(settings, config)
@@ -188,9 +198,20 @@ def _build_or_offline(build: Callable[..., Any], settings: dict, config: Any, ca
         return build(settings, config)
     except (ProviderError, ImportError) as exc:
         log.warning("call %s: %s; using the offline provider instead", call_id, exc)
+        if on_fallback is not None:
+            on_fallback(f"{provider} could not be built ({exc}); using the offline provider")
     if build is build_llm:  # the scripted agent runs the agent's own script (greeting, questions, closing)
         return build({key: value for key, value in settings.items() if key != "provider"}, config)
     return build(None, config)  # a cloud voice id or model name means nothing to espeak-ng / pocketsphinx
+
+
+def record_provider_fallback(call_id: str, kind: str, why: str) -> None:
+    """A provider fallback, kept on the call's timeline (GET /v1/calls/{id}/events) as well as in the log."""
+    call = Call.get_or_none(Call.id == call_id)
+    if call is None:
+        return
+    CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
+                     reason=f"provider fallback: {kind}", data={"kind": kind, "detail": why[:300]})
 
 
 def _appended(column: Any, item_json: str) -> Any:
@@ -347,17 +368,20 @@ class MediaBridge(MediaHooks):
         A provider that cannot be built here (no key, unknown name, missing SDK) is replaced by the offline
         one, so the call still has a voice; only when the offline one fails too does this raise.
         """
-        stt_settings = dict(agent.stt or {})
-        stt_settings.setdefault("language", agent.language or "en-US")
-        tts_settings = dict(agent.tts or {})
-        if agent.voice:
-            tts_settings.setdefault("voice", agent.voice)
+        settings = agent_provider_settings(agent)
         call_id = getattr(getattr(info, "call", None), "id", "?")
-        stt = _build_or_offline(build_stt, stt_settings, self.config, call_id)
-        llm = _build_or_offline(build_llm, agent_llm_settings(agent), self.config, call_id)
-        tts = _build_or_offline(build_tts, tts_settings, self.config, call_id)
+
+        def record(kind: str) -> Callable[[str], None]:
+            return lambda why: record_provider_fallback(call_id, kind, why)
+
+        def record_later(kind: str, why: str) -> None:  # mid-call: off the audio path
+            self._work.spawn(record_provider_fallback, call_id, kind, why)
+
+        stt = _build_or_offline(build_stt, settings["stt"], self.config, call_id, record("stt"))
+        llm = _build_or_offline(build_llm, settings["llm"], self.config, call_id, record("llm"))
+        tts = _build_or_offline(build_tts, settings["tts"], self.config, call_id, record("tts"))
         offline_tts = build_tts(None, self.config) if tts.name != OFFLINE["tts"] else None
-        llm, tts = resilient_providers(llm, tts, offline_tts)
+        llm, tts = resilient_providers(llm, tts, offline_tts, record_later)
         return MediaProviders(stt=stt, llm=llm, tts=tts)
 
     def _registry_analysis_llm(self, agent: Agent) -> LLM:

@@ -4,11 +4,12 @@ Wrappers around the interfaces, so the pipeline gets sensible behaviour without 
 - FallbackTTS: the cloud voice fails before any audio -> the same sentence in the offline voice (no dead air).
 - ResilientLLM: a turn fails before any text -> retry once; still failing -> an apology line; after
   `max_failed_turns` failed turns in a row -> a goodbye line and end_call. Keep one per call (it counts failures).
+Each takes `on_fallback(detail)`: a fallback that happens is reported (the call records it), never silent.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pipeline.providers.errors import ProviderError
@@ -20,10 +21,15 @@ APOLOGY = "I'm sorry, I didn't get that. Could you say it again?"
 GOODBYE = "I'm sorry, we are having technical difficulties. We will call you back. Goodbye."
 
 
+Report = Callable[[str], None]
+
+
 class FallbackTTS(TTS):
-    def __init__(self, primary: TTS, fallback: TTS):
+    def __init__(self, primary: TTS, fallback: TTS, on_fallback: Report | None = None):
         self.primary, self.fallback = primary, fallback
         self.name = f"{primary.name}+{fallback.name}"
+        self.on_fallback = on_fallback
+        self._reported = False  # once per call: every later sentence would say the same
 
     def synthesize(self, text: str, sample_rate: int) -> Iterator[bytes]:
         produced = False
@@ -36,13 +42,17 @@ class FallbackTTS(TTS):
             if produced:  # half a sentence was played; repeating it in another voice would be worse
                 raise
             log.warning("TTS %s failed, speaking with %s: %s", self.primary.name, self.fallback.name, exc)
+            if self.on_fallback is not None and not self._reported:
+                self._reported = True
+                self.on_fallback(f"{self.primary.name} failed ({exc}); speaking with {self.fallback.name}")
         yield from self.fallback.synthesize(text, sample_rate)
 
 
 class ResilientLLM(LLM):
     def __init__(self, primary: LLM, retries: int = 1, apology: str = APOLOGY, goodbye: str = GOODBYE,
-                 max_failed_turns: int = 2):
+                 max_failed_turns: int = 2, on_fallback: Report | None = None):
         self.primary = primary
+        self.on_fallback = on_fallback
         self.name = primary.name
         self.retries, self.apology, self.goodbye = retries, apology, goodbye
         self.max_failed_turns = max_failed_turns
@@ -66,6 +76,9 @@ class ResilientLLM(LLM):
                     break
         self.failed_turns += 1
         lead = " " if said else ""
+        if self.on_fallback is not None:
+            self.on_fallback(f"{self.name} turn failed ({self.last_error}); "
+                             f"{'goodbye' if self.failed_turns >= self.max_failed_turns else 'apology'} spoken")
         if self.failed_turns >= self.max_failed_turns:
             yield TextDelta(lead + self.goodbye)
             if any((t.get("function") or {}).get("name") == "end_call" for t in tools):

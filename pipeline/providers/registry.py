@@ -151,3 +151,30 @@ def agent_llm_settings(agent: Any) -> dict[str, Any]:
             merged[key] = extra[key]
     merged.update(dict(getattr(agent, "llm", None) or {}))
     return merged
+
+
+BUILDERS: dict[str, Callable[..., Any]] = {"stt": build_stt, "llm": build_llm, "tts": build_tts}
+
+
+def agent_provider_settings(agent: Any) -> dict[str, dict[str, Any]]:
+    """The settings each of build_stt / build_llm / build_tts gets for an Agent row (one place, for the
+    call path, the API's check at save and the check at start alike)."""
+    stt = dict(getattr(agent, "stt", None) or {})
+    stt.setdefault("language", getattr(agent, "language", None) or "en-US")
+    tts = dict(getattr(agent, "tts", None) or {})
+    if getattr(agent, "voice", None):
+        tts.setdefault("voice", agent.voice)
+    return {"stt": stt, "llm": agent_llm_settings(agent), "tts": tts}
+
+
+def unavailable_providers(agent: Any, config: Any = None) -> dict[str, str]:
+    """{kind: why} for each provider of the agent that cannot be built on this deployment (missing key,
+    unknown name, missing SDK). Builds each one as a call would, without touching the network."""
+    problems: dict[str, str] = {}
+    for kind, settings in agent_provider_settings(agent).items():
+        try:
+            BUILDERS[kind](settings, config)
+        except (ProviderConfigError, ImportError) as exc:
+            name = str(settings.get("provider") or OFFLINE[kind])
+            problems[kind] = f"{kind}.provider {name}: {exc}"
+    return problems

@@ -75,3 +75,32 @@ def test_agent_settings_the_pipeline_does_not_read_are_rejected_by_name(client, 
     patched = send(client, "PATCH", f"/v1/agents/{good.get_json()['id']}", auth, {"settings": {"recrod": True}})
     assert patched.status_code == 422
     assert Agent.get_by_id(good.get_json()["id"]).settings == {"barge_in": False, "silence_reprompt_s": 6}
+
+
+def test_an_agent_whose_provider_cannot_be_built_here_is_refused_at_save(client, auth, app):
+    """No OPENAI_API_KEY / ELEVENLABS_API_KEY in this deployment: saving such an agent is a 422 naming the
+    missing setting, not a call that silently talks with the offline voice later."""
+    response = send(client, "POST", "/v1/agents", auth,
+                    {"name": "Cloud", "direction": "outbound", "llm": {"provider": "openai", "model": "gpt-x"}})
+    assert response.status_code == 422
+    error = response.get_json()["error"]
+    assert error["code"] == "provider_unavailable" and error["field"] == "llm"
+    assert "OPENAI_API_KEY" in error["message"]
+    assert Agent.select().count() == 0
+    created = send(client, "POST", "/v1/agents", auth, {"name": "Offline", "direction": "outbound"})
+    assert created.status_code == 201
+    agent_id = created.get_json()["id"]
+    patched = send(client, "PATCH", f"/v1/agents/{agent_id}", auth, {"tts": {"provider": "elevenlabs"}})
+    assert patched.status_code == 422 and patched.get_json()["error"]["field"] == "tts"
+    assert "ELEVENLABS_API_KEY" in patched.get_json()["error"]["message"]
+    assert Agent.get_by_id(agent_id).tts == {}
+
+
+def test_an_agent_whose_provider_is_configured_is_saved(client, auth, app):
+    from dataclasses import replace
+
+    app.config["VOXBRIDGE"] = replace(app.config["VOXBRIDGE"], openai_api_key="sk-test", llm_model="gpt-test")
+    response = send(client, "POST", "/v1/agents", auth,
+                    {"name": "Cloud", "direction": "outbound", "llm": {"provider": "openai"}})
+    assert response.status_code == 201, response.get_json()
+    assert "sk-test" not in response.get_data(as_text=True)

@@ -206,3 +206,19 @@ def test_settings_are_read_from_the_working_directorys_env_file_and_the_environm
     assert from_file.returncode == 2 and "API_PORT" in from_file.stderr and "'eighty'" in from_file.stderr
     overridden = migrate(API_PORT="8081")
     assert overridden.returncode == 0 and "schema up to date" in overridden.stdout
+
+
+def test_serve_refuses_to_start_when_an_agents_provider_cannot_be_built(tmp_path):
+    """An agent saved while OPENAI_API_KEY was set; the key is then removed from the deployment."""
+    env = _env(tmp_path, API_PORT="0", OPENAI_API_KEY="", OPENAI_BASE_URL="")
+    assert run(["migrate"], env).returncode == 0
+    seed = ("from models import Agent, Organization, open_database\n"
+            f"open_database('sqlite:///{tmp_path}/vb.db')\n"
+            "org = Organization.create(id='org-1', name='Acme')\n"
+            "Agent.create(id='agent-1', organization=org, name='Cloud', direction='outbound',"
+            " llm={'provider': 'openai', 'model': 'm'})\n")
+    assert subprocess.run([sys.executable, "-c", seed], cwd=ROOT, env=env, timeout=60).returncode == 0
+    result = run(["serve"], env)
+    assert result.returncode == 2
+    assert "agent agent-1 ('Cloud', organization org-1): llm.provider openai" in result.stderr
+    assert "OPENAI_API_KEY" in result.stderr and "listening" not in result.stdout

@@ -1,6 +1,7 @@
 """MediaBridge: a real WebSocket client speaking mod_audio_fork's protocol to the bridge, real databases,
 the scripted agent and fake STT/TTS (a loud tone is "speech"; the fake STT knows what it says)."""
 import json
+from types import SimpleNamespace
 
 import gevent
 import pytest
@@ -433,9 +434,16 @@ def test_a_cloud_provider_that_cannot_be_built_falls_back_to_the_offline_one(db,
                            stt={"provider": "deepgram"}, llm={"provider": "openai", "model": "gpt-4o-mini"},
                            tts={"provider": "elevenlabs"}, settings={"questions": [{"key": "q", "text": QUESTION}]})
     bridge = MediaBridge(load_config({"AUDIO_WS_LISTEN": "127.0.0.1:0"}))
-    providers = bridge.build_providers(keyless, None)
+    call = Call.create(organization=org, agent=keyless, direction="outbound", to_number="+14155550100",
+                       from_number="+14155550199", status="in-progress")
+    providers = bridge.build_providers(keyless, SimpleNamespace(call=call))
     assert (providers.stt.name, providers.llm.name, providers.tts.name) == ("pocketsphinx", "scripted", "espeak")
     assert isinstance(providers.llm, ResilientLLM)
+    # Never silent: each fallback is on the call's timeline, naming the provider and the missing key.
+    fallbacks = {e.data["kind"]: e.data["detail"] for e in CallEvent.select().where(CallEvent.call == call.id)
+                 if e.reason.startswith("provider fallback")}
+    assert set(fallbacks) == {"stt", "llm", "tts"}
+    assert "DEEPGRAM_API_KEY" in fallbacks["stt"] and "OPENAI_API_KEY" in fallbacks["llm"]
     # The scripted agent runs this agent's own script, and espeak-ng speaks (the cloud voice id is dropped).
     opening = "".join(e.text for e in providers.llm.stream("", {}, []) if hasattr(e, "text"))
     assert QUESTION in opening

@@ -71,3 +71,25 @@ def test_tts_failure_after_audio_is_raised_not_repeated():
     with pytest.raises(ProviderError):
         list(FallbackTTS(BrokenTTS(2), backup).synthesize("Hello there.", 8000))
     assert backup.texts == []
+
+
+def test_every_fallback_that_happens_is_reported():
+    """The call records what its reporter hears: the voice switch once per call, each failed LLM turn."""
+    heard = []
+    tts = FallbackTTS(BrokenTTS(0), FixedLatencyTTS(), on_fallback=heard.append)
+    for sentence in ("One.", "Two."):
+        assert b"".join(tts.synthesize(sentence, 8000))
+    assert heard == ["broken failed (broken: down); speaking with fixed"]
+
+    class DownLLM:
+        name = "down"
+
+        def stream(self, *_args, **_kwargs):
+            raise ProviderError("unreachable", provider="down", retryable=False)
+            yield  # a generator, like every LLM
+
+    llm = ResilientLLM(DownLLM(), on_fallback=heard.append)
+    assert text_of(llm.stream("", None, TURNS)) == APOLOGY
+    assert text_of(llm.stream("", None, TURNS)) == GOODBYE
+    assert heard[1:] == ["down turn failed (down: unreachable); apology spoken",
+                         "down turn failed (down: unreachable); goodbye spoken"]
