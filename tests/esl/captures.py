@@ -23,4 +23,6 @@ def c2s(name: str) -> list[str]:
 
 
 def all_names() -> list[str]:
-    return sorted(p.stem for p in CAPTURES.glob("*.jsonl"))
+    """The ESL-socket captures (rows carry "dir"); the audio-fork speech captures are WebSocket
+    recordings in another format (t/type/data) and have their own loader."""
+    return sorted(p.stem for p in CAPTURES.glob("*.jsonl") if "dir" in rows(p.stem)[0])
