@@ -6,8 +6,9 @@ The stream is the frames FreeSWITCH sent in the captures (call-events-plain, cal
 heartbeat-filter-log: events plus log/data frames), replayed --repeat times and read in 64 KiB pieces like
 recv(). Both sides do framing, event decoding and dispatch to one registered handler, in one process on
 one core. greenswitch cannot decode text/event-json (it splits the JSON as if it were plain headers), so
-its json row measures work on a result that is wrong; the plain row is the like-for-like comparison.
-Target (issue 3): >= 3x greenswitch and >= 30,000 events/s.
+its json row measures work on a result that is wrong. Equal work is the "all hdrs" column: greenswitch
+decodes every header of every event, so the like-for-like ratio is greenswitch against esl/ decoding every
+header too (the "lazy" ratio only says what the app gains by not decoding headers nobody reads).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from esl.events import from_frame  # noqa: E402
 from esl.framing import FrameParser  # noqa: E402
 from esl.router import EventRouter  # noqa: E402
 
-CAPTURES = ROOT.parent / "shared" / "freeswitch" / "captures"
+CAPTURES = ROOT / "tests" / "data" / "freeswitch" / "captures"  # the real switch's captures, in the project
 STREAM_KINDS = ("text/event-plain", "text/event-json", "log/data")
 CHUNK = 65536
 
@@ -192,7 +193,7 @@ def main() -> None:
     }
     failure = "nothing"
     print(f"{'stream':22} {'frames':>7} {'events':>7} {'esl/ frames/s':>13} {'esl/ ev/s':>10} {'esl/ all hdrs':>13} "
-          f"{'greenswitch':>12} {'ratio':>6} {'ratio all hdrs':>14}")
+          f"{'greenswitch':>12} {'lazy':>6} {'equal work':>14}")
     for label, frames in streams.items():
         stream = "".join(frames * args.repeat).encode()
         events = count_events(frames) * args.repeat
@@ -215,10 +216,9 @@ def main() -> None:
         elapsed = min(run_esl_tcp("".join(frames * args.repeat).encode(), events) for _ in range(3))
         print(f"end to end over loopback TCP, EslConnection, {label}: {events / elapsed:,.0f} events/s")
     print("events/s count event frames only (log/data frames are framed and skipped by both sides); ratio is")
-    print("greenswitch time / esl/ time on the same stream. esl/ handlers read name and Unique-ID; 'all hdrs'")
-    print("also decodes every header of every event (worst case).")
+    print("greenswitch time / esl/ time on the same stream. 'lazy': esl/ handlers read name and Unique-ID only;")
+    print("'equal work' / 'all hdrs': esl/ also decodes every header of every event, as greenswitch does.")
     print(f"greenswitch 'fails': its reader raises {failure} on text/event-json (no JSON support).")
-    print("target: >= 30,000 events/s and >= 3x greenswitch (one core, framing + decoding + dispatch)")
 
 
 if __name__ == "__main__":
