@@ -48,7 +48,7 @@ def test_reconnects_resubscribes_and_runs_hook_after_drop(server):
     sup = EslSupervisor("127.0.0.1", server.port, "ClueCon", on_connected=hooks.append,
                         backoff_initial=0.05, backoff_max=0.2, connect_timeout=1, command_timeout=1).start()
     try:
-        assert sup.wait_ready(3)
+        assert sup.wait_ready(30)
         subscription = "event json " + " ".join(CALL_EVENTS) + " CUSTOM " + " ".join(AUDIO_FORK_SUBCLASSES)
         assert server.commands("event") == [subscription]
         _until(lambda: len(hooks) == 1)
@@ -77,7 +77,7 @@ def test_keeps_retrying_while_the_server_is_down():
         revived.server = StreamServer(("127.0.0.1", port), revived._handle)
         revived.start()
         try:
-            assert sup.wait_ready(3)
+            assert sup.wait_ready(30)
             assert sup.alive
         finally:
             sup.stop()
@@ -90,7 +90,7 @@ def test_heartbeat_load_and_liveness(server):
     sup = EslSupervisor("127.0.0.1", server.port, "ClueCon", heartbeat_timeout=0.4, backoff_initial=0.05,
                         backoff_max=0.1).start()
     try:
-        assert sup.wait_ready(3)
+        assert sup.wait_ready(30)
         server.push(_heartbeat(7, 100))
         _until(lambda: sup.load.session_count == 7)
         assert sup.load.max_sessions == 100 and sup.load.ratio == 0.07 and sup.alive
@@ -107,7 +107,7 @@ def test_pool_picks_least_loaded_live_node():
     pool = EslPool(nodes, "ClueCon", backoff_initial=0.05, backoff_max=0.1).start()
     try:
         for sup in pool.supervisors:
-            assert sup.wait_ready(3)
+            assert sup.wait_ready(30)
         for srv, (sessions, maximum) in zip(servers, [(50, 100), (10, 100), (30, 40)], strict=True):
             srv.push(_heartbeat(sessions, maximum))
         _until(lambda: all(s.load.max_sessions for s in pool.supervisors))
