@@ -1,9 +1,13 @@
 """Queue throughput on PostgreSQL: single POSTs/s over HTTP, calls/s through batch, claims/s.
 
-    .venv/bin/python bench/bench_api.py [--seconds 5] [--clients 16] [--postgres URL]
+    .venv/bin/python bench/bench_api.py [--runs 3] [--seconds 5] [--clients 64] [--workers 2] [--postgres URL]
 
-Starts `app.py serve` against a throwaway database, loads it from this process over loopback,
-then claims calls directly through calls.queue. Prints one table; targets from issue 2.
+Starts `app.py serve` against a throwaway database. The HTTP load comes from bench/http_load.py in its
+own process (a generator sharing the server's process would bill its CPU to the server), after a warm-up
+that is not counted. The batch row is one uploader posting 1,000-call batches back to back, so it measures
+the server's batch path, not client concurrency. Claims drain the same freshly queued 10,000 calls each
+run (not whatever rows the HTTP runs left). Each figure is min / median / max of --runs runs.
+Prints one table; targets from issue 2.
 """
 from gevent import monkey
 
@@ -13,7 +17,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import pathlib  # noqa: E402
-import socket  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -21,15 +25,14 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from urllib.parse import urlparse  # noqa: E402
 
-import gevent  # noqa: E402
 import psycopg2  # noqa: E402
-import requests  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from calls.queue import claim_due  # noqa: E402
-from models import Agent, ApiKey, Organization, migrate, open_database  # noqa: E402
+from models import Agent, ApiKey, Call, CallEvent, Organization, migrate, new_id, open_database, utcnow  # noqa: E402
+from models.bulk import insert_rows  # noqa: E402
 
 
 def make_database(admin_url: str) -> tuple[str, str]:
@@ -64,106 +67,92 @@ def start_server(url: str, log_path: str, workers: int = 1) -> tuple[subprocess.
     raise RuntimeError("server did not start: " + pathlib.Path(log_path).read_text())
 
 
-class KeepAliveClient:
-    """A minimal HTTP/1.1 keep-alive client: the load generator must cost far less CPU than the
-    server it measures (requests spends more per call than the API does)."""
-
-    def __init__(self, base: str):
-        parsed = urlparse(base)
-        self.sock = socket.create_connection((parsed.hostname, parsed.port))
-        self.buffer = b""
-
-    def post(self, request: bytes) -> int:
-        self.sock.sendall(request)
-        while b"\r\n\r\n" not in self.buffer:
-            self.buffer += self.sock.recv(65536)
-        head, _, rest = self.buffer.partition(b"\r\n\r\n")
-        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length")))
-        while len(rest) < length:
-            rest += self.sock.recv(65536)
-        self.buffer = rest[length:]
-        return int(head.split(b" ", 2)[1])
+LOAD = ROOT / "bench" / "http_load.py"
 
 
-def single_posts(base: str, key: str, seconds: float, clients: int) -> float:
-    body = json.dumps({"to": "+14155550123", "context": {"customer": "Ada", "order": 42}}).encode()
-    request = (f"POST /v1/calls/outbound HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
-    done = [0]
-    stop_at = time.monotonic() + seconds
-
-    def worker():
-        client = KeepAliveClient(base)
-        while time.monotonic() < stop_at:
-            status = client.post(request)
-            assert status == 201, status
-            done[0] += 1
-
-    start = time.monotonic()
-    gevent.joinall([gevent.spawn(worker) for _ in range(clients)], raise_error=True)
-    return done[0] / (time.monotonic() - start)
+def load(mode: str, base: str, key: str, *args: str) -> dict:
+    """One run of the load generator in its own process; every reply must have been a success."""
+    env = {**os.environ, "VOXBRIDGE_BENCH_KEY": key}
+    out = subprocess.run([sys.executable, str(LOAD), mode, base, *args], env=env, cwd=ROOT,
+                         capture_output=True, text=True, timeout=600, check=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    bad = {code: n for code, n in result["statuses"].items() if code not in ("200", "201")}
+    if bad:
+        raise SystemExit(f"bench_api: the server answered {bad} during a {mode} run: the figure would be wrong")
+    return result
 
 
-def batch_posts(base: str, key: str, rounds: int, uploaders: int) -> float:
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    body = json.dumps({"calls": [{"to": f"+1415555{n:04d}", "context": {"n": n}} for n in range(1000)]})
-
-    def upload():
-        session = requests.Session()
-        for _ in range(rounds):
-            response = session.post(base + "/v1/calls/outbound/batch", data=body, headers=headers, timeout=60)
-            assert response.json()["created"] == 1000
-
-    start = time.monotonic()
-    gevent.joinall([gevent.spawn(upload) for _ in range(uploaders)], raise_error=True)
-    return uploaders * rounds * 1000 / (time.monotonic() - start)
+def clear_calls() -> None:
+    CallEvent.delete().execute()
+    Call.delete().execute()
 
 
-def claims(batch: int) -> tuple[float, int]:
+def queue_calls(org: Organization, agent: Agent, count: int) -> None:
+    now = utcnow()
+    insert_rows(Call, [{"id": new_id(), "organization": org.id, "agent": agent.id, "direction": "outbound",
+                        "to_number": f"+1415555{n % 10000:04d}", "from_number": "+14155550000", "status": "queued",
+                        "next_attempt_at": now, "queued_at": now, "created_at": now, "updated_at": now}
+                       for n in range(count)])
+
+
+def claim_all(batch: int) -> tuple[float, int]:
     start = time.monotonic()
     total = 0
-    while True:
-        got = claim_due(batch, "bench")
-        if not got:
-            break
+    while got := claim_due(batch, "bench"):
         total += len(got)
     return total / (time.monotonic() - start), total
 
 
+def spread(values: list[float]) -> str:
+    return f"{min(values):,.0f} / {statistics.median(values):,.0f} / {max(values):,.0f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-rounds", type=int, default=10)
+    parser.add_argument("--claims", type=int, default=10_000)
     parser.add_argument("--postgres", default=os.environ.get("TEST_POSTGRES_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
     name, url = make_database(args.postgres)
+    single, batch, claims = [], [], []
     try:
         open_database(url)
         migrate()
         org = Organization.create(name="bench", minutes_included=10**9)
-        Agent.create(organization=org, name="bench", direction="outbound")
+        agent = Agent.create(organization=org, name="bench", direction="outbound")
         key = ApiKey.issue(org)[1]
         with tempfile.TemporaryDirectory() as tmp:
             proc, base = start_server(url, f"{tmp}/server.log", args.workers)
             try:
-                single = single_posts(base, key, args.seconds, args.clients)
-                batch = batch_posts(base, key, args.batch_rounds, args.workers)
+                for _ in range(args.runs):
+                    clear_calls()
+                    run = load("single", base, key, "--clients", str(args.clients), "--seconds", str(args.seconds))
+                    single.append(run["calls"] / run["seconds"])
+                    clear_calls()
+                    run = load("batch", base, key, "--uploaders", "1", "--rounds", str(args.batch_rounds))
+                    batch.append(run["calls"] / run["seconds"])
             finally:
                 proc.terminate()
                 proc.wait(timeout=10)
-        claim_rate, claimed = claims(100)
-        rows = [("single POST /v1/calls/outbound", single, 500),
-                (f"calls through batch (1,000 per POST, {args.workers} uploaders)", batch, 5000),
-                ("queue claims (100 per claim)", claim_rate, 2000)]
-        print(f"PostgreSQL, {os.cpu_count()} cores, API_WORKERS={args.workers}, {args.clients} HTTP clients, "
-              f"{claimed} calls claimed")
-        print(f"{'measure':48} {'per second':>12} {'target':>8} {'ratio':>7}")
-        for label, rate, target in rows:
-            print(f"{label:48} {rate:12.0f} {target:8d} {rate / target:7.2f}")
+        for _ in range(args.runs):
+            clear_calls()
+            queue_calls(org, agent, args.claims)
+            rate, claimed = claim_all(100)
+            assert claimed == args.claims, (claimed, args.claims)
+            claims.append(rate)
+        rows = [(f"single POST /v1/calls/outbound ({args.clients} keep-alive clients)", single, 500),
+                ("calls through batch (1,000 per POST, 1 uploader)", batch, 5000),
+                (f"queue claims (100 per claim, {args.claims:,} queued)", claims, 2000)]
+        print(f"PostgreSQL, {os.cpu_count()} cores, API_WORKERS={args.workers}, load generator in its own "
+              f"process, {args.runs} runs each")
+        print(f"{'measure':58} {'per second, min / median / max':>32} {'target':>8} {'median/target':>14}")
+        for label, rates, target in rows:
+            print(f"{label:58} {spread(rates):>32} {target:8d} {statistics.median(rates) / target:14.2f}")
     finally:
         from models import database
 
