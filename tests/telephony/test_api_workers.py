@@ -1,4 +1,4 @@
-"""API_WORKERS=2 through app.py's own forking path against the simulator (issue 12, defect 7).
+"""API_WORKERS=2 (PostgreSQL) through app.py's own forking path against the simulator (issue 12, defect 7).
 
 A hangup and a SIP account creation sent to the forked child work: the child relays call control
 to the process that owns the ESL connections and provisions SIP accounts itself. When the owner is
@@ -22,15 +22,12 @@ from cryptography.fernet import Fernet
 
 from fsconf.provision import account_paths
 from fssim import Simulator
-from tests.conftest import ENGINES, POSTGRES_ADMIN_URL
+from tests.conftest import POSTGRES_ADMIN_URL
 
 from .conftest import RULES, wait_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PASSWORD = "s3cret-esl"
-
-pytestmark = pytest.mark.skipif("postgres" not in ENGINES, reason="several API workers need PostgreSQL")
-
 
 @pytest.fixture
 def database_url():
