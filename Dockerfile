@@ -39,7 +39,9 @@ USER 10001:10001
 # 8080 REST API, 8084 outbound socket (FreeSWITCH `socket`), 8085 mod_audio_fork WebSocket
 EXPOSE 8080 8084 8085
 
+# Liveness (/health/live): restart decisions must not depend on PostgreSQL or FreeSWITCH, or their
+# outage restarts the app in a loop. Readiness (/health, 503 naming what is down) is for load balancers.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('API_PORT', '8080'), timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('API_PORT', '8080'), timeout=2)"]
 
 CMD ["python", "app.py", "serve"]

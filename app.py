@@ -37,7 +37,7 @@ log = logging.getLogger("voxbridge")
 
 def _setup(config: Config) -> None:
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    open_database(config.database_url)
+    open_database(config.database_url, config.database_pool_size)
 
 
 def cmd_migrate(config: Config, _args: argparse.Namespace) -> int:
@@ -158,27 +158,34 @@ def cmd_demo(_config: Config, _args: argparse.Namespace) -> int:
     return demo.main()
 
 
+def build_provisioner(config: Config):
+    """The FreeSWITCH provisioner, or None without telephony. It opens an ESL connection per operation
+    and writes files atomically, so every API process builds its own and provisions directly."""
+    if not config.telephony_configured:
+        return None
+    from pathlib import Path
+
+    from sip.freeswitch import FreeSwitchProvisioner, esl_connector
+    from sip.secrets_box import SecretBox
+
+    node = config.esl_nodes[0]
+    shipped = Path(__file__).resolve().parent  # freeswitch/ and dialplan/ as shipped with the app
+    return FreeSwitchProvisioner(
+        config.freeswitch_conf_dir,
+        esl_connector(node.host, node.port, config.esl_password, config.esl_command_timeout_s),
+        SecretBox(config.sip_secret_key),
+        dialplan_conf_dir=shipped / "freeswitch", dialplan_dir=shipped / "dialplan")
+
+
 def build_services(config: Config):
     """The long-running parts, composed for this configuration."""
     dialer = None
     call_control = None
-    provisioner = None
     if config.telephony_configured:
-        from pathlib import Path
-
         from calls.controller import build_telephony
-        from sip.freeswitch import FreeSwitchProvisioner, esl_connector
-        from sip.secrets_box import SecretBox
 
         dialer, call_control = build_telephony(config)
-        node = config.esl_nodes[0]
-        shipped = Path(__file__).resolve().parent  # freeswitch/ and dialplan/ as shipped with the app
-        provisioner = FreeSwitchProvisioner(
-            config.freeswitch_conf_dir,
-            esl_connector(node.host, node.port, config.esl_password, config.esl_command_timeout_s),
-            SecretBox(config.sip_secret_key),
-            dialplan_conf_dir=shipped / "freeswitch", dialplan_dir=shipped / "dialplan")
-    app = create_app(config, call_control=call_control, provisioner=provisioner)
+    app = create_app(config, call_control=call_control, provisioner=build_provisioner(config))
     dispatcher = Dispatcher(dialer, interval_s=config.dispatch_interval_s)
     webhooks = DeliveryWorker(allow_private=config.webhook_allow_private, timeout_s=config.webhook_timeout_s,
                               max_attempts=config.webhook_max_attempts)
@@ -193,19 +200,44 @@ def _listen(config: Config) -> gevent.socket.socket:
     return listener
 
 
-def _fork_api_workers(config: Config, listener) -> list[int]:
-    """Extra processes serving only the API on the shared socket: Python runs one core per process.
+def worker_app(config: Config, worker: int, relay=None):
+    """An API worker's app: it provisions SIP accounts itself and relays call control (hangup, cancel,
+    transfer, readiness) to the first process, which owns the FreeSWITCH connections (calls/relay.py)."""
+    call_control = None
+    if relay is not None:
+        from calls.relay import RelayCallControl, relay_timeout_s
+
+        call_control = RelayCallControl(relay, relay_timeout_s(config.esl_command_timeout_s))
+    app = create_app(config, call_control=call_control, provisioner=build_provisioner(config))
+    app.config["VOXBRIDGE_WORKER"] = worker
+    return app
+
+
+def _open_relay(config: Config):
+    """The call-control relay's socket and address, bound before the fork; (None, None) when unneeded."""
+    if config.api_workers < 2 or not config.telephony_configured:
+        return None, None
+    from calls.relay import open_listener
+
+    return open_listener()
+
+
+def _fork_api_workers(config: Config, listener, relay_listener=None, relay=None) -> list[int]:
+    """Extra processes serving the API on the shared socket: Python runs one core per process.
 
     Forked before any database connection or greenlet exists in the parent, so nothing is shared
-    but the listening socket; each child opens its own pool.
+    but the listening socket; each child opens its own pool. A child closes the relay's socket at
+    once: only the owner may hold it, so a dead owner refuses connections instead of queueing them.
     """
     children = []
-    for _ in range(config.api_workers - 1):
+    for worker in range(1, config.api_workers):
         pid = os.fork()
         if pid == 0:
             gevent.reinit()
-            open_database(config.database_url)
-            WSGIServer(listener, create_app(config), log=None).serve_forever()
+            if relay_listener is not None:
+                relay_listener.close()
+            open_database(config.database_url, config.database_pool_size)
+            WSGIServer(listener, worker_app(config, worker, relay), log=None).serve_forever()
             os._exit(0)
         children.append(pid)
     return children
@@ -235,8 +267,14 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     if hasattr(database.obj, "close_all"):
         database.obj.close_all()
     listener = _listen(config)
-    children = _fork_api_workers(config, listener)
+    relay_listener, relay = _open_relay(config)
+    children = _fork_api_workers(config, listener, relay_listener, relay)
     app, dispatcher, webhooks, call_control = build_services(config)
+    relay_server = None
+    if relay_listener is not None:
+        from calls.relay import RelayServer
+
+        relay_server = RelayServer(relay_listener, relay, call_control).start()
     server = WSGIServer(listener, app, log=None)
     server.start()
     dispatcher.start()
@@ -255,6 +293,8 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     for pid in children:
         os.kill(pid, signal.SIGTERM)
     server.stop(timeout=5)
+    if relay_server is not None:
+        relay_server.stop()
     dispatcher.stop()
     webhooks.stop()
     if call_control is not None:

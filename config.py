@@ -107,10 +107,18 @@ def _setting(env: str, default: str, parse: Callable[[str], Any], doc: str, secr
 class Config:
     database_url: str = _setting("DATABASE_URL", "sqlite:///var/voxbridge.db", _database_url,
                                  "PostgreSQL (postgresql://user:pass@host/db) or SQLite URL")
+    database_pool_size: int = _setting("DATABASE_POOL_SIZE", "40", _int_range(1, 1000),
+                                       "PostgreSQL connections each API process may hold (the first process's pool "
+                                       "also serves the dispatcher, webhooks and call control)")
+    database_max_connections: int = _setting("DATABASE_MAX_CONNECTIONS", "100", _int_range(1, 1_000_000),
+                                             "Connections the PostgreSQL server gives the app (its max_connections); "
+                                             "API_WORKERS x DATABASE_POOL_SIZE must fit or the app refuses to start")
     api_host: str = _setting("API_HOST", "127.0.0.1", _str, "Address the REST API listens on")
     api_port: int = _setting("API_PORT", "8080", _int_range(0, 65535), "Port of the REST API")
     api_workers: int = _setting("API_WORKERS", "1", _int_range(1, 64),
-                                "Processes serving the API (PostgreSQL only; the first also dispatches)")
+                                "Processes serving the API (PostgreSQL only). Each can do everything; the first "
+                                "also dispatches and owns the FreeSWITCH connections, the others relay call "
+                                "control to it")
     api_public_url: str = _setting("API_PUBLIC_URL", "", _str, "Public base URL of the API (docs, links)")
     default_region: str = _setting("DEFAULT_REGION", "US", _region,
                                    "Region for numbers written without a + country code")
@@ -239,11 +247,25 @@ def _check_derived(config: Config, problems: list[str]) -> None:
         problems.append("RECORDINGS_DIR: a path of letters, digits, _ . / - without ..")
     if config.api_workers > 1 and config.database_url.startswith("sqlite"):
         problems.append("API_WORKERS: more than one worker needs PostgreSQL (SQLite has one writer)")
+    _check_connections(config, problems)
     for env, value in (("OUTBOUND_CONTEXT", config.outbound_context), ("TRANSFER_CONTEXT", config.transfer_context)):
         if not re.fullmatch(r"[A-Za-z0-9_\-]{1,64}", value):
             problems.append(f"{env}: letters, digits, _ and - only")
     if config.outbound_gateway and not re.fullmatch(r"[A-Za-z0-9_\-.]{1,64}", config.outbound_gateway):
         problems.append("OUTBOUND_GATEWAY: letters, digits, _, - and . only")
+
+
+def _check_connections(config: Config, problems: list[str]) -> None:
+    """Every process opens its own pool: together they must fit the server's connection limit, or
+    requests fail under load with "sorry, too many clients already"."""
+    if not config.database_url.startswith("postgres"):
+        return  # SQLite: one process, no pool
+    needed = config.api_workers * config.database_pool_size
+    if needed > config.database_max_connections:
+        problems.append(f"DATABASE_POOL_SIZE: API_WORKERS={config.api_workers} processes x DATABASE_POOL_SIZE="
+                        f"{config.database_pool_size} = {needed} connections, more than DATABASE_MAX_CONNECTIONS="
+                        f"{config.database_max_connections}; lower either, or raise PostgreSQL's max_connections "
+                        "and DATABASE_MAX_CONNECTIONS with it")
 
 
 def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

@@ -33,8 +33,8 @@ def create_app(config: Config, call_control: Any = None, provisioner: Any = None
 
     @app.before_request
     def _open_and_authenticate():
-        if request.path == "/health":
-            return  # health opens the database itself: an unreachable one is its 503, not a 500
+        if request.path in health.PATHS:
+            return  # health opens the database itself (an unreachable one is its 503, not a 500); live never does
         database.connect(reuse_if_open=True)
         if request.path.startswith("/v1/"):
             authenticate(limiter, keys)

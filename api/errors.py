@@ -59,6 +59,7 @@ def register(app: Flask) -> None:
 def _register_telephony(app: Flask, respond) -> None:
     """Call-control failures are the caller's to retry or act on, not internal errors."""
     from calls.controller import CallNotControlled, TransferFailed
+    from calls.relay import RelayUnavailable
     from esl.errors import EslNotConnected, EslTimeout
 
     @app.errorhandler(EslNotConnected)
@@ -68,6 +69,12 @@ def _register_telephony(app: Flask, respond) -> None:
         return respond(ApiError(503, "telephony_unavailable",
                                 "FreeSWITCH cannot be reached right now; the request was not carried out, retry later",
                                 headers={"Retry-After": "5"}))
+
+    @app.errorhandler(RelayUnavailable)
+    def _relay_down(exc: RelayUnavailable):
+        log.warning("call control unavailable: %s", exc)
+        return respond(ApiError(503, "call_control_unavailable",
+                                f"{exc}; check the call and retry later", headers={"Retry-After": "5"}))
 
     @app.errorhandler(CallNotControlled)
     def _not_controlled(exc: CallNotControlled):

@@ -115,6 +115,24 @@ def _query(name: str, description: str) -> dict[str, Any]:
             "description": description}
 
 
+HEALTH = {"type": "object", "required": ["status"], "properties": {
+    "status": {"type": "string", "enum": ["ok", "degraded"]},
+    "database": {"type": "string", "enum": ["ok", "unreachable"]},
+    "telephony": {"type": "string", "enum": ["configured", "not_configured"]},
+    "freeswitch": {"description": "each node (node, alive, sessions, max_sessions), or \"unknown\"",
+                   "oneOf": [{"type": "array", "items": {"type": "object"}}, {"type": "string"}]},
+    "down": {"type": "array", "items": {"type": "string", "enum": ["database", "freeswitch", "call_control"]}},
+    "worker": {"type": "integer", "description": "liveness only: which API process answered (0 dispatches)"}}}
+
+
+def _health_op(summary: str, ready: bool = False) -> dict[str, Any]:
+    body = {"content": {"application/json": {"schema": HEALTH}}}
+    responses = {"200": {"description": "OK", **body}}
+    if ready:
+        responses["503"] = {"description": "Degraded: `down` names what is down", **body}
+    return {"summary": summary, "responses": responses, "security": []}
+
+
 CALL_ID = [_path_param("call_id")]
 AGENT_ID = [_path_param("agent_id")]
 NUMBER_ID = [_path_param("number_id")]
@@ -122,7 +140,9 @@ ACCOUNT_ID = [_path_param("account_id")]
 WRITE_ERRORS = (400, 401, 402, 409, 413, 415, 422, 429)
 
 PATHS: dict[str, dict[str, Any]] = {
-    "/health": {"get": _op("Database and telephony status", auth=False, errors=(503,))},
+    "/health": {"get": _health_op("Readiness: 200 when the database and, with telephony configured, at least one "
+                                  "FreeSWITCH node are up; 503 `degraded` with `down` naming what is not", ready=True)},
+    "/health/live": {"get": _health_op("Liveness: the process answers; no dependency is asked (restart decisions)")},
     "/openapi.json": {"get": _op("This document", auth=False, errors=())},
     "/v1/calls/outbound": {"post": _op("Queue an outbound call (Idempotency-Key honoured)", 201,
                                        "OutboundCallRequest", "Call", WRITE_ERRORS,
@@ -139,13 +159,13 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/calls/{call_id}/events": {"get": _op("The call's timeline of transitions", result="CallEventList",
                                               params=CALL_ID)},
     "/v1/calls/{call_id}/cancel": {"post": _op("Cancel a queued or scheduled call (200); hang up a live one (202)",
-                                               result="Call", params=CALL_ID, errors=(401, 404, 409, 429),
+                                               result="Call", params=CALL_ID, errors=(401, 404, 409, 429, 503),
                                                also={202: "A live call: hang-up requested"})},
     "/v1/calls/{call_id}/hangup": {"post": _op("Hang up a live call", 202, result="Call", params=CALL_ID,
-                                               errors=(401, 404, 409, 429))},
+                                               errors=(401, 404, 409, 429, 503))},
     "/v1/calls/{call_id}/transfer": {"post": _op("Transfer a live call (bridge or SIP REFER)", 202,
                                                  "TransferRequest", params=CALL_ID,
-                                                 errors=(400, 401, 404, 409, 415, 422, 429))},
+                                                 errors=(400, 401, 404, 409, 415, 422, 429, 503))},
     "/v1/agents": {"get": _op("List agents"),
                    "post": _op("Create an agent", 201, "Agent", "Agent", (400, 401, 415, 422, 429))},
     "/v1/agents/{agent_id}": {"get": _op("Read an agent", result="Agent", params=AGENT_ID),

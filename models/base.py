@@ -45,7 +45,10 @@ class BaseModel(peewee.Model):
         legacy_table_names = False
 
 
-def _postgres(url: str) -> peewee.Database:
+DEFAULT_POOL_SIZE = 40  # config.py's DATABASE_POOL_SIZE default; app.py passes the configured value
+
+
+def _postgres(url: str, pool_size: int) -> peewee.Database:
     parsed = urlparse(url)
     # psycopg2 blocks the whole gevent hub unless it is made cooperative.
     try:
@@ -61,7 +64,7 @@ def _postgres(url: str) -> peewee.Database:
         # postgresql:///db?host=/var/run/postgresql selects a Unix socket directory.
         host=parsed.hostname or parse_qs(parsed.query).get("host", [None])[0],
         port=parsed.port or None,
-        max_connections=int(os.environ.get("DATABASE_POOL_SIZE", "40")),
+        max_connections=pool_size,
         stale_timeout=300,
         timeout=10,
         autoconnect=True,
@@ -94,10 +97,11 @@ def _sqlite(url: str) -> peewee.Database:
     )
 
 
-def open_database(url: str) -> peewee.Database:
-    """Bind the models to the database at `url` and return it."""
+def open_database(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> peewee.Database:
+    """Bind the models to the database at `url` and return it; PostgreSQL through a pool of at most
+    `pool_size` connections in this process."""
     scheme = urlparse(url).scheme
-    db = _postgres(url) if scheme.startswith("postgres") else _sqlite(url)
+    db = _postgres(url, pool_size) if scheme.startswith("postgres") else _sqlite(url)
     database.initialize(db)
     return db
 

@@ -16,7 +16,7 @@ import urllib3
 from models import WebhookDelivery, database, is_postgres, utcnow
 from models.webhook import DELIVERED, FAILED, PENDING
 from webhooks.signing import SIGNATURE_HEADER, sign
-from webhooks.targets import MAX_ADDRESSES_TRIED, UnsafeTarget, check_target, post_pinned
+from webhooks.targets import MAX_ADDRESSES_TRIED, Resolver, UnsafeTarget, check_target, post_pinned
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,16 @@ class DeliveryResult:
     ok: bool
     status_code: int | None
     error: str | None
+    # True only when the SSRF guard refused the destination: retrying cannot help. DNS failures,
+    # connect errors, timeouts and 5xx are transient and go back on the backoff schedule.
+    final: bool = False
 
 
 class DeliveryWorker:
     def __init__(self, allow_private: bool = False, timeout_s: float = 10.0, max_attempts: int = 12,
-                 batch: int = 50, interval_s: float = 1.0):
+                 batch: int = 50, interval_s: float = 1.0, resolve: Resolver | None = None):
         self.allow_private = allow_private
+        self.resolve = resolve  # socket.getaddrinfo unless a test injects one
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
         self.batch = batch
@@ -109,10 +113,10 @@ class DeliveryWorker:
             "VoxBridge-Event-Type": row.event_type,
         }
         try:
-            target = check_target(row.url, self.allow_private)
+            target = check_target(row.url, self.allow_private, self.resolve)
             status = post_pinned(target, body, headers, self.timeout_s)
         except UnsafeTarget as exc:
-            return DeliveryResult(row.id, False, None, f"refused: {exc}")
+            return DeliveryResult(row.id, False, None, f"refused: {exc}", final=True)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             return DeliveryResult(row.id, False, None, f"{type(exc).__name__}: {exc}"[:500])
         ok = 200 <= status < 300
@@ -123,7 +127,9 @@ class DeliveryWorker:
         fields = {"attempts": attempts, "last_status_code": result.status_code, "last_error": result.error}
         if result.ok:
             fields.update(status=DELIVERED, delivered_at=utcnow())
-        elif attempts >= self.max_attempts or (result.error or "").startswith("refused"):
+        elif attempts >= self.max_attempts or result.final:
+            if not result.final:
+                fields["last_error"] = f"gave up after {attempts} attempts; last: {result.error}"[:1000]
             fields.update(status=FAILED)
             log.warning("webhook %s %s to %s gave up after %d attempts: %s", row.id, row.event_type,
                         row.url, attempts, result.error)

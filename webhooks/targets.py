@@ -4,12 +4,18 @@ The host is resolved once, every address is checked, and the POST connects to a 
 (`post_pinned`): resolving again at connect time would let a DNS server answer "public" to the
 check and "127.0.0.1" to the connection (DNS rebinding). The Host header, TLS SNI and the
 certificate check still use the URL's host name.
+
+Only a destination the guard refuses (`UnsafeTarget`: bad URL, forbidden address) is final. A host
+that does not resolve right now (`UnreachableTarget`) is a DNS failure like a connect error:
+the delivery is retried on its schedule, because a DNS blip must not lose events.
 """
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import certifi
@@ -20,8 +26,16 @@ import urllib3
 MAX_ADDRESSES_TRIED = 2
 
 
+# socket.getaddrinfo's signature: (host, port, family, type, proto, flags) -> [(..., sockaddr)].
+Resolver = Callable[..., list[tuple[Any, ...]]]
+
+
 class UnsafeTarget(ValueError):
-    """The webhook URL is malformed or points at a private, loopback or link-local address."""
+    """The webhook URL is malformed or points at a private, loopback or link-local address: final."""
+
+
+class UnreachableTarget(OSError):
+    """The webhook host does not resolve (or has no address) right now: transient, retried."""
 
 
 @dataclass(frozen=True)
@@ -59,15 +73,19 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_target(url: str, allow_private: bool = False) -> Target:
-    """Resolve `url`'s host once; raise UnsafeTarget unless every address is public (or allowed)."""
+def check_target(url: str, allow_private: bool = False, resolve: Resolver | None = None) -> Target:
+    """Resolve `url`'s host once; raise UnsafeTarget unless every address is public (or allowed).
+
+    Raises UnreachableTarget when the host does not resolve now. `resolve` stands for
+    socket.getaddrinfo (looked up at call time, so tests can inject a resolver).
+    """
     validate_url_syntax(url)
     parsed = urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        infos = socket.getaddrinfo(parsed.hostname, port, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise UnsafeTarget(f"webhook host {parsed.hostname!r} does not resolve: {exc}") from None
+        infos = (resolve or socket.getaddrinfo)(parsed.hostname, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnreachableTarget(f"webhook host {parsed.hostname!r} does not resolve: {exc}") from None
     addresses: list[str] = []
     for info in infos:
         address = info[4][0]
@@ -76,7 +94,7 @@ def check_target(url: str, allow_private: bool = False) -> Target:
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise UnsafeTarget(f"webhook host {parsed.hostname!r} has no address")
+        raise UnreachableTarget(f"webhook host {parsed.hostname!r} has no address")
     path = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
     return Target(url, parsed.scheme, parsed.hostname, port, parsed.netloc, path, tuple(addresses))
 

@@ -134,7 +134,11 @@ def test_health_is_503_when_the_database_is_unreachable(db, client):
     database.initialize(peewee.PostgresqlDatabase("voxbridge", host="127.0.0.1", port=port, connect_timeout=2))
     try:
         response = client.get("/health")
+        live = client.get("/health/live")
     finally:
         database.initialize(db)
     assert response.status_code == 503
-    assert response.get_json() == {"status": "degraded", "database": "unreachable", "telephony": "not_configured"}
+    assert response.get_json() == {"status": "degraded", "database": "unreachable", "telephony": "not_configured",
+                                   "down": ["database"]}
+    # Liveness asks no dependency: a database outage must not get the process restarted.
+    assert live.status_code == 200 and live.get_json() == {"status": "ok", "worker": 0}

@@ -92,6 +92,14 @@ def test_serve_with_two_api_workers_on_postgresql(postgres_url, tmp_path):
     assert subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True).returncode == 1
 
 
+def test_serve_refuses_more_connections_than_postgresql_gives(tmp_path):
+    env = {**_env(tmp_path, API_WORKERS="4"), "DATABASE_URL": "postgresql://voxbridge@127.0.0.1:1/voxbridge"}
+    result = run(["serve"], env)
+    assert result.returncode == 2
+    assert "API_WORKERS=4 processes x DATABASE_POOL_SIZE=40 = 160 connections" in result.stderr
+    assert "DATABASE_MAX_CONNECTIONS=100" in result.stderr
+
+
 def test_check_config_passes_on_the_shipped_tree_and_names_problems(tmp_path):
     import shutil
 

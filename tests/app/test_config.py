@@ -46,6 +46,43 @@ def test_several_api_workers_need_postgresql():
     assert load_config({"API_WORKERS": "2", "DATABASE_URL": "postgresql://u@h/db"}).api_workers == 2
 
 
+PG = "postgresql://u@h/db"
+
+
+def test_the_pool_size_is_a_typed_setting():
+    assert load_config({}).database_pool_size == 40 and load_config({}).database_max_connections == 100
+    assert load_config({"DATABASE_POOL_SIZE": "12"}).database_pool_size == 12
+    for bad in ("forty", "0", "-3"):
+        with pytest.raises(ConfigError, match="DATABASE_POOL_SIZE"):
+            load_config({"DATABASE_POOL_SIZE": bad})
+
+
+def test_workers_times_pool_size_must_fit_the_servers_connections():
+    """4 workers x 40 = 160 connections against PostgreSQL's default 100 ended in 'too many clients'."""
+    with pytest.raises(ConfigError) as exc:
+        load_config({"DATABASE_URL": PG, "API_WORKERS": "4"})
+    message = str(exc.value)
+    assert "API_WORKERS=4" in message and "DATABASE_POOL_SIZE=40" in message and "= 160 connections" in message
+    assert "DATABASE_MAX_CONNECTIONS=100" in message
+    assert load_config({"DATABASE_URL": PG, "API_WORKERS": "2"}).api_workers == 2  # 80 fit
+    assert load_config({"DATABASE_URL": PG, "API_WORKERS": "4", "DATABASE_POOL_SIZE": "25"}).api_workers == 4
+    assert load_config({"DATABASE_URL": PG, "API_WORKERS": "4", "DATABASE_MAX_CONNECTIONS": "200"}).api_workers == 4
+    with pytest.raises(ConfigError, match="DATABASE_MAX_CONNECTIONS=30"):
+        load_config({"DATABASE_URL": PG, "DATABASE_MAX_CONNECTIONS": "30"})  # one process's pool alone
+
+
+def test_the_pool_is_opened_at_the_configured_size(postgres_url):
+    import app as voxbridge_app
+    from models import database
+
+    previous = database.obj
+    try:
+        voxbridge_app._setup(load_config({"DATABASE_URL": postgres_url, "DATABASE_POOL_SIZE": "7"}))
+        assert database.obj._max_connections == 7
+    finally:
+        database.initialize(previous)
+
+
 def test_readme_settings_table_is_current():
     import pathlib
 

@@ -74,6 +74,16 @@ def test_compose_services_health_and_order():
         assert fs_volumes[volume].removeprefix("/etc/freeswitch") == app_volumes[volume].removeprefix(root)
 
 
+def test_app_health_checks_ask_liveness_not_readiness():
+    """Docker's health status drives restarts: it must not turn a database or FreeSWITCH outage into a
+    restart loop, so both the image and compose probe /health/live (/health is readiness)."""
+    app = (REPO / "Dockerfile").read_text()
+    probe = re.search(r"^HEALTHCHECK .*?\n\s+CMD (.*)$", app, re.M | re.S).group(1)
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    for test in (probe, " ".join(compose["services"]["app"]["healthcheck"]["test"])):
+        assert re.search(r"/health/live'", test), test
+
+
 def test_compose_has_no_literal_secrets():
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     for service in compose["services"].values():
