@@ -168,6 +168,9 @@ class Config:
                                         "target's addresses ends within 3x this")
     webhook_max_attempts: int = _setting("WEBHOOK_MAX_ATTEMPTS", "12", _int_range(1, 100),
                                          "Deliveries tried before giving up (30 s doubling, 4 h cap: 12 span ~12 h)")
+    webhook_secret_overlap_s: int = _setting("WEBHOOK_SECRET_OVERLAP_SECONDS", "86400", _int_range(0, 30 * 86_400),
+                                             "After a signing-secret rotation, seconds deliveries are also "
+                                             "signed with the old secret")
     sip_secret_key: str = _setting("SIP_SECRET_KEY", "", _str,
                                    "Fernet key encrypting stored SIP passwords", secret=True)
     sip_domain: str = _setting("SIP_DOMAIN", "sip.voxbridge.local:5080", _str,
@@ -190,7 +193,8 @@ class Config:
     transfer_context: str = _setting("TRANSFER_CONTEXT", "voxbridge_transfer", _str,
                                      "Dialplan context bridge transfers are sent to")
     recordings_dir: str = _setting("RECORDINGS_DIR", "var/recordings", _str,
-                                   "Where FreeSWITCH writes call recordings (agents with settings.record)")
+                                   "Where FreeSWITCH writes call recordings (agents with settings.record); "
+                                   "GET /v1/calls/{id}/recording serves them from here")
     log_level: str = _setting("LOG_LEVEL", "INFO", _log_level, "Logging level")
 
     @property

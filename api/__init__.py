@@ -7,6 +7,7 @@ from flask import Flask, request
 
 from api import agents, calls, errors, health, numbers, openapi, organization, sip_accounts
 from api.auth import KeyCache, RateLimiter, authenticate
+from api.openapi_console import CONSOLE_SCHEMAS  # noqa: F401 - importing it adds the console API's entries
 from config import Config
 from models import database
 from sip.provisioning import OfflineProvisioner

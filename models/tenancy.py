@@ -1,6 +1,7 @@
 """Organizations (tenants) and the API keys that act for them."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -41,6 +42,13 @@ class Organization(BaseModel):
     def save(self, *args, **kwargs):
         self.name_key = name_key(self.name)
         return super().save(*args, **kwargs)
+
+    def signing_secrets(self, now: dt.datetime | None = None) -> list[str]:
+        """The secrets deliveries are signed with: the current one, and the replaced one until it expires."""
+        now = now or utcnow()
+        live = self.previous_webhook_secret and self.previous_secret_expires_at and \
+            self.previous_secret_expires_at > now
+        return [self.webhook_secret, self.previous_webhook_secret] if live else [self.webhook_secret]
 
     @property
     def minutes_exhausted(self) -> bool:

@@ -104,7 +104,7 @@ class DeliveryWorker:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "VoxBridge-Webhooks/1",
-            SIGNATURE_HEADER: sign(org.webhook_secret, body),
+            SIGNATURE_HEADER: sign(org.signing_secrets(), body),  # two during a rotation's overlap
             "VoxBridge-Event-Id": row.id,
             "VoxBridge-Event-Type": row.event_type,
         }

@@ -1,0 +1,44 @@
+"""The OpenAPI entries of what the console does (organization settings, API keys, webhook deliveries,
+recordings), added to api.openapi's document at import: kept apart so that module stays one concept."""
+from __future__ import annotations
+
+from typing import Any
+
+from api.openapi import DATE_TIME, E164, PATHS, SCHEMAS, _op
+
+NULLABLE_E164 = {**E164, "type": ["string", "null"]}
+
+CONSOLE_SCHEMAS: dict[str, Any] = {
+    "Organization": {"type": "object", "properties": {
+        "id": {"type": "string", "readOnly": True}, "object": {"type": "string", "const": "organization"},
+        "name": {"type": "string", "readOnly": True},
+        "webhook_url": {"type": ["string", "null"], "format": "uri",
+                        "description": "http(s), public address unless WEBHOOK_ALLOW_PRIVATE"},
+        "default_caller_id": {**NULLABLE_E164, "description": "one of the organization's numbers"},
+        "previous_signing_secret_expires_at": {**DATE_TIME, "readOnly": True,
+                                               "description": "end of the rotation overlap, null outside one"},
+        "usage": {"type": "object", "readOnly": True, "properties": {
+            "minutes_included": {"type": "integer"}, "minutes_used": {"type": "integer"},
+            "minutes_remaining": {"type": "integer"}}},
+        "created_at": {"type": "string", "format": "date-time", "readOnly": True}}},
+    "OrganizationSettings": {"type": "object", "additionalProperties": False, "properties": {
+        "webhook_url": {"type": ["string", "null"], "format": "uri", "description": "null or empty clears"},
+        "default_caller_id": {**NULLABLE_E164, "description": "null or empty clears"}}},
+    "SigningSecretRotation": {"allOf": [{"$ref": "#/components/schemas/Organization"}, {
+        "type": "object", "required": ["signing_secret"], "properties": {
+            "signing_secret": {"type": "string", "description": "shown once, never again"}}}]},
+}
+
+ORGANIZATION_PATHS: dict[str, dict[str, Any]] = {
+    "/v1/organization": {
+        "get": _op("The organization, its settings and minutes usage", result="Organization",
+                   errors=(401, 429)),
+        "patch": _op("Change the webhook URL or default caller ID", 200, "OrganizationSettings", "Organization",
+                     (400, 401, 415, 422, 429))},
+    "/v1/organization/signing-secret/rotate": {"post": _op(
+        "New webhook signing secret, returned once; the old one also signs deliveries during "
+        "WEBHOOK_SECRET_OVERLAP_SECONDS", result="SigningSecretRotation", errors=(401, 429))},
+}
+
+SCHEMAS.update(CONSOLE_SCHEMAS)
+PATHS.update(ORGANIZATION_PATHS)  # replaces api.openapi's read-only /v1/organization entry
