@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.openapi import DATE_TIME, E164, PATHS, SCHEMAS, _op
+from api.openapi import DATE_TIME, E164, PATHS, SCHEMAS, _op, _path_param
 
 NULLABLE_E164 = {**E164, "type": ["string", "null"]}
 
@@ -40,5 +40,37 @@ ORGANIZATION_PATHS: dict[str, dict[str, Any]] = {
         "WEBHOOK_SECRET_OVERLAP_SECONDS", result="SigningSecretRotation", errors=(401, 429))},
 }
 
+KEY_SCHEMAS: dict[str, Any] = {
+    "ApiKey": {"type": "object", "properties": {
+        "id": {"type": "string", "format": "uuid"}, "object": {"type": "string", "const": "api_key"},
+        "name": {"type": "string"},
+        "prefix": {"type": "string", "description": "vb_live_<12 hex>: how the key starts; the rest is secret"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "last_used_at": {**DATE_TIME, "description": "to the minute"},
+        "revoked_at": DATE_TIME,
+        "current": {"type": "boolean", "description": "the key making this request"}}},
+    "ApiKeyList": {"type": "object", "properties": {"object": {"type": "string", "const": "list"}, "data": {
+        "type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}}}},
+    "IssueApiKey": {"type": "object", "additionalProperties": False, "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200, "default": "api"}}},
+    "IssuedApiKey": {"allOf": [{"$ref": "#/components/schemas/ApiKey"}, {
+        "type": "object", "required": ["secret"], "properties": {
+            "secret": {"type": "string", "description": "the whole key, shown once: only its hash is stored"}}}]},
+}
+
+KEY_PATHS: dict[str, dict[str, Any]] = {
+    "/v1/api-keys": {
+        "get": _op("The organization's API keys (never a secret)", result="ApiKeyList", errors=(401, 429)),
+        "post": _op("Issue a key; its secret is in this response only", 201, "IssueApiKey", "IssuedApiKey",
+                    (400, 401, 415, 422, 429))},
+    "/v1/api-keys/{key_id}": {"delete": _op(
+        "Revoke a key (the key making the request needs ?force=true: 409 otherwise)", result="ApiKey",
+        errors=(401, 404, 409, 429),
+        params=[_path_param("key_id"), {"name": "force", "in": "query", "required": False,
+                                        "schema": {"type": "string", "enum": ["true"]}}])},
+}
+
 SCHEMAS.update(CONSOLE_SCHEMAS)
+SCHEMAS.update(KEY_SCHEMAS)
+PATHS.update(KEY_PATHS)
 PATHS.update(ORGANIZATION_PATHS)  # replaces api.openapi's read-only /v1/organization entry
