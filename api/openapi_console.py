@@ -70,7 +70,52 @@ KEY_PATHS: dict[str, dict[str, Any]] = {
                                         "schema": {"type": "string", "enum": ["true"]}}])},
 }
 
+ATTEMPT = {"type": "object", "properties": {
+    "attempted_at": {"type": "string", "format": "date-time"},
+    "status_code": {"type": ["integer", "null"], "description": "the receiver's HTTP status; null when none"},
+    "error": {"type": ["string", "null"], "description": "why it failed: HTTP status, refusal, network error"},
+    "duration_ms": {"type": ["integer", "null"]}}}
+
+DELIVERY_SCHEMAS: dict[str, Any] = {
+    "WebhookDelivery": {"type": "object", "properties": {
+        "id": {"type": "string", "description": "the event id (VoxBridge-Event-Id)"},
+        "object": {"type": "string", "const": "webhook_delivery"},
+        "event_type": {"type": "string", "enum": ["call.queued", "call.ended", "call.analyzed"]},
+        "call_id": {"type": ["string", "null"]}, "url": {"type": "string"},
+        "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+        "attempt_count": {"type": "integer"}, "next_attempt_at": {**DATE_TIME, "description": "while pending"},
+        "last_status_code": {"type": ["integer", "null"]}, "last_error": {"type": ["string", "null"]},
+        "created_at": {"type": "string", "format": "date-time"}, "delivered_at": DATE_TIME,
+        "attempts": {"type": "array", "items": ATTEMPT, "description": "oldest first"},
+        "payload": {"type": "object", "description": "the event as sent; only when read by id"}}},
+    "WebhookDeliveryList": {"type": "object", "properties": {
+        "object": {"type": "string", "const": "list"},
+        "data": {"type": "array", "items": {"$ref": "#/components/schemas/WebhookDelivery"}},
+        "has_more": {"type": "boolean"}, "next_cursor": {"type": ["string", "null"]}}},
+}
+
+
+def _query(name: str, description: str, enum: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", **({"enum": enum} if enum else {})}
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+DELIVERY_PATHS: dict[str, dict[str, Any]] = {
+    "/v1/webhook-deliveries": {"get": _op(
+        "Webhook deliveries, newest first, with their attempts; cursor pagination", result="WebhookDeliveryList",
+        errors=(400, 401, 422, 429), params=[
+            _query("event", "event type", ["call.queued", "call.ended", "call.analyzed"]),
+            _query("status", "delivery status", ["pending", "delivered", "failed"]),
+            _query("call_id", "the call the event is about"), _query("limit", "1..200, default 50"),
+            _query("cursor", "next_cursor of the previous page")])},
+    "/v1/webhook-deliveries/{delivery_id}": {"get": _op(
+        "One delivery with its attempts and payload", result="WebhookDelivery",
+        params=[_path_param("delivery_id")])},
+}
+
 SCHEMAS.update(CONSOLE_SCHEMAS)
+SCHEMAS.update(DELIVERY_SCHEMAS)
+PATHS.update(DELIVERY_PATHS)
 SCHEMAS.update(KEY_SCHEMAS)
 PATHS.update(KEY_PATHS)
 PATHS.update(ORGANIZATION_PATHS)  # replaces api.openapi's read-only /v1/organization entry
