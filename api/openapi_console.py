@@ -113,7 +113,33 @@ DELIVERY_PATHS: dict[str, dict[str, Any]] = {
         params=[_path_param("delivery_id")])},
 }
 
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {
+        "$ref": "#/components/schemas/Error"}}}}
+
+
+WAV = {"content": {"audio/wav": {"schema": {"type": "string", "contentEncoding": "binary"}}}}
+
+RECORDING_PATHS: dict[str, dict[str, Any]] = {
+    "/v1/calls/{call_id}/recording": {"get": {
+        "summary": "The call's recording (stereo WAV: caller left, agent right), streamed; Range honoured",
+        "parameters": [_path_param("call_id"),
+                       {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"},
+                        "description": "bytes=<first>-<last>"}],
+        "responses": {
+            "200": {"description": "The whole file", **WAV},
+            "206": {"description": "The requested byte range", **WAV},
+            "304": {"description": "Not modified (If-None-Match / If-Modified-Since)"},
+            "401": _error("Unauthorized"),
+            "404": _error("No such call in this organization (not_found), not recorded (no_recording), or the "
+                          "file is not in RECORDINGS_DIR (recording_missing)"),
+            "409": _error("The call is still live (recording_in_progress)"),
+            "416": _error("The range lies outside the file"),
+            "429": _error("Rate limited")}}},
+}
+
 SCHEMAS.update(CONSOLE_SCHEMAS)
+PATHS.update(RECORDING_PATHS)
 SCHEMAS.update(DELIVERY_SCHEMAS)
 PATHS.update(DELIVERY_PATHS)
 SCHEMAS.update(KEY_SCHEMAS)
