@@ -55,6 +55,12 @@ class Organization(BaseModel):
         return self.minutes_used >= self.minutes_included
 
 
+def drop_expired_signing_secrets(now: dt.datetime | None = None) -> int:
+    """Forget secrets whose rotation overlap is over (signing already ignores them); how many went."""
+    return (Organization.update(previous_webhook_secret=None, previous_secret_expires_at=None)
+            .where(Organization.previous_secret_expires_at <= (now or utcnow())).execute())
+
+
 # Called with the key's id after a revocation commits. The API's key caches subscribe so that a
 # revoked key stops working at once in this process (other processes: within their cache TTL).
 REVOCATION_LISTENERS: list[Callable[[str], None]] = []

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from api import create_app
+from calls.dispatcher import Dispatcher
 from config import load_config
 from models import ApiKey, Organization, PhoneNumber, utcnow
 from tests.webhooks.receiver import Receiver
@@ -99,6 +100,8 @@ def test_rotation_returns_the_secret_once_and_both_secrets_sign_during_the_overl
     with pytest.raises(SignatureError):
         verify(old, header, body)
     assert client.get("/v1/organization", headers=auth).get_json()["previous_signing_secret_expires_at"] is None
+    Dispatcher(None).run_once()  # its housekeeping forgets the old secret for good
+    assert Organization.get_by_id(org.id).previous_webhook_secret is None
 
 
 def test_a_second_rotation_drops_the_first_secret_at_once(client, auth, org):
