@@ -1,4 +1,5 @@
 """The console API's OpenAPI entries against what its routes really return: statuses and fields."""
+import dataclasses
 import json
 
 from flask import request
@@ -25,7 +26,7 @@ def _recording_client(config):
 
 
 def test_every_status_and_field_of_the_console_routes_is_documented(db, config, auth, org, tmp_path):
-    config = config.__class__(**{**config.__dict__, "recordings_dir": str(tmp_path)})
+    config = dataclasses.replace(config, recordings_dir=str(tmp_path))
     client, seen = _recording_client(config)
 
     def send(method, path, body=None, **headers):

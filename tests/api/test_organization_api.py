@@ -51,6 +51,7 @@ def test_patch_sets_webhook_url_and_an_owned_caller_id_in_e164(client, auth, org
     ({"webhook_url": "ftp://example.com/x"}, "webhook_url", "invalid_webhook_url"),
     ({"webhook_url": "https://user:pw@example.com/"}, "webhook_url", "invalid_webhook_url"),
     ({"webhook_url": 5}, "webhook_url", "invalid_field"),
+    ({"webhook_url": "https://hooks.nonexistent.invalid/x"}, "webhook_url", "invalid_webhook_url"),
     ({"default_caller_id": "12"}, "default_caller_id", "invalid_phone_number"),
     ({"default_caller_id": "+14155550999"}, "default_caller_id", "caller_id_not_owned"),  # Globex's number
     ({"name": "Renamed"}, "name", "unknown_field"),
