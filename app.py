@@ -206,6 +206,15 @@ def build_services(config: Config):
     return app, dispatcher, webhooks, call_control
 
 
+def build_uploader(config: Config):
+    """The recording uploader when S3_ENDPOINT_URL is set; recordings otherwise stay in RECORDINGS_DIR."""
+    from recordings.s3 import store_from_config
+    from recordings.uploader import RecordingUploader
+
+    store = store_from_config(config)
+    return None if store is None else RecordingUploader(store, config.recordings_dir)
+
+
 def _listen(config: Config) -> gevent.socket.socket:
     listener = gevent.socket.socket(gevent.socket.AF_INET6 if ":" in config.api_host else gevent.socket.AF_INET)
     listener.setsockopt(gevent.socket.SOL_SOCKET, gevent.socket.SO_REUSEADDR, 1)
@@ -258,10 +267,13 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     listener = _listen(config)
     children = _fork_api_workers(config, listener)
     app, dispatcher, webhooks, call_control = build_services(config)
+    uploader = build_uploader(config)
     server = WSGIServer(listener, app, log=None)
     server.start()
     dispatcher.start()
     webhooks.start()
+    if uploader is not None:
+        uploader.start()
     if call_control is not None:
         call_control.start()
     host, port = server.address[:2]
@@ -278,6 +290,8 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     server.stop(timeout=5)
     dispatcher.stop()
     webhooks.stop()
+    if uploader is not None:
+        uploader.stop()
     if call_control is not None:
         call_control.stop()
     return 0

@@ -195,6 +195,14 @@ class Config:
     recordings_dir: str = _setting("RECORDINGS_DIR", "var/recordings", _str,
                                    "Where FreeSWITCH writes call recordings (agents with settings.record); "
                                    "GET /v1/calls/{id}/recording serves them from here")
+    s3_endpoint_url: str = _setting("S3_ENDPOINT_URL", "", _str,
+                                    "S3-compatible endpoint (https://s3.eu-west-1.amazonaws.com, http://minio:9000) "
+                                    "recordings are moved to; empty = they stay in RECORDINGS_DIR")
+    s3_bucket: str = _setting("S3_BUCKET", "", _str, "Bucket for recordings (required with S3_ENDPOINT_URL)")
+    s3_region: str = _setting("S3_REGION", "us-east-1", _str, "Region the S3 requests are signed for")
+    s3_access_key_id: str = _setting("S3_ACCESS_KEY_ID", "", _str, "Access key id for S3_ENDPOINT_URL")
+    s3_secret_access_key: str = _setting("S3_SECRET_ACCESS_KEY", "", _str, "Secret key for S3_ENDPOINT_URL",
+                                         secret=True)
     log_level: str = _setting("LOG_LEVEL", "INFO", _log_level, "Logging level")
 
     @property
@@ -241,6 +249,7 @@ def _check_derived(config: Config, problems: list[str]) -> None:
         problems.append("FREESWITCH_ESL_PASSWORD: use letters, digits and !#%&+./:=?@_~- only")
     if not re.fullmatch(r"[A-Za-z0-9_./-]{1,200}", config.recordings_dir) or ".." in config.recordings_dir:
         problems.append("RECORDINGS_DIR: a path of letters, digits, _ . / - without ..")
+    _check_s3(config, problems)
     if config.api_workers > 1 and config.database_url.startswith("sqlite"):
         problems.append("API_WORKERS: more than one worker needs PostgreSQL (SQLite has one writer)")
     for env, value in (("OUTBOUND_CONTEXT", config.outbound_context), ("TRANSFER_CONTEXT", config.transfer_context)):
@@ -248,6 +257,20 @@ def _check_derived(config: Config, problems: list[str]) -> None:
             problems.append(f"{env}: letters, digits, _ and - only")
     if config.outbound_gateway and not re.fullmatch(r"[A-Za-z0-9_\-.]{1,64}", config.outbound_gateway):
         problems.append("OUTBOUND_GATEWAY: letters, digits, _, - and . only")
+
+
+def _check_s3(config: Config, problems: list[str]) -> None:
+    if not config.s3_endpoint_url:
+        return
+    parsed = urlparse(config.s3_endpoint_url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path.strip("/") or parsed.query:
+        problems.append("S3_ENDPOINT_URL: an http(s) URL of the endpoint alone, such as http://minio:9000")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", config.s3_bucket):
+        problems.append("S3_BUCKET: required with S3_ENDPOINT_URL; 3-63 lowercase letters, digits, . and -")
+    if not re.fullmatch(r"[a-z0-9-]{1,40}", config.s3_region):
+        problems.append("S3_REGION: lowercase letters, digits and - (us-east-1)")
+    if not config.s3_access_key_id or not config.s3_secret_access_key:
+        problems.append("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: required with S3_ENDPOINT_URL")
 
 
 def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

@@ -122,7 +122,8 @@ WAV = {"content": {"audio/wav": {"schema": {"type": "string", "contentEncoding":
 
 RECORDING_PATHS: dict[str, dict[str, Any]] = {
     "/v1/calls/{call_id}/recording": {"get": {
-        "summary": "The call's recording (stereo WAV: caller left, agent right), streamed; Range honoured",
+        "summary": "The call's recording (stereo WAV: caller left, agent right), streamed from RECORDINGS_DIR "
+                   "or object storage; Range honoured",
         "parameters": [_path_param("call_id"),
                        {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"},
                         "description": "bytes=<first>-<last>"}],
@@ -135,7 +136,9 @@ RECORDING_PATHS: dict[str, dict[str, Any]] = {
                           "file is not in RECORDINGS_DIR (recording_missing)"),
             "409": _error("The call is still live (recording_in_progress)"),
             "416": _error("The range lies outside the file"),
-            "429": _error("Rate limited")}}},
+            "429": _error("Rate limited"),
+            "502": _error("Object storage answered with an error (storage_error)"),
+            "503": _error("Object storage cannot be reached (storage_unavailable)")}}},
 }
 
 SCHEMAS.update(CONSOLE_SCHEMAS)

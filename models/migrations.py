@@ -37,7 +37,7 @@ class Step:
 # Columns later steps add: version 1 is created without them, as it was for real databases.
 _LATER_FIELDS = ((PhoneNumber, "sip_account"), (Organization, "name_key"),
                  (Organization, "previous_webhook_secret"), (Organization, "previous_secret_expires_at"),
-                 (ApiKey, "last_used_at"))
+                 (ApiKey, "last_used_at"), (Call, "recording_object"))
 
 
 def _initial(db: peewee.Database) -> None:
@@ -110,12 +110,19 @@ def _console_api(db: peewee.Database) -> None:
     db.create_tables([WebhookAttempt])
 
 
+def _recording_objects(db: peewee.Database) -> None:
+    from playhouse.migrate import migrate as run
+
+    run(_migrator(db).add_column("call", "recording_object", peewee.CharField(max_length=600, null=True)))
+
+
 STEPS: list[Step] = [
     Step(1, "organizations, keys, agents, calls, events, numbers, webhook outbox, idempotency", _initial),
     Step(2, "customer SIP accounts; numbers bound to an account", _sip_accounts),
     Step(3, "index idempotency records by age for the purge", _idempotency_expiry_index),
     Step(4, "organization names unique regardless of case (duplicates renamed)", _unique_org_names),
     Step(5, "signing secret rotation, API keys' last use, webhook delivery attempts", _console_api),
+    Step(6, "recordings uploaded to object storage: the call keeps the object key", _recording_objects),
 ]
 
 

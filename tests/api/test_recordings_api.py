@@ -5,9 +5,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from api import create_app
-from api.recordings import recording_file
 from config import load_config
 from models import ApiKey, Call, Organization
+from recordings.local import recording_file
 
 WAV = b"RIFF" + bytes(range(256)) * 40
 
