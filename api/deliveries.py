@@ -12,9 +12,9 @@ from flask import Blueprint, g, jsonify, request
 from api.errors import ApiError, invalid
 from api.validation import int_in
 from calls.representation import iso
-from models import WebhookAttempt, WebhookDelivery
+from models import Organization, WebhookAttempt, WebhookDelivery
 from models.webhook import DELIVERED, FAILED, PENDING
-from webhooks.outbox import EVENT_TYPES
+from webhooks.outbox import EVENT_TYPES, enqueue
 
 bp = Blueprint("webhook_deliveries", __name__, url_prefix="/v1/webhook-deliveries")
 
@@ -92,6 +92,19 @@ def list_deliveries():
     attempts = _attempts_of([row.id for row in page])
     return jsonify({"object": "list", "data": [_to_dict(row, attempts[row.id]) for row in page],
                     "has_more": has_more, "next_cursor": _cursor_encode(page[-1]) if has_more else None})
+
+
+@bp.post("/test")
+def send_test():
+    """Queue a `webhook.test` event to the organization's webhook URL, signed and retried like any
+    other; its delivery (and attempts, once sent) is read back by id."""
+    org = Organization.get_by_id(g.org.id)  # the current URL, not the key cache's copy
+    if not org.webhook_url:
+        raise ApiError(409, "no_webhook_url", "the organization has no webhook_url; set it with PATCH /v1/organization")
+    event_id = enqueue(org, "webhook.test", {"organization_id": org.id, "message": "test event from VoxBridge"})
+    response = jsonify(_to_dict(WebhookDelivery.get_by_id(event_id), []))
+    response.status_code = 202
+    return response
 
 
 @bp.get("/<delivery_id>")

@@ -80,7 +80,7 @@ DELIVERY_SCHEMAS: dict[str, Any] = {
     "WebhookDelivery": {"type": "object", "properties": {
         "id": {"type": "string", "description": "the event id (VoxBridge-Event-Id)"},
         "object": {"type": "string", "const": "webhook_delivery"},
-        "event_type": {"type": "string", "enum": ["call.queued", "call.ended", "call.analyzed"]},
+        "event_type": {"type": "string", "enum": ["call.queued", "call.ended", "call.analyzed", "webhook.test"]},
         "call_id": {"type": ["string", "null"]}, "url": {"type": "string"},
         "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
         "attempt_count": {"type": "integer"}, "next_attempt_at": {**DATE_TIME, "description": "while pending"},
@@ -104,10 +104,13 @@ DELIVERY_PATHS: dict[str, dict[str, Any]] = {
     "/v1/webhook-deliveries": {"get": _op(
         "Webhook deliveries, newest first, with their attempts; cursor pagination", result="WebhookDeliveryList",
         errors=(400, 401, 422, 429), params=[
-            _query("event", "event type", ["call.queued", "call.ended", "call.analyzed"]),
+            _query("event", "event type", ["call.queued", "call.ended", "call.analyzed", "webhook.test"]),
             _query("status", "delivery status", ["pending", "delivered", "failed"]),
             _query("call_id", "the call the event is about"), _query("limit", "1..200, default 50"),
             _query("cursor", "next_cursor of the previous page")])},
+    "/v1/webhook-deliveries/test": {"post": _op(
+        "Queue a signed webhook.test event to the organization's webhook URL (409 without one)", 202,
+        result="WebhookDelivery", errors=(401, 409, 429))},
     "/v1/webhook-deliveries/{delivery_id}": {"get": _op(
         "One delivery with its attempts and payload", result="WebhookDelivery",
         params=[_path_param("delivery_id")])},

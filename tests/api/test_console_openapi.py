@@ -58,6 +58,10 @@ def test_every_status_and_field_of_the_console_routes_is_documented(db, config, 
     send("GET", "/v1/webhook-deliveries?cursor=!!")
     delivery = send("GET", f"/v1/webhook-deliveries/{event_id}").get_json()
     send("GET", "/v1/webhook-deliveries/missing")
+    send("POST", "/v1/webhook-deliveries/test")
+    org.webhook_url = None
+    org.save()
+    send("POST", "/v1/webhook-deliveries/test")
 
     call = Call.create(organization=org, direction="outbound", to_number="+14155550123", status="completed",
                        recording_path="x")
@@ -75,6 +79,7 @@ def test_every_status_and_field_of_the_console_routes_is_documented(db, config, 
     undocumented = sorted((p, m, s) for p, m, s in seen if str(s) not in doc["paths"][p][m]["responses"])
     assert undocumented == []
     assert {s for p, m, s in seen if p == "/v1/calls/{call_id}/recording"} == {200, 206, 304, 404, 409, 416}
+    assert {s for p, m, s in seen if p == "/v1/webhook-deliveries/test"} == {202, 409}
     schemas = doc["components"]["schemas"]
     assert set(schemas["Organization"]["properties"]) == set(organization)
     assert set(rotated) == set(organization) | {"signing_secret"}

@@ -68,3 +68,29 @@ def test_an_organization_sees_only_its_own_deliveries(client, auth, org, other):
     assert client.get(f"/v1/webhook-deliveries/{theirs}", headers=auth).status_code == 404
     assert client.get(f"/v1/webhook-deliveries/{mine}", headers=other[1]).status_code == 404
     assert [d["id"] for d in client.get("/v1/webhook-deliveries", headers=other[1]).get_json()["data"]] == [theirs]
+
+
+def test_a_test_event_is_queued_signed_and_delivered_to_the_callers_organization_only(client, auth, org, other):
+    from webhooks import SIGNATURE_HEADER, verify
+
+    with Receiver([200]) as receiver:
+        org.webhook_url = receiver.url
+        org.save()
+        response = client.post("/v1/webhook-deliveries/test", headers=auth)
+        assert response.status_code == 202
+        queued = response.get_json()
+        assert (queued["event_type"], queued["status"], queued["url"]) == ("webhook.test", "pending", receiver.url)
+        DeliveryWorker(allow_private=True).run_once()
+    headers, body = receiver.received[0]
+    assert headers["Voxbridge-Event-Type"] == "webhook.test" and headers["Voxbridge-Event-Id"] == queued["id"]
+    assert verify(org.webhook_secret, headers[SIGNATURE_HEADER.title()], body)
+    assert client.get(f"/v1/webhook-deliveries/{queued['id']}", headers=auth).get_json()["status"] == "delivered"
+    assert client.get(f"/v1/webhook-deliveries/{queued['id']}", headers=other[1]).status_code == 404
+    assert WebhookDelivery.select().where(WebhookDelivery.organization == other[0].id).count() == 0
+
+
+def test_a_test_event_without_a_webhook_url_is_409(client, auth, org):
+    Organization.update(webhook_url=None).where(Organization.id == org.id).execute()
+    response = client.post("/v1/webhook-deliveries/test", headers=auth)
+    assert response.status_code == 409 and response.get_json()["error"]["code"] == "no_webhook_url"
+    assert WebhookDelivery.select().count() == 0
