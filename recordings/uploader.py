@@ -57,8 +57,8 @@ class RecordingUploader:
         if not files:
             return []
         calls = (Call.select(Call.id, Call.organization).where(
-            Call.id.in_(list(files)), Call.status.in_(FINAL_STATUSES), Call.recording_path.is_null(False))
-            .limit(self.batch))
+            Call.id.in_(list(files)), Call.status.in_(FINAL_STATUSES), Call.recording_path.is_null(False),
+            Call.recording_object.is_null()).limit(self.batch))
         moved = []
         for call in calls:
             key = object_key(call)
@@ -68,8 +68,11 @@ class RecordingUploader:
                 log.warning("recording of call %s not uploaded, retrying later: %s", call.id, exc)
                 continue
             Call.update(recording_object=key).where(Call.id == call.id).execute()
-            os.remove(files[call.id])
             moved.append(call.id)
+            try:
+                os.remove(files[call.id])
+            except OSError as exc:  # served from the bucket from now on; the local copy is only clutter
+                log.warning("recording of call %s uploaded but its local file stays: %s", call.id, exc)
         return moved
 
     def _loop(self) -> None:

@@ -114,3 +114,14 @@ def test_serve_runs_the_uploader_only_when_s3_is_configured(s3_config):
 
     assert app.build_uploader(load_config({})) is None
     assert isinstance(app.build_uploader(s3_config), RecordingUploader)
+
+
+def test_an_uploaded_recording_is_never_uploaded_again(db, org, s3, s3_config):
+    call = _recorded_call(org, s3_config)
+    uploader = RecordingUploader(store_from_config(s3_config), s3_config.recordings_dir)
+    assert uploader.run_once() == [call.id]
+    with open(os.path.join(s3_config.recordings_dir, f"{call.id}.wav"), "wb") as stale:  # e.g. not removable
+        stale.write(b"stale")
+    os.utime(os.path.join(s3_config.recordings_dir, f"{call.id}.wav"), (0, 0))
+    assert uploader.run_once() == []
+    assert [r for r in s3.requests if r[0] == "PUT"] == [("PUT", f"/recordings/recordings/{org.id}/{call.id}.wav", 200)]
