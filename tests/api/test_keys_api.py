@@ -65,3 +65,23 @@ def test_an_organization_cannot_see_or_revoke_another_organizations_keys(client,
     issued = _issue(client, auth, {"name": "mine"}).get_json()
     assert ApiKey.get_by_id(issued["id"]).organization_id == org.id
     assert [k["name"] for k in client.get("/v1/api-keys", headers=other_auth).get_json()["data"]] == ["globex-ci"]
+
+
+def test_last_use_is_written_at_most_once_a_minute(client, auth, org):
+    import datetime as dt
+
+    from models import utcnow
+
+    key = ApiKey.get(ApiKey.organization == org)
+    recent = utcnow() - dt.timedelta(seconds=30)
+    ApiKey.update(last_used_at=recent).where(ApiKey.id == key.id).execute()
+    client.get("/v1/calls", headers=auth)
+    assert ApiKey.get_by_id(key.id).last_used_at == recent
+    stale = utcnow() - dt.timedelta(seconds=61)
+    ApiKey.update(last_used_at=stale).where(ApiKey.id == key.id).execute()
+    from api.auth import _CACHES
+
+    for cache in list(_CACHES):
+        cache.forget(key.id)  # the cached copy still says `recent`
+    client.get("/v1/calls", headers=auth)
+    assert ApiKey.get_by_id(key.id).last_used_at > stale
