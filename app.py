@@ -3,7 +3,8 @@
     python app.py migrate                      create or upgrade the schema
     python app.py create-org NAME [--minutes N] [--webhook-url URL] [--caller-id E164]
                                                create an organization and print its first API key
-    python app.py issue-key ORG [--name NAME]  another API key for ORG (id or unique name), printed once
+    python app.py issue-key ORG [--name NAME]  another API key for ORG (id or name), printed once
+    python app.py list-orgs                    organizations: id, name, usage, keys (never a secret)
     python app.py revoke-key PREFIX --org ORG  revoke the key whose prefix (vb_live_<prefix>_...) is given
     python app.py serve                        API, dispatcher and webhook worker in one gevent process
     python app.py check-config                 lint freeswitch/ and dialplan/ (file:line messages)
@@ -23,6 +24,7 @@ import sys  # noqa: E402
 import gevent  # noqa: E402
 import gevent.event  # noqa: E402
 import gevent.socket  # noqa: E402
+import peewee  # noqa: E402
 from dotenv import find_dotenv, load_dotenv  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
 
@@ -30,6 +32,7 @@ from api import create_app  # noqa: E402
 from calls.dispatcher import Dispatcher  # noqa: E402
 from config import Config, ConfigError, load_config  # noqa: E402
 from models import Agent, ApiKey, Organization, database, migrate, open_database  # noqa: E402
+from models.tenancy import name_key  # noqa: E402
 from webhooks.delivery import DeliveryWorker  # noqa: E402
 
 log = logging.getLogger("voxbridge")
@@ -85,8 +88,15 @@ def cmd_create_org(config: Config, args: argparse.Namespace) -> int:
     if args.minutes < 0:
         return _fail("create-org: --minutes must not be negative; nothing was created")
     migrate()
-    org = Organization.create(name=args.name, minutes_included=args.minutes, webhook_url=webhook_url,
-                              default_caller_id=caller_id)
+    existing = _find_org_by_name(args.name)
+    if existing is not None:
+        return _fail(f"create-org: an organization named {existing.name!r} already exists ({existing.id}); "
+                     "names are unique regardless of case. Use `issue-key` for another key; nothing was created")
+    try:
+        org = Organization.create(name=args.name, minutes_included=args.minutes, webhook_url=webhook_url,
+                                  default_caller_id=caller_id)
+    except peewee.IntegrityError:  # created by another process since the check above
+        return _fail(f"create-org: an organization named {args.name!r} already exists; nothing was created")
     _key, plaintext = ApiKey.issue(org)
     print(f"organization {org.id} ({org.name})")
     _print_key(plaintext)
@@ -94,13 +104,24 @@ def cmd_create_org(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _find_org_by_name(name: str) -> Organization | None:
+    return Organization.get_or_none(Organization.name_key == name_key(name))
+
+
 def _find_org(ref: str) -> Organization | None:
-    """An organization by id, else by name when exactly one has it."""
-    org = Organization.get_or_none(Organization.id == ref)
-    if org is not None:
-        return org
-    named = list(Organization.select().where(Organization.name == ref).limit(2))
-    return named[0] if len(named) == 1 else None
+    """An organization by id, else by name (unique regardless of case)."""
+    return Organization.get_or_none(Organization.id == ref) or _find_org_by_name(ref)
+
+
+def cmd_list_orgs(config: Config, _args: argparse.Namespace) -> int:
+    migrate()
+    live_keys = peewee.fn.COUNT(ApiKey.id).filter(ApiKey.revoked_at.is_null())
+    rows = (Organization.select(Organization, live_keys.alias("keys"))
+            .join(ApiKey, peewee.JOIN.LEFT_OUTER).group_by(Organization.id).order_by(Organization.created_at))
+    print(f"{'id':36}  {'minutes used/included':>21}  {'keys':>4}  name")
+    for org in rows:
+        print(f"{org.id:36}  {f'{org.minutes_used}/{org.minutes_included}':>21}  {org.keys:>4}  {org.name}")
+    return 0
 
 
 def cmd_issue_key(config: Config, args: argparse.Namespace) -> int:
@@ -109,7 +130,7 @@ def cmd_issue_key(config: Config, args: argparse.Namespace) -> int:
     migrate()
     org = _find_org(args.org)
     if org is None:
-        return _fail(f"issue-key: no organization with id (or unique name) {args.org!r}")
+        return _fail(f"issue-key: no organization with id or name {args.org!r} (see `list-orgs`)")
     key, plaintext = ApiKey.issue(org, name=args.name)
     print(f"organization {org.id} ({org.name}), key {key.prefix} ({key.name})")
     _print_key(plaintext)
@@ -128,7 +149,7 @@ def cmd_revoke_key(config: Config, args: argparse.Namespace) -> int:
     migrate()
     org = _find_org(args.org)
     if org is None:
-        return _fail(f"revoke-key: no organization with id (or unique name) {args.org!r}")
+        return _fail(f"revoke-key: no organization with id or name {args.org!r} (see `list-orgs`)")
     key = ApiKey.get_or_none(ApiKey.prefix == match.group(1), ApiKey.organization == org)
     if key is None:
         return _fail(f"revoke-key: organization {org.id} has no key with prefix {match.group(1)}")
@@ -190,6 +211,15 @@ def build_services(config: Config):
     webhooks = DeliveryWorker(allow_private=config.webhook_allow_private, timeout_s=config.webhook_timeout_s,
                               max_attempts=config.webhook_max_attempts)
     return app, dispatcher, webhooks, call_control
+
+
+def build_uploader(config: Config):
+    """The recording uploader when S3_ENDPOINT_URL is set; recordings otherwise stay in RECORDINGS_DIR."""
+    from recordings.s3 import store_from_config
+    from recordings.uploader import RecordingUploader
+
+    store = store_from_config(config)
+    return None if store is None else RecordingUploader(store, config.recordings_dir)
 
 
 def _listen(config: Config) -> gevent.socket.socket:
@@ -275,10 +305,13 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
         from calls.relay import RelayServer
 
         relay_server = RelayServer(relay_listener, relay, call_control).start()
+    uploader = build_uploader(config)
     server = WSGIServer(listener, app, log=None)
     server.start()
     dispatcher.start()
     webhooks.start()
+    if uploader is not None:
+        uploader.start()
     if call_control is not None:
         call_control.start()
     host, port = server.address[:2]
@@ -297,6 +330,8 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
         relay_server.stop()
     dispatcher.stop()
     webhooks.stop()
+    if uploader is not None:
+        uploader.stop()
     if call_control is not None:
         call_control.stop()
     return 0
@@ -316,11 +351,12 @@ def main(argv: list[str] | None = None) -> int:
     org.add_argument("--webhook-url", default=None)
     org.add_argument("--caller-id", default=None)
     issue = sub.add_parser("issue-key", help="issue another API key for an organization (printed once)")
-    issue.add_argument("org", help="organization id, or its name when unique")
+    issue.add_argument("org", help="organization id or name")
     issue.add_argument("--name", default="cli")
     revoke = sub.add_parser("revoke-key", help="revoke an API key by its prefix")
     revoke.add_argument("prefix", help="the 12 hex digits after vb_live_ (or the key itself)")
-    revoke.add_argument("--org", required=True, help="organization id or unique name the key belongs to")
+    revoke.add_argument("--org", required=True, help="organization id or name the key belongs to")
+    sub.add_parser("list-orgs", help="list organizations: id, minutes, live keys, name")
     sub.add_parser("serve", help="run the API, dispatcher and webhook worker")
     sub.add_parser("demo", help="run a whole call offline: simulator, espeak-ng caller, pocketsphinx, scripted agent")
     check = sub.add_parser("check-config", help="check the FreeSWITCH configuration and dialplan")
@@ -339,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             print(exc, file=sys.stderr)
             return 2
     handlers = {"migrate": cmd_migrate, "create-org": cmd_create_org, "issue-key": cmd_issue_key,
-                "revoke-key": cmd_revoke_key, "serve": cmd_serve,
+                "revoke-key": cmd_revoke_key, "list-orgs": cmd_list_orgs, "serve": cmd_serve,
                 "check-config": cmd_check_config, "demo": cmd_demo}
     return handlers[args.command](config, args)
 

@@ -176,6 +176,9 @@ class Config:
                                         "target's addresses ends within 3x this")
     webhook_max_attempts: int = _setting("WEBHOOK_MAX_ATTEMPTS", "12", _int_range(1, 100),
                                          "Deliveries tried before giving up (30 s doubling, 4 h cap: 12 span ~12 h)")
+    webhook_secret_overlap_s: int = _setting("WEBHOOK_SECRET_OVERLAP_SECONDS", "86400", _int_range(0, 30 * 86_400),
+                                             "After a signing-secret rotation, seconds deliveries are also "
+                                             "signed with the old secret")
     sip_secret_key: str = _setting("SIP_SECRET_KEY", "", _str,
                                    "Fernet key encrypting stored SIP passwords", secret=True)
     sip_domain: str = _setting("SIP_DOMAIN", "sip.voxbridge.local:5080", _str,
@@ -198,7 +201,16 @@ class Config:
     transfer_context: str = _setting("TRANSFER_CONTEXT", "voxbridge_transfer", _str,
                                      "Dialplan context bridge transfers are sent to")
     recordings_dir: str = _setting("RECORDINGS_DIR", "var/recordings", _str,
-                                   "Where FreeSWITCH writes call recordings (agents with settings.record)")
+                                   "Where FreeSWITCH writes call recordings (agents with settings.record); "
+                                   "GET /v1/calls/{id}/recording serves them from here")
+    s3_endpoint_url: str = _setting("S3_ENDPOINT_URL", "", _str,
+                                    "S3-compatible endpoint (https://s3.eu-west-1.amazonaws.com, http://minio:9000) "
+                                    "recordings are moved to; empty = they stay in RECORDINGS_DIR")
+    s3_bucket: str = _setting("S3_BUCKET", "", _str, "Bucket for recordings (required with S3_ENDPOINT_URL)")
+    s3_region: str = _setting("S3_REGION", "us-east-1", _str, "Region the S3 requests are signed for")
+    s3_access_key_id: str = _setting("S3_ACCESS_KEY_ID", "", _str, "Access key id for S3_ENDPOINT_URL")
+    s3_secret_access_key: str = _setting("S3_SECRET_ACCESS_KEY", "", _str, "Secret key for S3_ENDPOINT_URL",
+                                         secret=True)
     log_level: str = _setting("LOG_LEVEL", "INFO", _log_level, "Logging level")
 
     @property
@@ -245,6 +257,7 @@ def _check_derived(config: Config, problems: list[str]) -> None:
         problems.append("FREESWITCH_ESL_PASSWORD: use letters, digits and !#%&+./:=?@_~- only")
     if not re.fullmatch(r"[A-Za-z0-9_./-]{1,200}", config.recordings_dir) or ".." in config.recordings_dir:
         problems.append("RECORDINGS_DIR: a path of letters, digits, _ . / - without ..")
+    _check_s3(config, problems)
     if config.api_workers > 1 and config.database_url.startswith("sqlite"):
         problems.append("API_WORKERS: more than one worker needs PostgreSQL (SQLite has one writer)")
     _check_connections(config, problems)
@@ -266,6 +279,20 @@ def _check_connections(config: Config, problems: list[str]) -> None:
                         f"{config.database_pool_size} = {needed} connections, more than DATABASE_MAX_CONNECTIONS="
                         f"{config.database_max_connections}; lower either, or raise PostgreSQL's max_connections "
                         "and DATABASE_MAX_CONNECTIONS with it")
+
+
+def _check_s3(config: Config, problems: list[str]) -> None:
+    if not config.s3_endpoint_url:
+        return
+    parsed = urlparse(config.s3_endpoint_url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path.strip("/") or parsed.query:
+        problems.append("S3_ENDPOINT_URL: an http(s) URL of the endpoint alone, such as http://minio:9000")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", config.s3_bucket):
+        problems.append("S3_BUCKET: required with S3_ENDPOINT_URL; 3-63 lowercase letters, digits, . and -")
+    if not re.fullmatch(r"[a-z0-9-]{1,40}", config.s3_region):
+        problems.append("S3_REGION: lowercase letters, digits and - (us-east-1)")
+    if not config.s3_access_key_id or not config.s3_secret_access_key:
+        problems.append("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: required with S3_ENDPOINT_URL")
 
 
 def load_config(env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

@@ -5,14 +5,28 @@ from typing import Any
 
 from flask import Flask, request
 
-from api import agents, calls, errors, health, numbers, openapi, organization, sip_accounts
+from api import (
+    agents,
+    calls,
+    deliveries,
+    errors,
+    health,
+    keys,
+    numbers,
+    openapi,
+    organization,
+    recordings,
+    sip_accounts,
+)
 from api.auth import KeyCache, RateLimiter, authenticate
+from api.openapi_console import CONSOLE_SCHEMAS  # noqa: F401 - importing it adds the console API's entries
 from config import Config
 from models import database
 from sip.provisioning import OfflineProvisioner
 from sip.secrets_box import SecretBox
 
-BLUEPRINTS = (calls.bp, agents.bp, organization.bp, numbers.bp, sip_accounts.bp, health.bp, openapi.bp)
+BLUEPRINTS = (calls.bp, agents.bp, organization.bp, numbers.bp, sip_accounts.bp, health.bp, openapi.bp,
+              keys.bp, deliveries.bp, recordings.bp)
 
 
 def create_app(config: Config, call_control: Any = None, provisioner: Any = None,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from flask import g, request
 
 from api.errors import ApiError
+from api.keys import touch_last_used
 from models import ApiKey
 from models.tenancy import REVOCATION_LISTENERS, hash_key
 
@@ -99,3 +100,4 @@ def authenticate(limiter: RateLimiter, keys: KeyCache) -> None:
                        headers={"Retry-After": str(max(1, math.ceil(wait)))})
     g.api_key = key
     g.org = key.organization
+    touch_last_used(key)

@@ -15,6 +15,7 @@ import gevent
 from calls import queue
 from models import Call, database
 from models.idempotency import purge_expired
+from models.tenancy import drop_expired_signing_secrets
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class Dispatcher:
         removed = purge_expired()
         if removed:
             log.info("purged %d expired idempotency records", removed)
+        drop_expired_signing_secrets()  # a rotated-out webhook secret is kept no longer than its overlap
 
     def _notice(self, waiting: int) -> None:
         # Once a minute is enough for a log someone tails; every poll would drown it.

@@ -24,12 +24,12 @@ from models.migrations import current_version, migrate
 from models.number import PhoneNumber
 from models.sip_account import TRANSPORTS, SipAccount
 from models.tenancy import ApiKey, Organization
-from models.webhook import WebhookDelivery
+from models.webhook import WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "Agent", "ApiKey", "BaseModel", "Call", "CallEvent", "IdempotencyRecord", "JSONField", "Organization",
-    "PhoneNumber", "SipAccount", "TRANSPORTS", "WebhookDelivery", "DIRECTIONS", "STATUSES", "PENDING_STATUSES",
-    "LIVE_STATUSES",
+    "PhoneNumber", "SipAccount", "TRANSPORTS", "WebhookAttempt", "WebhookDelivery", "DIRECTIONS", "STATUSES",
+    "PENDING_STATUSES", "LIVE_STATUSES",
     "FINAL_STATUSES", "QUEUED", "SCHEDULED", "CALLING", "RINGING", "IN_PROGRESS", "COMPLETED", "FAILED",
     "NO_ANSWER", "BUSY", "CANCELED", "database", "is_postgres", "new_id", "open_database", "utcnow",
     "migrate", "current_version",

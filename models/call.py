@@ -37,6 +37,7 @@ class Call(BaseModel):
     channel_uuid = peewee.CharField(max_length=36, null=True)
     job_uuid = peewee.CharField(max_length=36, null=True)
     recording_path = peewee.CharField(max_length=500, null=True)
+    recording_object = peewee.CharField(max_length=600, null=True)  # its S3 key once uploaded (migration 6)
     queued_at = peewee.DateTimeField(default=utcnow)
     dialed_at = peewee.DateTimeField(null=True)
     answered_at = peewee.DateTimeField(null=True)

@@ -34,26 +34,37 @@ class Step:
     apply: Callable[[peewee.Database], None]
 
 
+# Columns later steps add: version 1 is created without them, as it was for real databases.
+_LATER_FIELDS = ((PhoneNumber, "sip_account"), (Organization, "name_key"),
+                 (Organization, "previous_webhook_secret"), (Organization, "previous_secret_expires_at"),
+                 (ApiKey, "last_used_at"), (Call, "recording_object"))
+
+
 def _initial(db: peewee.Database) -> None:
-    # Version 1's phone_number had no sip_account column; step 2 adds it, as it did for real databases.
     tables = [Organization, ApiKey, Agent, Call, CallEvent, PhoneNumber, WebhookDelivery, IdempotencyRecord]
-    sip_field = PhoneNumber._meta.fields["sip_account"]
-    PhoneNumber._meta.remove_field("sip_account")
+    removed = [(model, name, model._meta.fields[name]) for model, name in _LATER_FIELDS]
+    for model, name, _field in removed:
+        model._meta.remove_field(name)
     try:
         db.create_tables(tables)
     finally:
-        PhoneNumber._meta.add_field("sip_account", sip_field)
+        for model, name, field in removed:
+            model._meta.add_field(name, field)
+
+
+def _migrator(db: peewee.Database):
+    from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
+
+    return PostgresqlMigrator(db) if isinstance(db, peewee.PostgresqlDatabase) else SqliteMigrator(db)
 
 
 def _sip_accounts(db: peewee.Database) -> None:
-    from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
     from playhouse.migrate import migrate as run
 
     from models.sip_account import SipAccount
 
     db.create_tables([SipAccount])
-    migrator = PostgresqlMigrator(db) if isinstance(db, peewee.PostgresqlDatabase) else SqliteMigrator(db)
-    run(migrator.add_column("phone_number", "sip_account_id", PhoneNumber.sip_account))
+    run(_migrator(db).add_column("phone_number", "sip_account_id", PhoneNumber.sip_account))
 
 
 def _idempotency_expiry_index(db: peewee.Database) -> None:
@@ -62,10 +73,56 @@ def _idempotency_expiry_index(db: peewee.Database) -> None:
                    'ON "idempotency_record" ("created_at")')
 
 
+def _unique_org_names(db: peewee.Database) -> None:
+    """Organizations whose names differ only in case or spacing were allowed before: the oldest keeps
+    its name, each later one is renamed "<name> (<first 8 of its id>)" and logged, then the unique
+    index makes the database refuse another."""
+    from playhouse.migrate import migrate as run
+
+    from models.tenancy import name_key
+
+    run(_migrator(db).add_column("organization", "name_key",
+                                 peewee.CharField(max_length=200, null=True)))
+    seen: set[str] = set()
+    rows = db.execute_sql('SELECT "id", "name" FROM "organization" ORDER BY "created_at", "id"').fetchall()
+    for org_id, name in rows:
+        key = name_key(name)
+        if key in seen:
+            new_name = f"{name[:185]} ({org_id[:8]})"
+            log.warning("organization %s renamed from %r to %r: another organization already has that name "
+                        "(organization names are unique from schema version 4)", org_id, name, new_name)
+            name, key = new_name, name_key(new_name)
+        seen.add(key)
+        db.execute_sql('UPDATE "organization" SET "name" = %s, "name_key" = %s WHERE "id" = %s'
+                       .replace("%s", db.param), (name, key, org_id))
+    db.execute_sql('CREATE UNIQUE INDEX "organization_name_key" ON "organization" ("name_key")')
+
+
+def _console_api(db: peewee.Database) -> None:
+    from playhouse.migrate import migrate as run
+
+    from models.webhook import WebhookAttempt
+
+    migrator = _migrator(db)
+    run(migrator.add_column("organization", "previous_webhook_secret", peewee.CharField(max_length=100, null=True)),
+        migrator.add_column("organization", "previous_secret_expires_at", peewee.DateTimeField(null=True)),
+        migrator.add_column("api_key", "last_used_at", peewee.DateTimeField(null=True)))
+    db.create_tables([WebhookAttempt])
+
+
+def _recording_objects(db: peewee.Database) -> None:
+    from playhouse.migrate import migrate as run
+
+    run(_migrator(db).add_column("call", "recording_object", peewee.CharField(max_length=600, null=True)))
+
+
 STEPS: list[Step] = [
     Step(1, "organizations, keys, agents, calls, events, numbers, webhook outbox, idempotency", _initial),
     Step(2, "customer SIP accounts; numbers bound to an account", _sip_accounts),
     Step(3, "index idempotency records by age for the purge", _idempotency_expiry_index),
+    Step(4, "organization names unique regardless of case (duplicates renamed)", _unique_org_names),
+    Step(5, "signing secret rotation, API keys' last use, webhook delivery attempts", _console_api),
+    Step(6, "recordings uploaded to object storage: the call keeps the object key", _recording_objects),
 ]
 
 

@@ -1,6 +1,7 @@
 """Organizations (tenants) and the API keys that act for them."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -13,20 +14,51 @@ from models.base import BaseModel, new_id, utcnow
 KEY_PREFIX = "vb_live_"
 
 
+def name_key(name: str) -> str:
+    """What makes two organization names the same: case (Unicode casefold) and runs of spaces ignored."""
+    return " ".join(name.casefold().split())
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_hex(24)
+
+
 class Organization(BaseModel):
     id = peewee.CharField(primary_key=True, max_length=36, default=new_id)
     name = peewee.CharField(max_length=200)
+    # Unique (migration 4): `issue-key "Acme"` must name one organization. Kept by save().
+    name_key = peewee.CharField(max_length=200, null=True, unique=True)
     minutes_included = peewee.IntegerField(default=1000)
     minutes_used = peewee.IntegerField(default=0)
     webhook_url = peewee.CharField(max_length=2000, null=True)
-    webhook_secret = peewee.CharField(max_length=100, default=lambda: "whsec_" + secrets.token_hex(24))
+    webhook_secret = peewee.CharField(max_length=100, default=new_webhook_secret)
+    # After a rotation the replaced secret still signs deliveries until it expires (migration 5).
+    previous_webhook_secret = peewee.CharField(max_length=100, null=True)
+    previous_secret_expires_at = peewee.DateTimeField(null=True)
     default_caller_id = peewee.CharField(max_length=20, null=True)
     max_concurrent_calls = peewee.IntegerField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
 
+    def save(self, *args, **kwargs):
+        self.name_key = name_key(self.name)
+        return super().save(*args, **kwargs)
+
+    def signing_secrets(self, now: dt.datetime | None = None) -> list[str]:
+        """The secrets deliveries are signed with: the current one, and the replaced one until it expires."""
+        now = now or utcnow()
+        live = self.previous_webhook_secret and self.previous_secret_expires_at and \
+            self.previous_secret_expires_at > now
+        return [self.webhook_secret, self.previous_webhook_secret] if live else [self.webhook_secret]
+
     @property
     def minutes_exhausted(self) -> bool:
         return self.minutes_used >= self.minutes_included
+
+
+def drop_expired_signing_secrets(now: dt.datetime | None = None) -> int:
+    """Forget secrets whose rotation overlap is over (signing already ignores them); how many went."""
+    return (Organization.update(previous_webhook_secret=None, previous_secret_expires_at=None)
+            .where(Organization.previous_secret_expires_at <= (now or utcnow())).execute())
 
 
 # Called with the key's id after a revocation commits. The API's key caches subscribe so that a
@@ -48,6 +80,7 @@ class ApiKey(BaseModel):
     key_hash = peewee.CharField(max_length=64)
     created_at = peewee.DateTimeField(default=utcnow)
     revoked_at = peewee.DateTimeField(null=True)
+    last_used_at = peewee.DateTimeField(null=True)  # to the minute (api.auth), migration 5
 
     @classmethod
     def issue(cls, organization: Organization, name: str = "default") -> tuple[ApiKey, str]:

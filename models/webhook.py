@@ -26,3 +26,17 @@ class WebhookDelivery(BaseModel):
 
     class Meta:
         indexes = ((("status", "next_attempt_at"), False),)
+
+
+class WebhookAttempt(BaseModel):
+    """One POST of a delivery (migration 5): when, how long, and the HTTP status or the error."""
+
+    id = peewee.AutoField()
+    delivery = peewee.ForeignKeyField(WebhookDelivery, backref="attempt_rows", on_delete="CASCADE")
+    attempted_at = peewee.DateTimeField(default=utcnow)
+    status_code = peewee.IntegerField(null=True)
+    error = peewee.TextField(null=True)
+    duration_ms = peewee.IntegerField(null=True)
+
+    class Meta:
+        indexes = ((("delivery", "attempted_at"), False),)

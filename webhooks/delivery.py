@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 from dataclasses import dataclass
 
 import gevent
@@ -15,6 +16,7 @@ import urllib3
 
 from models import WebhookDelivery, database, is_postgres, utcnow
 from models.webhook import DELIVERED, FAILED, PENDING
+from webhooks.attempts import log_attempt
 from webhooks.signing import SIGNATURE_HEADER, sign
 from webhooks.targets import MAX_ADDRESSES_TRIED, Resolver, UnsafeTarget, check_target, post_pinned
 
@@ -108,7 +110,7 @@ class DeliveryWorker:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "VoxBridge-Webhooks/1",
-            SIGNATURE_HEADER: sign(org.webhook_secret, body),
+            SIGNATURE_HEADER: sign(org.signing_secrets(), body),  # two during a rotation's overlap
             "VoxBridge-Event-Id": row.id,
             "VoxBridge-Event-Type": row.event_type,
         }
@@ -122,7 +124,7 @@ class DeliveryWorker:
         ok = 200 <= status < 300
         return DeliveryResult(row.id, ok, status, None if ok else f"HTTP {status}")
 
-    def record(self, row: WebhookDelivery, result: DeliveryResult) -> None:
+    def record(self, row: WebhookDelivery, result: DeliveryResult, duration_s: float | None = None) -> None:
         attempts = row.attempts + 1
         fields = {"attempts": attempts, "last_status_code": result.status_code, "last_error": result.error}
         if result.ok:
@@ -136,6 +138,7 @@ class DeliveryWorker:
         else:
             fields.update(next_attempt_at=utcnow() + dt.timedelta(seconds=backoff_s(attempts)))
         WebhookDelivery.update(**fields).where(WebhookDelivery.id == row.id).execute()
+        log_attempt(row.id, result.status_code, result.error, duration_s)
 
     def run_once(self) -> list[DeliveryResult]:
         rows = self.claim()
@@ -143,8 +146,9 @@ class DeliveryWorker:
         for index, row in enumerate(rows):
             if index:
                 self._lease([r.id for r in rows[index:]])  # the rows still waiting: renew their lease
+            started = time.monotonic()
             result = self.send(row)
-            self.record(row, result)
+            self.record(row, result, time.monotonic() - started)
             results.append(result)
         return results
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from models import Call, Organization, WebhookDelivery, new_id, utcnow
 
-EVENT_TYPES = ("call.queued", "call.ended", "call.analyzed")
+EVENT_TYPES = ("call.queued", "call.ended", "call.analyzed", "webhook.test")  # test: POST /v1/webhook-deliveries/test
 
 
 def envelope(event_id: str, event_type: str, data: dict[str, Any]) -> str:

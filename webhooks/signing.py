@@ -2,12 +2,15 @@
 
 Header: `VoxBridge-Signature: t=<unix seconds>,v1=<hex digest>`. Receivers recompute the digest
 with their organization's signing secret and reject stale timestamps, which defeats replays.
+During a secret rotation's overlap window the header carries one v1= per live secret, the new
+one first (`t=...,v1=<new>,v1=<old>`): a receiver holding either secret accepts the delivery.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 
 SIGNATURE_HEADER = "VoxBridge-Signature"
 DEFAULT_TOLERANCE_S = 300
@@ -22,10 +25,11 @@ def compute(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
-    """The header value for `body`."""
+def sign(secret: str | Sequence[str], body: bytes, timestamp: int | None = None) -> str:
+    """The header value for `body`: one v1= per secret given (several during a rotation's overlap)."""
     ts = int(time.time()) if timestamp is None else timestamp
-    return f"t={ts},v1={compute(secret, ts, body)}"
+    secrets = [secret] if isinstance(secret, str) else list(secret)
+    return f"t={ts}," + ",".join(f"v1={compute(s, ts, body)}" for s in secrets)
 
 
 def verify(secret: str, header: str, body: bytes, tolerance_s: int = DEFAULT_TOLERANCE_S,

@@ -51,3 +51,27 @@ def test_the_idempotency_purge_reads_an_index_on_age(fresh_db):
     indexes = {ix.name: ix.columns for ix in fresh_db.get_indexes("idempotency_record")}
     assert indexes.get("idempotency_record_created_at") == ["created_at"]
     database.close()
+
+
+def test_organizations_sharing_a_name_are_renamed_then_names_stay_unique(fresh_db, caplog):
+    fresh_db.create_tables([SchemaVersion])
+    for step in STEPS[:3]:
+        step.apply(fresh_db)
+        SchemaVersion.create(version=step.version, description=step.description)
+    for org_id, name, created in (("a-first", "Acme", "2026-01-01"), ("b-second", "ACME ", "2026-01-02"),
+                                  ("c-third", "acme", "2026-01-03"), ("d-other", "Globex", "2026-01-04")):
+        fresh_db.execute_sql("INSERT INTO organization (id, name, minutes_included, minutes_used, webhook_secret, "
+                             f"created_at) VALUES ('{org_id}', '{name}', 10, 0, 'whsec_x', '{created} 00:00:00')")
+    with caplog.at_level("WARNING", logger="models.migrations"):
+        migrate(fresh_db)
+    from models import Organization
+
+    names = {o.id: o.name for o in Organization.select()}
+    assert names == {"a-first": "Acme", "b-second": "ACME  (b-second)", "c-third": "acme (c-third)",
+                     "d-other": "Globex"}
+    assert "b-second" in caplog.text and "renamed" in caplog.text
+    import peewee
+
+    with pytest.raises(peewee.IntegrityError), fresh_db.atomic():
+        Organization.create(name="  globex")
+    database.close()
