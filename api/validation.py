@@ -9,6 +9,7 @@ import phonenumbers
 from flask import request
 
 from api.errors import ApiError, invalid
+from calls.phone_text import plausible_phone_text
 
 
 def json_body() -> dict[str, Any]:
@@ -36,6 +37,9 @@ def e164(value: Any, field: str, region: str) -> str:
     """Normalize a phone number to E.164 or raise 422 invalid_phone_number."""
     if not isinstance(value, str) or not value.strip() or len(value) > 40:
         raise invalid(field, f"{field} must be a phone number string", "invalid_phone_number")
+    if not plausible_phone_text(value):
+        raise invalid(field, f"{field} may hold only digits, an optional leading +, spaces and ( ) . -",
+                      "invalid_phone_number")
     try:
         parsed = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:

@@ -27,6 +27,7 @@ import phonenumbers
 from peewee import Cast, Expression, Value, fn
 
 from calls.controller import MediaHooks
+from calls.phone_text import plausible_phone_text
 from models import LIVE_STATUSES, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
 from pipeline.frames import Frame, TurnRecord
 from pipeline.providers import (
@@ -494,7 +495,7 @@ class MediaBridge(MediaHooks):
 
 def e164(destination: str, region: str = "US") -> str | None:
     """A transfer destination as E.164, or None unless it parses as a valid phone number."""
-    if not isinstance(destination, str) or not 2 <= len(destination) <= 32:
+    if not isinstance(destination, str) or not 2 <= len(destination) <= 32 or not plausible_phone_text(destination):
         return None
     try:
         number = phonenumbers.parse(destination, region)

@@ -57,7 +57,7 @@ class DeadAir(gevent.GreenletExit):
     """
 
 
-DESTINATION = re.compile(r"^\+?[0-9A-Za-z*#._@-]{1,64}$")
+DESTINATION = re.compile(r"\+?[0-9A-Za-z*#._@-]{1,64}")  # matched whole (fullmatch)
 DTMF_DIGITS = set("0123456789*#ABCD")
 
 
@@ -537,7 +537,7 @@ class Session:
             self._pending_action = ("end", str(args.get("reason") or "agent ended the call")[:200])
         elif tool.name == "transfer_call":
             destination = str(args.get("destination") or "")
-            if not DESTINATION.match(destination):
+            if not DESTINATION.fullmatch(destination):
                 log.warning("refusing transfer to a malformed destination")
                 self._speak_sentence(self.config.transfer_failed_text)
                 return
