@@ -23,6 +23,7 @@ import phonenumbers
 
 from calls import inbound
 from calls.causes import Outcome, outcome_for
+from calls.inbound_routing import InboundOrigin
 from calls.limits import ConcurrencyLimits, TokenBucket
 from calls.state import finish_attempt, transition
 from config import Config
@@ -545,7 +546,7 @@ class CallController:
         caller = channel.get("Caller-Caller-ID-Number")
         with database.connection_context():
             decision = inbound.admit(uuid, dialed, caller, self.config.default_region,
-                                     account=channel.get("variable_vb_account_id"))
+                                     origin=InboundOrigin.from_channel(channel))
             if decision.accepted:
                 node = self._node_for(session)
                 call = decision.call
