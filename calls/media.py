@@ -361,7 +361,7 @@ class MediaBridge(MediaHooks):
         if current is not None and not current.ended:
             current.stop(reason)
         self.sessions.pop(info.call_id, None)
-        self._work.spawn(self._control, info.call_id, "hangup", f"voice pipeline could not start: {reason}")
+        self._work.spawn(self._control, info.call_id, "fail", f"voice pipeline could not start: {reason}")
 
     def _registry_providers(self, agent: Agent, info: StreamInfo) -> MediaProviders:
         """The agent's providers by name; keys come from the deployment's Config, never from the agent.
@@ -422,7 +422,8 @@ class MediaBridge(MediaHooks):
                 return
             call = Call.get_or_none(Call.id == call_id)
             if call is not None and call.status in LIVE_STATUSES:
-                controller.hangup(call, reason[:200])
+                # "fail": the call could not be served (ends failed, unbilled); "hangup": the agent ended it.
+                controller.hangup(call, reason[:200], **({"unserved": True} if action == "fail" else {}))
 
     def transfer(self, call_id: str, destination: str, reason: str = "") -> bool:
         """The agent's transfer tool: only a valid phone number (E.164 after parsing) reaches the controller."""
