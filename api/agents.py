@@ -116,7 +116,7 @@ def list_agents():
 @bp.post("")
 def create():
     body = json_body()
-    reject_unknown(body, FIELDS)
+    reject_unknown(body, FIELDS, "Agent")
     for required in ("name", "direction"):
         if required not in body:
             raise invalid(required, f"{required} is required", "missing_field")
@@ -138,7 +138,7 @@ def read(agent_id: str):
 def update(agent_id: str):
     agent = get_agent(agent_id)
     body = json_body()
-    reject_unknown(body, FIELDS)
+    reject_unknown(body, FIELDS, "Agent")
     fields: dict[str, Any] = {}
     _apply(fields, body)
     for name, value in fields.items():

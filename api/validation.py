@@ -26,8 +26,17 @@ def json_body() -> dict[str, Any]:
     return body
 
 
-def reject_unknown(body: dict[str, Any], allowed: set[str]) -> None:
+def reject_unknown(body: dict[str, Any], allowed: set[str], schema: str | None = None) -> None:
+    """422 for a field the request may not carry: read_only_field for one the OpenAPI `schema` marks readOnly
+    (a response field such as id sent back), unknown_field for anything else."""
     unknown = sorted(set(body) - allowed)
+    if unknown and schema is not None:
+        from api.openapi import read_only
+
+        sent = sorted(set(unknown) & read_only(schema))
+        if sent:
+            raise invalid(sent[0], f"{sent[0]} is read-only: the server sets it; leave it out of the request",
+                          "read_only_field")
     if unknown:
         raise invalid(unknown[0], f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}",
                       "unknown_field")
