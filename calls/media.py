@@ -45,6 +45,7 @@ from pipeline.providers import (
 )
 from pipeline.providers.registry import OFFLINE, agent_provider_settings
 from pipeline.server import AudioForkServer, StreamInfo
+from pipeline.session import FAILURES as SESSION_FAILURES
 from pipeline.session import Session, SessionCallbacks, SessionConfig
 from pipeline.tokens import audio_fork_url
 from pipeline.vad import VoiceDetector
@@ -397,10 +398,20 @@ class MediaBridge(MediaHooks):
         return SessionCallbacks(
             on_turn=lambda turn: self._shielded(self.record_turn, call_id, turn),
             break_playback=break_playback,
-            end_call=lambda reason: self._shielded(self._control, call_id, "hangup",
-                                                   f"agent ended the call: {reason}"),
+            end_call=lambda reason: self._shielded(self._session_ended_call, call_id, reason),
             transfer_call=lambda destination, reason: self._shielded(self.transfer, call_id, destination, reason),
         )
+
+    def _session_ended_call(self, call_id: str, reason: str) -> None:
+        """The session hangs up. When the pipeline broke before the agent said a word (its voice never worked),
+        nobody was served: the call ends failed with the reason, unbilled, like a session that never started."""
+        with _connection():
+            call = Call.get_or_none(Call.id == call_id)
+            spoke = call is not None and any(t.get("speaker") == "agent" for t in call.transcript or [])
+        if reason in SESSION_FAILURES and not spoke:
+            self._control(call_id, "fail", f"voice pipeline failed before the agent spoke: {reason}")
+        else:
+            self._control(call_id, "hangup", f"agent ended the call: {reason}")
 
     def record_turn(self, call_id: str, turn: TurnRecord) -> None:
         """Append one turn to Call.transcript in a single UPDATE, so concurrent writers never lose a turn."""

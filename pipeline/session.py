@@ -57,6 +57,9 @@ class DeadAir(gevent.GreenletExit):
     """
 
 
+# The reasons Session._fail gives: the pipeline broke, the agent did not choose to end the call.
+FAILURES = frozenset({"speech recognition failed", "tts failed", "internal error", "provider failed",
+                      "provider timed out"})
 DESTINATION = re.compile(r"\+?[0-9A-Za-z*#._@-]{1,64}")  # matched whole (fullmatch)
 DTMF_DIGITS = set("0123456789*#ABCD")
 
