@@ -33,6 +33,7 @@ class InboundOrigin:
     account: str | None = None     # vb_account_id (account id without dashes) of the directory user
     acl_list: str | None = None    # sip_acl_authed_by: the ACL list that admitted the source address
     source_ip: str | None = None   # sip_network_ip: the address the INVITE came from
+    proxied_ip: str | None = None  # X-AUTH-IP: the caller's address as a Kamailio front end saw it
 
     @classmethod
     def from_channel(cls, channel: Any) -> InboundOrigin:
@@ -40,7 +41,8 @@ class InboundOrigin:
         get = channel.get if channel is not None else {}.get
         return cls(account=get("variable_vb_account_id") or None,
                    acl_list=get("variable_sip_acl_authed_by") or None,
-                   source_ip=get("variable_sip_network_ip") or get("Caller-Network-Addr") or None)
+                   source_ip=get("variable_sip_network_ip") or get("Caller-Network-Addr") or None,
+                   proxied_ip=get("variable_sip_h_X-AUTH-IP") or None)
 
     @property
     def ip_trusted(self) -> bool:
@@ -63,13 +65,34 @@ def _allows(account: SipAccount, ip: ipaddress.IPv4Address) -> bool:
     return False
 
 
-def _by_source_address(number: PhoneNumber, did: str, origin: InboundOrigin) -> Attribution:
+def _ip_trust_accounts():
+    return SipAccount.select().where(SipAccount.deleted_at.is_null(), SipAccount.inbound_username.is_null())
+
+
+def _address(text: str | None) -> ipaddress.IPv4Address | None:
     try:
-        ip = ipaddress.IPv4Address(origin.source_ip or "")
+        return ipaddress.IPv4Address(text or "")
     except ValueError:
+        return None
+
+
+def admitted_address(origin: InboundOrigin) -> ipaddress.IPv4Address | None:
+    """The address sofia checked against vb_accounts. It tries the packet's source first; only when no list
+    admits that (a Kamailio front end, in sip_proxies) does it check the X-AUTH-IP the proxy added. So the
+    header counts only when no customer account allows the packet's source: a caller that adds its own
+    X-AUTH-IP while sending from an allowed PBX address cannot choose another customer's account."""
+    direct = _address(origin.source_ip)
+    if direct is not None and any(_allows(account, direct) for account in _ip_trust_accounts()):
+        return direct
+    return _address(origin.proxied_ip) or direct
+
+
+def _by_source_address(number: PhoneNumber, did: str, origin: InboundOrigin) -> Attribution:
+    ip = admitted_address(origin)
+    if ip is None:
         return Attribution(None, f"{did}: the call was admitted by IP but carries no usable source address "
                                  f"({(origin.source_ip or 'none')[:45]!r})")
-    query = SipAccount.select().where(SipAccount.deleted_at.is_null(), SipAccount.inbound_username.is_null())
+    query = _ip_trust_accounts()
     if number.sip_account_id:
         query = query.where(SipAccount.id == number.sip_account_id)
     else:
