@@ -78,6 +78,16 @@ def _apply(agent_fields: dict[str, Any], body: dict[str, Any]) -> None:
         agent_fields["active"] = body["active"]
 
 
+def _require_voice(agent: Agent) -> None:
+    """422 invalid_voice, naming the field, when the agent's TTS provider cannot speak with its voice: the call's
+    voice session would otherwise fail to start when the call is answered."""
+    from pipeline.providers.voices import voice_problem
+
+    problem = voice_problem(agent.voice, agent.tts)
+    if problem is not None:
+        raise invalid(problem[0], problem[1], "invalid_voice")
+
+
 def _require_buildable(agent: Agent) -> None:
     """422 when a provider the agent names cannot be built on this deployment (no key, no SDK): a call would
     otherwise learn it at answer time. The same check runs at start (app.py serve)."""
@@ -106,13 +116,14 @@ def list_agents():
 @bp.post("")
 def create():
     body = json_body()
-    reject_unknown(body, FIELDS)
+    reject_unknown(body, FIELDS, "Agent")
     for required in ("name", "direction"):
         if required not in body:
             raise invalid(required, f"{required} is required", "missing_field")
     fields: dict[str, Any] = {}
     _apply(fields, body)
     agent = Agent(organization=g.org, **fields)
+    _require_voice(agent)
     _require_buildable(agent)
     agent.save(force_insert=True)
     return jsonify(agent_to_dict(agent)), 201
@@ -127,11 +138,12 @@ def read(agent_id: str):
 def update(agent_id: str):
     agent = get_agent(agent_id)
     body = json_body()
-    reject_unknown(body, FIELDS)
+    reject_unknown(body, FIELDS, "Agent")
     fields: dict[str, Any] = {}
     _apply(fields, body)
     for name, value in fields.items():
         setattr(agent, name, value)
+    _require_voice(agent)
     _require_buildable(agent)
     agent.updated_at = utcnow()
     agent.save()

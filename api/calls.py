@@ -336,6 +336,8 @@ def list_calls():
             raise invalid("direction", "direction must be inbound or outbound")
         query = query.where(Call.direction == args["direction"])
     if "agent_id" in args:
+        if not args["agent_id"]:  # present means filter: an empty id is a client bug, not "all agents"
+            raise invalid("agent_id", "agent_id must be an agent id")
         query = query.where(Call.agent == args["agent_id"])
     if "created_after" in args:
         query = query.where(Call.created_at >= utc_datetime(args["created_after"], "created_after"))

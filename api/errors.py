@@ -46,7 +46,9 @@ def register(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         status = exc.code or 500
         message = {413: "request body is larger than the allowed maximum"}.get(status, exc.description)
-        return _api_error(ApiError(status, _HTTP_CODES.get(status, "http_error"), message))
+        # Werkzeug's own headers (405's Allow, RFC 9110 15.5.6) survive the JSON body; its Content-Type does not.
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+        return _api_error(ApiError(status, _HTTP_CODES.get(status, "http_error"), message, headers=headers))
 
     _register_telephony(app, _api_error)
 

@@ -38,7 +38,7 @@ def list_numbers():
 @bp.post("")
 def create():
     body = json_body()
-    reject_unknown(body, {"number", "agent_id", "label"})
+    reject_unknown(body, {"number", "agent_id", "label"}, "PhoneNumber")
     number = e164(body.get("number"), "number", current_app.config["VOXBRIDGE"].default_region)
     agent_id = _inbound_agent(body.get("agent_id"))
     label = optional_str(body, "label", 200)
@@ -63,7 +63,7 @@ def _get(number_id: str) -> PhoneNumber:
 def update(number_id: str):
     row = _get(number_id)
     body = json_body()
-    reject_unknown(body, {"agent_id", "label"})
+    reject_unknown(body, {"agent_id", "label"}, "PhoneNumber")
     if "agent_id" in body:
         row.agent = _inbound_agent(body["agent_id"])
     if "label" in body:

@@ -5,23 +5,35 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from models import STATUSES
+
 bp = Blueprint("openapi", __name__)
 
 ERROR = {"$ref": "#/components/schemas/Error"}
-E164 = {"type": "string", "description": "Phone number; normalized to E.164", "examples": ["+14155550123"]}
+E164 = {"type": "string", "minLength": 1, "maxLength": 40, "description": "Phone number; normalized to E.164",
+        "examples": ["+14155550123"]}
 DATE_TIME = {"type": ["string", "null"], "format": "date-time"}
+ID = {"type": "string", "minLength": 1}
+# Set by the server and returned in responses. Request bodies must not carry them: a request that does is a
+# 422 read_only_field naming the field (api.validation.reject_unknown), never silently ignored.
+RO_ID = {"type": "string", "readOnly": True}
+RO_TIME = {"type": "string", "format": "date-time", "readOnly": True}
+
+
+def _const(value: str) -> dict[str, Any]:
+    return {"type": "string", "const": value, "readOnly": True}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}},
     "OutboundCallRequest": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
-        "to": E164, "from": E164, "agent_id": {"type": "string"},
+        "to": E164, "from": E164, "agent_id": ID,
         "context": {"type": "object", "description": "At most 16 KB; never sent to FreeSWITCH"},
         "webhook_url": {"type": "string", "format": "uri"},
-        "schedule_at": {"type": "string", "format": "date-time"},
+        "schedule_at": {"type": "string", "format": "date-time", "minLength": 1},
         "max_attempts": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3}}},
-    "BatchRequest": {"type": "object", "required": ["calls"], "properties": {"calls": {
+    "BatchRequest": {"type": "object", "required": ["calls"], "additionalProperties": False, "properties": {"calls": {
         "type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/OutboundCallRequest"}}}},
     "Call": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, "object": {"type": "string", "const": "call"},
@@ -53,18 +65,26 @@ SCHEMAS: dict[str, Any] = {
         "results": {"type": "array", "items": {"type": "object", "properties": {
             "index": {"type": "integer"}, "call": {"$ref": "#/components/schemas/Call"},
             "error": {"$ref": "#/components/schemas/Error/properties/error"}}}}}},
-    "Agent": {"type": "object", "properties": {
-        "id": {"type": "string"}, "name": {"type": "string"}, "direction": {"type": "string",
-                                                                           "enum": ["inbound", "outbound"]},
-        "prompt": {"type": "string"}, "greeting": {"type": "string"}, "voice": {"type": "string"},
-        "language": {"type": "string"}, "stt": {"type": "object"}, "llm": {"type": "object"},
+    "Agent": {"type": "object", "additionalProperties": False, "properties": {
+        "id": RO_ID, "object": _const("agent"),
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "direction": {"type": "string", "enum": ["inbound", "outbound"]},
+        "prompt": {"type": "string", "maxLength": 20_000}, "greeting": {"type": "string", "maxLength": 2_000},
+        "voice": {"type": "string", "maxLength": 100,
+                  "description": "espeak: <language>[+<variant>] installed here; elevenlabs: a 20-character voice id"},
+        "language": {"type": "string", "maxLength": 20}, "stt": {"type": "object"}, "llm": {"type": "object"},
         "tts": {"type": "object"}, "settings": {"type": "object"}, "analysis_schema": {"type": ["object", "null"]},
-        "active": {"type": "boolean"}}},
-    "PhoneNumber": {"type": "object", "properties": {"id": {"type": "string"}, "number": E164,
-                                                     "agent_id": {"type": ["string", "null"]},
-                                                     "label": {"type": ["string", "null"]}}},
-    "SipAccount": {"type": "object", "properties": {
-        "id": {"type": "string"}, "name": {"type": "string"},
+        "active": {"type": "boolean"}, "created_at": RO_TIME, "updated_at": RO_TIME}},
+    "AgentCreate": {"allOf": [{"$ref": "#/components/schemas/Agent"}], "required": ["name", "direction"]},
+    "PhoneNumber": {"type": "object", "required": ["number"], "additionalProperties": False, "properties": {
+        "id": RO_ID, "object": _const("phone_number"), "number": E164,
+        "agent_id": {"type": ["string", "null"], "minLength": 1},
+        "label": {"type": ["string", "null"], "maxLength": 200}, "created_at": RO_TIME}},
+    "PhoneNumberUpdate": {"type": "object", "additionalProperties": False, "properties": {
+        "agent_id": {"type": ["string", "null"], "minLength": 1},
+        "label": {"type": ["string", "null"], "maxLength": 200}}},
+    "SipAccount": {"type": "object", "additionalProperties": False, "properties": {
+        "id": RO_ID, "object": _const("sip_account"), "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "sip_server": {"type": ["string", "null"], "description": "host[:port] of the PBX; empty = outbound off"},
         "transport": {"type": "string", "enum": ["auto", "udp", "tcp", "tls"]},
         "country": {"type": ["string", "null"], "description": "ISO 3166 alpha-2"},
@@ -74,13 +94,25 @@ SCHEMAS: dict[str, Any] = {
                               "description": "absent keeps, null or empty clears, a value replaces"},
         "inbound_username": {"type": ["string", "null"]},
         "inbound_password": {"type": ["string", "null"], "writeOnly": True},
+        "outbound_auth": {"type": "string", "enum": ["digest", "ip"], "readOnly": True},
+        "outbound_enabled": {"type": "boolean", "readOnly": True},
+        "inbound_auth": {"type": "string", "enum": ["digest", "ip_allow_list"], "readOnly": True},
         "provisioned": {"type": "boolean", "readOnly": True},
-        "platform": {"type": "object", "readOnly": True}}},
-    "BindNumber": {"type": "object", "required": ["number"], "properties": {"number": E164,
-                                                                             "label": {"type": "string"}}},
-    "TransferRequest": {"type": "object", "required": ["to"], "properties": {
+        "provision_error": {"type": ["string", "null"], "readOnly": True},
+        "provisioned_at": {**DATE_TIME, "readOnly": True},
+        "platform": {"type": "object", "readOnly": True}, "created_at": RO_TIME, "updated_at": RO_TIME}},
+    "SipAccountCreate": {"allOf": [{"$ref": "#/components/schemas/SipAccount"}], "required": ["name"]},
+    "BindNumber": {"type": "object", "required": ["number"], "additionalProperties": False, "properties": {
+        "number": E164, "label": {"type": ["string", "null"], "maxLength": 200}}},
+    "TransferRequest": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
         "to": E164, "mode": {"type": "string", "enum": ["bridge", "refer"], "default": "bridge"}}},
 }
+
+
+def read_only(schema: str) -> frozenset[str]:
+    """The properties of a component schema that only responses carry (readOnly)."""
+    properties = SCHEMAS[schema].get("properties", {})
+    return frozenset(name for name, prop in properties.items() if prop.get("readOnly"))
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -110,9 +142,10 @@ def _path_param(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def _query(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
-            "description": description}
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    """A query filter. Present means used: an empty value is refused (minLength 1), never read as 'no filter'."""
+    return {"name": name, "in": "query", "required": False,
+            "schema": schema or {"type": "string", "minLength": 1}, "description": description}
 
 
 HEALTH = {"type": "object", "required": ["status"], "properties": {
@@ -147,13 +180,19 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/calls/outbound": {"post": _op("Queue an outbound call (Idempotency-Key honoured)", 201,
                                        "OutboundCallRequest", "Call", WRITE_ERRORS,
                                        [{"name": "Idempotency-Key", "in": "header", "required": False,
-                                         "schema": {"type": "string", "maxLength": 255}}])},
+                                         "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                                                    "pattern": "\\S"}}])},
     "/v1/calls/outbound/batch": {"post": _op("Queue up to 1,000 calls in one transaction", 200, "BatchRequest",
                                              "BatchResult", WRITE_ERRORS)},
     "/v1/calls": {"get": _op("List calls, newest first, with cursor pagination", params=[
-        _query("status", "comma-separated statuses"), _query("direction", "inbound or outbound"),
-        _query("agent_id", "agent"), _query("created_after", "ISO 8601"), _query("created_before", "ISO 8601"),
-        _query("limit", "1..200"), _query("cursor", "next_cursor of the previous page")],
+        _query("status", "comma-separated statuses", type="string", minLength=1,
+               pattern=f"^({'|'.join(STATUSES)})(,({'|'.join(STATUSES)}))*$"),
+        _query("direction", "inbound or outbound", type="string", enum=["inbound", "outbound"]),
+        _query("agent_id", "agent"), _query("created_after", "ISO 8601 with a zone", type="string", minLength=1,
+                                            format="date-time"),
+        _query("created_before", "ISO 8601 with a zone", type="string", minLength=1, format="date-time"),
+        _query("limit", "page size", type="integer", minimum=1, maximum=200, default=50),
+        _query("cursor", "next_cursor of the previous page")],
         errors=(400, 401, 422, 429))},
     "/v1/calls/{call_id}": {"get": _op("Read a call with its transcript", result="Call", params=CALL_ID)},
     "/v1/calls/{call_id}/events": {"get": _op("The call's timeline of transitions", result="CallEventList",
@@ -167,7 +206,7 @@ PATHS: dict[str, dict[str, Any]] = {
                                                  "TransferRequest", params=CALL_ID,
                                                  errors=(400, 401, 404, 409, 415, 422, 429, 503))},
     "/v1/agents": {"get": _op("List agents"),
-                   "post": _op("Create an agent", 201, "Agent", "Agent", (400, 401, 415, 422, 429))},
+                   "post": _op("Create an agent", 201, "AgentCreate", "Agent", (400, 401, 415, 422, 429))},
     "/v1/agents/{agent_id}": {"get": _op("Read an agent", result="Agent", params=AGENT_ID),
                               "patch": _op("Update an agent", 200, "Agent", "Agent",
                                            (400, 401, 404, 415, 422, 429), AGENT_ID),
@@ -176,11 +215,12 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/numbers": {"get": _op("List the organization's phone numbers"),
                     "post": _op("Assign a number to the organization", 201, "PhoneNumber", "PhoneNumber",
                                 (400, 401, 409, 415, 422, 429))},
-    "/v1/numbers/{number_id}": {"patch": _op("Change a number's inbound agent or label", 200, "PhoneNumber",
+    "/v1/numbers/{number_id}": {"patch": _op("Change a number's inbound agent or label", 200, "PhoneNumberUpdate",
                                              "PhoneNumber", (400, 401, 404, 415, 422, 429), NUMBER_ID),
                                 "delete": _op("Release a number", 204, params=NUMBER_ID)},
     "/v1/sip-accounts": {"get": _op("List SIP accounts"),
-                         "post": _op("Create a SIP account (provisions FreeSWITCH)", 201, "SipAccount", "SipAccount",
+                         "post": _op("Create a SIP account (provisions FreeSWITCH)", 201, "SipAccountCreate",
+                                     "SipAccount",
                                      (400, 401, 415, 422, 429))},
     "/v1/sip-accounts/{account_id}": {
         "get": _op("The account card, with the platform parameters for the PBX", result="SipAccount",

@@ -77,7 +77,7 @@ def _credential(fields: dict[str, Any], body: dict[str, Any], account: SipAccoun
 
 
 def _fields(body: dict[str, Any], account: SipAccount | None) -> dict[str, Any]:
-    reject_unknown(body, FIELDS)
+    reject_unknown(body, FIELDS, "SipAccount")
     fields: dict[str, Any] = {}
     if "name" in body or account is None:
         name = body.get("name")

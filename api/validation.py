@@ -9,6 +9,7 @@ import phonenumbers
 from flask import request
 
 from api.errors import ApiError, invalid
+from calls.phone_text import plausible_phone_text
 
 
 def json_body() -> dict[str, Any]:
@@ -25,8 +26,17 @@ def json_body() -> dict[str, Any]:
     return body
 
 
-def reject_unknown(body: dict[str, Any], allowed: set[str]) -> None:
+def reject_unknown(body: dict[str, Any], allowed: set[str], schema: str | None = None) -> None:
+    """422 for a field the request may not carry: read_only_field for one the OpenAPI `schema` marks readOnly
+    (a response field such as id sent back), unknown_field for anything else."""
     unknown = sorted(set(body) - allowed)
+    if unknown and schema is not None:
+        from api.openapi import read_only
+
+        sent = sorted(set(unknown) & read_only(schema))
+        if sent:
+            raise invalid(sent[0], f"{sent[0]} is read-only: the server sets it; leave it out of the request",
+                          "read_only_field")
     if unknown:
         raise invalid(unknown[0], f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}",
                       "unknown_field")
@@ -36,6 +46,9 @@ def e164(value: Any, field: str, region: str) -> str:
     """Normalize a phone number to E.164 or raise 422 invalid_phone_number."""
     if not isinstance(value, str) or not value.strip() or len(value) > 40:
         raise invalid(field, f"{field} must be a phone number string", "invalid_phone_number")
+    if not plausible_phone_text(value):
+        raise invalid(field, f"{field} may hold only digits, an optional leading +, spaces and ( ) . -",
+                      "invalid_phone_number")
     try:
         parsed = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException as exc:

@@ -23,8 +23,10 @@ import phonenumbers
 
 from calls import inbound
 from calls.causes import Outcome, outcome_for
+from calls.inbound_routing import InboundOrigin
 from calls.limits import ConcurrencyLimits, TokenBucket
 from calls.state import finish_attempt, transition
+from calls.unserved import MARK, UNSERVED, unserved_reason
 from config import Config
 from esl import commands
 from esl.errors import EslError, UnsafeValue
@@ -91,7 +93,7 @@ class AccountNotProvisioned(Exception):
         self.account_id = account_id
 
 
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+UUID_RE = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 SUBSCRIBED_EVENTS = ("CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
                      "CHANNEL_HANGUP_COMPLETE", "CHANNEL_EXECUTE_COMPLETE", "DTMF", "BACKGROUND_JOB", "HEARTBEAT",
@@ -437,6 +439,9 @@ class CallController:
         # Every started minute is billed; billmsec keeps a 20-second call from rounding to zero seconds.
         talk_ms = max(billmsec, billsec * 1000)
         billed = math.ceil(talk_ms / 60_000) if answered and talk_ms > 0 else 0
+        unserved = unserved_reason(call, HANGUP_REQUESTED)
+        if unserved is not None:  # answered but never served (no voice): no conversation, nothing billed
+            outcome, billed, reason = UNSERVED, 0, unserved
         fields = {"hangup_cause": cause, "sip_code": sip_code, "duration_s": billsec if answered else 0,
                   "billed_minutes": billed}
         with database.atomic():
@@ -545,7 +550,7 @@ class CallController:
         caller = channel.get("Caller-Caller-ID-Number")
         with database.connection_context():
             decision = inbound.admit(uuid, dialed, caller, self.config.default_region,
-                                     account=channel.get("variable_vb_account_id"))
+                                     origin=InboundOrigin.from_channel(channel))
             if decision.accepted:
                 node = self._node_for(session)
                 call = decision.call
@@ -656,8 +661,9 @@ class CallController:
         return nodes[0]
 
     # ---- call control (the API's side) ----------------------------------------------------------
-    def hangup(self, call: Call, reason: str = "hung up through the API") -> None:
-        """Hang the call up: an answered call ends completed, an unanswered one canceled (never retried).
+    def hangup(self, call: Call, reason: str = "hung up through the API", unserved: bool = False) -> None:
+        """Hang the call up: an answered call ends completed, an unanswered one canceled (never retried);
+        `unserved` (the app could not serve it, e.g. its voice never started) ends it failed with `reason`.
 
         The request is stored before the kill is sent, so the HANGUP_COMPLETE it causes (which can arrive
         before api() returns) finds it. Raises EslError when FreeSWITCH cannot be told; then the request is
@@ -665,7 +671,8 @@ class CallController:
         """
         live = self.live.get(call.id)
         marker = CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
-                                  reason=f"{HANGUP_REQUESTED}: {reason}", data={"attempt": call.attempt})
+                                  reason=f"{HANGUP_REQUESTED}: {reason}",
+                                  data={"attempt": call.attempt, **({MARK: True} if unserved else {})})
         if live is None:
             # Not driven by this process: no channel we know of. Close it rather than leave it live.
             self._end_attempt(call.id, "MANAGER_REQUEST", None, reason=reason)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from calls.inbound_routing import InboundOrigin, attribute
 from calls.representation import call_to_dict
 from calls.state import transition
 from models import FAILED, IN_PROGRESS, Agent, Call, CallEvent, PhoneNumber, database, utcnow
@@ -18,7 +19,7 @@ from webhooks.outbox import enqueue
 
 log = logging.getLogger(__name__)
 
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+UUID_RE = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 @dataclass(frozen=True)
@@ -59,23 +60,12 @@ def _reject(channel_uuid: str, did: str, caller: str | None, org, agent, cause: 
     return InboundDecision(call, False, cause, reason)
 
 
-def _account_mismatch(number: PhoneNumber, account: str | None) -> bool:
-    """The call came in over a customer account's trunk (the directory/gateway variable vb_account_id, the
-    account id without dashes): it may only reach numbers of that account, or of its organization when the
-    number is bound to no account. A trusted PBX must not reach another organization's numbers."""
-    from models import SipAccount
-
-    if not account:
-        return False
-    if number.sip_account_id:
-        return number.sip_account_id.replace("-", "") != account
-    owners = SipAccount.select(SipAccount.id).where(SipAccount.organization == number.organization_id)
-    return account not in {a.id.replace("-", "") for a in owners}
-
-
 def admit(channel_uuid: str, dialed: str, caller: str | None, region: str,
-          account: str | None = None) -> InboundDecision:
-    """Decide an inbound call; on acceptance the Call exists in `calling` with id = channel uuid."""
+          account: str | None = None, origin: InboundOrigin | None = None) -> InboundDecision:
+    """Decide an inbound call; on acceptance the Call exists in `calling` with id = channel uuid.
+
+    `origin` says how FreeSWITCH admitted the call (calls.inbound_routing); `account` alone is the
+    vb_account_id of a caller that authenticated as one account."""
     if not UUID_RE.match(channel_uuid or ""):
         raise ValueError(f"not a FreeSWITCH channel uuid: {channel_uuid!r}")
     existing = Call.get_or_none(Call.id == channel_uuid)
@@ -92,9 +82,9 @@ def admit(channel_uuid: str, dialed: str, caller: str | None, region: str,
         return _reject(channel_uuid, did, caller_e164, None, None, "UNALLOCATED_NUMBER",
                        f"{did} is not assigned to any organization")
     org = number.organization
-    if _account_mismatch(number, account):
-        return _reject(channel_uuid, did, caller_e164, org, None, "CALL_REJECTED",
-                       f"{did} is not a number of the SIP account the call came from")
+    via = attribute(number, did, origin or InboundOrigin(account=account))
+    if via.rejection:
+        return _reject(channel_uuid, did, caller_e164, org, None, "CALL_REJECTED", via.rejection)
     agent = None
     if number.agent_id:
         agent = Agent.get_or_none(Agent.id == number.agent_id, Agent.active, Agent.deleted_at.is_null(),
@@ -113,7 +103,8 @@ def admit(channel_uuid: str, dialed: str, caller: str | None, region: str,
         call = Call.create(id=channel_uuid, organization=org, agent=agent, direction="inbound", to_number=did,
                            from_number=caller_e164, status="calling", attempt=1, max_attempts=1, queued_at=now,
                            dialed_at=now, next_attempt_at=now, channel_uuid=channel_uuid)
-        CallEvent.create(call=call, from_status=None, to_status="calling", reason=f"inbound call to {did}")
+        CallEvent.create(call=call, from_status=None, to_status="calling", reason=f"inbound call to {did}",
+                         data={"sip_account_id": via.account_id} if via.account_id else None)
     return InboundDecision(call, True)
 
 

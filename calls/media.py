@@ -27,6 +27,7 @@ import phonenumbers
 from peewee import Cast, Expression, Value, fn
 
 from calls.controller import MediaHooks
+from calls.phone_text import plausible_phone_text
 from models import LIVE_STATUSES, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
 from pipeline.frames import Frame, TurnRecord
 from pipeline.providers import (
@@ -44,6 +45,7 @@ from pipeline.providers import (
 )
 from pipeline.providers.registry import OFFLINE, agent_provider_settings
 from pipeline.server import AudioForkServer, StreamInfo
+from pipeline.session import FAILURES as SESSION_FAILURES
 from pipeline.session import Session, SessionCallbacks, SessionConfig
 from pipeline.tokens import audio_fork_url
 from pipeline.vad import VoiceDetector
@@ -360,7 +362,7 @@ class MediaBridge(MediaHooks):
         if current is not None and not current.ended:
             current.stop(reason)
         self.sessions.pop(info.call_id, None)
-        self._work.spawn(self._control, info.call_id, "hangup", f"voice pipeline could not start: {reason}")
+        self._work.spawn(self._control, info.call_id, "fail", f"voice pipeline could not start: {reason}")
 
     def _registry_providers(self, agent: Agent, info: StreamInfo) -> MediaProviders:
         """The agent's providers by name; keys come from the deployment's Config, never from the agent.
@@ -396,10 +398,20 @@ class MediaBridge(MediaHooks):
         return SessionCallbacks(
             on_turn=lambda turn: self._shielded(self.record_turn, call_id, turn),
             break_playback=break_playback,
-            end_call=lambda reason: self._shielded(self._control, call_id, "hangup",
-                                                   f"agent ended the call: {reason}"),
+            end_call=lambda reason: self._shielded(self._session_ended_call, call_id, reason),
             transfer_call=lambda destination, reason: self._shielded(self.transfer, call_id, destination, reason),
         )
+
+    def _session_ended_call(self, call_id: str, reason: str) -> None:
+        """The session hangs up. When the pipeline broke before the agent said a word (its voice never worked),
+        nobody was served: the call ends failed with the reason, unbilled, like a session that never started."""
+        with _connection():
+            call = Call.get_or_none(Call.id == call_id)
+            spoke = call is not None and any(t.get("speaker") == "agent" for t in call.transcript or [])
+        if reason in SESSION_FAILURES and not spoke:
+            self._control(call_id, "fail", f"voice pipeline failed before the agent spoke: {reason}")
+        else:
+            self._control(call_id, "hangup", f"agent ended the call: {reason}")
 
     def record_turn(self, call_id: str, turn: TurnRecord) -> None:
         """Append one turn to Call.transcript in a single UPDATE, so concurrent writers never lose a turn."""
@@ -421,7 +433,8 @@ class MediaBridge(MediaHooks):
                 return
             call = Call.get_or_none(Call.id == call_id)
             if call is not None and call.status in LIVE_STATUSES:
-                controller.hangup(call, reason[:200])
+                # "fail": the call could not be served (ends failed, unbilled); "hangup": the agent ended it.
+                controller.hangup(call, reason[:200], **({"unserved": True} if action == "fail" else {}))
 
     def transfer(self, call_id: str, destination: str, reason: str = "") -> bool:
         """The agent's transfer tool: only a valid phone number (E.164 after parsing) reaches the controller."""
@@ -494,7 +507,7 @@ class MediaBridge(MediaHooks):
 
 def e164(destination: str, region: str = "US") -> str | None:
     """A transfer destination as E.164, or None unless it parses as a valid phone number."""
-    if not isinstance(destination, str) or not 2 <= len(destination) <= 32:
+    if not isinstance(destination, str) or not 2 <= len(destination) <= 32 or not plausible_phone_text(destination):
         return None
     try:
         number = phonenumbers.parse(destination, region)

@@ -45,17 +45,23 @@ class Gateway:
 class AclList:
     name: str
     default: str = "deny"
-    nodes: list[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network]] = field(default_factory=list)
+    # (allow|deny, network, token): a node added for a directory user (domain= node) carries the token
+    # "<user id>@<domain>", which sofia uses to set that user's variables on the channel.
+    nodes: list[tuple[str, ipaddress.IPv4Network | ipaddress.IPv6Network, str | None]] = field(default_factory=list)
 
     def allows(self, ip: str) -> bool:
-        # switch_network_list_validate_ip: the longest matching prefix decides (a later node
-        # wins a tie); no match -> the list's default.
+        return self.lookup(ip)[0]
+
+    def lookup(self, ip: str) -> tuple[bool, str | None]:
+        """switch_network_list_validate_ip_token: the longest matching prefix decides; nodes are prepended
+        and a node must be strictly longer to replace the current match, so among equal prefixes the node
+        added last wins (its token too). No match -> the list's default and no token."""
         addr = ipaddress.ip_address(ip)
-        verdict, best = self.default == "allow", -1
-        for kind, net in self.nodes:
+        verdict, best, token = self.default == "allow", -1, None
+        for kind, net, node_token in self.nodes:
             if addr.version == net.version and addr in net and net.prefixlen >= best:
-                verdict, best = kind == "allow", net.prefixlen
-        return verdict
+                verdict, best, token = kind == "allow", net.prefixlen, node_token
+        return verdict, token
 
 
 @dataclass
@@ -64,6 +70,8 @@ class User:
     domain: str
     attrs: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    # What switch_ivr_set_user puts on a channel: the domain's <variables>, then the user's own.
+    variables: dict[str, str] = field(default_factory=dict)
 
 
 BUILTIN_ACLS = {
@@ -152,7 +160,7 @@ class Registry:
 
     # ACLs ---------------------------------------------------------------------------------------
     def reloadacl(self) -> None:
-        acls = {n: AclList(n, "deny", [("allow", ipaddress.ip_network(c)) for c in cidrs])
+        acls = {n: AclList(n, "deny", [("allow", ipaddress.ip_network(c), None) for c in cidrs])
                 for n, cidrs in BUILTIN_ACLS.items()}
         for lst in _acl_lists(self.root):
             name = lst.get("name", "")
@@ -165,15 +173,38 @@ class Registry:
     def _add_node(self, acl: AclList, node: ET.Element) -> None:
         kind = "allow" if node.get("type", "allow") == "allow" else "deny"
         cidrs = (node.get("cidr") or "").split(",")[:MAX_CIDRS] if node.get("cidr") is not None else []
-        if node.get("domain") is not None:
-            # switch_load_network_lists: every user of that domain with a cidr attribute
-            cidrs += [c for u in self.users if u.domain == node.get("domain") and u.attrs.get("cidr")
-                      for c in u.attrs["cidr"].split(",")[:MAX_CIDRS]]
         for cidr in cidrs:
             try:
-                acl.nodes.append((kind, ipaddress.ip_network(cidr.strip(), strict=False)))
+                acl.nodes.append((kind, ipaddress.ip_network(cidr.strip(), strict=False), None))
             except ValueError:
                 log.error("Error Adding %s (%s) to list %s", cidr, kind, acl.name)
+        if node.get("domain") is not None:
+            # switch_load_network_lists: every user of that domain with a cidr attribute, token id@domain
+            for user in self.users:
+                if user.domain != node.get("domain") or not user.attrs.get("cidr"):
+                    continue
+                for cidr in user.attrs["cidr"].split(",")[:MAX_CIDRS]:
+                    try:
+                        network = ipaddress.ip_network(cidr.strip(), strict=False)
+                    except ValueError:
+                        log.error("Error Adding %s (%s) [%s@%s] to list %s", cidr, kind, user.id, user.domain,
+                                  acl.name)
+                        continue
+                    acl.nodes.append((kind, network, f"{user.id}@{user.domain}"))
+
+    def user(self, token: str) -> User | None:
+        """The directory user an ACL token or a Digest username names: id@domain (or a number-alias)."""
+        user_id, _, domain = token.partition("@")
+        for user in self.users:
+            if user.domain == domain and user_id in (user.id, user.attrs.get("number-alias")):
+                return user
+        return None
+
+    def profile_params(self, profile: str) -> list[tuple[str, str]]:
+        """A sofia profile's <settings> params in order (a name may repeat: apply-inbound-acl)."""
+        return [(p.get("name", ""), p.get("value", "")) for conf in _configuration(self.root, "sofia.conf")
+                for prof in conf.iter("profile") if prof.get("name") == profile
+                for settings in prof.findall("settings") for p in settings.findall("param")]
 
     def acl_check(self, ip: str, name: str) -> bool:
         lst = self.acls.get(name)
@@ -211,6 +242,10 @@ def _gateways(root: ET.Element, profile: str) -> Iterator[Gateway]:
                                                            for p in gw.findall("param")})
 
 
+def _variables(element: ET.Element) -> dict[str, str]:
+    return {v.get("name", ""): v.get("value", "") for v in element.findall("variables/variable")}
+
+
 def _users(root: ET.Element) -> Iterator[User]:
     for section in _section(root, "directory"):
         for domain in section.findall("domain"):
@@ -220,7 +255,8 @@ def _users(root: ET.Element) -> Iterator[User]:
                 for user in users.findall("user"):
                     if user.get("id") and user.get("type") != "pointer":
                         params = {p.get("name", ""): p.get("value", "") for p in user.findall("params/param")}
-                        yield User(user.get("id", ""), domain.get("name", ""), dict(user.attrib), params)
+                        yield User(user.get("id", ""), domain.get("name", ""), dict(user.attrib), params,
+                                   {**_variables(domain), **_variables(user)})
 
 
 def _contexts(root: ET.Element | None) -> dict[str, ET.Element]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import gevent
 from gevent.server import StreamServer
@@ -16,6 +16,7 @@ from fssim.inbound import InboundSession
 from fssim.outbound import connect as outbound_connect
 from fssim.registry import Registry
 from fssim.rules import Rules
+from fssim.sip_invite import Refused, invite
 from fssim.switch import Switch
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,8 @@ class Simulator:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, password: str = "ClueCon",  # noqa: S107 - FreeSWITCH default
                  rules: Rules | None = None, conf_dir: str | None = None, heartbeat_interval: float = 20.0,
-                 max_sessions: int = 1000, tmp_dir: str = "/tmp"):  # noqa: S108 - the path mod_audio_fork uses
+                 max_sessions: int = 1000, tmp_dir: str = "/tmp",  # noqa: S108 - the path mod_audio_fork uses
+                 env: Mapping[str, str] | None = None):
         self.host, self.requested_port, self.password = host, port, password
         self.rules = rules or Rules()
         self.conf_dir = conf_dir
@@ -47,7 +49,7 @@ class Simulator:
         self._heartbeat: gevent.Greenlet | None = None
         self._sessions: set = set()
         self._heard_listeners: list[Callable[[str, bytes], None]] = []
-        self.registry = Registry(conf_dir)
+        self.registry = Registry(conf_dir, env)  # env: what vars.xml's env-set reads (default os.environ)
 
     # ---- lifecycle ------------------------------------------------------------------------------
     def start(self) -> Simulator:
@@ -99,6 +101,13 @@ class Simulator:
                      remote_audio: str | None = None, full: bool = True) -> Channel:
         """A call from `caller` arriving at `did`, handed by the dialplan to `socket_addr` (host:port)."""
         return self.switch.inbound_call(did, socket_addr, caller, caller_name, remote_audio=remote_audio, full=full)
+
+    def sip_invite(self, did: str, source_ip: str, caller: str = "15551230000",
+                   credentials: tuple[str, str] | None = None) -> Channel | Refused:
+        """An INVITE from `source_ip` (a carrier or a customer PBX) to `did` on the external profile: admitted
+        by the profile's ACLs or a Digest answer the way mod_sofia does, then routed by the public dialplan
+        (which hands it to the app's socket). A refused INVITE creates no channel (fssim.sip_invite)."""
+        return invite(self.switch, did, source_ip, caller, credentials)
 
     def heard(self, uuid: str) -> bytes:
         """16 kHz 16-bit mono PCM the far end of call `uuid` heard (files played, bidi audio)."""

@@ -45,7 +45,7 @@ from pipeline.tokens import TokenError, check_token
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "audio.drachtio.org"
-PATH = re.compile(r"^/audio/([A-Za-z0-9][A-Za-z0-9_.-]{0,79})/?$")
+PATH = re.compile(r"\A/audio/([A-Za-z0-9][A-Za-z0-9_.-]{0,79})/?\Z")
 BIDI_FRAME_BYTES = 640
 _STOP, _SHUTDOWN = object(), object()  # writer queue markers: end the writer / half-close after what is queued
 

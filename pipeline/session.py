@@ -57,7 +57,10 @@ class DeadAir(gevent.GreenletExit):
     """
 
 
-DESTINATION = re.compile(r"^\+?[0-9A-Za-z*#._@-]{1,64}$")
+# The reasons Session._fail gives: the pipeline broke, the agent did not choose to end the call.
+FAILURES = frozenset({"speech recognition failed", "tts failed", "internal error", "provider failed",
+                      "provider timed out"})
+DESTINATION = re.compile(r"\+?[0-9A-Za-z*#._@-]{1,64}")  # matched whole (fullmatch)
 DTMF_DIGITS = set("0123456789*#ABCD")
 
 
@@ -537,7 +540,7 @@ class Session:
             self._pending_action = ("end", str(args.get("reason") or "agent ended the call")[:200])
         elif tool.name == "transfer_call":
             destination = str(args.get("destination") or "")
-            if not DESTINATION.match(destination):
+            if not DESTINATION.fullmatch(destination):
                 log.warning("refusing transfer to a malformed destination")
                 self._speak_sentence(self.config.transfer_failed_text)
                 return

@@ -10,7 +10,7 @@ import hmac
 import re
 import time
 
-CALL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+CALL_ID = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,79}\Z")
 
 
 class TokenError(ValueError):

@@ -170,6 +170,8 @@ def agent_provider_settings(agent: Any) -> dict[str, dict[str, Any]]:
 def unavailable_providers(agent: Any, config: Any = None) -> dict[str, str]:
     """{kind: why} for each provider of the agent that cannot be built on this deployment (missing key,
     unknown name, missing SDK). Builds each one as a call would, without touching the network."""
+    from pipeline.providers.voices import voice_problem
+
     problems: dict[str, str] = {}
     for kind, settings in agent_provider_settings(agent).items():
         try:
@@ -177,4 +179,7 @@ def unavailable_providers(agent: Any, config: Any = None) -> dict[str, str]:
         except (ProviderConfigError, ImportError) as exc:
             name = str(settings.get("provider") or OFFLINE[kind])
             problems[kind] = f"{kind}.provider {name}: {exc}"
+    voice = voice_problem(getattr(agent, "voice", None), getattr(agent, "tts", None))
+    if voice is not None and "tts" not in problems:  # a voice this machine's TTS cannot speak (issue 12, #8)
+        problems["tts"] = voice[1]
     return problems

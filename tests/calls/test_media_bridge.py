@@ -24,11 +24,13 @@ class FakeController:
     """Records what the bridge asks of the call controller."""
 
     def __init__(self):
-        self.hangups, self.breaks, self.transfers = [], [], []
+        self.hangups, self.breaks, self.transfers, self.unserved = [], [], [], []
         self.transfer_result = True  # what the real controller returns for +OK (False for -ERR)
 
-    def hangup(self, call, reason="hung up through the API"):
+    def hangup(self, call, reason="hung up through the API", unserved=False):
         self.hangups.append((call.id, reason))
+        if unserved:
+            self.unserved.append(call.id)
 
     def break_playback(self, call_id):
         self.breaks.append(call_id)
@@ -466,6 +468,7 @@ def test_a_session_that_cannot_start_even_offline_hangs_the_call_up_with_a_reaso
     wait_for(lambda: harness.controller.hangups)
     assert harness.controller.hangups == [
         (bad.id, "voice pipeline could not start: espeak: espeak-ng is not installed")]
+    assert harness.controller.unserved == [bad.id]  # the call ends failed, not completed (issue 12, #8)
     assert bad.id not in harness.bridge.sessions
     harness.bridge.build_providers = harness.providers  # another call is unaffected
     ws = connect(harness.bridge.media_url(good))

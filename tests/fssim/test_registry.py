@@ -154,3 +154,25 @@ def test_rescan_reads_new_gateways_only_from_the_xml_already_loaded(conf):
         assert c.api("sofia profile external rescan reloadxml") == "Reload XML [Success]\n+OK scan complete\n"
         assert "<name>vb_gw_3</name>" in c.api("sofia xmlstatus gateway vb_gw_3")
         c.close()
+
+
+def test_a_shared_cidr_is_attributed_to_one_user_as_sofia_does(conf):
+    """Two IP-trust users allowing one address: the vb_accounts list admits it and the token (whose variables
+    sofia sets) is the node added last among equal prefixes; a longer prefix wins whatever the order."""
+    from fssim.sip_invite import Refused, admission
+
+    users = conf / "directory" / "voxbridge"
+    write(users / "vb_user_a.xml", user_xml("vb_user_a", ' cidr="203.0.113.50/32"').replace(
+        "</params>", '</params>\n<variables><variable name="vb_account_id" value="a"/></variables>'))
+    write(users / "vb_user_b.xml", user_xml("vb_user_b", ' cidr="203.0.113.50/32"').replace(
+        "</params>", '</params>\n<variables><variable name="vb_account_id" value="b"/></variables>'))
+    write(users / "vb_user_c.xml", user_xml("vb_user_c", ' cidr="203.0.113.0/24"'))
+    reg = Registry(str(conf), env={})
+    assert reg.acls["vb_accounts"].lookup("203.0.113.50") == (True, "vb_user_b@voxbridge")
+    assert reg.acls["vb_accounts"].lookup("203.0.113.51") == (True, "vb_user_c@voxbridge")
+    admitted = admission(reg, "203.0.113.50")
+    assert (admitted["sip_acl_authed_by"], admitted["sip_acl_token"], admitted["vb_account_id"],
+            admitted["user_context"]) == ("vb_accounts", "vb_user_b@voxbridge", "b", "public")
+    assert admission(reg, "192.0.2.200") == Refused(407, "Proxy Authentication Required")
+    assert admission(reg, "192.0.2.200", ("vb_user_a", "pw-1"))["vb_account_id"] == "a"
+    assert admission(reg, "192.0.2.200", ("vb_user_a", "wrong")) == Refused(403, "Forbidden")
