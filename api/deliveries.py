@@ -70,6 +70,8 @@ def _filtered(args) -> Any:
             raise invalid("status", f"status must be one of {', '.join(DELIVERY_STATUSES)}")
         query = query.where(WebhookDelivery.status == args["status"])
     if "call_id" in args:
+        if not args["call_id"]:
+            raise invalid("call_id", "call_id must not be empty")
         query = query.where(WebhookDelivery.call_id == args["call_id"])
     return query
 

@@ -23,7 +23,10 @@ CONSOLE_SCHEMAS: dict[str, Any] = {
         "created_at": {"type": "string", "format": "date-time", "readOnly": True}}},
     "OrganizationSettings": {"type": "object", "additionalProperties": False, "properties": {
         "webhook_url": {"type": ["string", "null"], "format": "uri", "description": "null or empty clears"},
-        "default_caller_id": {**NULLABLE_E164, "description": "null or empty clears"}}},
+        # No pattern here: "" is accepted (it clears, as null does); anything else must be E.164.
+        "default_caller_id": {"type": ["string", "null"], "maxLength": 16,
+                              "description": "E.164 (+ and up to 15 digits), one of the organization's numbers; "
+                                             "null or empty clears"}}},
     "SigningSecretRotation": {"allOf": [{"$ref": "#/components/schemas/Organization"}, {
         "type": "object", "required": ["signing_secret"], "properties": {
             "signing_secret": {"type": "string", "description": "shown once, never again"}}}]},
@@ -95,8 +98,9 @@ DELIVERY_SCHEMAS: dict[str, Any] = {
 }
 
 
-def _query(name: str, description: str, enum: list[str] | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string", **({"enum": enum} if enum else {})}
+def _query(name: str, description: str, enum: list[str] | None = None,
+           schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    schema = schema or {"type": "string", "minLength": 1, **({"enum": enum} if enum else {})}
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
@@ -106,7 +110,9 @@ DELIVERY_PATHS: dict[str, dict[str, Any]] = {
         errors=(400, 401, 422, 429), params=[
             _query("event", "event type", ["call.queued", "call.ended", "call.analyzed", "webhook.test"]),
             _query("status", "delivery status", ["pending", "delivered", "failed"]),
-            _query("call_id", "the call the event is about"), _query("limit", "1..200, default 50"),
+            _query("call_id", "the call the event is about"), _query("limit", "1..200, default 50",
+                                                                    schema={"type": "integer", "minimum": 1,
+                                                                            "maximum": 200, "default": 50}),
             _query("cursor", "next_cursor of the previous page")])},
     "/v1/webhook-deliveries/test": {"post": _op(
         "Queue a signed webhook.test event to the organization's webhook URL (409 without one)", 202,
@@ -128,7 +134,8 @@ RECORDING_PATHS: dict[str, dict[str, Any]] = {
         "summary": "The call's recording (stereo WAV: caller left, agent right), streamed from RECORDINGS_DIR "
                    "or object storage; Range honoured",
         "parameters": [_path_param("call_id"),
-                       {"name": "Range", "in": "header", "required": False, "schema": {"type": "string"},
+                       {"name": "Range", "in": "header", "required": False,
+                        "schema": {"type": "string", "pattern": r"^bytes=[0-9]*-[0-9]*$"},
                         "description": "bytes=<first>-<last>"}],
         "responses": {
             "200": {"description": "The whole file", **WAV},

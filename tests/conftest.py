@@ -87,7 +87,8 @@ def _engines(tmp_path_factory):
                 url = request.getfixturevalue("postgres_url")
             else:
                 url = f"sqlite:///{tmp_path_factory.mktemp('sqlite')}/voxbridge.db"
-            cache[engine] = open_database(url)
+            # A small pool: four test processes share one server's max_connections (100).
+            cache[engine] = open_database(url, pool_size=int(os.environ.get("DATABASE_POOL_SIZE", "20")))
             migrate(cache[engine])
         database.initialize(cache[engine])
         return cache[engine]

@@ -42,6 +42,8 @@ BASES = {
     ("/v1/sip-accounts", "post"): lambda: {"name": "PBX"},
     ("/v1/sip-accounts/{account_id}", "patch"): lambda: {},
     ("/v1/sip-accounts/{account_id}/numbers", "post"): lambda: {"number": next(NUMBERS)},
+    ("/v1/organization", "patch"): lambda: {},
+    ("/v1/api-keys", "post"): lambda: {"name": "ci"},
 }
 SAMPLES = {"string": "x", "boolean": True, "integer": 1, "number": 1, "object": {}, "array": []}
 
