@@ -160,6 +160,26 @@ def test_play_audio_kill_audio_and_server_messages(sim, esl, ws_server, tmp_path
     assert wait_for(lambda: ws_server["texts"][-1:] == ['{"final":true}'])
 
 
+def test_a_broadcast_waits_for_the_broadcast_playing_before_it(sim, esl, tmp_path):
+    """uuid_broadcast queues its playback as a private event with event-lock (switch_ivr_broadcast): the
+    next one is not dequeued until the running one ends, so the agent's sentences, each a playAudio file
+    broadcast as soon as it is written, play one after the other. The simulator cut the first short."""
+    esl.cmd("event json CHANNEL_EXECUTE CHANNEL_EXECUTE_COMPLETE")
+    u = esl.api("originate loopback/9196/default &park()")[4:-1]
+    first, second = tmp_path / "first.r16", tmp_path / "second.r16"
+    first.write_bytes(b"\x01\x00" * 16000)  # 1.0 s at 16 kHz
+    second.write_bytes(b"\x02\x00" * 3200)
+    assert esl.api(f"uuid_broadcast {u} {first} aleg") == "+OK Message sent\n"
+    started = esl.event("CHANNEL_EXECUTE", Application_Data=str(first))
+    assert esl.api(f"uuid_broadcast {u} {second} aleg") == "+OK Message sent\n"
+    ended = esl.event("CHANNEL_EXECUTE_COMPLETE", timeout=30, Application_Data=str(first))
+    assert ended["Application-Response"] == "FILE PLAYED"
+    played_us = int(ended["Event-Date-Timestamp"]) - int(started["Event-Date-Timestamp"])
+    assert played_us >= 1_000_000  # played to its end, not broken by the next broadcast
+    assert esl.event("CHANNEL_EXECUTE_COMPLETE", timeout=30, Application_Data=str(second))
+    assert esl.api(f"uuid_exists {u}") == "true"  # still parked
+
+
 def test_kill_audio_ends_a_call_whose_last_app_is_echo(sim, esl, ws_server):
     esl.cmd("event json CHANNEL_HANGUP_COMPLETE CUSTOM mod_audio_fork::connect")
     u = esl.api("originate loopback/9196/default &echo()")[4:-1]
