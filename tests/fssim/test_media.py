@@ -261,3 +261,20 @@ def test_binary_frames_are_not_heard_through_echo(sim, esl, ws_server):
     ws_server["ws"].send(b"\x02\x00" * 320)
     gevent.sleep(0.2)
     assert sim.heard(u) == b""
+
+
+def test_on_event_hands_listeners_every_event_and_survives_a_restart(sim, esl):
+    """The hook a scripted far end (the demo's caller) reacts with: every event, in the emitting greenlet."""
+    seen, broken = [], []
+    sim.on_event(lambda ev: broken.append(1) or 1 / 0)  # a failing listener must not stop the others
+    sim.on_event(lambda ev: seen.append((ev.name, ev.unique_id, ev.get("Application"))))
+    u = esl.api("originate loopback/9196/default &park()")[4:-1]
+    assert ("CHANNEL_ANSWER", u, None) in seen and ("CHANNEL_EXECUTE", u, "park") in seen
+    assert esl.api(f"uuid_kill {u}") == "+OK\n"
+    assert wait_for(lambda: ("CHANNEL_HANGUP_COMPLETE", u, None) in seen)
+    sim.restart()
+    c = EslClient.connect("127.0.0.1", sim.port)
+    c.auth("ClueCon")
+    again = c.api("originate loopback/9196/default &park()")[4:-1]
+    assert ("CHANNEL_ANSWER", again, None) in seen and len(broken) == len(seen)
+    c.close()

@@ -107,3 +107,57 @@ def test_the_demo_exits_non_zero_saying_what_was_not_heard(monkeypatch, capsys):
     monkeypatch.setattr(demo, "run", lambda workdir: demo_result(whole, {"confirmed": True, "callback_time": "x"}))
     assert demo.main() == 0
     assert "the whole conversation was held" in capsys.readouterr().out
+
+
+class FakeSwitch:
+    """The simulator as the demo's caller sees it: events in, speech out."""
+
+    def __init__(self):
+        self.listeners, self.said = [], []
+
+    def on_event(self, fn):
+        self.listeners.append(fn)
+
+    def say(self, uuid, pcm):
+        self.said.append((uuid, pcm))
+
+    def fire(self, name, uuid, body=None, subclass="", **headers):
+        from fssim.events import Event
+
+        event = Event(name, [(k.replace("_", "-"), v) for k, v in headers.items()], body, subclass, uuid)
+        for fn in self.listeners:
+            fn(event)
+
+
+def test_the_demo_caller_answers_a_question_once_it_has_heard_it_end(tmp_path):
+    import gevent
+
+    switch = FakeSwitch()
+    caller = demo.ScriptedCaller(switch, "call-1", [("confirm", "Yes.")])
+    voice = b"\x00\x10" * 8000  # 0.5 s of voice at 16 kHz
+    question, other = tmp_path / "q.r16", tmp_path / "other.r16"
+    question.write_bytes(voice)
+    other.write_bytes(voice)
+    for path, text in ((other, "Hello."), (question, "Can you confirm?")):
+        switch.fire("CUSTOM", "call-1", json.dumps({"sampleRate": 16000, "textContent": text, "file": str(path)}),
+                    subclass="mod_audio_fork::play_audio")
+    switch.fire("CUSTOM", "call-2", json.dumps({"sampleRate": 16000, "textContent": "Can you confirm?",
+                                                 "file": str(question)}), subclass="mod_audio_fork::play_audio")
+    switch.fire("CHANNEL_EXECUTE", "call-1", Application="playback", Application_Data=str(question))
+    switch.fire("CHANNEL_EXECUTE_COMPLETE", "call-1", Application="playback", Application_Data=str(question))
+    # cut at once (uuid_break): its voice was not heard, so it is not answered
+    assert caller.heard_whole() == [] and not caller.answers[0].said
+    switch.fire("CHANNEL_EXECUTE", "call-1", Application="playback", Application_Data=str(question))
+    gevent.sleep(0.6)  # the file plays for its length
+    switch.fire("CHANNEL_EXECUTE_COMPLETE", "call-1", Application="playback", Application_Data=str(question))
+    deadline = 30.0
+    while not switch.said and deadline > 0:
+        gevent.sleep(0.05)
+        deadline -= 0.05
+    assert [uuid for uuid, _ in switch.said] == ["call-1"] and caller.heard_whole() == ["Can you confirm?"]
+    switch.fire("CHANNEL_EXECUTE", "call-1", Application="playback", Application_Data=str(question))
+    gevent.sleep(0.6)
+    switch.fire("CHANNEL_EXECUTE_COMPLETE", "call-1", Application="playback", Application_Data=str(question))
+    assert caller.playbacks[str(question)].whole
+    gevent.sleep(demo.HUMAN_PAUSE_S + 0.5)
+    assert len(switch.said) == 1  # each answer once, however often the question is heard
