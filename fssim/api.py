@@ -177,9 +177,14 @@ class Api:
         return "+OK Success\n"
 
     def uuid_break(self, arg: str) -> str:
-        ch = self._channel(arg.split()[0]) if arg else None
+        words = arg.split()
+        ch = self._channel(words[0]) if words else None
         if ch is None:
             return "-ERR No such channel!\n"
+        queued = self.sw.app_queues.get(ch.uuid)
+        if "all" in words[1:] and queued is not None:
+            while not queued.empty():  # `all` flushes what is queued too (the broadcasts waiting their turn)
+                queued.get_nowait()
         self.sw.break_app(ch)
         return "+OK\n"
 

@@ -180,6 +180,25 @@ def test_a_broadcast_waits_for_the_broadcast_playing_before_it(sim, esl, tmp_pat
     assert esl.api(f"uuid_exists {u}") == "true"  # still parked
 
 
+def test_uuid_break_all_also_drops_the_broadcasts_waiting_their_turn(sim, esl, tmp_path):
+    """What barge-in sends: the sentence playing stops and the agent's queued sentences are not played."""
+    esl.cmd("event json CHANNEL_EXECUTE CHANNEL_EXECUTE_COMPLETE")
+    u = esl.api("originate loopback/9196/default &park()")[4:-1]
+    files = [tmp_path / f"{name}.r16" for name in ("playing", "queued", "after")]
+    for path in files:
+        path.write_bytes(b"\x01\x00" * 160000)  # 10 s each
+    esl.api(f"uuid_broadcast {u} {files[0]} aleg")
+    assert esl.event("CHANNEL_EXECUTE", timeout=30, Application_Data=str(files[0]))
+    esl.api(f"uuid_broadcast {u} {files[1]} aleg")
+    assert esl.api(f"uuid_break {u} all") == "+OK\n"
+    assert esl.event("CHANNEL_EXECUTE_COMPLETE", timeout=30, Application_Data=str(files[0]))
+    esl.api(f"uuid_broadcast {u} {files[2]} aleg")
+    assert esl.event("CHANNEL_EXECUTE", timeout=30, Application_Data=str(files[2]))
+    assert esl.event("CHANNEL_EXECUTE", timeout=0, Application_Data=str(files[1])) is None  # never played
+    assert esl.api(f"uuid_break {u}") == "+OK\n"  # without `all`: only what plays
+    assert esl.event("CHANNEL_EXECUTE_COMPLETE", timeout=30, Application_Data=str(files[2]))
+
+
 def test_kill_audio_ends_a_call_whose_last_app_is_echo(sim, esl, ws_server):
     esl.cmd("event json CHANNEL_HANGUP_COMPLETE CUSTOM mod_audio_fork::connect")
     u = esl.api("originate loopback/9196/default &echo()")[4:-1]
