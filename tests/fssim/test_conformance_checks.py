@@ -225,7 +225,7 @@ def test_the_outbound_socket_mode(conn, answer_dial, app_listener):
 def fork_server():
     """A mod_audio_fork WebSocket server (conformance.py's): metadata, later texts, binary frame sizes."""
     state = {"meta": None, "texts": [], "frames": [], "subprotocol": None, "ws": None,
-             "first_frame_at": None, "meta_seen": threading.Event()}
+             "meta_seen": threading.Event()}
 
     def handler(ws):
         state["ws"], state["subprotocol"] = ws, ws.subprotocol
@@ -237,7 +237,6 @@ def fork_server():
                 elif isinstance(msg, str):
                     state["texts"].append(msg)
                 else:
-                    state["first_frame_at"] = state["first_frame_at"] or time.monotonic()
                     state["frames"].append((time.monotonic(), len(msg)))
         except Exception:  # noqa: BLE001 - the switch closing the stream ends the loop
             pass
@@ -256,6 +255,7 @@ def test_mod_audio_fork(conn, answer_dial, fork_server):
     u, _ = originate(c, answer_dial)
     assert c.event("CHANNEL_ANSWER", WAIT, Unique_ID=u)
     port = fork_server["port"]
+    started = time.monotonic()
     assert c.api(f'uuid_audio_fork {u} start ws://127.0.0.1:{port}/audio/x?t=1 mono 16k {{"callId":"c1"}}') \
         == "+OK Success\n"
     assert c.event("mod_audio_fork::connect", WAIT, Unique_ID=u)
@@ -263,12 +263,14 @@ def test_mod_audio_fork(conn, answer_dial, fork_server):
     assert fork_server["subprotocol"] == "audio.drachtio.org"
     assert fork_server["meta"] == '{"callId":"c1"}'  # the first text frame is the metadata
     # ~50 binary frames a second, mostly 640 bytes (20 ms at 16k), whole samples. Load can only slow the
-    # stream down, so the bound that holds anywhere: 50 frames take at least ~a second (real-time pacing).
+    # stream down, so the bound that holds anywhere: the 50th frame comes ~a second after the fork started
+    # (real-time pacing, not a dump of audio); conformance.py's "at least 35 in the first second" is not
+    # checked here, since a loaded test machine can make any stream late.
     assert until(lambda: len(fork_server["frames"]) >= 50)
     frames = fork_server["frames"][:50]
     sizes = [n for _, n in frames]
     assert sizes.count(640) >= 40 and all(n % 2 == 0 for n in sizes)
-    assert frames[-1][0] - frames[0][0] >= 0.8
+    assert frames[-1][0] - started >= 0.9
     ws = fork_server["ws"]
     ws.send(json.dumps({"type": "playAudio", "data": {
         "audioContentType": "raw", "sampleRate": 16000, "audioContent": base64.b64encode(b"\0\0" * 1600).decode(),
