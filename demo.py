@@ -9,9 +9,11 @@ call.ended and call.analyzed webhook bodies as a receiver got them.
 """
 from __future__ import annotations
 
+import array
 import json
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -59,23 +61,140 @@ def speak(text: str) -> tuple[bytes, int]:
     return wav_to_pcm(wav)
 
 
+ORDINALS = ("first", "second", "third", "fourth", "fifth")
+HUMAN_PAUSE_S = 0.5  # the caller's pause between hearing the question end and answering
+SILENCE_PEAK = 300  # 16-bit sample peak below which a stretch of the agent's audio is silence
+
+
+@dataclass
+class Playback:
+    """One file of the agent's voice the far end was given (a mod_audio_fork::play_audio)."""
+
+    text: str
+    file: Path
+    rate: int
+    started: float | None = None
+    whole: bool | None = None  # None while it plays or before; then whether all its voice was played
+
+    def voice_after(self, seconds: float) -> bool:
+        """Whether the file holds voice (not silence) after `seconds` of it."""
+        try:
+            pcm = self.file.read_bytes()[int(seconds * self.rate) * 2:]
+        except OSError:
+            return True  # cannot tell: not heard
+        samples = array.array("h", pcm[:len(pcm) // 2 * 2])
+        return any(abs(v) > SILENCE_PEAK for v in samples)
+
+
+@dataclass
+class Answer:
+    cue: str
+    line: str
+    pcm: bytes
+    said: bool = False
+
+
 class ScriptedCaller:
-    """The far end: after each question the agent finishes, it speaks its next line into the call."""
+    """The far end, driven by the switch's events: when a file of the agent's voice that asks a
+    question has played to its end, it speaks the answer for that question into the call. The
+    recognizer's timing never matters here: the caller waits for the question, not for a clock.
 
-    def __init__(self, sim: Simulator, call_id: str, lines: list[tuple[str, str]]):
+    interrupt: (seconds after the agent starts speaking, a line) the caller says regardless (barge-in).
+    """
+
+    def __init__(self, sim: Simulator, call_id: str, lines: list[tuple[str, str]],
+                 interrupt: tuple[float, str] | None = None):
         self.sim, self.call_id = sim, call_id
-        self.lines = [(cue, speak_16k(line)) for cue, line in lines]
-        self.seen = 0
+        self.answers = [Answer(cue, line, speak_16k(line)) for cue, line in lines]
+        self.interrupt = (interrupt[0], speak_16k(interrupt[1])) if interrupt else None
+        self.playbacks: dict[str, Playback] = {}  # by file, in the order given
+        sim.on_event(self.on_event)
 
-    def on_transcript(self, transcript: list[dict[str, Any]]) -> None:
-        for turn in transcript[self.seen:]:
-            text = turn.get("text", "")
-            if turn.get("speaker") != "agent" or turn.get("interrupted") or not text.rstrip().endswith("?"):
-                continue
-            answer = next((pcm for cue, pcm in self.lines if cue in text.lower()), None)
-            if answer is not None:
-                gevent.spawn_later(0.6, self.sim.say, self.call_id, answer)
-        self.seen = len(transcript)
+    def on_event(self, ev) -> None:
+        if ev.unique_id != self.call_id:
+            return
+        if ev.subclass == "mod_audio_fork::play_audio":
+            self._given(ev.body or "")
+        elif ev.name in ("CHANNEL_EXECUTE", "CHANNEL_EXECUTE_COMPLETE") and ev.get("Application") == "playback":
+            playback = self.playbacks.get(ev.get("Application-Data") or "")
+            if playback is None:
+                return
+            if ev.name == "CHANNEL_EXECUTE":
+                self._started(playback)
+            else:
+                self._ended(playback)
+
+    def _given(self, body: str) -> None:
+        try:
+            info = json.loads(body)
+            playback = Playback(info.get("textContent", ""), Path(info["file"]), int(info["sampleRate"]))
+        except (ValueError, KeyError, TypeError):
+            return
+        self.playbacks[info["file"]] = playback
+
+    def _started(self, playback: Playback) -> None:
+        if self.interrupt and not any(p.started for p in self.playbacks.values()):
+            gevent.spawn_later(self.interrupt[0], self.sim.say, self.call_id, self.interrupt[1])
+        playback.started = time.monotonic()
+
+    def _ended(self, playback: Playback) -> None:
+        # A file cut (killAudio, uuid_break, hang-up) ends early, and load only makes playing slower: what
+        # was not played is the file after the time it ran. Cut in its trailing silence, it was all heard.
+        ran = time.monotonic() - (playback.started or time.monotonic())
+        playback.whole = not playback.voice_after(ran)
+        if not playback.whole or "?" not in playback.text:
+            return
+        answer = next((a for a in self.answers if not a.said and a.cue in playback.text.lower()), None)
+        if answer is not None:
+            answer.said = True
+            gevent.spawn_later(HUMAN_PAUSE_S, self.sim.say, self.call_id, answer.pcm)
+
+    def heard_whole(self) -> list[str]:
+        """The texts of the agent's voice the caller heard to the end, in order."""
+        return [p.text for p in self.playbacks.values() if p.whole]
+
+
+def conversation_problems(result: dict[str, Any]) -> list[str]:
+    """What of the scripted conversation did not happen, in words; [] when all of it did.
+
+    Each scripted answer spoken after its question was heard by the caller and is a caller turn after
+    that question in the transcript; each question's answer was captured; every agent turn that was
+    not cut off reached the caller whole; the call completed and both webhooks arrived.
+    """
+    call, heard = result["call"], result["caller_heard"]
+    lines, questions = CALLER_LINES, AGENT["settings"]["questions"]
+    transcript = call.transcript or []
+    problems = []
+    for n, (cue, _line) in enumerate(lines):
+        nth = ORDINALS[n] if n < len(ORDINALS) else f"#{n + 1}"
+        asked = next((i for i, t in enumerate(transcript) if t.get("speaker") == "agent"
+                      and cue in t.get("text", "").lower()), None)
+        if not any(cue in text.lower() and "?" in text for text in heard):
+            problems.append(f"the agent's {nth} question ('{cue}') was never heard by the caller")
+        elif asked is None or not any(t.get("speaker") == "caller" for t in transcript[asked + 1:]):
+            problems.append(f"the caller's {nth} answer was never heard")
+    answers = call.answers or {}
+    for question in questions:
+        if answers.get(question["key"]) in (None, ""):
+            problems.append(f"the answer '{question['key']}' was not captured")
+    for turn in transcript:
+        if turn.get("speaker") == "agent" and not turn.get("interrupted") and not _covered(turn.get("text", ""), heard):
+            problems.append(f"the agent's reply '{turn.get('text', '')}' was never heard whole by the caller")
+    if call.status != "completed":
+        problems.append(f"the call ended {call.status} ({call.hangup_cause}), not completed")
+    for kind in ("call.ended", "call.analyzed"):
+        if not any(e["type"] == kind for e in result["events"]):
+            problems.append(f"no {kind} webhook arrived")
+    return problems
+
+
+def _covered(text: str, heard: list[str]) -> bool:
+    """Whether the files heard whole, each a piece of `text`, add up to all of it."""
+    rest = text
+    for piece in heard:
+        if piece.strip() and piece.strip() in rest:
+            rest = rest.replace(piece.strip(), "", 1)
+    return not rest.strip()
 
 
 def speak_16k(text: str) -> bytes:
@@ -114,10 +233,8 @@ def run(workdir: Path, out=None, timeout_s: float = 120.0, caller_lines: list[tu
     """Run the demo call in `workdir`; returns the call and the webhook bodies received.
 
     caller_lines: the caller's answers, by a word of the question; interrupt: (seconds after the
-    answer, a line) the caller says regardless, e.g. over the agent's greeting (barge-in).
+    agent starts speaking, a line) the caller says regardless, e.g. over the agent's greeting (barge-in).
     """
-    import sys
-
     out = out or sys.stdout
     sim = Simulator("127.0.0.1", 0, "demo-esl-pw", heartbeat_interval=5.0, tmp_dir=str(workdir),
                     rules=Rules(default=Rule(".*", "answer", after=1.0, hangup_after=timeout_s))).start()
@@ -144,8 +261,7 @@ def run(workdir: Path, out=None, timeout_s: float = 120.0, caller_lines: list[tu
     webhooks = DeliveryWorker(allow_private=True, interval_s=0.2)
     print(f"VoxBridge demo: calling {CALLER_NUMBER} through the FreeSWITCH simulator (no keys, no cloud)",
           file=out, flush=True)
-    caller = ScriptedCaller(sim, call.id, CALLER_LINES if caller_lines is None else caller_lines)
-    interrupted = False
+    caller = ScriptedCaller(sim, call.id, CALLER_LINES if caller_lines is None else caller_lines, interrupt)
     started = time.monotonic()
     try:
         dispatcher.start()
@@ -157,12 +273,8 @@ def run(workdir: Path, out=None, timeout_s: float = 120.0, caller_lines: list[tu
                 row = Call.get_by_id(call.id)
             if row.status != status:
                 status = row.status
-                if status == "in-progress" and interrupt and not interrupted:
-                    interrupted = True
-                    gevent.spawn_later(interrupt[0], sim.say, call.id, speak_16k(interrupt[1]))
                 print(f"  [{status}]", file=out, flush=True)
             shown = print_turns(row, shown, out)
-            caller.on_transcript(row.transcript or [])
             if receiver.get("call.ended") and receiver.get("call.analyzed"):
                 break
         for kind in ("call.ended", "call.analyzed"):
@@ -172,7 +284,7 @@ def run(workdir: Path, out=None, timeout_s: float = 120.0, caller_lines: list[tu
             final = Call.get_by_id(call.id)
             pending = WebhookDelivery.select().where(WebhookDelivery.status == "pending").count()
         return {"call": final, "events": receiver.events, "pending_webhooks": pending,
-                "heard": sim.heard(call.id)}
+                "heard": sim.heard(call.id), "caller_heard": caller.heard_whole()}
     finally:
         dispatcher.stop()
         webhooks.stop()
@@ -184,5 +296,10 @@ def run(workdir: Path, out=None, timeout_s: float = 120.0, caller_lines: list[tu
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="voxbridge-demo-") as tmp:
         result = run(Path(tmp))
-    ok = result["call"].status == "completed" and any(e["type"] == "call.analyzed" for e in result["events"])
-    return 0 if ok else 1
+    problems = conversation_problems(result)
+    for problem in problems:
+        print(f"demo failed: {problem}", file=sys.stderr, flush=True)
+    if not problems:
+        print(f"\ndemo: the whole conversation was held ({len(CALLER_LINES)} answers heard and captured, "
+              "every agent reply heard by the caller)", flush=True)
+    return 1 if problems else 0

@@ -154,8 +154,10 @@ class Api:
         app = parse_application(path.replace("::", "&", 1)) if "::" in path else None
         name, data = (app.name, app.arg) if app else ("playback", path)
         self.sw.queue_app(ch, name, data, broadcast=True)
-        if ch.app not in ("park", "socket"):
-            self.sw.break_app(ch)  # broadcast interrupts what runs, then plays
+        # A broadcast interrupts what runs, then plays; but broadcasts are queued with event-lock
+        # (switch_ivr_broadcast), so one never cuts the broadcast playing before it: they play in turn.
+        if ch.app not in ("park", "socket") and not ch.broadcasting:
+            self.sw.break_app(ch)
         return "+OK Message sent\n"
 
     def uuid_record(self, arg: str) -> str:
@@ -175,9 +177,14 @@ class Api:
         return "+OK Success\n"
 
     def uuid_break(self, arg: str) -> str:
-        ch = self._channel(arg.split()[0]) if arg else None
+        words = arg.split()
+        ch = self._channel(words[0]) if words else None
         if ch is None:
             return "-ERR No such channel!\n"
+        queued = self.sw.app_queues.get(ch.uuid)
+        if "all" in words[1:] and queued is not None:
+            while not queued.empty():  # `all` flushes what is queued too (the broadcasts waiting their turn)
+                queued.get_nowait()
         self.sw.break_app(ch)
         return "+OK\n"
 

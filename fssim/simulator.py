@@ -12,6 +12,7 @@ from gevent.server import StreamServer
 from fssim.api import Api
 from fssim.audio_fork import AudioForks
 from fssim.channel import Channel
+from fssim.events import Event
 from fssim.inbound import InboundSession
 from fssim.outbound import connect as outbound_connect
 from fssim.registry import Registry
@@ -49,12 +50,14 @@ class Simulator:
         self._heartbeat: gevent.Greenlet | None = None
         self._sessions: set = set()
         self._heard_listeners: list[Callable[[str, bytes], None]] = []
+        self._event_listener = _EventListener()
         self.registry = Registry(conf_dir, env)  # env: what vars.xml's env-set reads (default os.environ)
 
     # ---- lifecycle ------------------------------------------------------------------------------
     def start(self) -> Simulator:
         sw = Switch(self.rules, self.registry, max_sessions=self.max_sessions)
         sw.heard.listeners.extend(self._heard_listeners)
+        sw.sessions.add(self._event_listener)
         if self.switch is not None:
             sw.heard.buffers = self.switch.heard.buffers  # what was heard survives a restart
         self.switch, self.api = sw, Api(sw)
@@ -119,6 +122,11 @@ class Simulator:
         if self.switch is not None:
             self.switch.heard.listeners.append(fn)
 
+    def on_event(self, fn: Callable[[Event], None]) -> None:
+        """Call fn(event) for every event the switch fires, in the emitting greenlet (keep fn short:
+        spawn anything slow). A scripted far end reacts to what it hears this way, not on timers."""
+        self._event_listener.listeners.append(fn)
+
     def channel(self, uuid: str) -> Channel | None:
         return self.switch.channels.get(uuid)
 
@@ -164,3 +172,20 @@ class Simulator:
                 ("Session-Per-Sec-Last", "0"), ("Session-Per-Sec-Max", "5"), ("Session-Per-Sec-FiveMin", "5"),
                 ("Session-Since-Startup", str(sw.sessions_since_startup)), ("Session-Peak-Max", str(sw.peak)),
                 ("Session-Peak-FiveMin", str(sw.peak)), ("Idle-CPU", "98.166667")])
+
+
+class _EventListener:
+    """Sits among the switch's ESL sessions (it offers every event to each) and hands events to listeners."""
+
+    def __init__(self) -> None:
+        self.listeners: list[Callable[[Event], None]] = []
+
+    def offer(self, ev: Event) -> None:
+        for fn in list(self.listeners):
+            try:
+                fn(ev)
+            except Exception:  # a listener's bug must not break the switch's event delivery
+                log.exception("simulator event listener failed on %s", ev.name)
+
+    def kill(self) -> None:
+        """Sessions are killed when the switch stops; the listener stays for the restarted switch."""

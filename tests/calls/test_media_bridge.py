@@ -387,12 +387,13 @@ def test_offline_call_with_espeak_and_pocketsphinx(db, org, media_config, rate):
     bridge.start()
     try:
         ws = connect(bridge.media_url(call))
+        ws.settimeout(30)  # each reply waits on pocketsphinx and espeak-ng: generous on a loaded 2-core machine
         ws.send(json.dumps({"call_id": call.id, "sampleRate": rate}))
         caller = Caller(ws, rate)
         opening = messages_until(ws, lambda m: "tomorrow" in (spoken(m) or ""))
         assert {m["data"]["sampleRate"] for m in opening if spoken(m)} == {rate}
         played = sum(len(base64.b64decode(m["data"]["audioContent"])) for m in opening if spoken(m)) / (rate * 2)
-        gevent.sleep(played + 0.5)  # the caller listens to the whole question
+        gevent.sleep(played + 0.5)  # the caller listens to the whole question, played from when it arrived
         voice_f2 = build_tts({"provider": "espeak", "voice": "en-us+f2", "words_per_minute": 150})
         caller.say(b"".join(voice_f2.synthesize("Yes, I will.", rate)))
         rest = messages_until(ws, lambda m: m.get("type") == "disconnect", limit=100)

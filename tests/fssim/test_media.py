@@ -160,6 +160,45 @@ def test_play_audio_kill_audio_and_server_messages(sim, esl, ws_server, tmp_path
     assert wait_for(lambda: ws_server["texts"][-1:] == ['{"final":true}'])
 
 
+def test_a_broadcast_waits_for_the_broadcast_playing_before_it(sim, esl, tmp_path):
+    """uuid_broadcast queues its playback as a private event with event-lock (switch_ivr_broadcast): the
+    next one is not dequeued until the running one ends, so the agent's sentences, each a playAudio file
+    broadcast as soon as it is written, play one after the other. The simulator cut the first short."""
+    esl.cmd("event json CHANNEL_EXECUTE CHANNEL_EXECUTE_COMPLETE")
+    u = esl.api("originate loopback/9196/default &park()")[4:-1]
+    first, second = tmp_path / "first.r16", tmp_path / "second.r16"
+    first.write_bytes(b"\x01\x00" * 16000)  # 1.0 s at 16 kHz
+    second.write_bytes(b"\x02\x00" * 3200)
+    assert esl.api(f"uuid_broadcast {u} {first} aleg") == "+OK Message sent\n"
+    started = esl.event("CHANNEL_EXECUTE", Application_Data=str(first))
+    assert esl.api(f"uuid_broadcast {u} {second} aleg") == "+OK Message sent\n"
+    ended = esl.event("CHANNEL_EXECUTE_COMPLETE", timeout=30, Application_Data=str(first))
+    assert ended["Application-Response"] == "FILE PLAYED"
+    played_us = int(ended["Event-Date-Timestamp"]) - int(started["Event-Date-Timestamp"])
+    assert played_us >= 1_000_000  # played to its end, not broken by the next broadcast
+    assert esl.event("CHANNEL_EXECUTE_COMPLETE", timeout=30, Application_Data=str(second))
+    assert esl.api(f"uuid_exists {u}") == "true"  # still parked
+
+
+def test_uuid_break_all_also_drops_the_broadcasts_waiting_their_turn(sim, esl, tmp_path):
+    """What barge-in sends: the sentence playing stops and the agent's queued sentences are not played."""
+    esl.cmd("event json CHANNEL_EXECUTE CHANNEL_EXECUTE_COMPLETE")
+    u = esl.api("originate loopback/9196/default &park()")[4:-1]
+    files = [tmp_path / f"{name}.r16" for name in ("playing", "queued", "after")]
+    for path in files:
+        path.write_bytes(b"\x01\x00" * 160000)  # 10 s each
+    esl.api(f"uuid_broadcast {u} {files[0]} aleg")
+    assert esl.event("CHANNEL_EXECUTE", timeout=30, Application_Data=str(files[0]))
+    esl.api(f"uuid_broadcast {u} {files[1]} aleg")
+    assert esl.api(f"uuid_break {u} all") == "+OK\n"
+    assert esl.event("CHANNEL_EXECUTE_COMPLETE", timeout=30, Application_Data=str(files[0]))
+    esl.api(f"uuid_broadcast {u} {files[2]} aleg")
+    assert esl.event("CHANNEL_EXECUTE", timeout=30, Application_Data=str(files[2]))
+    assert esl.event("CHANNEL_EXECUTE", timeout=0, Application_Data=str(files[1])) is None  # never played
+    assert esl.api(f"uuid_break {u}") == "+OK\n"  # without `all`: only what plays
+    assert esl.event("CHANNEL_EXECUTE_COMPLETE", timeout=30, Application_Data=str(files[2]))
+
+
 def test_kill_audio_ends_a_call_whose_last_app_is_echo(sim, esl, ws_server):
     esl.cmd("event json CHANNEL_HANGUP_COMPLETE CUSTOM mod_audio_fork::connect")
     u = esl.api("originate loopback/9196/default &echo()")[4:-1]
@@ -241,3 +280,20 @@ def test_binary_frames_are_not_heard_through_echo(sim, esl, ws_server):
     ws_server["ws"].send(b"\x02\x00" * 320)
     gevent.sleep(0.2)
     assert sim.heard(u) == b""
+
+
+def test_on_event_hands_listeners_every_event_and_survives_a_restart(sim, esl):
+    """The hook a scripted far end (the demo's caller) reacts with: every event, in the emitting greenlet."""
+    seen, broken = [], []
+    sim.on_event(lambda ev: broken.append(1) or 1 / 0)  # a failing listener must not stop the others
+    sim.on_event(lambda ev: seen.append((ev.name, ev.unique_id, ev.get("Application"))))
+    u = esl.api("originate loopback/9196/default &park()")[4:-1]
+    assert ("CHANNEL_ANSWER", u, None) in seen and ("CHANNEL_EXECUTE", u, "park") in seen
+    assert esl.api(f"uuid_kill {u}") == "+OK\n"
+    assert wait_for(lambda: ("CHANNEL_HANGUP_COMPLETE", u, None) in seen)
+    sim.restart()
+    c = EslClient.connect("127.0.0.1", sim.port)
+    c.auth("ClueCon")
+    again = c.api("originate loopback/9196/default &park()")[4:-1]
+    assert ("CHANNEL_ANSWER", again, None) in seen and len(broken) == len(seen)
+    c.close()

@@ -23,7 +23,8 @@ def main() -> None:
         result = demo.run(workdir, out=out, timeout_s=90, **kwargs)
     call = result["call"]
     print(json.dumps({"status": call.status, "hangup_cause": call.hangup_cause, "transcript": call.transcript,
-                      "events": result["events"], "heard_bytes": len(result["heard"])}))
+                      "events": result["events"], "heard_bytes": len(result["heard"]),
+                      "caller_heard": result["caller_heard"], "problems": demo.conversation_problems(result)}))
 
 
 if __name__ == "__main__":
