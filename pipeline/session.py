@@ -11,7 +11,6 @@ through the call controller and reports nothing back), which is what truncates a
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,6 +30,7 @@ from pipeline.frames import (
     TTSAudio,
     TurnRecord,
 )
+from pipeline.greeting import GreetingGate
 from pipeline.interfaces import (
     LLM,
     STT,
@@ -45,7 +45,10 @@ from pipeline.interfaces import (
 )
 from pipeline.playback import PlayedSegments
 from pipeline.sentences import SentenceAggregator
+from pipeline.session_config import DESTINATION, DTMF_DIGITS, SessionCallbacks, SessionConfig
 from pipeline.vad import Endpointer, EndpointerConfig, VADProcessor, VoiceDetector, WebRtcVad
+
+__all__ = ["DeadAir", "Session", "SessionCallbacks", "SessionConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -55,58 +58,6 @@ class DeadAir(gevent.GreenletExit):
     A GreenletExit, not a ProviderError: the provider wrappers (ResilientLLM retries a ProviderError, and
     SDK-backed providers turn Exceptions into ProviderErrors) must not swallow it and wait a second time.
     """
-
-
-DESTINATION = re.compile(r"^\+?[0-9A-Za-z*#._@-]{1,64}$")
-DTMF_DIGITS = set("0123456789*#ABCD")
-
-
-@dataclass
-class SessionConfig:
-    """Per-agent behaviour. Times in seconds unless the name says ms."""
-
-    system_prompt: str = ""
-    context: dict | None = None
-    greeting: str | None = None  # None: the LLM speaks first (the scripted agent greets from its script)
-    barge_in: bool = True  # off for legal disclaimers: caller speech during playback is ignored
-    vad_aggressiveness: int = 2
-    start_frames: int = 3
-    end_silence_ms: int = 600
-    min_utterance_ms: int = 200
-    stt_final_timeout: float = 1.0  # how long to wait for the STT's final text once the turn ended
-    reprompt_after: float = 8.0
-    reprompt_text: str = "Are you still there?"
-    max_reprompts: int = 2
-    silence_goodbye: str = "I haven't heard anything, so I'll end the call now. Goodbye."
-    max_duration: float = 600.0
-    max_duration_text: str = "We have reached the time limit for this call. Thank you, goodbye."
-    # The dead-air limit: from the end of the caller's turn (or the end of the last audio) to the next audio
-    # the caller hears. Past it the agent apologises (pre-synthesised, so the apology itself costs no TTS time)
-    # and tries the LLM once more; a second silence ends the call with failure_text.
-    provider_timeout: float = 5.0
-    apology_text: str = "Sorry, I had a problem there. Let me try again."
-    failure_text: str = "Sorry, I'm having technical difficulties. Please call back later. Goodbye."
-    transfer_failed_text: str = "Sorry, I couldn't transfer you right now."
-    dtmf_gap: float = 1.5  # keypad digits pressed within this gap form one input ("#" sends at once)
-    tts_sample_rate: int | None = None  # default: the call's rate
-    bidirectional: bool = False  # stream PCM back over the socket instead of playAudio files
-    playback_lead_ms: int = 200  # bidirectional: how far ahead of real time audio is sent
-    tools: tuple = ()  # OpenAI tool schemas; empty -> the providers' DEFAULT_TOOLS
-
-
-def _noop(*_args) -> None:
-    return None
-
-
-@dataclass
-class SessionCallbacks:
-    """What the app provides. All are called from the session's greenlets and must not block for long."""
-
-    on_turn: Callable[[TurnRecord], None] = _noop
-    break_playback: Callable[[], None] = _noop  # uuid_break <uuid> all through the call controller
-    end_call: Callable[[str], None] = _noop  # hang up politely (reason)
-    transfer_call: Callable[[str, str], bool] = lambda destination, reason: False  # -> accepted?
-    on_event: Callable[[Frame], None] = _noop  # SpeechStarted/SpeechStopped etc., for logs and metrics
 
 
 @dataclass
@@ -159,6 +110,9 @@ class Session:
         self._turn_ended_at: float | None = None  # session ms the caller's turn ended (dead air starts there)
         self._canned: dict[str, bytes] = {}  # fixed lines synthesised up front, playable with no TTS wait
         self._preparing: gevent.Greenlet | None = None
+        self._greeting = GreetingGate(config.greeting_start, config.greeting_silence, config.reprompt_after,
+                                      config.greeting_min_heard_ms)
+        self._final_grace_until: float | None = None  # an overdue STT final is awaited until then
 
     # ----- lifecycle -------------------------------------------------------------------------------------------
     def now_ms(self) -> float:
@@ -182,10 +136,13 @@ class Session:
             return
         self._ticker = gevent.spawn(self._tick_loop)
         self._preparing = gevent.spawn(self._prepare_canned)
-        if self.config.greeting:
-            self._start_reply(text=self.config.greeting, kind="greeting")
-        else:
-            self._start_reply(kind="greeting")
+        if not self._greeting.owed:
+            self._greet()
+
+    def _greet(self) -> None:
+        """Speak the greeting (or let the LLM open the conversation, with whatever the callee said so far)."""
+        self._greeting.spoken()
+        self._start_reply(text=self.config.greeting or None, kind="greeting")
 
     def stop(self, reason: str = "stream closed") -> None:
         """The call or its audio stream ended: stop everything, report a cut-off agent turn."""
@@ -207,10 +164,26 @@ class Session:
     # ----- caller input ----------------------------------------------------------------------------------------
     def push_audio(self, pcm: bytes) -> None:
         """Caller audio of any (even) length; raises AudioFormatError on garbage."""
-        for frame in self.rechunker.push(pcm):
+        frames = self.rechunker.push(pcm)
+        self._fill_wire_gap(arriving_ms=20.0 * len(frames))
+        for frame in frames:
             if self.ended:
                 return
+            self._run_timers()
             self._on_frame(frame)
+
+    def _fill_wire_gap(self, arriving_ms: float = 0.0) -> None:
+        """Silence for the wall time no frame covered: mod_audio_fork sends one frame per RTP packet and nothing
+        while the far end sends no RTP (a carrier's silence suppression), yet the caller is silent all that
+        time. Without this the endpointer never hears the end of a turn and the audio clock falls behind."""
+        behind = self.now_ms() - arriving_ms - self._audio_ms
+        if self.ended or behind < self.config.wire_gap_ms:
+            return
+        zero = bytes(self.rechunker.size)
+        for _ in range(int(behind // 20)):
+            if self.ended:
+                return
+            self._on_frame(zero)
 
     def push_dtmf(self, digit: str) -> None:
         """A keypad digit from the call (ESL DTMF event, or a {"dtmf": "5"} text frame on the socket)."""
@@ -231,7 +204,6 @@ class Session:
     def _on_frame(self, pcm: bytes) -> None:
         from pipeline.frames import AudioIn
 
-        self._check_timers()
         frame = AudioIn(pcm, self.sample_rate, self._audio_ms)
         self._audio_ms += 20.0
         if self._ignoring_caller():
@@ -254,7 +226,8 @@ class Session:
                 self._interrupt_agent()
             if not self._caller_pieces and self._await_final_until is None:
                 self._caller_start_ms = now - (event.t_ms - event.onset_ms)
-            self._await_final_until = None
+            # A final still awaited now joins this turn: its words are committed with the caller's next words.
+            self._await_final_until = self._final_grace_until = None
             self._reprompts = 0
             return
         self._last_voiced_audio_ms = event.last_voiced_ms
@@ -270,6 +243,7 @@ class Session:
             self._turn_ended_at = self.now_ms()
         if self._stream is not None and not self._stream.closed:
             self._await_final_until = self.clock.now() + self.config.stt_final_timeout
+            self._final_grace_until = self._await_final_until + self.config.stt_final_grace
             try:
                 self._stream.finalize()
             except ProviderError as exc:
@@ -355,14 +329,28 @@ class Session:
             self._fail("speech recognition failed")
             return False
 
+    def _final_overdue(self) -> None:
+        """The final text has not come in stt_final_timeout: commit what there is, or, with nothing yet, keep
+        waiting up to stt_final_grace longer (a loaded recogniser is late, not silent; the turn is not lost)."""
+        if self._caller_pieces or self._final_grace_until is None or self.clock.now() >= self._final_grace_until:
+            self._commit_caller()
+            return
+        log.info("STT final overdue by %.1f s: still waiting for it", self.clock.now() - self._await_final_until
+                 + self.config.stt_final_timeout)
+        self._await_final_until, self._final_grace_until = self._final_grace_until, None
+
     def _commit_caller(self) -> None:
         text = " ".join(self._caller_pieces).strip()
         ended_at, self._turn_ended_at = self._turn_ended_at, None
-        self._caller_pieces, self._await_final_until = [], None
-        if not text or self.ended or self._closing:
+        self._caller_pieces, self._await_final_until, self._final_grace_until = [], None, None
+        if self.ended or self._closing:
             return
-        self._record(TurnRecord("caller", text, int(self._caller_start_ms), int(self._caller_end_ms)))
-        self._start_reply(since=ended_at)
+        if text:
+            self._record(TurnRecord("caller", text, int(self._caller_start_ms), int(self._caller_end_ms)))
+        if self._greeting.owed:
+            self._greet()  # the callee's "Hello?" (or a greeting they talked over) is answered by the greeting
+        elif text:
+            self._start_reply(since=ended_at)
 
     def _commit_dtmf(self) -> None:
         digits, self._dtmf = "".join(self._dtmf).rstrip("#"), []
@@ -370,7 +358,10 @@ class Session:
             return
         now = int(self.now_ms())
         self._record(TurnRecord("caller", digits, now, now, source="dtmf"))
-        self._start_reply()
+        if self._greeting.owed:
+            self._greet()
+        else:
+            self._start_reply()
 
     def _record(self, turn: TurnRecord) -> None:
         self.history.append(Turn(turn.speaker, turn.text))
@@ -565,11 +556,23 @@ class Session:
                 self.callbacks.break_playback()
             except Exception:
                 log.exception("break_playback callback failed")
-        if self._agent is not None:
+        if self._agent is not None and self._agent.kind == "greeting" and self._greeting_unheard(now):
+            # Not heard: nothing of it goes into the history (the callee's words are not an answer to it),
+            # and it is said again once the callee's turn is over.
+            log.info("greeting cut after %.0f ms: it will be said again", self._heard_ms(now))
+            self._agent = None
+        elif self._agent is not None:
             self._record_agent(now, interrupted=True)
         self._playing_until = min(self._playing_until, now)
         self._pending_action = None
         return True
+
+    def _heard_ms(self, now: float) -> float:
+        segments = self._agent.segments if self._agent is not None else None
+        return max(0.0, now - segments.start_ms) if segments else 0.0
+
+    def _greeting_unheard(self, now: float) -> bool:
+        return self._greeting.cut(self._heard_ms(now))
 
     def _record_agent(self, end_ms: float, interrupted: bool) -> None:
         agent, self._agent = self._agent, None
@@ -588,11 +591,17 @@ class Session:
             self._check_timers()
 
     def _check_timers(self) -> None:
+        """The tick: time passes whether frames come or not."""
+        if not self.ended:
+            self._fill_wire_gap()
+            self._run_timers()
+
+    def _run_timers(self) -> None:
         if self.ended:
             return
         now = self.now_ms()
         if self._await_final_until is not None and self.clock.now() >= self._await_final_until:
-            self._commit_caller()
+            self._final_overdue()
         if self._dtmf and self.clock.now() - self._dtmf_at >= self.config.dtmf_gap:
             self._commit_dtmf()
         replying = self._reply is not None and not self._reply.dead
@@ -626,6 +635,10 @@ class Session:
             self._finish("max duration reached")  # the goodbye itself never finished: hard stop
         idle = not replying and now >= self._playing_until and not self.endpointer.in_speech
         idle = idle and self._await_final_until is None and not self._dtmf and not self._closing
+        if idle and self._greeting.owed:
+            if self._greeting.due(now - self._last_activity):
+                self._greet()
+            return
         if idle and now - self._last_activity >= self.config.reprompt_after * 1000:
             self._last_activity = now
             if self._reprompts >= self.config.max_reprompts:

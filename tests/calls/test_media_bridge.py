@@ -323,6 +323,22 @@ def test_session_config_from_agent_settings(db, org, agent):
     assert session_config(agent, call, 16000, max_call_s=3600).provider_timeout == 30
 
 
+@pytest.mark.parametrize("direction, setting, expected", [
+    ("outbound", None, "auto"), ("inbound", None, "immediate"), ("outbound", "immediate", "immediate"),
+    ("inbound", "after_caller", "after_caller"), ("inbound", "auto", "immediate")])
+def test_greeting_start_waits_for_the_callee_on_outbound_calls_by_default(db, org, agent, direction, setting,
+                                                                          expected):
+    from calls.media import check_agent_settings
+
+    call = live_call(org, agent)
+    call.direction = direction
+    agent.settings = {} if setting is None else {"greeting_start": setting}
+    assert check_agent_settings(agent.settings) == []
+    assert session_config(agent, call, 8000, max_call_s=3600).greeting_start == expected
+    assert check_agent_settings({"greeting_start": "later"}) == [
+        "setting 'greeting_start' must be one of auto, immediate, after_caller"]
+
+
 def test_unknown_or_mistyped_agent_settings_are_reported_by_name():
     from calls.media import check_agent_settings
 
