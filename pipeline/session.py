@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import gevent
 import gevent.greenlet
+import gevent.lock
 
 from pipeline.audio import Rechunker, duration_ms
 from pipeline.clock import REAL_CLOCK, Clock
@@ -113,6 +114,12 @@ class Session:
         self._greeting = GreetingGate(config.greeting_start, config.greeting_silence, config.reprompt_after,
                                       config.greeting_min_heard_ms)
         self._final_grace_until: float | None = None  # an overdue STT final is awaited until then
+        # Caller audio comes from the socket's greenlet and, for gaps, from the ticker: one at a time, so the
+        # STT stream never sees two writers (a provider's write may yield mid-frame).
+        self._audio_lock = gevent.lock.RLock()
+        self._heard_at: float | None = None  # session ms the last caller frame arrived (stream ready: start())
+        self._gap_filled_ms = 0.0  # silence already filled in since then
+        self._frame_end_ms = 0.0  # session ms the frame being processed ended
 
     # ----- lifecycle -------------------------------------------------------------------------------------------
     def now_ms(self) -> float:
@@ -134,6 +141,7 @@ class Session:
             # may outlive the session, so close what start() just opened.
             gevent.spawn(self._stream.close)
             return
+        self._heard_at = self.now_ms()  # audio is taken from now on; frames queued meanwhile are a backlog
         self._ticker = gevent.spawn(self._tick_loop)
         self._preparing = gevent.spawn(self._prepare_canned)
         if not self._greeting.owed:
@@ -164,26 +172,36 @@ class Session:
     # ----- caller input ----------------------------------------------------------------------------------------
     def push_audio(self, pcm: bytes) -> None:
         """Caller audio of any (even) length; raises AudioFormatError on garbage."""
-        frames = self.rechunker.push(pcm)
-        self._fill_wire_gap(arriving_ms=20.0 * len(frames))
-        for frame in frames:
-            if self.ended:
-                return
-            self._run_timers()
-            self._on_frame(frame)
+        with self._audio_lock:
+            frames = self.rechunker.push(pcm)
+            self._fill_wire_gap(arriving_ms=20.0 * len(frames))
+            for frame in frames:
+                if self.ended:
+                    return
+                self._run_timers()
+                self._on_frame(frame)
 
-    def _fill_wire_gap(self, arriving_ms: float = 0.0) -> None:
+    def _fill_wire_gap(self, arriving_ms: float | None = None) -> None:
         """Silence for the wall time no frame covered: mod_audio_fork sends one frame per RTP packet and nothing
         while the far end sends no RTP (a carrier's silence suppression), yet the caller is silent all that
-        time. Without this the endpointer never hears the end of a turn and the audio clock falls behind."""
-        behind = self.now_ms() - arriving_ms - self._audio_ms
-        if self.ended or behind < self.config.wire_gap_ms:
+        time. Without this the endpointer never hears the end of a turn and the audio clock falls behind.
+
+        Measured from the last frame's arrival (each frame ends when it arrives), not from the stream's start:
+        frames that queued up while the session was starting are a backlog, not a gap. arriving_ms: the audio
+        just received (its span is not silence); None from the ticker."""
+        if self._heard_at is None or self.ended:
             return
-        zero = bytes(self.rechunker.size)
-        for _ in range(int(behind // 20)):
-            if self.ended:
-                return
-            self._on_frame(zero)
+        now = self.now_ms()
+        if now - (arriving_ms or 0.0) - self._heard_at >= self.config.wire_gap_ms:
+            uncovered = now - (arriving_ms or 0.0) - self._heard_at - self._gap_filled_ms
+            zero = bytes(self.rechunker.size)
+            for _ in range(int(uncovered // 20)):
+                if self.ended:
+                    return
+                self._gap_filled_ms += 20.0
+                self._on_frame(zero, heard_at=self._heard_at + self._gap_filled_ms)
+        if arriving_ms is not None:
+            self._heard_at, self._gap_filled_ms = now, 0.0
 
     def push_dtmf(self, digit: str) -> None:
         """A keypad digit from the call (ESL DTMF event, or a {"dtmf": "5"} text frame on the socket)."""
@@ -201,9 +219,11 @@ class Session:
         if digit == "#":
             self._commit_dtmf()
 
-    def _on_frame(self, pcm: bytes) -> None:
+    def _on_frame(self, pcm: bytes, heard_at: float | None = None) -> None:
+        """One 20 ms frame; heard_at: the session ms its audio ended (a gap's silence is processed late)."""
         from pipeline.frames import AudioIn
 
+        self._frame_end_ms = self.now_ms() if heard_at is None else heard_at
         frame = AudioIn(pcm, self.sample_rate, self._audio_ms)
         self._audio_ms += 20.0
         if self._ignoring_caller():
@@ -220,7 +240,7 @@ class Session:
 
     def _on_speech_event(self, event: SpeechStarted | SpeechStopped) -> None:
         self.callbacks.on_event(event)
-        now = self.now_ms()
+        now = self._frame_end_ms  # the frame's own time: caller turns are placed where they were said
         if isinstance(event, SpeechStarted):
             if self._agent_active():
                 self._interrupt_agent()
@@ -593,7 +613,8 @@ class Session:
     def _check_timers(self) -> None:
         """The tick: time passes whether frames come or not."""
         if not self.ended:
-            self._fill_wire_gap()
+            with self._audio_lock:
+                self._fill_wire_gap()
             self._run_timers()
 
     def _run_timers(self) -> None:
