@@ -140,6 +140,7 @@ class Session(CallerInput):
             gevent.spawn(self._stream.close)
             return
         self._heard_at = self.now_ms()  # audio is taken from now on; frames queued meanwhile are a backlog
+        self._last_activity = self._heard_at  # quiet (before an "auto" greeting) counts from here too
         self._ticker = gevent.spawn(self._tick_loop)
         self._preparing = gevent.spawn(self._prepare_canned)
         if not self._greeting.owed:
