@@ -102,3 +102,26 @@ def test_the_scripted_agent_greets_a_callee_who_said_hello_first_and_asks_its_fi
     assert h.said()[:4] == [("caller", "hello"), ("agent", "Hi, this is Acme. Can you confirm your appointment?"),
                             ("caller", "yes"), ("agent", "Thank you. Goodbye!")]
     assert agent.answers(h.session.history) == {"confirm": True}
+
+
+def test_an_auto_greetings_quiet_counts_from_when_the_stream_is_ready():
+    # pocketsphinx takes a while to start its decoder; the callee's chance to say "Hello?" starts after that.
+    from pipeline.clock import VirtualClock
+    from pipeline.fakes import EnergyVAD, FakeLLM, FakeSTT, FakeTTS
+    from pipeline.frames import TTSAudio
+    from pipeline.session import Session, SessionConfig
+
+    class SlowSTT(FakeSTT):
+        def open(self, sample_rate, on_result=None):
+            self.clock.advance(3.0)
+            return super().open(sample_rate, on_result)
+
+    clock, sent = VirtualClock(), []
+    session = Session(SessionConfig(greeting=GREETING, greeting_start="auto"), SlowSTT(clock), FakeLLM(clock, []),
+                      FakeTTS(clock), sent.append, clock=clock, vad=EnergyVAD())
+    session.start()
+    clock.advance(1.0)
+    assert not any(isinstance(f, TTSAudio) for f in sent)  # 4 s since the session began, 1 s since it was ready
+    clock.advance(0.6)
+    assert [f.text for f in sent if isinstance(f, TTSAudio)] == [GREETING]
+    session.stop()
