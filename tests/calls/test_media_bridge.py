@@ -520,3 +520,13 @@ def test_end_session_records_the_cut_off_agent_turn_before_returning(harness, or
     assert turn["speaker"] == "agent" and turn["interrupted"] is True and "while" not in turn["text"]
     assert harness.bridge.sessions[call.id].ended
     ws.close()
+
+
+def test_a_quiet_audio_stream_is_kept_while_its_call_is_up(harness, org, agent):
+    # The audio server asks this when a stream has sent nothing for its idle timeout (silence suppression).
+    call = live_call(org, agent)
+    assert harness.bridge.server.call_is_live == harness.bridge.call_is_live
+    assert harness.bridge.call_is_live(call.id) is True
+    Call.update(status="completed").where(Call.id == call.id).execute()
+    assert harness.bridge.call_is_live(call.id) is False
+    assert harness.bridge.call_is_live("00000000-0000-4000-8000-000000000000") is False
