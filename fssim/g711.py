@@ -13,13 +13,15 @@ LEG_RATE = 8000
 
 
 def ulaw_encode(pcm: np.ndarray) -> np.ndarray:
-    """int16 samples -> G.711 μ-law bytes (uint8), in 14-bit arithmetic as Sun's g711.c (and CPython's audioop)."""
-    v = pcm.astype(np.int32) >> 2
-    negative = v < 0
-    magnitude = np.minimum(np.where(negative, -v, v), 8159) + 33
-    segment = np.clip(np.floor(np.log2(magnitude)).astype(np.int32) - 5, 0, 8)
-    code = np.where(segment >= 8, 0x7F, (segment << 4) | ((magnitude >> (segment + 1)) & 0x0F))  # 8: clipped
-    return (code ^ np.where(negative, 0x7F, 0xFF)).astype(np.uint8)
+    """int16 samples -> G.711 μ-law bytes (uint8), as FreeSWITCH's g711.h (from spandsp) does it: 16-bit
+    arithmetic, so -1 encodes to zero like +1 (audioop's 14-bit version turns -1 into -8). The real 8k stream
+    of speech-immediate.wav is 99 % sample-identical to this round trip (91 % to audioop's)."""
+    x = pcm.astype(np.int32)
+    negative = x < 0
+    linear = np.where(negative, _BIAS - x - 1, _BIAS + x)
+    segment = np.floor(np.log2(linear | 0xFF)).astype(np.int32) - 7
+    code = np.where(segment >= 8, 0x7F, (segment << 4) | ((linear >> (np.minimum(segment, 7) + 3)) & 0x0F))
+    return ((code ^ np.where(negative, 0x7F, 0xFF)) & 0xFF).astype(np.uint8)
 
 
 def ulaw_decode(codes: np.ndarray) -> np.ndarray:

@@ -112,3 +112,14 @@ def test_fork_pacing_levels_and_spectrum_match_the_real_module(sim, esl, recorde
     real_16k = b"".join(f for _, f in real_nortp)
     assert above_4k_db(real_16k) < -60
     assert above_4k_db(b"".join(f for _, f in suppressed[1:])) < -60
+
+
+def test_the_g711_round_trip_is_the_real_switchs(captures_dir):
+    """The real 8k fork of speech-immediate.wav starts at the WAV's first sample (README): compare sample by sample."""
+    with wave.open(str(captures_dir / "speech-immediate.wav"), "rb") as w:
+        wav = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    real = np.frombuffer(b"".join(f for _, f in real_capture(captures_dir, "audio-fork-real-speech-immediate-8k")),
+                         "<i2")
+    n = min(len(wav), len(real))
+    assert np.mean(pcmu_round_trip(wav[:n]) == real[:n]) > 0.98
+    assert pcmu_round_trip(np.array([0, 1, -1, 2, -2], np.int16)).tolist() == [0, 0, 0, 0, 0]  # dither -> zero
