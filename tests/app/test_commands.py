@@ -94,6 +94,8 @@ def test_serve_with_two_api_workers_on_postgresql(postgres_url, tmp_path):
 
 def test_serve_refuses_more_connections_than_postgresql_gives(tmp_path):
     env = {**_env(tmp_path, API_WORKERS="4"), "DATABASE_URL": "postgresql://voxbridge@127.0.0.1:1/voxbridge"}
+    for setting in ("DATABASE_POOL_SIZE", "DATABASE_MAX_CONNECTIONS"):  # the defaults (bin/test lowers the pool)
+        env.pop(setting, None)
     result = run(["serve"], env)
     assert result.returncode == 2
     assert "API_WORKERS=4 processes x DATABASE_POOL_SIZE=40 = 160 connections" in result.stderr
