@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 
 from api.errors import ApiError, invalid
 from api.validation import e164, int_in, json_body, optional_str, reject_unknown, utc_datetime
+from calls.machine_detection import check as check_machine_detection
 from calls.representation import call_to_dict, iso
 from calls.state import transition
 from models import (
@@ -40,7 +41,8 @@ from webhooks.targets import UnsafeTarget, validate_url_syntax
 
 bp = Blueprint("calls", __name__, url_prefix="/v1/calls")
 
-OUTBOUND_FIELDS = {"to", "from", "agent_id", "context", "webhook_url", "schedule_at", "max_attempts"}
+OUTBOUND_FIELDS = {"to", "from", "agent_id", "context", "webhook_url", "schedule_at", "max_attempts",
+                   "machine_detection"}
 MAX_CONTEXT_BYTES = 16 * 1024
 MAX_BATCH = 1000
 
@@ -150,12 +152,15 @@ def build_call(body: Any, ctx: OutboundContext, now: dt.datetime) -> dict[str, A
     # "now" would dial a call its sender meant for later.
     schedule_at = utc_datetime(body["schedule_at"], "schedule_at") if body.get("schedule_at") is not None else None
     max_attempts = int_in(body.get("max_attempts", 3), "max_attempts", 1, 10)
+    detection = body.get("machine_detection")
+    if detection is not None and (problems := check_machine_detection(detection)):
+        raise invalid("machine_detection", "; ".join(problems))
     status = SCHEDULED if schedule_at and schedule_at > now else QUEUED
     return {"id": new_id(), "organization": ctx.org.id, "agent": agent.id, "direction": "outbound",
             "to_number": to, "from_number": _from_number(body, ctx), "status": status,
             "context": _context(body), "webhook_url": webhook_url, "schedule_at": schedule_at,
-            "max_attempts": max_attempts, "next_attempt_at": schedule_at or now, "queued_at": now,
-            "created_at": now, "updated_at": now}
+            "max_attempts": max_attempts, "machine_detection": detection, "next_attempt_at": schedule_at or now,
+            "queued_at": now, "created_at": now, "updated_at": now}
 
 
 def _check_allowance(org) -> None:

@@ -32,7 +32,20 @@ SCHEMAS: dict[str, Any] = {
         "context": {"type": "object", "description": "At most 16 KB; never sent to FreeSWITCH"},
         "webhook_url": {"type": "string", "format": "uri"},
         "schedule_at": {"type": "string", "format": "date-time", "minLength": 1},
-        "max_attempts": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3}}},
+        "max_attempts": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
+        "machine_detection": {"$ref": "#/components/schemas/MachineDetection"}}},
+    "MachineDetection": {
+        "type": "object", "additionalProperties": False,
+        "description": "Answering-machine detection on an outbound call; on a call it replaces the agent's "
+                       "settings.machine_detection",
+        "properties": {
+            "mode": {"type": "string", "enum": ["off", "hangup", "leave_message", "continue"], "default": "off"},
+            "message": {"type": "string", "minLength": 1, "maxLength": 1000,
+                        "description": "leave_message: said once after the beep or the greeting's end"},
+            "timeout_ms": {"type": "integer", "minimum": 2000, "maximum": 15000, "default": 5000,
+                           "description": "no decision by then: treated as a person (answered_by unknown)"},
+            "retry": {"type": "boolean", "default": False,
+                      "description": "retry a call a machine answered (attempts permitting)"}}},
     "BatchRequest": {"type": "object", "required": ["calls"], "additionalProperties": False, "properties": {"calls": {
         "type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/OutboundCallRequest"}}}},
     "Call": {"type": "object", "properties": {
@@ -51,6 +64,10 @@ SCHEMAS: dict[str, Any] = {
         "queued_at": DATE_TIME, "dialed_at": DATE_TIME, "answered_at": DATE_TIME, "ended_at": DATE_TIME,
         "duration_seconds": {"type": ["integer", "null"]}, "billed_minutes": {"type": "integer"},
         "answers": {"type": ["object", "null"]}, "recording_path": {"type": ["string", "null"]},
+        "machine_detection": {"type": ["object", "null"]},
+        "answered_by": {"type": ["string", "null"], "enum": ["human", "machine", "unknown", None],
+                        "description": "set when answering-machine detection ran"},
+        "answered_by_ms": {"type": ["integer", "null"], "description": "from answer to that decision"},
         "created_at": {"type": "string", "format": "date-time"},
         "transcript": {"type": "array", "description": "absent in lists and batch results"}}},
     "CallEventList": {"type": "object", "properties": {"object": {"type": "string", "const": "list"}, "data": {

@@ -27,6 +27,8 @@ import phonenumbers
 from peewee import Cast, Expression, Value, fn
 
 from calls.controller import MediaHooks
+from calls.machine_detection import after_detection, build_gate, policy_for
+from calls.machine_detection import check as check_machine_detection
 from calls.phone_text import plausible_phone_text
 from models import LIVE_STATUSES, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
 from pipeline.frames import Frame, TurnRecord
@@ -114,7 +116,7 @@ AGENT_SETTINGS: dict[str, tuple[type, ...]] = {
     "silence_reprompt_s": (int, float), "reprompt_text": (str,), "max_reprompts": (int,),
     "max_duration_s": (int, float), "provider_timeout_s": (int, float),
     "questions": (list,), "closing": (str,), "max_retries": (int,), "record": (bool,),
-    "audio_return": (str,), "greeting_start": (str,),
+    "audio_return": (str,), "greeting_start": (str,), "machine_detection": (dict,),
 }
 # Settings that take one of a few words. audio_return: how the agent's voice reaches the call. "playaudio" (the
 # default) sends each reply as a playAudio file that the controller plays with uuid_broadcast; "stream" sends
@@ -145,6 +147,8 @@ def check_agent_settings(settings: Any) -> list[str]:
             problems.append(f"setting {key!r} must be {' or '.join(k.__name__ for k in kinds)}")
         elif key in AGENT_SETTING_CHOICES and value not in AGENT_SETTING_CHOICES[key]:
             problems.append(f"setting {key!r} must be one of {', '.join(AGENT_SETTING_CHOICES[key])}")
+        elif key == "machine_detection":
+            problems += check_machine_detection(value, "settings.machine_detection")
     return problems
 
 
@@ -369,9 +373,17 @@ class MediaBridge(MediaHooks):
         providers = self.build_providers(agent, info)
         config = session_config(agent, call, info.sample_rate, float(self.config.max_call_duration_s),
                                 float(getattr(self.config, "provider_timeout_s", SessionConfig.provider_timeout)))
-        session = Session(config, providers.stt, providers.llm, providers.tts, send,
-                          self._callbacks(call.id, config.bidirectional), sample_rate=info.sample_rate,
-                          vad=providers.vad)
+        callbacks = self._callbacks(call.id, config.bidirectional)
+
+        def make_session(answered_by: str | None = None) -> Session:
+            chosen = config if answered_by is None else after_detection(config, answered_by)
+            return Session(chosen, providers.stt, providers.llm, providers.tts, send, callbacks,
+                           sample_rate=info.sample_rate, vad=providers.vad)
+
+        policy, _retry = policy_for(agent.settings, call)
+        session = make_session() if policy.mode == "off" else build_gate(
+            call.id, policy, info.sample_rate, make_session, send, providers.tts, callbacks.on_turn,
+            callbacks.end_call)
         self.sessions[call.id] = session
         self._answered_here.add(call.id)
         return session

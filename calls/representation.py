@@ -37,6 +37,9 @@ def call_to_dict(call: Call, include_transcript: bool = True) -> dict[str, Any]:
         "duration_seconds": call.duration_s,
         "billed_minutes": call.billed_minutes,
         "answers": call.answers,
+        "machine_detection": call.machine_detection,
+        "answered_by": call.answered_by,
+        "answered_by_ms": call.answered_by_ms,
         "recording_path": call.recording_path,
         "created_at": iso(call.created_at),
     }

@@ -46,6 +46,9 @@ class Call(BaseModel):
     billed_minutes = peewee.IntegerField(default=0)
     transcript = JSONField(default=list)
     answers = JSONField(null=True)
+    machine_detection = JSONField(null=True)  # this call's answering-machine policy (else the agent's)
+    answered_by = peewee.CharField(max_length=10, null=True)  # human / machine / unknown, when detection ran
+    answered_by_ms = peewee.IntegerField(null=True)  # audio time from answer to that decision
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
 

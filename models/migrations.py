@@ -37,7 +37,8 @@ class Step:
 # Columns later steps add: version 1 is created without them, as it was for real databases.
 _LATER_FIELDS = ((PhoneNumber, "sip_account"), (Organization, "name_key"),
                  (Organization, "previous_webhook_secret"), (Organization, "previous_secret_expires_at"),
-                 (ApiKey, "last_used_at"), (Call, "recording_object"))
+                 (ApiKey, "last_used_at"), (Call, "recording_object"), (Call, "machine_detection"),
+                 (Call, "answered_by"), (Call, "answered_by_ms"))
 
 
 def _initial(db: peewee.Database) -> None:
@@ -116,6 +117,17 @@ def _recording_objects(db: peewee.Database) -> None:
     run(_migrator(db).add_column("call", "recording_object", peewee.CharField(max_length=600, null=True)))
 
 
+def _machine_detection(db: peewee.Database) -> None:
+    from playhouse.migrate import migrate as run
+
+    from models.base import JSONField
+
+    migrator = _migrator(db)
+    run(migrator.add_column("call", "machine_detection", JSONField(null=True)),
+        migrator.add_column("call", "answered_by", peewee.CharField(max_length=10, null=True)),
+        migrator.add_column("call", "answered_by_ms", peewee.IntegerField(null=True)))
+
+
 STEPS: list[Step] = [
     Step(1, "organizations, keys, agents, calls, events, numbers, webhook outbox, idempotency", _initial),
     Step(2, "customer SIP accounts; numbers bound to an account", _sip_accounts),
@@ -123,6 +135,7 @@ STEPS: list[Step] = [
     Step(4, "organization names unique regardless of case (duplicates renamed)", _unique_org_names),
     Step(5, "signing secret rotation, API keys' last use, webhook delivery attempts", _console_api),
     Step(6, "recordings uploaded to object storage: the call keeps the object key", _recording_objects),
+    Step(7, "answering-machine detection: a call's policy and who answered", _machine_detection),
 ]
 
 

@@ -55,10 +55,12 @@ class MachineDetectionGate:
     def __init__(self, policy: MachinePolicy, sample_rate: int, start_session: StartSession,
                  send: Callable[[Frame], None], on_decision: Callable[[AmdDecision], None],
                  synthesize: Callable[[str, int], Iterable[bytes]] | None = None, clock: Clock = REAL_CLOCK,
-                 detector: MachineDetector | None = None):
+                 detector: MachineDetector | None = None, end_call: Callable[[str], None] | None = None,
+                 on_message: Callable[[str, float], None] | None = None):
         self.policy, self.sample_rate = policy, sample_rate
         self._start_session, self._send, self._on_decision = start_session, send, on_decision
         self._synthesize, self.clock = synthesize, clock
+        self._end_call, self._on_message = end_call, on_message  # hang up (reason); the message said (text, ms)
         self.detector = detector or MachineDetector(AmdConfig(timeout_ms=policy.timeout_ms), WebRtcVad(2))
         self._chunks = Rechunker(sample_rate, FRAME_MS)
         self._vad = WebRtcVad(2)
@@ -178,10 +180,19 @@ class MachineDetectionGate:
                 first = False
                 self._send(frame)
                 played_ms += frame.duration_ms
-        self.clock.sleep(played_ms / 1000 + 0.3)  # let it play out before the line drops
+        if self._on_message is not None:
+            self._on_message(text, played_ms)
+        # Let it play out before the line drops: the switch starts a file late (its lead frames and the
+        # Event Socket round trip), and the hang-up must not cut the message's last words.
+        self.clock.sleep(played_ms / 1000 + 0.8)
         self._end("voicemail message left")
 
     def _end(self, reason: str) -> None:
         self.phase = "ended"
         self._ended = True
+        if self._end_call is not None:
+            try:
+                self._end_call(reason)
+            except Exception:
+                log.exception("end_call callback failed")
         self._send(EndCall(reason))
