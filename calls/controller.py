@@ -25,6 +25,7 @@ from calls import inbound
 from calls.causes import Outcome, outcome_for
 from calls.inbound_routing import InboundOrigin
 from calls.limits import ConcurrencyLimits, TokenBucket
+from calls.machine_detection import retry_machine
 from calls.state import finish_attempt, transition
 from calls.unserved import MARK, UNSERVED, unserved_reason
 from config import Config
@@ -449,7 +450,8 @@ class CallController:
                 Organization.update(minutes_used=Organization.minutes_used + billed).where(
                     Organization.id == call.organization_id).execute()
             finish_attempt(call, outcome.status, reason or f"{cause or 'unknown'}: {outcome.meaning}",
-                           retry_base_s=self.config.retry_backoff_s, retryable=outcome.retryable, **fields)
+                           retry_base_s=self.config.retry_backoff_s, retryable=outcome.retryable,
+                           retry_answered=unserved is None and retry_machine(call), **fields)
         self.media.on_hangup(call_id)
 
     def _end_media_session(self, call_id: str) -> None:

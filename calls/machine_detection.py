@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from models import Call, CallEvent
+from models import Agent, Call, CallEvent
 from pipeline.amd import MACHINE, AmdDecision
 from pipeline.frames import TurnRecord
 from pipeline.machine_detection import MODES, MachineDetectionGate, MachinePolicy
@@ -69,6 +69,14 @@ def policy_for(agent_settings: Any, call: Call) -> tuple[MachinePolicy, bool]:
         return MachinePolicy(), False
     return (MachinePolicy(mode=chosen.get("mode", "off"), message=chosen.get("message"),
                           timeout_ms=chosen.get("timeout_ms", 5000)), bool(chosen.get("retry", False)))
+
+
+def retry_machine(call: Call) -> bool:
+    """Whether this attempt, answered by a machine, is to be tried again (the policy's `retry`)."""
+    if call.answered_by != MACHINE:
+        return False
+    agent = Agent.get_or_none(Agent.id == call.agent_id) if call.agent_id else None
+    return policy_for(agent.settings if agent is not None else None, call)[1]
 
 
 def record_decision(call_id: str, decision: AmdDecision) -> None:

@@ -37,7 +37,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     SCHEDULED: frozenset({QUEUED, CALLING, CANCELED, FAILED}),
     CALLING: frozenset({RINGING, IN_PROGRESS, COMPLETED, FAILED, NO_ANSWER, BUSY, CANCELED, QUEUED}),
     RINGING: frozenset({IN_PROGRESS, COMPLETED, FAILED, NO_ANSWER, BUSY, CANCELED, QUEUED}),
-    IN_PROGRESS: frozenset({COMPLETED, FAILED, CANCELED}),
+    # -> QUEUED only for an answering machine's attempt that its policy retries (finish_attempt's retry_answered)
+    IN_PROGRESS: frozenset({COMPLETED, FAILED, CANCELED, QUEUED}),
 }
 RETRYABLE = frozenset({NO_ANSWER, BUSY, FAILED})
 
@@ -85,14 +86,21 @@ def retry_delay(attempt: int, base_s: int) -> dt.timedelta:
 
 
 def finish_attempt(call: Call, outcome: str, reason: str | None = None, retry_base_s: int = 60,
-                   retryable: bool | None = None, **fields: Any) -> str:
+                   retryable: bool | None = None, retry_answered: bool = False, **fields: Any) -> str:
     """End one dial attempt: requeue it with backoff when retryable and attempts remain, else close it.
 
-    Never retries a completed (answered) call. Returns the status the call ended in.
+    Never retries a completed (answered) call, unless retry_answered (an answering machine answered and the
+    call's policy says try again): that attempt's answer is then cleared for the next one. Returns the status
+    the call ended in.
     """
     if retryable is None:
         retryable = outcome in RETRYABLE
-    retryable = retryable and call.answered_at is None and fields.get("answered_at") is None
+    if retry_answered:
+        retryable = True
+        if call.attempt < call.max_attempts:
+            fields.update(answered_at=None, answered_by=None, answered_by_ms=None)
+    else:
+        retryable = retryable and call.answered_at is None and fields.get("answered_at") is None
     if retryable and call.attempt < call.max_attempts:
         next_at = utcnow() + retry_delay(call.attempt, retry_base_s)
         note = f"{outcome}: {reason}" if reason else outcome

@@ -91,3 +91,25 @@ def test_a_call_can_override_the_agents_policy_and_bad_policies_are_refused(voic
     wrong = client.post("/v1/calls/outbound", headers=auth, json={
         "to": "+14155550123", "machine_detection": {"mode": "voicemail"}})
     assert wrong.status_code == 422 and wrong.get_json()["error"]["field"] == "machine_detection"
+
+
+@pytest.mark.parametrize("retry", [True, False])
+def test_a_machine_is_retried_only_when_the_policy_says_so(voice_controller, sim, caller_org, retry):
+    from calls.dispatcher import Dispatcher
+    from models import Agent, utcnow
+
+    voice_controller.media.build_providers = Providers(replies=[say("Hi, this is Acme.")])
+    agent = Agent.create(organization=caller_org, name="VM", direction="outbound",
+                         settings={"machine_detection": {"mode": "hangup", "retry": retry}})
+    call = Call.create(organization=caller_org, agent=agent, direction="outbound", to_number="+14155550123",
+                       from_number=caller_org.default_caller_id, max_attempts=2, next_attempt_at=utcnow())
+    assert Dispatcher(voice_controller).run_once().claimed == 1
+    wait_for(lambda: call.id in voice_controller.media.sessions and Call.get_by_id(call.id).channel_uuid)
+    sim.say(Call.get_by_id(call.id).channel_uuid, far_end("machine"))
+    ended = wait_for(lambda: (c := Call.get_by_id(call.id)).status in ("queued", "completed") and c, timeout=20)
+    if retry:
+        assert ended.status == "queued" and ended.attempt == 1 and ended.answered_by is None
+        assert ended.answered_at is None and ended.billed_minutes == 1  # the machine's minute stays billed
+        assert any(r.startswith("retry after completed") for r in events(call.id))
+    else:
+        assert ended.status == "completed" and ended.answered_by == "machine"
