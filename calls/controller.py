@@ -23,7 +23,7 @@ import phonenumbers
 
 from calls import inbound
 from calls.causes import Outcome, outcome_for
-from calls.limits import ConcurrencyLimits, TokenBucket
+from calls.limits import ConcurrencyLimits, Pacer
 from calls.state import finish_attempt, transition
 from config import Config
 from esl import commands
@@ -150,9 +150,7 @@ class CallController:
         self.pool = pool
         self.media = media or MediaHooks()
         self.limits = ConcurrencyLimits(config.max_concurrent_calls, config.org_max_concurrent_calls)
-        # A tenth of a second of burst: carriers count calls per second in short windows, so a full
-        # second's worth released at once after an idle spell would already break their limit.
-        self.cps = TokenBucket(config.calls_per_second, burst=max(1.0, config.calls_per_second / 10), clock=clock)
+        self.pacer = Pacer(config.calls_per_second, clock=clock)
         self.live: dict[str, LiveCall] = {}
         self._watchdog: gevent.Greenlet | None = None
         self.socket_server: OutboundServer | None = None
@@ -162,21 +160,30 @@ class CallController:
     def capacity(self) -> int:
         if not self.reconciled:
             return 0  # until FreeSWITCH's live calls are re-adopted, the limits do not know them
-        return min(self.limits.free(), self.cps.available(), self.pool.capacity())
+        return min(self.limits.free(), self.pacer.due(), self.pool.capacity())
+
+    def wait_time(self) -> float:
+        """Seconds until the next originate slot (the dispatcher sleeps no longer while calls are due)."""
+        return self.pacer.wait_time()
+
+    @property
+    def per_org_max(self) -> int:
+        """ORG_MAX_CONCURRENT_CALLS: the claim leaves organizations at it in the queue."""
+        return self.limits.per_org_max
 
     def dial(self, call: Call) -> None:
         org_limit = Organization.select(Organization.max_concurrent_calls).where(
             Organization.id == call.organization_id).scalar()
         if not self.limits.admits(call.organization_id, org_limit):
+            # The claim only takes calls of organizations with room, counting live calls in the database;
+            # this catches the rare race (an inbound call admitted between the claim and now).
             self._defer(call, 1, "organization concurrent-call limit reached")
-            return
-        if not self.cps.take():
-            self._defer(call, self.cps.wait_time(), "calls-per-second limit reached")
             return
         node = self.pool.pick()
         if node is None:
             self._defer(call, 5, "no FreeSWITCH node is available")
             return
+        self.pacer.take()
         self.limits.add(call.id, call.organization_id)
         self.live[call.id] = LiveCall(call.id, call.organization_id, call.attempt, node.name)
         gevent.spawn(self._originate, node, call)

@@ -1,6 +1,7 @@
 """The simulated switch: channels, their life cycle and applications, and the event bus."""
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import time
@@ -45,6 +46,8 @@ class Switch:
         self.socket_connector: Callable[[Channel, str, bool], object] | None = None
         self.forks = None  # fssim.audio_fork.AudioForks, set by the simulator
         self.job_results: dict[str, str] = {}
+        # (time.monotonic(), dial string) of each originate as it arrives: what a test measures dial rates by.
+        self.originated: collections.deque[tuple[float, str]] = collections.deque(maxlen=100_000)
         # A-leg uuid -> its loopback B-leg. The B-leg is what mod_loopback hands to the dialplan; here it
         # only mirrors the A-leg's life in events (CREATE, ANSWER, HANGUP, HANGUP_COMPLETE, DESTROY), as
         # in captures/call-events-json.jsonl; it is not listed in self.channels.
@@ -74,6 +77,7 @@ class Switch:
 
         Answers '+OK <uuid>\\n' or '-ERR <CAUSE>\\n'.
         """
+        self.originated.append((time.monotonic(), dial))
         try:
             ds = parse_dialstring(dial)
             self._check_dial(ds)
