@@ -29,11 +29,9 @@ from config import Config
 from esl import commands
 from esl.errors import EslError, UnsafeValue
 from esl.outbound import OutboundServer
-from esl.responses import show_channels
 from models import (
     CALLING,
     CANCELED,
-    COMPLETED,
     IN_PROGRESS,
     LIVE_STATUSES,
     QUEUED,
@@ -759,76 +757,11 @@ class CallController:
         return account.sip_server if account is not None else self.config.sip_domain
 
     def reconcile(self, node: Any) -> dict[str, int]:
-        """After (re)connecting to `node`: adopt calls FreeSWITCH still has, close the ones it lost."""
-        counts = {"adopted": 0, "closed": 0, "orphans_killed": 0}
-        with database.connection_context():
-            for call in Call.select().where(Call.status.in_(LIVE_STATUSES),
-                                            (Call.node == node.name) | Call.node.is_null()):
-                if call.node is None and call.id in self.live:
-                    # Claimed by this process and being originated right now (node is set with the bgapi):
-                    # uuid_exists cannot know it yet, and requeueing it would dial it twice.
-                    continue
-                channel = call.channel_uuid or call.id
-                exists = node.api(commands.uuid_exists(channel)).strip() == "true"
-                if exists:
-                    live = self.live.setdefault(call.id, LiveCall(call.id, call.organization_id, call.attempt,
-                                                                  node.name, channel))
-                    self.limits.add(call.id, call.organization_id)
-                    counts["adopted"] += 1
-                    if self._hangup_requested(call):  # asked for before the drop: carry it out now
-                        live.hangup_requested = True
-                        self._kill(live, channel)
-                    continue
-                self._close_vanished(call)
-                counts["closed"] += 1
-            counts["orphans_killed"] = self._kill_orphans(node)
-        log.info("reconciled %s: %s", node.name, counts)
-        self.reconciled = True
-        return counts
+        """After (re)connecting to `node`: adopt calls FreeSWITCH still has, close the ones it lost
+        (calls/reconcile.py has the table of what happens to each)."""
+        from calls import reconcile
 
-    def _kill_orphans(self, node: Any) -> int:
-        """Channels FreeSWITCH still has for calls the database has closed (the app died before the hangup,
-        or closed them as vanished): hang them up. show channels lags and keeps ghost rows, so each one
-        is confirmed with uuid_exists first."""
-        try:
-            rows = show_channels(node.api(commands.show_channels_json()))
-        except (EslError, ValueError) as exc:
-            log.warning("%s: show channels failed: %s", node.name, exc)
-            return 0
-        ids = {row.get("uuid") for row in rows if isinstance(row.get("uuid"), str) and UUID_RE.match(row["uuid"])}
-        if not ids:
-            return 0
-        closed = [c.id for c in Call.select(Call.id).where(Call.id.in_(list(ids)), Call.status.not_in(LIVE_STATUSES))]
-        killed = 0
-        for channel in closed:
-            if node.api(commands.uuid_exists(channel)).strip() == "true":
-                log.warning("%s: killing orphan channel %s (its call is closed)", node.name, channel)
-                node.api(commands.uuid_kill(channel, "MANAGER_REQUEST"))
-                killed += 1
-        return killed
-
-    def _close_vanished(self, call: Call) -> None:
-        self.limits.remove(call.id)
-        self.live.pop(call.id, None)
-        reason = "the channel vanished from FreeSWITCH (lost while the app or the switch was down)"
-        if call.answered_at is not None:
-            # The real end is unknown (it was lost): bill from the answer to now, at most the call limit.
-            billsec = min(int((utcnow() - call.answered_at).total_seconds()), self.config.max_call_duration_s)
-            billed = math.ceil(max(billsec, 1) / 60)
-            with database.atomic():
-                Organization.update(minutes_used=Organization.minutes_used + billed).where(
-                    Organization.id == call.organization_id).execute()
-                finish_attempt(call, COMPLETED, reason, hangup_cause="NORMAL_CLEARING", retryable=False,
-                               duration_s=max(billsec, 0), billed_minutes=billed)
-        elif self._hangup_requested(call):
-            finish_attempt(call, CANCELED, f"{reason}; its hangup had been requested", retryable=False)
-        elif call.status == CALLING and call.job_uuid is None:
-            # Claimed but never dialed: nothing rang, so the attempt is given back.
-            transition(call, QUEUED, reason=f"requeued: {reason}", attempt=call.attempt - 1,
-                       next_attempt_at=utcnow())
-        else:
-            finish_attempt(call, "failed", reason, hangup_cause="NORMAL_TEMPORARY_FAILURE", retryable=True,
-                           retry_base_s=self.config.retry_backoff_s)
+        return reconcile.reconcile(self, node)
 
     def watchdog_pass(self) -> int:
         """Close calls that outlived their limits: ringing past the originate timeout, or too long."""

@@ -84,8 +84,9 @@ def _claim(limit: int, worker: str, org_max: int | None, lock: bool) -> Claim:
     taken: list[tuple[str, str]] = []  # (call id, previous status)
     for _ in range(CLAIM_PASSES):
         wanted = limit - len(taken)
+        # Outbound only: a pending inbound call (none should exist) would be dialed to the number it came in on.
         query = (Call.select(Call.id, Call.organization, Call.status)
-                 .where(Call.status.in_(PENDING_STATUSES), Call.next_attempt_at <= now)
+                 .where(Call.status.in_(PENDING_STATUSES), Call.next_attempt_at <= now, Call.direction == "outbound")
                  .order_by(Call.next_attempt_at, Call.id).limit(wanted))
         if result.full:
             query = query.where(Call.organization.not_in(list(result.full)))

@@ -10,6 +10,7 @@ import pytest
 from calls import queue
 from calls.dispatcher import Dispatcher
 from calls.queue import WAITING_FOR_CAPACITY
+from calls.reconcile import INBOUND_VANISHED
 from config import load_config
 from models import Agent, Call, CallEvent, Organization
 
@@ -77,3 +78,21 @@ def test_100_queued_calls_go_out_at_the_configured_10_per_second(dispatching, ca
     rate = (len(times) - 1) / (times[-1] - times[0])
     assert abs(rate - 10) / 10 <= 0.05, f"{rate:.2f} originates/s"
     assert Call.select().where(Call.id.in_(ids), Call.attempt == 1, Call.status != "queued").count() == 100
+
+
+def test_an_inbound_call_killed_mid_ring_is_never_dialed_after_the_restart(db, sim, default_config, org,
+                                                                           outbound_agent):
+    # What the killed app left behind: the inbound call admitted and ringing (calling, attempt 1, its node),
+    # its channel gone with the app's socket.
+    [call_id] = queued_calls(org, outbound_agent, 1, direction="inbound", status="calling", attempt=1,
+                             max_attempts=1, node=f"esl 127.0.0.1:{sim.port}", from_number="+442071838750",
+                             to_number="+14155550100")
+    with running_controller(default_config) as control:  # the restart: reconciled on connecting
+        dispatcher = Dispatcher(control, interval_s=default_config.dispatch_interval_s)
+        for _ in range(3):
+            dispatcher.run_once()
+        call = Call.get_by_id(call_id)
+        assert call.status == "failed" and call.failure_reason.startswith(INBOUND_VANISHED)
+        assert list(sim.switch.originated) == []
+        assert CallEvent.select().where(CallEvent.call == call_id, CallEvent.to_status.in_(("queued", "calling")))\
+            .count() == 0
