@@ -22,7 +22,7 @@ import gevent.event
 import phonenumbers
 
 from calls import inbound
-from calls.causes import Outcome, outcome_for
+from calls.causes import Outcome, far_end_sip_code, outcome_for
 from calls.limits import ConcurrencyLimits, Pacer
 from calls.state import finish_attempt, transition
 from config import Config
@@ -91,9 +91,10 @@ class AccountNotProvisioned(Exception):
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
+# CHANNEL_HANGUP: the loopback B-leg's carries the far end's SIP status, before the A-leg's HANGUP_COMPLETE.
 SUBSCRIBED_EVENTS = ("CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
-                     "CHANNEL_HANGUP_COMPLETE", "CHANNEL_EXECUTE_COMPLETE", "DTMF", "BACKGROUND_JOB", "HEARTBEAT",
-                     "CUSTOM")
+                     "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_EXECUTE_COMPLETE", "DTMF", "BACKGROUND_JOB",
+                     "HEARTBEAT", "CUSTOM")
 AUDIO_FORK_SUBCLASSES = ("mod_audio_fork::connect", "mod_audio_fork::connect_failed", "mod_audio_fork::disconnect",
                          "mod_audio_fork::play_audio", "mod_audio_fork::kill_audio", "mod_audio_fork::json",
                          "mod_audio_fork::transcription", "mod_audio_fork::error")
@@ -114,6 +115,7 @@ class LiveCall:
     hangup_requested: bool = False
     transfer_requested: bool = False
     fork_retries: int = 0
+    far_sip_code: int | None = None  # the SIP status seen on the leg that bridged the far end (loopback B-leg)
 
 
 class MediaHooks:
@@ -311,7 +313,10 @@ class CallController:
             self._on_progress(event)
         elif name == "CHANNEL_ANSWER":
             self._on_answer(event)
+        elif name == "CHANNEL_HANGUP":
+            self._note_bridged_leg(event)
         elif name == "CHANNEL_HANGUP_COMPLETE":
+            self._note_bridged_leg(event)
             self._on_hangup(event)
         elif name == "DTMF":
             call = self._call_for(event)
@@ -349,7 +354,10 @@ class CallController:
             return
         cause = body[4:].strip().split()[0] if body.startswith("-ERR") and body[4:].strip() else \
             "NORMAL_TEMPORARY_FAILURE"
-        self._end_attempt(call_id, cause, None, reason=f"originate failed: {body or 'no reply'}", attempt=attempt)
+        live = self.live.get(call_id)
+        sip = live.far_sip_code if live is not None else None  # the -ERR names a cause only, never a SIP status
+        reason = f"originate failed: {body or 'no reply'}" + (f" (SIP {sip})" if sip else "")
+        self._end_attempt(call_id, cause, sip, reason=reason, attempt=attempt)
 
     def _on_progress(self, event: Any) -> None:
         call = self._call_for(event)
@@ -411,12 +419,26 @@ class CallController:
         CallEvent.create(call=call.id, from_status=IN_PROGRESS, to_status=IN_PROGRESS,
                          reason="media stream requested" if live.media_started else f"media stream failed: {reply}")
 
+    def _note_bridged_leg(self, event: Any) -> None:
+        """The default route's SIP leg is bridged from the loopback B-leg, so FreeSWITCH puts the far end's SIP
+        status on the B-leg, never on the A-leg that drives the call: remember it for the attempt's end."""
+        if event.get("variable_loopback_leg") != "B":
+            return
+        live = self.live.get(event.get("variable_voxbridge_call_id") or "")
+        if live is None or event.get("Unique-ID") == (live.channel_uuid or live.call_id):
+            return
+        code = far_end_sip_code(event)
+        if code is not None:
+            live.far_sip_code = code
+
     def _on_hangup(self, event: Any) -> None:
         call = self._call_for(event)
         if call is None:
             return
-        sip = event.get("variable_sip_term_status")
-        self._end_attempt(call.id, event.get("Hangup-Cause"), int(sip) if sip and sip.isdigit() else None,
+        sip = far_end_sip_code(event)
+        if sip is None and call.id in self.live:
+            sip = self.live[call.id].far_sip_code
+        self._end_attempt(call.id, event.get("Hangup-Cause"), sip,
                           billsec=_int(event.get("variable_billsec")), billmsec=_int(event.get("variable_billmsec")))
 
     def _end_attempt(self, call_id: str, cause: str | None, sip_code: int | None, billsec: int = 0,
@@ -444,11 +466,13 @@ class CallController:
         billed = math.ceil(talk_ms / 60_000) if answered and talk_ms > 0 else 0
         fields = {"hangup_cause": cause, "sip_code": sip_code, "duration_s": billsec if answered else 0,
                   "billed_minutes": billed}
+        # The SIP status is named only when the far end gave one: never inferred from the cause.
+        said = f"{cause or 'unknown'}: {outcome.meaning}" + (f" (SIP {sip_code})" if sip_code else "")
         with database.atomic():
             if billed:
                 Organization.update(minutes_used=Organization.minutes_used + billed).where(
                     Organization.id == call.organization_id).execute()
-            finish_attempt(call, outcome.status, reason or f"{cause or 'unknown'}: {outcome.meaning}",
+            finish_attempt(call, outcome.status, reason or said,
                            retry_base_s=self.config.retry_backoff_s, retryable=outcome.retryable, **fields)
         self.media.on_hangup(call_id)
 
