@@ -1,8 +1,8 @@
 """The dispatcher: polls the queue and hands due calls to a dialer.
 
-While calls are due it does not sleep between passes beyond the dialer's pacing: each pass claims as
-many calls as the dialer may start now (one originate slot every 1/CALLS_PER_SECOND), then waits
-for the next slot. DISPATCH_INTERVAL is only the idle poll: nothing due, or no room to dial.
+While calls are due it does not sleep beyond the dialer's pacing: each pass claims as many calls as the
+dialer has originate slots for (one every 1/CALLS_PER_SECOND, a tenth of a second ahead) and starts
+each in its slot. DISPATCH_INTERVAL is only the idle poll: nothing due, or no room to dial.
 
 Without telephony there is no dialer: calls stay queued and the dispatcher says so, in the
 words operators search for.
@@ -34,7 +34,7 @@ class Dialer(Protocol):
         """Start dialing a claimed call (non-blocking)."""
 
     def wait_time(self) -> float:
-        """Seconds until capacity() may grow by pacing alone (0: now, or pacing is not what limits)."""
+        """Seconds until the next call may be started (0: now); the dispatcher waits this before each dial."""
 
     @property
     def per_org_max(self) -> int | None:
@@ -77,6 +77,9 @@ class Dispatcher:
             return DispatchReport(0, 0, next_in=pace if pace > 0 else None)
         claim = queue.claim(limit, self.worker, getattr(self.dialer, "per_org_max", None))
         for call in claim.calls:
+            pause = self._pace()
+            if pause > 0:
+                gevent.sleep(pause)  # each call in its originate slot, 1/CALLS_PER_SECOND apart
             self.dialer.dial(call)
         self._note_waiting(claim.full)
         # A full claim may leave more due: come back at the next slot. A short one emptied what is due.

@@ -34,14 +34,14 @@ class Pacer:
         # An idle or late pacer keeps at most max_catch_up slots in hand.
         self.next_slot = max(self.next_slot, now - self.max_lag)
 
-    def due(self) -> int:
-        """How many originates may start now."""
+    def due(self, within: float = 0.0) -> int:
+        """How many originate slots come due now or in the next `within` seconds."""
         with self._lock:
             now = self.clock()
-            if now < self.next_slot:
+            if now + within < self.next_slot:
                 return 0
             self._catch_up_floor(now)
-            return int((now - self.next_slot) * self.rate + 1e-9) + 1
+            return int((now + within - self.next_slot) * self.rate + 1e-9) + 1
 
     def take(self, count: int = 1) -> None:
         """Spend `count` slots (the calls being originated now)."""
