@@ -238,8 +238,9 @@ class CallController:
             # Canceled between the claim and now: uuid_kill found no channel, so nothing must ring.
             self._end_attempt(call.id, "MANAGER_REQUEST", None, reason="canceled before it was dialed")
             return
-        if Call.select(Call.status).where(Call.id == call.id).scalar() not in LIVE_STATUSES:
-            # Closed between the claim and its slot (an API hangup of a call not yet driven here).
+        # dialed_at becomes when the originate leaves, not the claim (up to PACE_AHEAD_S before); a call closed
+        # between the two (an API hangup of a call not yet driven here) is not dialed.
+        if not Call.update(dialed_at=utcnow()).where(Call.id == call.id, Call.status.in_(LIVE_STATUSES)).execute():
             self.limits.remove(call.id)
             self.live.pop(call.id, None)
             return
