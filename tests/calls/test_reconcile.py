@@ -76,3 +76,16 @@ def test_reconcile_table(control, org, outbound_agent, direction, status, answer
     if direction == "inbound" and not exists:
         # Whatever it was, an inbound call is closed; the queue can never dial it.
         assert call.status in ("failed", "completed") and INBOUND_VANISHED in (call.failure_reason or last.reason)
+
+
+@pytest.mark.parametrize("direction", ["outbound", "inbound"])
+def test_a_vanished_call_whose_hangup_was_requested_is_canceled(control, org, outbound_agent, direction):
+    from calls.controller import HANGUP_REQUESTED
+
+    [call_id] = queued_calls(org, outbound_agent, 1, direction=direction, status="ringing", attempt=1,
+                             max_attempts=3, node="fs1", job_uuid="7d3c2f4e-0000-4000-8000-000000000002")
+    CallEvent.create(call=call_id, from_status="ringing", to_status="ringing",
+                     reason=f"{HANGUP_REQUESTED}: through the API", data={"attempt": 1})
+    assert control.reconcile(Node([]))["closed"] == 1
+    call = Call.get_by_id(call_id)
+    assert (call.status, call.attempt) == ("canceled", 1)
