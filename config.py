@@ -166,7 +166,8 @@ class Config:
                                          "Longest dead air (s) from the caller's turn to the agent's audio before "
                                          "it apologises (per agent: settings.provider_timeout_s)")
     dispatch_interval_s: float = _setting("DISPATCH_INTERVAL", "0.5", _float_range(0.01, 60),
-                                          "Seconds between queue polls")
+                                          "Seconds between queue polls while nothing can be dialed (due calls "
+                                          "are paced by `CALLS_PER_SECOND`, not by this)")
     retry_backoff_s: int = _setting("RETRY_BACKOFF", "60", _int_range(0, 86_400),
                                     "First retry delay; doubles per attempt")
     webhook_allow_private: bool = _setting("WEBHOOK_ALLOW_PRIVATE", "false", _bool,

@@ -22,9 +22,9 @@ import gevent.event
 import phonenumbers
 
 from calls import inbound
-from calls.causes import Outcome, outcome_for
+from calls.causes import Outcome, far_end_sip_code, outcome_for
 from calls.inbound_routing import InboundOrigin
-from calls.limits import ConcurrencyLimits, TokenBucket
+from calls.limits import ConcurrencyLimits, Pacer
 from calls.machine_detection import retry_machine
 from calls.state import finish_attempt, transition
 from calls.unserved import MARK, UNSERVED, unserved_reason
@@ -32,11 +32,9 @@ from config import Config
 from esl import commands
 from esl.errors import EslError, UnsafeValue
 from esl.outbound import OutboundServer
-from esl.responses import show_channels
 from models import (
     CALLING,
     CANCELED,
-    COMPLETED,
     IN_PROGRESS,
     LIVE_STATUSES,
     QUEUED,
@@ -50,6 +48,10 @@ from models import (
 
 log = logging.getLogger(__name__)
 JOB_RESULT_GRACE_S = 0.25
+# The dispatcher claims the calls whose originate slots come due within this many seconds and starts each in
+# its slot: one claim per tenth of a second instead of one per slot (a claim costs milliseconds of database
+# round trips, which at 100 calls/s would eat the process), and a claimed call waits at most this long.
+PACE_AHEAD_S = 0.1
 # How long ending an attempt waits for the agent's session to record its cut-off turn: long enough for a
 # few database writes, short enough that a stuck pipeline cannot hold a call open.
 MEDIA_END_WAIT_S = 5.0
@@ -96,9 +98,10 @@ class AccountNotProvisioned(Exception):
 
 UUID_RE = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
+# CHANNEL_HANGUP: the loopback B-leg's carries the far end's SIP status, before the A-leg's HANGUP_COMPLETE.
 SUBSCRIBED_EVENTS = ("CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
-                     "CHANNEL_HANGUP_COMPLETE", "CHANNEL_EXECUTE_COMPLETE", "DTMF", "BACKGROUND_JOB", "HEARTBEAT",
-                     "CUSTOM")
+                     "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "CHANNEL_EXECUTE_COMPLETE", "DTMF", "BACKGROUND_JOB",
+                     "HEARTBEAT", "CUSTOM")
 AUDIO_FORK_SUBCLASSES = ("mod_audio_fork::connect", "mod_audio_fork::connect_failed", "mod_audio_fork::disconnect",
                          "mod_audio_fork::play_audio", "mod_audio_fork::kill_audio", "mod_audio_fork::json",
                          "mod_audio_fork::transcription", "mod_audio_fork::error")
@@ -119,6 +122,7 @@ class LiveCall:
     hangup_requested: bool = False
     transfer_requested: bool = False
     fork_retries: int = 0
+    far_sip_code: int | None = None  # the SIP status seen on the leg that bridged the far end (loopback B-leg)
 
 
 class MediaHooks:
@@ -153,9 +157,7 @@ class CallController:
         self.pool = pool
         self.media = media or MediaHooks()
         self.limits = ConcurrencyLimits(config.max_concurrent_calls, config.org_max_concurrent_calls)
-        # A tenth of a second of burst: carriers count calls per second in short windows, so a full
-        # second's worth released at once after an idle spell would already break their limit.
-        self.cps = TokenBucket(config.calls_per_second, burst=max(1.0, config.calls_per_second / 10), clock=clock)
+        self.pacer = Pacer(config.calls_per_second, clock=clock)
         self.live: dict[str, LiveCall] = {}
         self._watchdog: gevent.Greenlet | None = None
         self.socket_server: OutboundServer | None = None
@@ -165,21 +167,30 @@ class CallController:
     def capacity(self) -> int:
         if not self.reconciled:
             return 0  # until FreeSWITCH's live calls are re-adopted, the limits do not know them
-        return min(self.limits.free(), self.cps.available(), self.pool.capacity())
+        return min(self.limits.free(), self.pacer.due(within=PACE_AHEAD_S), self.pool.capacity())
+
+    def wait_time(self) -> float:
+        """Seconds until the next originate slot: the dispatcher starts each claimed call in its slot."""
+        return self.pacer.wait_time()
+
+    @property
+    def per_org_max(self) -> int:
+        """ORG_MAX_CONCURRENT_CALLS: the claim leaves organizations at it in the queue."""
+        return self.limits.per_org_max
 
     def dial(self, call: Call) -> None:
         org_limit = Organization.select(Organization.max_concurrent_calls).where(
             Organization.id == call.organization_id).scalar()
         if not self.limits.admits(call.organization_id, org_limit):
+            # The claim only takes calls of organizations with room, counting live calls in the database;
+            # this catches the rare race (an inbound call admitted between the claim and now).
             self._defer(call, 1, "organization concurrent-call limit reached")
-            return
-        if not self.cps.take():
-            self._defer(call, self.cps.wait_time(), "calls-per-second limit reached")
             return
         node = self.pool.pick()
         if node is None:
             self._defer(call, 5, "no FreeSWITCH node is available")
             return
+        self.pacer.take()
         self.limits.add(call.id, call.organization_id)
         self.live[call.id] = LiveCall(call.id, call.organization_id, call.attempt, node.name)
         gevent.spawn(self._originate, node, call)
@@ -229,6 +240,12 @@ class CallController:
         if live is not None and live.hangup_requested:
             # Canceled between the claim and now: uuid_kill found no channel, so nothing must ring.
             self._end_attempt(call.id, "MANAGER_REQUEST", None, reason="canceled before it was dialed")
+            return
+        # dialed_at becomes when the originate leaves, not the claim (up to PACE_AHEAD_S before); a call closed
+        # between the two (an API hangup of a call not yet driven here) is not dialed.
+        if not Call.update(dialed_at=utcnow()).where(Call.id == call.id, Call.status.in_(LIVE_STATUSES)).execute():
+            self.limits.remove(call.id)
+            self.live.pop(call.id, None)
             return
         job_uuid = node.bgapi(command)
         live = self.live.get(call.id)
@@ -309,7 +326,10 @@ class CallController:
             self._on_progress(event)
         elif name == "CHANNEL_ANSWER":
             self._on_answer(event)
+        elif name == "CHANNEL_HANGUP":
+            self._note_bridged_leg(event)
         elif name == "CHANNEL_HANGUP_COMPLETE":
+            self._note_bridged_leg(event)
             self._on_hangup(event)
         elif name == "DTMF":
             call = self._call_for(event)
@@ -347,7 +367,10 @@ class CallController:
             return
         cause = body[4:].strip().split()[0] if body.startswith("-ERR") and body[4:].strip() else \
             "NORMAL_TEMPORARY_FAILURE"
-        self._end_attempt(call_id, cause, None, reason=f"originate failed: {body or 'no reply'}", attempt=attempt)
+        live = self.live.get(call_id)
+        sip = live.far_sip_code if live is not None else None  # the -ERR names a cause only, never a SIP status
+        reason = f"originate failed: {body or 'no reply'}" + (f" (SIP {sip})" if sip else "")
+        self._end_attempt(call_id, cause, sip, reason=reason, attempt=attempt)
 
     def _on_progress(self, event: Any) -> None:
         call = self._call_for(event)
@@ -409,12 +432,26 @@ class CallController:
         CallEvent.create(call=call.id, from_status=IN_PROGRESS, to_status=IN_PROGRESS,
                          reason="media stream requested" if live.media_started else f"media stream failed: {reply}")
 
+    def _note_bridged_leg(self, event: Any) -> None:
+        """The default route's SIP leg is bridged from the loopback B-leg, so FreeSWITCH puts the far end's SIP
+        status on the B-leg, never on the A-leg that drives the call: remember it for the attempt's end."""
+        if event.get("variable_loopback_leg") != "B":
+            return
+        live = self.live.get(event.get("variable_voxbridge_call_id") or "")
+        if live is None or event.get("Unique-ID") == (live.channel_uuid or live.call_id):
+            return
+        code = far_end_sip_code(event)
+        if code is not None:
+            live.far_sip_code = code
+
     def _on_hangup(self, event: Any) -> None:
         call = self._call_for(event)
         if call is None:
             return
-        sip = event.get("variable_sip_term_status")
-        self._end_attempt(call.id, event.get("Hangup-Cause"), int(sip) if sip and sip.isdigit() else None,
+        sip = far_end_sip_code(event)
+        if sip is None and call.id in self.live:
+            sip = self.live[call.id].far_sip_code
+        self._end_attempt(call.id, event.get("Hangup-Cause"), sip,
                           billsec=_int(event.get("variable_billsec")), billmsec=_int(event.get("variable_billmsec")))
 
     def _end_attempt(self, call_id: str, cause: str | None, sip_code: int | None, billsec: int = 0,
@@ -445,11 +482,13 @@ class CallController:
             outcome, billed, reason = UNSERVED, 0, unserved
         fields = {"hangup_cause": cause, "sip_code": sip_code, "duration_s": billsec if answered else 0,
                   "billed_minutes": billed}
+        # The SIP status is named only when the far end gave one: never inferred from the cause.
+        said = f"{cause or 'unknown'}: {outcome.meaning}" + (f" (SIP {sip_code})" if sip_code else "")
         with database.atomic():
             if billed:
                 Organization.update(minutes_used=Organization.minutes_used + billed).where(
                     Organization.id == call.organization_id).execute()
-            finish_attempt(call, outcome.status, reason or f"{cause or 'unknown'}: {outcome.meaning}",
+            finish_attempt(call, outcome.status, reason or said,
                            retry_base_s=self.config.retry_backoff_s, retryable=outcome.retryable,
                            retry_answered=unserved is None and retry_machine(call), **fields)
         self.media.on_hangup(call_id)
@@ -761,76 +800,11 @@ class CallController:
         return account.sip_server if account is not None else self.config.sip_domain
 
     def reconcile(self, node: Any) -> dict[str, int]:
-        """After (re)connecting to `node`: adopt calls FreeSWITCH still has, close the ones it lost."""
-        counts = {"adopted": 0, "closed": 0, "orphans_killed": 0}
-        with database.connection_context():
-            for call in Call.select().where(Call.status.in_(LIVE_STATUSES),
-                                            (Call.node == node.name) | Call.node.is_null()):
-                if call.node is None and call.id in self.live:
-                    # Claimed by this process and being originated right now (node is set with the bgapi):
-                    # uuid_exists cannot know it yet, and requeueing it would dial it twice.
-                    continue
-                channel = call.channel_uuid or call.id
-                exists = node.api(commands.uuid_exists(channel)).strip() == "true"
-                if exists:
-                    live = self.live.setdefault(call.id, LiveCall(call.id, call.organization_id, call.attempt,
-                                                                  node.name, channel))
-                    self.limits.add(call.id, call.organization_id)
-                    counts["adopted"] += 1
-                    if self._hangup_requested(call):  # asked for before the drop: carry it out now
-                        live.hangup_requested = True
-                        self._kill(live, channel)
-                    continue
-                self._close_vanished(call)
-                counts["closed"] += 1
-            counts["orphans_killed"] = self._kill_orphans(node)
-        log.info("reconciled %s: %s", node.name, counts)
-        self.reconciled = True
-        return counts
+        """After (re)connecting to `node`: adopt calls FreeSWITCH still has, close the ones it lost
+        (calls/reconcile.py has the table of what happens to each)."""
+        from calls import reconcile
 
-    def _kill_orphans(self, node: Any) -> int:
-        """Channels FreeSWITCH still has for calls the database has closed (the app died before the hangup,
-        or closed them as vanished): hang them up. show channels lags and keeps ghost rows, so each one
-        is confirmed with uuid_exists first."""
-        try:
-            rows = show_channels(node.api(commands.show_channels_json()))
-        except (EslError, ValueError) as exc:
-            log.warning("%s: show channels failed: %s", node.name, exc)
-            return 0
-        ids = {row.get("uuid") for row in rows if isinstance(row.get("uuid"), str) and UUID_RE.match(row["uuid"])}
-        if not ids:
-            return 0
-        closed = [c.id for c in Call.select(Call.id).where(Call.id.in_(list(ids)), Call.status.not_in(LIVE_STATUSES))]
-        killed = 0
-        for channel in closed:
-            if node.api(commands.uuid_exists(channel)).strip() == "true":
-                log.warning("%s: killing orphan channel %s (its call is closed)", node.name, channel)
-                node.api(commands.uuid_kill(channel, "MANAGER_REQUEST"))
-                killed += 1
-        return killed
-
-    def _close_vanished(self, call: Call) -> None:
-        self.limits.remove(call.id)
-        self.live.pop(call.id, None)
-        reason = "the channel vanished from FreeSWITCH (lost while the app or the switch was down)"
-        if call.answered_at is not None:
-            # The real end is unknown (it was lost): bill from the answer to now, at most the call limit.
-            billsec = min(int((utcnow() - call.answered_at).total_seconds()), self.config.max_call_duration_s)
-            billed = math.ceil(max(billsec, 1) / 60)
-            with database.atomic():
-                Organization.update(minutes_used=Organization.minutes_used + billed).where(
-                    Organization.id == call.organization_id).execute()
-                finish_attempt(call, COMPLETED, reason, hangup_cause="NORMAL_CLEARING", retryable=False,
-                               duration_s=max(billsec, 0), billed_minutes=billed)
-        elif self._hangup_requested(call):
-            finish_attempt(call, CANCELED, f"{reason}; its hangup had been requested", retryable=False)
-        elif call.status == CALLING and call.job_uuid is None:
-            # Claimed but never dialed: nothing rang, so the attempt is given back.
-            transition(call, QUEUED, reason=f"requeued: {reason}", attempt=call.attempt - 1,
-                       next_attempt_at=utcnow())
-        else:
-            finish_attempt(call, "failed", reason, hangup_cause="NORMAL_TEMPORARY_FAILURE", retryable=True,
-                           retry_base_s=self.config.retry_backoff_s)
+        return reconcile.reconcile(self, node)
 
     def watchdog_pass(self) -> int:
         """Close calls that outlived their limits: ringing past the originate timeout, or too long."""

@@ -1,5 +1,9 @@
 """The dispatcher: polls the queue and hands due calls to a dialer.
 
+While calls are due it does not sleep beyond the dialer's pacing: each pass claims as many calls as the
+dialer has originate slots for (one every 1/CALLS_PER_SECOND, a tenth of a second ahead) and starts
+each in its slot. DISPATCH_INTERVAL is only the idle poll: nothing due, or no room to dial.
+
 Without telephony there is no dialer: calls stay queued and the dispatcher says so, in the
 words operators search for.
 """
@@ -19,6 +23,7 @@ from models.tenancy import drop_expired_signing_secrets
 
 log = logging.getLogger(__name__)
 
+WAITING_NOTE_EVERY_S = 1.0
 NOT_CONFIGURED = "Telephony worker not configured — call remains queued. Set FREESWITCH_ESL_* in .env."
 
 
@@ -29,12 +34,20 @@ class Dialer(Protocol):
     def dial(self, call: Call) -> None:
         """Start dialing a claimed call (non-blocking)."""
 
+    def wait_time(self) -> float:
+        """Seconds until the next call may be started (0: now); the dispatcher waits this before each dial."""
+
+    @property
+    def per_org_max(self) -> int | None:
+        """ORG_MAX_CONCURRENT_CALLS, which the claim applies; None: only organizations' own limits."""
+
 
 @dataclass
 class DispatchReport:
     claimed: int
     waiting: int
     message: str | None = None
+    next_in: float | None = None  # seconds until the next pass; None: the idle poll interval
 
 
 class Dispatcher:
@@ -49,6 +62,7 @@ class Dispatcher:
         self._greenlet: gevent.Greenlet | None = None
         self._stopping = False
         self._last_notice = 0.0
+        self._last_waiting_note = float("-inf")
 
     def run_once(self) -> DispatchReport:
         self._purge_housekeeping()
@@ -59,10 +73,31 @@ class Dispatcher:
                 return DispatchReport(0, waiting, NOT_CONFIGURED)
             return DispatchReport(0, 0)
         limit = min(self.batch, self.dialer.capacity())
-        claimed = queue.claim_due(limit, self.worker)
-        for call in claimed:
+        if limit <= 0:
+            pace = self._pace()
+            return DispatchReport(0, 0, next_in=pace if pace > 0 else None)
+        claim = queue.claim(limit, self.worker, getattr(self.dialer, "per_org_max", None))
+        for call in claim.calls:
+            pause = self._pace()
+            if pause > 0:
+                gevent.sleep(pause)  # each call in its originate slot, 1/CALLS_PER_SECOND apart
             self.dialer.dial(call)
-        return DispatchReport(len(claimed), 0)
+        self._note_waiting(claim.full)
+        # A full claim may leave more due: come back at the next slot. A short one emptied what is due.
+        return DispatchReport(len(claim.calls), 0, next_in=self._pace() if len(claim.calls) >= limit else None)
+
+    def _pace(self) -> float:
+        wait_time = getattr(self.dialer, "wait_time", None)
+        return float(wait_time()) if wait_time is not None else 0.0
+
+    def _note_waiting(self, full: set[str]) -> None:
+        # Calls of organizations at their limit stay queued; each gets one timeline note per wait. The
+        # query skips calls already noted, and a pass per second is enough for a timeline.
+        now = time.monotonic()
+        if not full or now - self._last_waiting_note < WAITING_NOTE_EVERY_S:
+            return
+        self._last_waiting_note = now
+        queue.note_waiting(full)
 
     def _purge_housekeeping(self) -> None:
         # Expired Idempotency-Key records are dead weight (a replay only looks inside 24 h); one
@@ -91,7 +126,7 @@ class Dispatcher:
             except Exception:
                 log.exception("dispatch pass failed; retrying")
                 report = DispatchReport(0, 0)
-            gevent.sleep(0 if report.claimed >= self.batch else self.interval_s)
+            gevent.sleep(self.interval_s if report.next_in is None else min(report.next_in, self.interval_s))
 
     def start(self) -> None:
         self._stopping = False

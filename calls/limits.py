@@ -1,7 +1,7 @@
 """Admission limits for dialing: calls per second and concurrent calls, global and per organization.
 
 The trunk's CPS is the real limit in telephony: carriers answer a burst above it with 503s, so
-the dispatcher spends tokens at a steady rate instead of dialing whatever is due at once.
+the dispatcher paces originates 1/CPS apart instead of dialing whatever is due at once.
 """
 from __future__ import annotations
 
@@ -10,37 +10,49 @@ import time
 from collections import Counter
 
 
-class TokenBucket:
-    def __init__(self, rate_per_s: float, burst: float | None = None, clock=time.monotonic):
+class Pacer:
+    """Originate slots 1/rate apart: the dispatcher dials a call in each slot as it comes due.
+
+    Slots follow one another from the previous slot, not from when it was used, so a late wake-up
+    does not lower the rate: the slots it missed are due at once (catch-up). The catch-up is capped
+    at a tenth of a second's worth (at least one call): carriers count calls per second in short
+    windows, so releasing a whole idle spell's worth at once would break their limit. Half a slot
+    more is kept in hand so that ordinary wake-up lateness (a few ms of a loaded event loop) is made
+    up instead of lost: at 10/s, a pass 7 ms late every time would otherwise dial at 9.3/s.
+    """
+
+    def __init__(self, rate_per_s: float, clock=time.monotonic):
         self.rate = rate_per_s
-        self.capacity = burst if burst is not None else max(1.0, rate_per_s)
+        self.interval = 1.0 / rate_per_s
+        self.max_catch_up = max(1, int(rate_per_s / 10))
+        self.max_lag = (self.max_catch_up - 0.5) * self.interval
         self.clock = clock
-        self.tokens = self.capacity
-        self.updated = clock()
+        self.next_slot = clock() - self.max_lag  # starts as after an idle spell
         self._lock = threading.Lock()
 
-    def _refill(self) -> None:
-        now = self.clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
+    def _catch_up_floor(self, now: float) -> None:
+        # An idle or late pacer keeps at most max_catch_up slots in hand.
+        self.next_slot = max(self.next_slot, now - self.max_lag)
 
-    def available(self) -> int:
+    def due(self, within: float = 0.0) -> int:
+        """How many originate slots come due now or in the next `within` seconds."""
         with self._lock:
-            self._refill()
-            return int(self.tokens)
+            now = self.clock()
+            if now + within < self.next_slot:
+                return 0
+            self._catch_up_floor(now)
+            return int((now + within - self.next_slot) * self.rate + 1e-9) + 1
 
-    def take(self, count: int = 1) -> bool:
+    def take(self, count: int = 1) -> None:
+        """Spend `count` slots (the calls being originated now)."""
         with self._lock:
-            self._refill()
-            if self.tokens >= count:
-                self.tokens -= count
-                return True
-            return False
+            self._catch_up_floor(self.clock())
+            self.next_slot += count * self.interval
 
     def wait_time(self) -> float:
+        """Seconds until the next slot (0 when one is due)."""
         with self._lock:
-            self._refill()
-            return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+            return max(0.0, self.next_slot - self.clock())
 
 
 class ConcurrencyLimits:

@@ -1,6 +1,7 @@
 """The simulated switch: channels, their life cycle and applications, and the event bus."""
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import time
@@ -12,6 +13,7 @@ import gevent.event
 import gevent.pool
 import gevent.queue
 
+from fssim import loopback
 from fssim.applications import is_application
 from fssim.channel import Channel
 from fssim.dialstring import Application, DialError, DialString, parse_dialstring
@@ -45,9 +47,11 @@ class Switch:
         self.socket_connector: Callable[[Channel, str, bool], object] | None = None
         self.forks = None  # fssim.audio_fork.AudioForks, set by the simulator
         self.job_results: dict[str, str] = {}
-        # A-leg uuid -> its loopback B-leg. The B-leg is what mod_loopback hands to the dialplan; here it
-        # only mirrors the A-leg's life in events (CREATE, ANSWER, HANGUP, HANGUP_COMPLETE, DESTROY), as
-        # in captures/call-events-json.jsonl; it is not listed in self.channels.
+        # (time.monotonic(), dial string) of each originate as it arrives: what a test measures dial rates by.
+        self.originated: collections.deque[tuple[float, str]] = collections.deque(maxlen=100_000)
+        # A-leg uuid -> its loopback B-leg (fssim/loopback.py). The B-leg is what mod_loopback hands to the
+        # dialplan; here it mirrors the A-leg's life in events and carries the far end's SIP status when the
+        # far end refuses or hangs up; it is not listed in self.channels.
         self.loopback_b: dict[str, Channel] = {}
 
     # ---- events -------------------------------------------------------------------------------
@@ -74,6 +78,7 @@ class Switch:
 
         Answers '+OK <uuid>\\n' or '-ERR <CAUSE>\\n'.
         """
+        self.originated.append((time.monotonic(), dial))
         try:
             ds = parse_dialstring(dial)
             self._check_dial(ds)
@@ -136,7 +141,7 @@ class Switch:
         if ds.tech == "loopback":
             ch.set_var("other_loopback_leg_uuid", str(uuidlib.uuid4()))
             ch.set_var("loopback_leg", "A")
-            self.loopback_b[uid] = self._loopback_b_leg(ch, ds)
+            self.loopback_b[uid] = loopback.b_leg(ch, ds, next(self.session_ids))
         else:
             host = ds.host or self.registry.gateway_proxy(ds.gateway)
             ch.network_addr = host.split(":")[0]
@@ -149,24 +154,6 @@ class Switch:
             ch.set_var("sip_call_id", str(uuidlib.uuid4()))
         self._register(ch)
         return ch
-
-    def _loopback_b_leg(self, a: Channel, ds: DialString) -> Channel:
-        """The B-leg as the capture shows it: inbound, its own uuid, the originate's variables copied
-        (origination_uuid and voxbridge_call_id included), loopback_leg=B pointing back at the A-leg."""
-        uid = a.variables["other_loopback_leg_uuid"]
-        name = f"loopback/{ds.target}-b"
-        b = Channel(uid, name, "inbound", "loopback", ds.target, context=ds.context or "default",
-                    cid_name=a.cid_name, cid_num=a.cid_num, callee_num=ds.target, source="mod_loopback",
-                    session_id=next(self.session_ids))
-        for k, val in (("direction", "inbound"), ("uuid", uid), ("call_uuid", uid),
-                       ("session_id", str(b.session_id)), ("channel_name", name), ("read_codec", "L16"),
-                       ("read_rate", "8000"), ("write_codec", "L16"), ("write_rate", "8000")):
-            b.set_var(k, val)
-        for k, val in ds.variables.items():
-            b.set_var(k, a.uuid if k == "origination_uuid" else val)
-        b.set_var("other_loopback_leg_uuid", a.uuid)
-        b.set_var("loopback_leg", "B")
-        return b
 
     def _register(self, ch: Channel) -> None:
         self.channels[ch.uuid] = ch
@@ -189,6 +176,7 @@ class Switch:
                     if rule.outcome is Outcome.ANSWER:
                         cause, status = "NO_ANSWER", 487
                     ch.sip_status = status if ch.endpoint == "sofia" else None
+                    self._bridged_far_end_ended(ch, cause, status)
                     self.hangup(ch, cause)
                 self._finish(ch)
                 result.set(f"-ERR {ch.hangup_cause}\n")
@@ -289,7 +277,16 @@ class Switch:
         """The far end hangs up (a BYE: sip_term_status 200 on SIP calls)."""
         if ch.endpoint == "sofia" and ch.answered_us:
             ch.sip_status = 200
+        if ch.up:
+            self._bridged_far_end_ended(ch, cause, 200 if ch.answered_us else None)
         return self.hangup(ch, cause)
+
+    def _bridged_far_end_ended(self, a_leg: Channel, cause: str, status: int | None) -> None:
+        """A loopback call's far end refused or hung up: its B-leg learns the SIP status and hangs up first."""
+        b_leg = self.loopback_b.get(a_leg.uuid)
+        if b_leg is not None and b_leg.up:
+            loopback.far_end_ended(b_leg, cause, status)
+            self.hangup(b_leg, cause)
 
     def later(self, seconds: float, fn, *args) -> None:
         def run() -> None:

@@ -1,5 +1,5 @@
 """Admission limits with a virtual clock."""
-from calls.limits import ConcurrencyLimits, TokenBucket
+from calls.limits import ConcurrencyLimits, Pacer
 
 
 class Clock:
@@ -10,16 +10,50 @@ class Clock:
         return self.now
 
 
-def test_token_bucket_holds_the_rate():
+def test_pacer_spaces_originates_one_interval_apart():
     clock = Clock()
-    bucket = TokenBucket(10, burst=10, clock=clock)
-    assert sum(bucket.take() for _ in range(20)) == 10
-    clock.now += 0.5
-    assert bucket.available() == 5
-    assert abs(bucket.wait_time()) < 1e-9
-    while bucket.take():
-        pass
-    assert 0 < bucket.wait_time() <= 0.1
+    pacer = Pacer(10, clock=clock)
+    assert pacer.due() == 1 and pacer.wait_time() == 0
+    pacer.take()
+    clock.now += pacer.wait_time()
+    assert pacer.due() == 1
+    pacer.take()
+    assert pacer.due() == 0 and abs(pacer.wait_time() - 0.1) < 1e-9
+    clock.now += 0.1
+    assert pacer.due() == 1
+
+
+def test_a_late_pass_catches_up_so_the_rate_holds_but_an_idle_spell_is_no_burst():
+    clock = Clock()
+    pacer = Pacer(100, clock=clock)  # catch-up of a tenth of a second: 10 calls
+    assert pacer.due() == 10  # a fresh pacer is like an idle one
+    pacer.take(10)
+    clock.now += pacer.wait_time()
+    pacer.take()
+    clock.now += 0.045  # the dispatcher woke 35 ms late: the slots it missed are due now
+    assert pacer.due() == 4  # the slots at 10, 20, 30 and 40 ms
+    pacer.take(4)
+    assert abs(pacer.wait_time() - 0.005) < 1e-9
+    clock.now += 60  # idle for a minute: at most a tenth of a second's worth at once
+    assert pacer.due() == 10
+    slow = Pacer(10, clock=clock)
+    clock.now += 60
+    assert slow.due() == 1  # at 10/s no burst: one call, the next half a slot later at the earliest
+    slow.take()
+    assert slow.due() == 0 and abs(slow.wait_time() - 0.05) < 1e-9
+
+
+def test_slots_follow_the_schedule_not_the_wake_up_time():
+    clock = Clock()
+    pacer = Pacer(10, clock=clock)
+    started = []
+    for _ in range(100):  # every wake-up 7 ms late, a call per slot
+        clock.now += pacer.wait_time() + 0.007
+        n = pacer.due()
+        started += [clock.now] * n
+        pacer.take(n)
+    rate = (len(started) - 1) / (started[-1] - started[0])
+    assert abs(rate - 10) / 10 < 0.01
 
 
 def test_concurrency_limits_global_and_per_org():

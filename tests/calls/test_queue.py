@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from calls.dispatcher import NOT_CONFIGURED, Dispatcher
-from calls.queue import claim_due
-from models import CALLING, QUEUED, Call, CallEvent, database, is_postgres
+from calls.queue import WAITING_FOR_CAPACITY, claim, claim_due, note_waiting
+from models import CALLING, QUEUED, Agent, Call, CallEvent, Organization, database, is_postgres
 
 from .factories import queued_calls
 
@@ -60,6 +60,59 @@ def test_dispatcher_without_telephony_leaves_calls_queued_and_says_so(org, outbo
     assert report.waiting == 2 and report.claimed == 0
     assert Call.select().where(Call.status == QUEUED).count() == 2
     assert NOT_CONFIGURED in caplog.text
+
+
+@pytest.fixture
+def second_org(db):
+    org = Organization.create(name="Other", minutes_included=100)
+    return org, Agent.create(organization=org, name="Sales", direction="outbound", greeting="Hi")
+
+
+def test_an_organization_at_its_limit_is_skipped_and_its_calls_stay_queued_untouched(org, outbound_agent,
+                                                                                      second_org):
+    other, other_agent = second_org
+    queued_calls(org, outbound_agent, 3, status="in-progress")  # at its limit of 3
+    backlog = queued_calls(org, outbound_agent, 200, due_in_s=-60)  # due long before the other's call
+    theirs = queued_calls(other, other_agent, 2)
+    result = claim(10, org_max=3)
+    assert {c.id for c in result.calls} == set(theirs)
+    assert result.full == {org.id}
+    assert Call.select().where(Call.id.in_(backlog), Call.status == QUEUED, Call.attempt == 0).count() == 200
+    assert CallEvent.select().where(CallEvent.call.in_(backlog)).count() == 0
+
+
+def test_an_organization_gets_at_most_its_room_and_the_others_the_rest(org, outbound_agent, second_org):
+    other, other_agent = second_org
+    queued_calls(org, outbound_agent, 48, status="ringing")
+    mine = queued_calls(org, outbound_agent, 20, due_in_s=-60)
+    theirs = queued_calls(other, other_agent, 20)
+    claimed = claim_due(10, org_max=50)
+    assert sum(c.id in mine for c in claimed) == 2  # 48 live + 2 = the limit of 50
+    assert sum(c.id in theirs for c in claimed) == 8
+    # Oldest first within each organization: the two taken are the two longest due.
+    oldest = [c.id for c in Call.select().where(Call.id.in_(mine)).order_by(Call.next_attempt_at, Call.id)][:2]
+    assert {c.id for c in claimed if c.id in mine} == set(oldest)
+    assert claim(10, org_max=50).full == {org.id}
+
+
+def test_an_organizations_own_lower_limit_applies_and_inbound_calls_count(org, outbound_agent):
+    org.max_concurrent_calls = 2
+    org.save()
+    queued_calls(org, outbound_agent, 1, direction="inbound", status="in-progress")
+    queued_calls(org, outbound_agent, 5)
+    assert len(claim_due(5, org_max=50)) == 1
+
+
+def test_a_waiting_call_records_that_it_waits_once_not_per_poll(org, outbound_agent):
+    queued_calls(org, outbound_agent, 2, status="in-progress")
+    backlog = queued_calls(org, outbound_agent, 30)
+    for _ in range(5):
+        result = claim(10, org_max=2)
+        assert result.calls == []
+        note_waiting(result.full)
+    notes = list(CallEvent.select().where(CallEvent.call.in_(backlog)))
+    assert len(notes) == 30 and {n.reason for n in notes} == {WAITING_FOR_CAPACITY}
+    assert {(n.from_status, n.to_status) for n in notes} == {(QUEUED, QUEUED)}
 
 
 class RecordingDialer:

@@ -142,3 +142,19 @@ def test_a_refused_refer_is_an_api_error_and_the_call_stays(db, sim, telephony_e
                                headers=auth)
         assert response.status_code == 409 and response.get_json()["error"]["code"] == "transfer_failed"
         assert Call.get_by_id(call_id).status == "in-progress"
+
+
+def test_a_call_canceled_between_its_claim_and_its_originate_slot_is_never_dialed(controller, sim, caller_org,
+                                                                                 outbound_agent):
+    """The dispatcher claims a tenth of a second of calls ahead and starts each in its slot: a cancel that
+    lands in between closes the call, and its slot must not ring it."""
+    from calls.queue import claim_due
+    from tests.calls.factories import queued_calls
+
+    [call_id] = queued_calls(caller_org, outbound_agent, 1, from_number="+14155550000")
+    [call] = claim_due(1)
+    controller.hangup(call, "canceled through the API")  # not driven here yet: closed at once
+    controller.dial(call)
+    wait_for(lambda: call_id not in controller.live)
+    assert Call.get_by_id(call_id).status == "canceled"
+    assert list(sim.switch.originated) == []

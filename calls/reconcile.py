@@ -1,0 +1,117 @@
+"""Reconciliation after (re)connecting to a FreeSWITCH node: adopt the calls it still has, close the ones
+it lost, hang up channels whose calls are closed.
+
+What happens to a live call (calling, ringing, in-progress) of that node, by direction and by whether its
+channel still exists (uuid_exists, the authority: show channels lags):
+
+| channel | direction | state                               | outcome                                          |
+|---------|-----------|-------------------------------------|--------------------------------------------------|
+| exists  | any       | any                                 | adopted: driven again, counted in the limits     |
+| gone    | any       | answered                            | completed, billed from its answer to now         |
+| gone    | any       | not answered, hangup was requested  | canceled                                         |
+| gone    | outbound  | calling, never sent (no job uuid)   | requeued, its attempt given back: nothing rang   |
+| gone    | outbound  | sent (job uuid) or ringing          | failed, retried on the usual backoff             |
+| gone    | inbound   | not answered                        | failed, "inbound call vanished during restart"   |
+
+An inbound call is never requeued: the queue would dial it out, to the organization's own number with the
+original caller's number as caller ID. Nobody can call a caller back who hung up on a ringing line.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from calls.state import finish_attempt, transition
+from esl import commands
+from esl.errors import EslError
+from esl.responses import show_channels
+from models import CALLING, CANCELED, COMPLETED, FAILED, LIVE_STATUSES, QUEUED, Call, Organization, database, utcnow
+
+log = logging.getLogger(__name__)
+
+VANISHED = "the channel vanished from FreeSWITCH (lost while the app or the switch was down)"
+INBOUND_VANISHED = "inbound call vanished during restart"
+
+
+def reconcile(control: Any, node: Any) -> dict[str, int]:
+    """Adopt calls `node` still has, close the ones it lost, kill orphans; counts of each."""
+    from calls.controller import UUID_RE, LiveCall
+
+    counts = {"adopted": 0, "closed": 0, "orphans_killed": 0}
+    with database.connection_context():
+        for call in Call.select().where(Call.status.in_(LIVE_STATUSES),
+                                        (Call.node == node.name) | Call.node.is_null()):
+            if call.node is None and call.id in control.live:
+                # Claimed by this process and being originated right now (node is set with the bgapi):
+                # uuid_exists cannot know it yet, and requeueing it would dial it twice.
+                continue
+            channel = call.channel_uuid or call.id
+            if node.api(commands.uuid_exists(channel)).strip() == "true":
+                live = control.live.setdefault(call.id, LiveCall(call.id, call.organization_id, call.attempt,
+                                                                 node.name, channel))
+                control.limits.add(call.id, call.organization_id)
+                counts["adopted"] += 1
+                if control._hangup_requested(call):  # asked for before the drop: carry it out now
+                    live.hangup_requested = True
+                    control._kill(live, channel)
+                continue
+            close_vanished(control, call)
+            counts["closed"] += 1
+        counts["orphans_killed"] = kill_orphans(node, UUID_RE)
+    log.info("reconciled %s: %s", node.name, counts)
+    control.reconciled = True
+    return counts
+
+
+def kill_orphans(node: Any, uuid_re: Any) -> int:
+    """Channels FreeSWITCH still has for calls the database has closed (the app died before the hangup,
+    or closed them as vanished): hang them up. show channels lags and keeps ghost rows, so each one
+    is confirmed with uuid_exists first."""
+    try:
+        rows = show_channels(node.api(commands.show_channels_json()))
+    except (EslError, ValueError) as exc:
+        log.warning("%s: show channels failed: %s", node.name, exc)
+        return 0
+    ids = {row.get("uuid") for row in rows if isinstance(row.get("uuid"), str) and uuid_re.match(row["uuid"])}
+    if not ids:
+        return 0
+    closed = [c.id for c in Call.select(Call.id).where(Call.id.in_(list(ids)), Call.status.not_in(LIVE_STATUSES))]
+    killed = 0
+    for channel in closed:
+        if node.api(commands.uuid_exists(channel)).strip() == "true":
+            log.warning("%s: killing orphan channel %s (its call is closed)", node.name, channel)
+            node.api(commands.uuid_kill(channel, "MANAGER_REQUEST"))
+            killed += 1
+    return killed
+
+
+def close_vanished(control: Any, call: Call) -> None:
+    """Close a live call whose channel is gone, as the table in this module's docstring says."""
+    control.limits.remove(call.id)
+    control.live.pop(call.id, None)
+    inbound = call.direction == "inbound"
+    if call.answered_at is not None:
+        _bill_vanished(control, call, f"{INBOUND_VANISHED}; {VANISHED}" if inbound else VANISHED)
+    elif control._hangup_requested(call):
+        finish_attempt(call, CANCELED, f"{VANISHED}; its hangup had been requested", retryable=False)
+    elif inbound:
+        finish_attempt(call, FAILED, f"{INBOUND_VANISHED}: {VANISHED}", retryable=False)
+    elif call.status == CALLING and call.job_uuid is None:
+        # Claimed but never sent to FreeSWITCH: nothing rang, so the attempt is given back.
+        transition(call, QUEUED, reason=f"requeued: {VANISHED}", attempt=call.attempt - 1,
+                   next_attempt_at=utcnow())
+    else:
+        finish_attempt(call, FAILED, VANISHED, hangup_cause="NORMAL_TEMPORARY_FAILURE", retryable=True,
+                       retry_base_s=control.config.retry_backoff_s)
+
+
+def _bill_vanished(control: Any, call: Call, reason: str) -> None:
+    # The real end is unknown (it was lost): bill from the answer to now, at most the call limit.
+    billsec = min(int((utcnow() - call.answered_at).total_seconds()), control.config.max_call_duration_s)
+    billed = math.ceil(max(billsec, 1) / 60)
+    with database.atomic():
+        Organization.update(minutes_used=Organization.minutes_used + billed).where(
+            Organization.id == call.organization_id).execute()
+        finish_attempt(call, COMPLETED, reason, hangup_cause="NORMAL_CLEARING", retryable=False,
+                       duration_s=max(billsec, 0), billed_minutes=billed)
