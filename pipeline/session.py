@@ -425,6 +425,11 @@ class Session(CallerInput):
             self._record_agent(self._playing_until if self._agent.segments else now, interrupted=False)
             self._last_activity = max(now, self._playing_until)
         action, self._pending_action = self._pending_action, None
+        if action and action[0] == "end" and now < self._playing_until + self.config.hangup_grace_ms:
+            # A real switch starts each file late (mod_audio_fork's lead frames, the Event Socket round trip):
+            # hanging up on our own estimate would cut the goodbye's last words.
+            self._pending_action = action
+            return
         held, self._held_dtmf = self._held_dtmf, []
         if held and not action and not self._closing:
             for digit in held:

@@ -41,6 +41,7 @@ class SessionConfig:
     tts_sample_rate: int | None = None  # default: the call's rate
     bidirectional: bool = False  # stream PCM back over the socket instead of playAudio files
     playback_lead_ms: int = 200  # bidirectional: how far ahead of real time audio is sent
+    hangup_grace_ms: int = 500  # after the last words' estimated end, before the agent hangs up
     tools: tuple = ()  # OpenAI tool schemas; empty -> the providers' DEFAULT_TOOLS
     # When the greeting is spoken (see pipeline/greeting.py): "immediate" at stream start; "auto" after the
     # callee's first utterance or greeting_silence of quiet, whichever comes first (what a person answering
