@@ -19,13 +19,6 @@ class Clip:
     text: str
 
 
-def ulaw_decode(data: bytes) -> np.ndarray:
-    """G.711 u-law bytes -> int16 samples."""
-    u = ~np.frombuffer(data, dtype=np.uint8).astype(np.int32) & 0xFF
-    magnitude = ((((u & 0x0F) << 3) + 0x84) << ((u >> 4) & 0x07)) - 0x84
-    return np.where(u & 0x80, -magnitude, magnitude).astype(np.int16)
-
-
 def clips(split: str | None = None) -> list[Clip]:
     with open(HERE / "labels.csv", newline="") as f:
         rows = [Clip(r["file"], r["label"], r["split"], int(r["beep_hz"]), r["text"]) for r in csv.DictReader(f)]
@@ -34,9 +27,11 @@ def clips(split: str | None = None) -> list[Clip]:
 
 def pcm(clip: Clip, rate: int) -> bytes:
     """The clip's audio at `rate` (16 kHz: resampled from the 8 kHz leg, as mod_audio_fork's 16k stream is)."""
+    from fssim.g711 import ulaw_decode
     from pipeline.audio import resample
 
-    audio = ulaw_decode((HERE / clip.file).read_bytes()).astype("<i2").tobytes()
+    codes = np.frombuffer((HERE / clip.file).read_bytes(), dtype=np.uint8)
+    audio = ulaw_decode(codes).astype("<i2").tobytes()
     return audio if rate == 8000 else resample(audio, 8000, rate)
 
 

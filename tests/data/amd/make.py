@@ -16,10 +16,14 @@ import csv
 import pathlib
 import random
 import subprocess
+import sys
 import tempfile
 import wave
 
 import numpy as np
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[3]))
+from fssim.g711 import ulaw_encode  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 RATE = 8000
@@ -70,14 +74,9 @@ def beep(hz: int, seconds: float, level: float) -> np.ndarray:
     return level * ramp * np.sin(2 * np.pi * hz * t)
 
 
-def ulaw_encode(samples: np.ndarray) -> bytes:
-    """G.711 u-law (the segment encoding, as a carrier's codec does)."""
-    pcm = np.clip(samples * 32768.0, -32768, 32767).astype(np.int32)
-    sign = np.where(pcm < 0, 0x80, 0)
-    magnitude = np.minimum(np.abs(pcm), 32635) + 0x84
-    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+def ulaw(samples: np.ndarray) -> bytes:
+    """Float samples as the carrier's G.711 u-law bytes (the simulator's FreeSWITCH-exact encoder)."""
+    return ulaw_encode(np.clip(samples * 32768.0, -32768, 32767).astype(np.int16)).tobytes()
 
 
 def voice(rng: random.Random) -> tuple[str, int, int]:
@@ -132,7 +131,7 @@ def main(count: int = 80) -> None:
             samples, text, hz = machine_clip(rng)
         samples = samples + line_noise(rng, len(samples))
         name = f"{index:03d}-{kind}.ulaw"
-        (HERE / name).write_bytes(ulaw_encode(samples))
+        (HERE / name).write_bytes(ulaw(samples))
         rows.append({"file": name, "label": kind, "split": "heldout" if index % 8 in (6, 7) else "tune",
                      "beep_hz": hz, "seconds": round(len(samples) / RATE, 2), "text": text})
     with open(HERE / "labels.csv", "w", newline="") as out:
