@@ -27,7 +27,7 @@ from calls.limits import ConcurrencyLimits, TokenBucket
 from calls.state import finish_attempt, transition
 from config import Config
 from esl import commands
-from esl.errors import EslError, UnsafeValue
+from esl.errors import EslError, SessionGone, UnsafeValue
 from esl.outbound import OutboundServer
 from esl.responses import show_channels
 from models import (
@@ -607,8 +607,7 @@ class CallController:
             for _ in range(MAX_SILENCE_REARMS):
                 if call_id not in self.live or session.lingering or time.monotonic() >= deadline:
                     return
-                playback = gevent.spawn(session.playback, SILENCE_STREAM, wait=True,
-                                        timeout=max(0.1, deadline - time.monotonic()))
+                playback = gevent.spawn(_play_silence, session, max(0.1, deadline - time.monotonic()))
                 if not fork_requested:
                     fork_requested = True
                     if not running.wait(self.config.esl_command_timeout_s):
@@ -632,7 +631,7 @@ class CallController:
         if not playback.successful():
             log.info("silence playback on %s ended: %s", session.name, playback.exception)
             return False
-        return True
+        return bool(playback.value)
 
     def _request_bidirectional_media(self, call_id: str, channel: str | None) -> None:
         with database.connection_context():
@@ -874,6 +873,17 @@ class CallController:
 
     def health(self) -> dict[str, Any]:
         return self.pool.health()
+
+
+def _play_silence(session: Any, timeout: float) -> bool:
+    """One silence playback; False when the call hung up during it. A hang-up is how every streamed call
+    ends, so it is not an error (as an exception it killed the greenlet with a logged traceback)."""
+    try:
+        session.playback(SILENCE_STREAM, wait=True, timeout=timeout)
+    except SessionGone as exc:
+        log.debug("silence playback on %s: %s", session.name, exc)
+        return False
+    return True
 
 
 def _seconds(value: float):
