@@ -142,6 +142,7 @@ def cmd_revoke_key(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
     """Lint the FreeSWITCH tree and dialplan the way FreeSWITCH would load them (file:line messages)."""
+    from calls import dialing
     from fsconf.check import check_config
 
     conf = args.conf or "freeswitch"
@@ -149,6 +150,8 @@ def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
     # it stands (its own gateways), unless --generated says where the generated folders are.
     generated = args.generated or (args.conf if args.conf else config.freeswitch_conf_dir)
     problems = check_config(conf, args.dialplan, config.socket_address, generated_dir=generated)
+    for line in dialing.describe_paths(dialing.DialRules.from_config(config), config.outbound_gateway):
+        print(line)
     for problem in problems:
         print(problem)
     print(f"check-config: {len(problems)} problem(s) in {conf} and {args.dialplan}")

@@ -58,7 +58,7 @@ def register(app: Flask) -> None:
 
 def _register_telephony(app: Flask, respond) -> None:
     """Call-control failures are the caller's to retry or act on, not internal errors."""
-    from calls.controller import CallNotControlled, TransferFailed
+    from calls.controller import CallNotControlled, DialRefused, TransferFailed
     from esl.errors import EslNotConnected, EslTimeout
 
     @app.errorhandler(EslNotConnected)
@@ -73,6 +73,10 @@ def _register_telephony(app: Flask, respond) -> None:
     def _not_controlled(exc: CallNotControlled):
         return respond(ApiError(409, "call_not_controlled",
                                 "the call is live but no channel of it is controlled by this service instance"))
+
+    @app.errorhandler(DialRefused)
+    def _dial_refused(exc: DialRefused):
+        return respond(ApiError(422, "destination_refused", f"{exc.refusal.reason} (rule {exc.refusal.rule})"))
 
     @app.errorhandler(TransferFailed)
     def _transfer_failed(exc: TransferFailed):

@@ -19,9 +19,8 @@ from typing import Any
 
 import gevent
 import gevent.event
-import phonenumbers
 
-from calls import inbound
+from calls import dialing, inbound
 from calls.causes import Outcome, outcome_for
 from calls.limits import ConcurrencyLimits, TokenBucket
 from calls.state import finish_attempt, transition
@@ -78,6 +77,14 @@ class TransferFailed(Exception):
     def __init__(self, call_id: str, reply: str) -> None:
         super().__init__(f"transfer of call {call_id} refused by FreeSWITCH: {reply.strip()[:200]}")
         self.reply = reply
+
+
+class DialRefused(Exception):
+    """The number breaks an outbound rule (calls/dialing.py): nothing is dialed or transferred."""
+
+    def __init__(self, call_id: str, refusal: dialing.Refusal) -> None:
+        super().__init__(f"call {call_id}: refused ({refusal.rule}): {refusal.reason}")
+        self.refusal = refusal
 
 
 class AccountNotProvisioned(Exception):
@@ -154,6 +161,7 @@ class CallController:
         # second's worth released at once after an idle spell would already break their limit.
         self.cps = TokenBucket(config.calls_per_second, burst=max(1.0, config.calls_per_second / 10), clock=clock)
         self.live: dict[str, LiveCall] = {}
+        self.dial_rules = dialing.DialRules.from_config(config)
         self._watchdog: gevent.Greenlet | None = None
         self.socket_server: OutboundServer | None = None
         self.reconciled = False
@@ -205,6 +213,12 @@ class CallController:
                 self._end_attempt(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason="originate raised an error")
 
     def _originate_on(self, node: Any, call: Call) -> None:
+        refusal = dialing.check(call.to_number, self.dial_rules)
+        if refusal is not None:
+            # Every path is checked here: a gateway originate never passes the dialplan's rules.
+            log.warning("call %s not dialed: %s", call.id, refusal.reason)
+            self._end_attempt(call.id, refusal.cause, None, reason=f"not dialed ({refusal.rule}): {refusal.reason}")
+            return
         if node.api(commands.uuid_exists(call.id)).strip() == "true":
             # A channel for this call still exists (a previous attempt, or a lost reply): never ring twice.
             self._end_attempt(call.id, "NORMAL_TEMPORARY_FAILURE", None,
@@ -262,8 +276,8 @@ class CallController:
     def _dialplan_vars(self, call: Call) -> dict[str, str]:
         """What dialplan/outbound.xml reads: caller ID, home country code, the international gate."""
         return {"vb_caller_id": call.from_number or "",
-                "vb_country_code": str(phonenumbers.country_code_for_region(self.config.default_region)),
-                "vb_international_enabled": "true" if self.config.international_calls else "false"}
+                "vb_country_code": self.dial_rules.country_code,
+                "vb_international_enabled": "true" if self.dial_rules.international_enabled else "false"}
 
     def _caller_name(self, call: Call) -> str | None:
         org = Organization.get_or_none(Organization.id == call.organization_id)
@@ -697,12 +711,19 @@ class CallController:
     def transfer(self, call: Call, target: str, mode: str) -> bool:
         """Transfer a live call; True once FreeSWITCH accepted it.
 
-        Raises CallNotControlled (no channel of it here), TransferFailed (a -ERR reply: the call stays with
+        Raises CallNotControlled (no channel of it here), DialRefused (the target breaks an outbound rule),
+        TransferFailed (a -ERR reply: the call stays with
         the agent) or an EslError (FreeSWITCH unreachable).
         """
         live = self.live.get(call.id)
         if live is None:
             raise CallNotControlled(f"call {call.id} is not controlled by this process")
+        refusal = dialing.check(target, self.dial_rules)
+        if refusal is not None:
+            # A REFER never passes the dialplan, and a bridge transfer must not depend on it alone.
+            CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
+                             reason=f"transfer ({mode}) to {target} refused ({refusal.rule}): {refusal.reason}")
+            raise DialRefused(call.id, refusal)
         channel = call.channel_uuid or call.id
         node = self.pool.node(live.node)
         if mode == "refer":

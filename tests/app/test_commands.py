@@ -98,6 +98,7 @@ def test_check_config_passes_on_the_shipped_tree_and_names_problems(tmp_path):
     env = _env(tmp_path)
     ok = run(["check-config"], env)
     assert ok.returncode == 0, ok.stdout
+    assert "outbound rules" in ok.stdout and "transfer-refer" in ok.stdout   # which rules apply on which path
     broken = tmp_path / "dialplan"
     shutil.copytree(ROOT / "dialplan", broken)
     public = broken / "public.xml"
