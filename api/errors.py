@@ -58,7 +58,7 @@ def register(app: Flask) -> None:
 
 def _register_telephony(app: Flask, respond) -> None:
     """Call-control failures are the caller's to retry or act on, not internal errors."""
-    from calls.controller import CallNotControlled, DialRefused, TransferFailed
+    from calls.controller import CallNotControlled, TransferFailed
     from esl.errors import EslNotConnected, EslTimeout
 
     @app.errorhandler(EslNotConnected)
@@ -74,10 +74,17 @@ def _register_telephony(app: Flask, respond) -> None:
         return respond(ApiError(409, "call_not_controlled",
                                 "the call is live but no channel of it is controlled by this service instance"))
 
-    @app.errorhandler(DialRefused)
-    def _dial_refused(exc: DialRefused):
-        return respond(ApiError(422, "destination_refused", f"{exc.refusal.reason} (rule {exc.refusal.rule})"))
-
     @app.errorhandler(TransferFailed)
     def _transfer_failed(exc: TransferFailed):
         return respond(ApiError(409, "transfer_failed", f"FreeSWITCH refused the transfer: {exc.reply.strip()[:200]}"))
+
+    _register_dial_refused(app, respond)
+
+
+def _register_dial_refused(app: Flask, respond) -> None:
+    """A transfer target that breaks an outbound rule (calls/dialing.py): the caller's input, refused."""
+    from calls.controller import DialRefused
+
+    @app.errorhandler(DialRefused)
+    def _dial_refused(exc: DialRefused):
+        return respond(ApiError(422, "destination_refused", f"{exc.refusal.reason} (rule {exc.refusal.rule})"))
