@@ -79,11 +79,13 @@ class TransferFailed(Exception):
         self.reply = reply
 
 
-class DialRefused(Exception):
-    """The number breaks an outbound rule (calls/dialing.py): nothing is dialed or transferred."""
+class DialRefused(TransferFailed):
+    """The transfer target breaks an outbound rule (calls/dialing.py): nothing is sent to FreeSWITCH. A kind of
+    TransferFailed, so whatever handles a failed transfer (the call stays with the agent) handles this too."""
 
     def __init__(self, call_id: str, refusal: dialing.Refusal) -> None:
-        super().__init__(f"call {call_id}: refused ({refusal.rule}): {refusal.reason}")
+        Exception.__init__(self, f"transfer of call {call_id} refused ({refusal.rule}): {refusal.reason}")
+        self.reply = f"-ERR {refusal.rule}: {refusal.reason}"
         self.refusal = refusal
 
 
