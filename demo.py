@@ -120,7 +120,8 @@ def run(workdir: Path, out=None, timeout_s: float = 120.0, caller_lines: list[tu
 
     out = out or sys.stdout
     sim = Simulator("127.0.0.1", 0, "demo-esl-pw", heartbeat_interval=5.0, tmp_dir=str(workdir),
-                    rules=Rules(default=Rule(".*", "answer", after=1.0, hangup_after=timeout_s))).start()
+                    # A wideband far end: pocketsphinx's 16 kHz model mis-hears G.711's narrowband speech.
+                    rules=Rules(default=Rule(".*", "answer", after=1.0, hangup_after=timeout_s, codec="L16"))).start()
     receiver = Receiver()
     hooks = WSGIServer(("127.0.0.1", 0), receiver, log=None)
     hooks.start()

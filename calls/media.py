@@ -29,6 +29,7 @@ from peewee import Cast, Expression, Value, fn
 from calls.controller import MediaHooks
 from models import LIVE_STATUSES, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
 from pipeline.frames import Frame, TurnRecord
+from pipeline.greeting import GREETING_STARTS
 from pipeline.providers import (
     LLM,
     STT,
@@ -111,14 +112,17 @@ AGENT_SETTINGS: dict[str, tuple[type, ...]] = {
     "silence_reprompt_s": (int, float), "reprompt_text": (str,), "max_reprompts": (int,),
     "max_duration_s": (int, float), "provider_timeout_s": (int, float),
     "questions": (list,), "closing": (str,), "max_retries": (int,), "record": (bool,),
-    "audio_return": (str,),
+    "audio_return": (str,), "greeting_start": (str,),
 }
 # Settings that take one of a few words. audio_return: how the agent's voice reaches the call. "playaudio" (the
 # default) sends each reply as a playAudio file that the controller plays with uuid_broadcast; "stream" sends
 # it as binary PCM frames over the audio fork's own socket (mod_audio_fork bidirectional streaming), heard
 # without a file per reply and cut at once by killAudio.
 AUDIO_RETURN_PLAYAUDIO, AUDIO_RETURN_STREAM = "playaudio", "stream"
-AGENT_SETTING_CHOICES: dict[str, tuple[str, ...]] = {"audio_return": (AUDIO_RETURN_PLAYAUDIO, AUDIO_RETURN_STREAM)}
+# greeting_start: when the agent greets (pipeline/greeting.py). "auto" (the default): on outbound calls after the
+# callee's "Hello?" or a short quiet, on inbound calls at once; "immediate"; "after_caller".
+AGENT_SETTING_CHOICES: dict[str, tuple[str, ...]] = {"audio_return": (AUDIO_RETURN_PLAYAUDIO, AUDIO_RETURN_STREAM),
+                                                     "greeting_start": GREETING_STARTS}
 
 
 def streams_audio(settings: Any) -> bool:
@@ -167,7 +171,19 @@ def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float
         provider_timeout=_number(settings, "provider_timeout_s", provider_timeout_s, 1, 30),
         tts_sample_rate=sample_rate,
         bidirectional=streams_audio(settings),
+        greeting_start=greeting_start(settings, call),
     )
+
+
+def greeting_start(settings: dict, call: Call) -> str:
+    """The session's greeting policy: "auto" waits for the callee on outbound calls only (an inbound caller
+    dialled us and waits to be greeted)."""
+    chosen = settings.get("greeting_start", "auto")
+    if chosen not in GREETING_STARTS:
+        chosen = "auto"
+    if chosen == "auto":
+        return "auto" if call.direction == "outbound" else "immediate"
+    return chosen
 
 
 def resilient_providers(llm: LLM, tts: TTS, offline_tts: TTS | None,
@@ -239,7 +255,7 @@ class MediaBridge(MediaHooks):
         self._secret = secret or secrets.token_hex(32)
         host, _, port = str(config.audio_ws_listen).rpartition(":")
         self.server = AudioForkServer(self.session_factory, self.lookup, self._secret, host or "127.0.0.1", int(port),
-                                      on_start_failed=self.session_failed)
+                                      on_start_failed=self.session_failed, call_is_live=self.call_is_live)
         self.public_url = str(config.audio_ws_public_url).rstrip("/")
         self.token_ttl_s = float(getattr(config, "originate_timeout_s", 60)) + TOKEN_GRACE_S
         self.sessions: dict[str, Session] = {}
@@ -337,6 +353,11 @@ class MediaBridge(MediaHooks):
             log.warning("call %s: refusing a second audio stream while one is running", call_id)
             return None
         return call
+
+    def call_is_live(self, call_id: str) -> bool:
+        """Whether a stream that has been quiet a while still belongs to a call that is up (silence on the wire)."""
+        call = self._shielded(_load, Call, call_id)
+        return call is not None and call.status in LIVE_STATUSES
 
     def session_factory(self, info: StreamInfo, send: Callable[[Frame], None]) -> Session:
         call: Call = info.call

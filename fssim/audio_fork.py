@@ -117,6 +117,9 @@ class AudioForks:
 
     # ---- connection -----------------------------------------------------------------------------
     def _run(self, fork: Fork) -> None:
+        # The far end's audio is ready before the stream opens: the first frame follows the metadata by one
+        # packet time (19-41 ms on the real module), not by the time it takes to load a WAV.
+        source = AudioSource(fork.ch.remote_audio, fork.rate, fork.ch.far_end_speech, fork.ch.rtp, fork.ch.codec)
         try:
             fork.ws = websocket.create_connection(
                 fork.url, timeout=5, subprotocols=[SUBPROTOCOL], enable_multithread=True,
@@ -130,27 +133,30 @@ class AudioForks:
         self.sw.custom(fork.ch, "mod_audio_fork::connect", None)
         if fork.metadata:
             self._send(fork, fork.metadata)
-        fork.greenlets.append(self.sw.greenlets.spawn(self._stream, fork))
+        fork.greenlets.append(self.sw.greenlets.spawn(self._stream, fork, source))
         self._receive(fork)
 
-    def _stream(self, fork: Fork) -> None:
-        """Real-time 20 ms frames from the far end's audio (a WAV, or silence)."""
+    def _stream(self, fork: Fork, source: AudioSource) -> None:
+        """One 20 ms frame per RTP packet the far end sends, each when its packet would have arrived; nothing
+        while it sends none (rtp "suppress" and the far end quiet): the real module fills no gaps."""
         channels = 2 if fork.stereo else 1
-        source = AudioSource(fork.ch.remote_audio, fork.rate, fork.ch.far_end_speech)
         start, n = time.monotonic(), 0
         while fork.ws is not None and not fork.closing and fork.ch.up:
-            frame = source.next_frame()
-            if fork.ch.recording:
-                fork.ch.said.extend(resample(frame, fork.rate, 16000))
-            if channels == 2:
-                frame = _interleave(frame, bytes(len(frame)))
-            if not fork.paused:
-                try:
-                    fork.ws.send_binary(frame)
-                except (OSError, websocket.WebSocketException):
-                    return
             n += 1
             gevent.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
+            if fork.ws is None or fork.closing or not fork.ch.up:
+                return
+            frame = source.next_frame()
+            if fork.ch.recording:
+                fork.ch.said.extend(resample(frame, fork.rate, 16000) if frame else bytes(640))
+            if frame is None or fork.paused:
+                continue
+            if channels == 2:
+                frame = _interleave(frame, bytes(len(frame)))
+            try:
+                fork.ws.send_binary(frame)
+            except (OSError, websocket.WebSocketException):
+                return
 
     def _receive(self, fork: Fork) -> None:
         ws = fork.ws

@@ -60,6 +60,8 @@ class Channel:
     answered_event: gevent.event.Event = field(default_factory=gevent.event.Event)
     remote_audio: str | None = None  # WAV path the far end "says"; None is silence
     far_end_speech: bytearray = field(default_factory=bytearray)  # 16 kHz PCM queued by Simulator.say
+    rtp: str = "continuous"  # "suppress": the far end sends no RTP while silent (fssim.media.AudioSource)
+    codec: str = "PCMU"  # the far end's leg: "PCMU" 8 kHz G.711, or "L16" wideband
     recording: str | None = None  # uuid_record start <path>: written as a stereo WAV when it stops
     said: bytearray = field(default_factory=bytearray)  # 16 kHz PCM the far end sent, while recording
     record_from: int = 0  # where the recording starts in what the far end heard

@@ -6,6 +6,12 @@ import wave
 from collections.abc import Callable
 
 import gevent.lock
+import numpy as np
+
+from fssim.g711 import LEG_RATE, Upsampler, pcmu_round_trip, to_leg
+
+RTP_MODES = ("continuous", "suppress")
+CODECS = ("PCMU", "L16")  # the far end's leg: G.711 μ-law at 8 kHz (what the captures had), or wideband 16 kHz
 
 
 def load_wav(path: str, rate: int) -> bytes:
@@ -37,27 +43,85 @@ def resample(pcm: bytes, src: int, dst: int) -> bytes:
 
 
 class AudioSource:
-    """Endless 20 ms frames: the WAV once, then whatever the far end is told to say (Simulator.say),
-    else silence (a caller who said their piece)."""
+    """What mod_audio_fork gets from the far end, 20 ms at a time: the far end's audio (the WAV once, then what
+    Simulator.say queues, else silence) as the call's 8 kHz PCMU leg carries it (μ-law quantised: a WAV's
+    dither becomes digital zero) and as the switch resamples it for the fork (band-limited to 16 kHz).
 
-    def __init__(self, path: str | None, rate: int, live: bytearray | None = None):
-        self.pcm = load_wav(path, rate) if path else b""
-        self.rate = rate
+    codec "L16": a wideband leg instead (16 kHz linear, as with G.722 or Opus: no μ-law, nothing band-limited).
+
+    rtp "continuous": the far end sends RTP all the time (silence included), one frame per 20 ms until hang-up.
+    rtp "suppress": a carrier that suppresses silence sends no RTP while the far end is quiet (after a short
+    hangover), and the real module then sends nothing: next_frame() returns None for those 20 ms.
+    """
+
+    HANGOVER_FRAMES = 10  # a carrier's VAD keeps sending ~200 ms past the last sound
+    QUIET_RMS = 10.0  # about -70 dBFS: μ-law's smallest steps, no sound
+
+    def __init__(self, path: str | None, rate: int, live: bytearray | None = None, rtp: str = "continuous",
+                 codec: str = "PCMU"):
+        if rtp not in RTP_MODES:
+            raise ValueError(f"rtp must be one of {', '.join(RTP_MODES)}")
+        if codec not in CODECS:
+            raise ValueError(f"codec must be one of {', '.join(CODECS)}")
+        self.wideband = codec == "L16"
+        self.leg_rate = 2 * LEG_RATE if self.wideband else LEG_RATE
+        if not path:
+            self.leg = np.zeros(0, np.int16)
+        elif self.wideband:
+            self.leg = np.frombuffer(load_wav(path, self.leg_rate), "<i2")
+        else:
+            self.leg = pcmu_round_trip(leg_from_wav(path))
+        self.rate, self.rtp = rate, rtp
         self.frame_bytes = rate // 50 * 2
-        self.pos = 0
+        self.pos = 0  # in leg samples
         self.live = live if live is not None else bytearray()  # 16 kHz PCM queued by say()
-        self._live_pcm = b""
+        self._live_leg = np.zeros(0, np.int16)
+        self._quiet_frames = self.HANGOVER_FRAMES + 1
+        self._upsampler = Upsampler() if rate == 2 * LEG_RATE and not self.wideband else None
 
-    def next_frame(self) -> bytes:
-        if self.pos < len(self.pcm):
-            chunk = self.pcm[self.pos:self.pos + self.frame_bytes]
-            self.pos += self.frame_bytes
-            return chunk + b"\x00" * (self.frame_bytes - len(chunk))
-        if self.live:
-            self._live_pcm += resample(bytes(self.live), 16000, self.rate)
-            self.live.clear()
-        chunk, self._live_pcm = self._live_pcm[:self.frame_bytes], self._live_pcm[self.frame_bytes:]
-        return chunk + b"\x00" * (self.frame_bytes - len(chunk))
+    def next_frame(self) -> bytes | None:
+        """The next 20 ms at the fork's rate, or None when the far end sends no RTP for them."""
+        chunk = self._next_leg_chunk()
+        quiet = float(np.sqrt(np.mean(chunk.astype(np.float64) ** 2))) < self.QUIET_RMS
+        self._quiet_frames = self._quiet_frames + 1 if quiet else 0
+        frame = self._to_fork_rate(chunk)  # always: the resampler's history runs on through the silence
+        if self.rtp == "suppress" and self._quiet_frames > self.HANGOVER_FRAMES:
+            return None
+        return frame
+
+    def _next_leg_chunk(self) -> np.ndarray:
+        size = self.leg_rate // 50
+        if self.pos < len(self.leg):
+            chunk = self.leg[self.pos:self.pos + size]
+            self.pos += size
+        else:
+            if self.live:
+                pcm = np.frombuffer(bytes(self.live), "<i2")
+                self.live.clear()
+                leg = pcm if self.wideband else pcmu_round_trip(to_leg(pcm, 16000))
+                self._live_leg = np.concatenate([self._live_leg, leg])
+            chunk, self._live_leg = self._live_leg[:size], self._live_leg[size:]
+        return np.pad(chunk, (0, size - len(chunk)))
+
+    def _to_fork_rate(self, chunk: np.ndarray) -> bytes:
+        if self.rate == self.leg_rate:
+            return chunk.astype("<i2").tobytes()
+        if self._upsampler is not None:
+            return self._upsampler.process(chunk).astype("<i2").tobytes()
+        return resample(chunk.astype("<i2").tobytes(), self.leg_rate, self.rate)[:self.frame_bytes].ljust(
+            self.frame_bytes, b"\0")
+
+
+def leg_from_wav(path: str) -> np.ndarray:
+    """A 16-bit WAV (channels averaged) as 8 kHz samples, band-limited when it had to be downsampled."""
+    with wave.open(path, "rb") as w:
+        if w.getsampwidth() != 2:
+            raise ValueError(f"{path}: only 16-bit PCM WAV is supported")
+        nch, rate, raw = w.getnchannels(), w.getframerate(), w.readframes(w.getnframes())
+    samples = np.frombuffer(raw, "<i2")
+    if nch > 1:
+        samples = samples[: len(samples) // nch * nch].reshape(-1, nch).mean(axis=1)
+    return to_leg(np.asarray(samples), rate)
 
 
 class HeardAudio:

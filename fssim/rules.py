@@ -8,7 +8,8 @@ JSON form (``--rules file``)::
     {"rules": [
       {"match": "486$", "outcome": "busy"},
       {"match": "408$", "outcome": "no_answer"},
-      {"match": "^1555", "outcome": "answer", "after": 2, "hangup_after": 30, "audio": "hello.wav"}
+      {"match": "^1555", "outcome": "answer", "after": 2, "hangup_after": 30, "audio": "hello.wav",
+       "rtp": "suppress"}
     ]}
 """
 from __future__ import annotations
@@ -45,10 +46,20 @@ class Rule:
     hangup_after: float | None = None  # the far end hangs up this long after answer
     audio: str | None = None  # WAV the far end plays into the call; None is silence
     early_media: bool = False  # CHANNEL_PROGRESS_MEDIA instead of CHANNEL_PROGRESS while ringing
+    # "continuous": the far end sends RTP all the time, silence included; "suppress": a carrier that suppresses
+    # silence sends none while the far end is quiet, and mod_audio_fork then sends no frames (gaps of seconds).
+    rtp: str = "continuous"
+    # The far end's leg: "PCMU" (G.711 μ-law at 8 kHz, the common carrier codec) or "L16" (a wideband 16 kHz leg,
+    # as G.722/Opus give: the offline recogniser's 16 kHz model mis-hears narrowband speech).
+    codec: str = "PCMU"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "outcome", Outcome(self.outcome))
         re.compile(self.match)
+        if self.rtp not in ("continuous", "suppress"):
+            raise ValueError(f"rule {self.match!r}: rtp must be 'continuous' or 'suppress'")
+        if self.codec not in ("PCMU", "L16"):
+            raise ValueError(f"rule {self.match!r}: codec must be 'PCMU' or 'L16'")
 
 
 @dataclass

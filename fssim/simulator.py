@@ -96,9 +96,12 @@ class Simulator:
 
     # ---- helpers for tests and the demo ---------------------------------------------------------
     def inbound_call(self, did: str, socket_addr: str, caller: str = "15551230000", caller_name: str = "",
-                     remote_audio: str | None = None, full: bool = True) -> Channel:
-        """A call from `caller` arriving at `did`, handed by the dialplan to `socket_addr` (host:port)."""
-        return self.switch.inbound_call(did, socket_addr, caller, caller_name, remote_audio=remote_audio, full=full)
+                     remote_audio: str | None = None, full: bool = True, rtp: str = "continuous",
+                     codec: str = "PCMU") -> Channel:
+        """A call from `caller` arriving at `did`, handed by the dialplan to `socket_addr` (host:port); rtp
+        "suppress": the caller's carrier sends no RTP while they are silent; codec as Rule.codec."""
+        return self.switch.inbound_call(did, socket_addr, caller, caller_name, remote_audio=remote_audio, full=full,
+                                        rtp=rtp, codec=codec)
 
     def heard(self, uuid: str) -> bytes:
         """16 kHz 16-bit mono PCM the far end of call `uuid` heard (files played, bidi audio)."""

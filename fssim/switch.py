@@ -181,7 +181,7 @@ class Switch:
             if b_leg is not None:
                 self.channel_event(b_leg, "CHANNEL_CREATE")
             rule = self.rules.pick(ds.target)
-            ch.remote_audio = rule.audio
+            ch.remote_audio, ch.rtp, ch.codec = rule.audio, rule.rtp, rule.codec
             timeout = _float(ch.variables.get("originate_timeout"), DEFAULT_ORIGINATE_TIMEOUT)
             if not self._ring(ch, rule, timeout):
                 if ch.up:
@@ -440,13 +440,15 @@ class Switch:
 
     # ---- inbound --------------------------------------------------------------------------------
     def inbound_call(self, did: str, socket_addr: str, caller: str = "15551230000", caller_name: str = "",
-                     gateway: str = "", remote_audio: str | None = None, full: bool = True) -> Channel:
+                     gateway: str = "", remote_audio: str | None = None, full: bool = True,
+                     rtp: str = "continuous", codec: str = "PCMU") -> Channel:
         """A call arriving at `did` from a carrier, handed to `socket_addr` by the dialplan's socket app."""
         uid = str(uuidlib.uuid4())
         name = f"sofia/external/{caller}@192.0.2.10"
         ch = Channel(uid, name, "inbound", "sofia", did, context="public", cid_name=caller_name or caller,
                      cid_num=caller, callee_name="", callee_num="", source="mod_sofia",
-                     network_addr="192.0.2.10", session_id=next(self.session_ids), remote_audio=remote_audio)
+                     network_addr="192.0.2.10", session_id=next(self.session_ids), remote_audio=remote_audio,
+                     rtp=rtp, codec=codec)
         for k, val in (("direction", "inbound"), ("uuid", uid), ("session_id", str(ch.session_id)),
                        ("sip_from_user", caller), ("sip_from_host", "192.0.2.10"), ("sip_to_user", did),
                        ("sip_req_user", did), ("sip_network_ip", "192.0.2.10"), ("sip_network_port", "5060"),

@@ -206,8 +206,12 @@ class CallScript:
 class Timeline:
     """Runs a session against a CallScript on a virtual clock, 20 ms of audio per step, recording its output."""
 
-    def __init__(self, clock: VirtualClock, script: CallScript, stt: FakeSTT, sample_rate: int = 16000):
+    def __init__(self, clock: VirtualClock, script: CallScript, stt: FakeSTT, sample_rate: int = 16000,
+                 rtp: str = "continuous"):
         self.clock, self.script, self.stt, self.sample_rate = clock, script, stt, sample_rate
+        # "suppress": like mod_audio_fork behind a carrier that suppresses silence, no frame at all while the
+        # caller is silent; "continuous": a frame every 20 ms.
+        self.rtp = rtp
         self.stt.utterances = list(script.lines)
         self.sent: list[Sent] = []
         self.session = None
@@ -226,7 +230,8 @@ class Timeline:
             for at, digit in keys:
                 if self.t <= at < self.t + 0.02:
                     self.session.push_dtmf(digit)
-            self.session.push_audio(self._frame_at(self.t))
+            if self.rtp == "continuous" or self.script.voiced(self.t):
+                self.session.push_audio(self._frame_at(self.t))
             self.t = round(self.t + 0.02, 6)
 
     def _frame_at(self, t: float) -> bytes:

@@ -89,7 +89,8 @@ class AudioForkServer:
                  host: str = "127.0.0.1", port: int = 0, *, default_sample_rate: int = 16000,
                  handshake_timeout: float = 5.0, metadata_timeout: float = 5.0, idle_timeout: float = 60.0,
                  max_message_bytes: int = 1 << 20,
-                 on_start_failed: Callable[[StreamInfo, str], None] | None = None):
+                 on_start_failed: Callable[[StreamInfo, str], None] | None = None,
+                 call_is_live: Callable[[str], bool] | None = None):
         self.session_factory, self.lookup, self._secret = session_factory, lookup, secret
         self.default_sample_rate = default_sample_rate
         self.handshake_timeout, self.metadata_timeout = handshake_timeout, metadata_timeout
@@ -97,6 +98,10 @@ class AudioForkServer:
         self.max_queued_bytes = max(max_message_bytes, 1) * 32  # a peer that stopped reading is dropped
         self.flush_timeout = 2.0
         self.on_start_failed = on_start_failed  # the app hangs the call up: a call without a voice is dead air
+        # Asked when a running stream has been quiet for idle_timeout: mod_audio_fork sends nothing at all while
+        # the far end sends no RTP (silence suppression), so a quiet socket is not a dead call. None: the stream
+        # stays open as long as its session runs (the session's own limits end it).
+        self.call_is_live = call_is_live
         # A pool, so stop() can end handlers that are stuck (e.g. a session still starting its STT):
         # gevent's StreamServer without one leaves them running after stop().
         self._server = StreamServer((host, port), self._handle, spawn=gevent.pool.Pool())
@@ -155,6 +160,8 @@ class Connection:
             try:
                 data = self.sock.recv(65536)
             except TimeoutError:
+                if self._quiet_but_live():
+                    continue
                 self._close(1001 if self.session else 1008, "timed out", "no data in time")
                 return
             except OSError as exc:
@@ -175,6 +182,22 @@ class Connection:
             except Refused as exc:
                 self._close(exc.close_code, str(exc), str(exc))
                 return
+
+    def _quiet_but_live(self) -> bool:
+        """No frame for idle_timeout on a running stream: silence on the wire while the call is still up."""
+        if self.session is None or self.session.ended:
+            return False
+        check = self.server.call_is_live
+        try:
+            live = True if check is None else bool(check(self.call_id))
+        except Exception:
+            log.exception("call %s: liveness check failed", self.call_id)
+            live = True  # a database hiccup must not cut a call; the next check decides
+        if live:
+            log.debug("call %s: no audio for %.0f s (silence on the wire); the call is up", self.call_id,
+                      self.server.idle_timeout)
+            self._send_message(Ping())  # a dead peer makes the write fail, which ends the stream
+        return live
 
     def _on_event(self, event) -> None:
         if isinstance(event, Request):

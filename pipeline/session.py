@@ -7,45 +7,47 @@ very frame that confirms speech; the reply (LLM + TTS) runs in its own greenlet 
 
 Playback position is estimated from the clock and the duration of the audio sent (mod_audio_fork plays files
 through the call controller and reports nothing back), which is what truncates an interrupted agent turn.
+
+The caller's side (audio and keys in, speech events, STT results, caller turns) is pipeline/caller_input.py;
+what a session is told is pipeline/session_config.py; when it greets is pipeline/greeting.py.
 """
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import gevent
 import gevent.greenlet
+import gevent.lock
 
 from pipeline.audio import Rechunker, duration_ms
+from pipeline.caller_input import CallerInput
 from pipeline.clock import REAL_CLOCK, Clock
 from pipeline.frames import (
-    DTMF,
     EndCall,
     Frame,
     Interrupt,
-    SpeechStarted,
-    SpeechStopped,
     Transfer,
     TTSAudio,
     TurnRecord,
 )
+from pipeline.greeting import GreetingGate
 from pipeline.interfaces import (
     LLM,
     STT,
     TTS,
     ProviderError,
-    STTFailed,
     TextDelta,
     ToolCall,
-    Transcript,
     Turn,
-    UtteranceEnd,
 )
 from pipeline.playback import PlayedSegments
 from pipeline.sentences import SentenceAggregator
+from pipeline.session_config import DESTINATION, SessionCallbacks, SessionConfig
 from pipeline.vad import Endpointer, EndpointerConfig, VADProcessor, VoiceDetector, WebRtcVad
+
+__all__ = ["DeadAir", "Session", "SessionCallbacks", "SessionConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -57,65 +59,13 @@ class DeadAir(gevent.GreenletExit):
     """
 
 
-DESTINATION = re.compile(r"^\+?[0-9A-Za-z*#._@-]{1,64}$")
-DTMF_DIGITS = set("0123456789*#ABCD")
-
-
-@dataclass
-class SessionConfig:
-    """Per-agent behaviour. Times in seconds unless the name says ms."""
-
-    system_prompt: str = ""
-    context: dict | None = None
-    greeting: str | None = None  # None: the LLM speaks first (the scripted agent greets from its script)
-    barge_in: bool = True  # off for legal disclaimers: caller speech during playback is ignored
-    vad_aggressiveness: int = 2
-    start_frames: int = 3
-    end_silence_ms: int = 600
-    min_utterance_ms: int = 200
-    stt_final_timeout: float = 1.0  # how long to wait for the STT's final text once the turn ended
-    reprompt_after: float = 8.0
-    reprompt_text: str = "Are you still there?"
-    max_reprompts: int = 2
-    silence_goodbye: str = "I haven't heard anything, so I'll end the call now. Goodbye."
-    max_duration: float = 600.0
-    max_duration_text: str = "We have reached the time limit for this call. Thank you, goodbye."
-    # The dead-air limit: from the end of the caller's turn (or the end of the last audio) to the next audio
-    # the caller hears. Past it the agent apologises (pre-synthesised, so the apology itself costs no TTS time)
-    # and tries the LLM once more; a second silence ends the call with failure_text.
-    provider_timeout: float = 5.0
-    apology_text: str = "Sorry, I had a problem there. Let me try again."
-    failure_text: str = "Sorry, I'm having technical difficulties. Please call back later. Goodbye."
-    transfer_failed_text: str = "Sorry, I couldn't transfer you right now."
-    dtmf_gap: float = 1.5  # keypad digits pressed within this gap form one input ("#" sends at once)
-    tts_sample_rate: int | None = None  # default: the call's rate
-    bidirectional: bool = False  # stream PCM back over the socket instead of playAudio files
-    playback_lead_ms: int = 200  # bidirectional: how far ahead of real time audio is sent
-    tools: tuple = ()  # OpenAI tool schemas; empty -> the providers' DEFAULT_TOOLS
-
-
-def _noop(*_args) -> None:
-    return None
-
-
-@dataclass
-class SessionCallbacks:
-    """What the app provides. All are called from the session's greenlets and must not block for long."""
-
-    on_turn: Callable[[TurnRecord], None] = _noop
-    break_playback: Callable[[], None] = _noop  # uuid_break <uuid> all through the call controller
-    end_call: Callable[[str], None] = _noop  # hang up politely (reason)
-    transfer_call: Callable[[str, str], bool] = lambda destination, reason: False  # -> accepted?
-    on_event: Callable[[Frame], None] = _noop  # SpeechStarted/SpeechStopped etc., for logs and metrics
-
-
 @dataclass
 class _AgentTurn:
     segments: PlayedSegments = field(default_factory=PlayedSegments)
     kind: str = "reply"
 
 
-class Session:
+class Session(CallerInput):
     """One phone call's conversation. Drive it with start(), push_audio(), push_dtmf(), stop()."""
 
     def __init__(self, config: SessionConfig, stt: STT, llm: LLM, tts: TTS, send: Callable[[Frame], None],
@@ -159,6 +109,15 @@ class Session:
         self._turn_ended_at: float | None = None  # session ms the caller's turn ended (dead air starts there)
         self._canned: dict[str, bytes] = {}  # fixed lines synthesised up front, playable with no TTS wait
         self._preparing: gevent.Greenlet | None = None
+        self._greeting = GreetingGate(config.greeting_start, config.greeting_silence, config.reprompt_after,
+                                      config.greeting_min_heard_ms)
+        self._final_grace_until: float | None = None  # an overdue STT final is awaited until then
+        # Caller audio comes from the socket's greenlet and, for gaps, from the ticker: one at a time, so the
+        # STT stream never sees two writers (a provider's write may yield mid-frame).
+        self._audio_lock = gevent.lock.RLock()
+        self._heard_at: float | None = None  # session ms the last caller frame arrived (stream ready: start())
+        self._gap_filled_ms = 0.0  # silence already filled in since then
+        self._frame_end_ms = 0.0  # session ms the frame being processed ended
 
     # ----- lifecycle -------------------------------------------------------------------------------------------
     def now_ms(self) -> float:
@@ -180,12 +139,17 @@ class Session:
             # may outlive the session, so close what start() just opened.
             gevent.spawn(self._stream.close)
             return
+        self._heard_at = self.now_ms()  # audio is taken from now on; frames queued meanwhile are a backlog
+        self._last_activity = self._heard_at  # quiet (before an "auto" greeting) counts from here too
         self._ticker = gevent.spawn(self._tick_loop)
         self._preparing = gevent.spawn(self._prepare_canned)
-        if self.config.greeting:
-            self._start_reply(text=self.config.greeting, kind="greeting")
-        else:
-            self._start_reply(kind="greeting")
+        if not self._greeting.owed:
+            self._greet()
+
+    def _greet(self) -> None:
+        """Speak the greeting (or let the LLM open the conversation, with whatever the callee said so far)."""
+        self._greeting.spoken()
+        self._start_reply(text=self.config.greeting or None, kind="greeting")
 
     def stop(self, reason: str = "stream closed") -> None:
         """The call or its audio stream ended: stop everything, report a cut-off agent turn."""
@@ -203,174 +167,6 @@ class Session:
             gevent.spawn(self._stream.close)
         if self._ticker is not None and self._ticker is not gevent.getcurrent():
             self._ticker.kill(block=False)
-
-    # ----- caller input ----------------------------------------------------------------------------------------
-    def push_audio(self, pcm: bytes) -> None:
-        """Caller audio of any (even) length; raises AudioFormatError on garbage."""
-        for frame in self.rechunker.push(pcm):
-            if self.ended:
-                return
-            self._on_frame(frame)
-
-    def push_dtmf(self, digit: str) -> None:
-        """A keypad digit from the call (ESL DTMF event, or a {"dtmf": "5"} text frame on the socket)."""
-        digit = str(digit).strip().upper()
-        if self.ended or digit not in DTMF_DIGITS:
-            return
-        self.callbacks.on_event(DTMF(digit))
-        if self._agent_active() and not self._interrupt_agent():
-            if not self._closing:
-                self._held_dtmf.append(digit)  # barge-in is off: the keypress counts once the line has played
-            return
-        self._dtmf.append(digit)
-        self._dtmf_at = self.clock.now()
-        self._last_activity = self.now_ms()
-        if digit == "#":
-            self._commit_dtmf()
-
-    def _on_frame(self, pcm: bytes) -> None:
-        from pipeline.frames import AudioIn
-
-        self._check_timers()
-        frame = AudioIn(pcm, self.sample_rate, self._audio_ms)
-        self._audio_ms += 20.0
-        if self._ignoring_caller():
-            # Keep the STT stream fed (and its clock aligned) with silence while the caller is not listened to.
-            self.endpointer.reset()
-            self._stt_send(bytes(len(pcm)))
-            return
-        self._stt_send(pcm)
-        for event in self.endpointer.process(self.vad.process(frame)):
-            self._on_speech_event(event)
-
-    def _ignoring_caller(self) -> bool:
-        return self._closing or (not self.config.barge_in and self._agent_active())
-
-    def _on_speech_event(self, event: SpeechStarted | SpeechStopped) -> None:
-        self.callbacks.on_event(event)
-        now = self.now_ms()
-        if isinstance(event, SpeechStarted):
-            if self._agent_active():
-                self._interrupt_agent()
-            if not self._caller_pieces and self._await_final_until is None:
-                self._caller_start_ms = now - (event.t_ms - event.onset_ms)
-            self._await_final_until = None
-            self._reprompts = 0
-            return
-        self._last_voiced_audio_ms = event.last_voiced_ms
-        self._caller_end_ms = now - (event.t_ms - event.last_voiced_ms)
-        self._last_activity = now
-        if not event.end_of_turn:
-            if not self._caller_pieces:
-                return
-        self._end_caller_turn()
-
-    def _end_caller_turn(self) -> None:
-        if self._turn_ended_at is None:
-            self._turn_ended_at = self.now_ms()
-        if self._stream is not None and not self._stream.closed:
-            self._await_final_until = self.clock.now() + self.config.stt_final_timeout
-            try:
-                self._stream.finalize()
-            except ProviderError as exc:
-                self._stt_broke(exc)
-        else:
-            self._commit_caller()
-
-    # ----- STT results -----------------------------------------------------------------------------------------
-    def _stt_send(self, pcm: bytes) -> None:
-        if self._stream is None:
-            return
-        try:
-            self._stream.send(pcm)
-        except ProviderError as exc:
-            self._stt_broke(exc)
-
-    def _open_stt(self):
-        """A new STT stream. Its times start at 0 where the call's audio is now, so its results are shifted by
-        that offset; results from a stream that has since been replaced are dropped (its failure, too)."""
-        offset_ms = self._audio_ms
-        opened: list = []
-
-        def on_result(event) -> None:
-            if opened and opened[0] is self._stream:
-                self._on_stt(event, offset_ms)
-
-        opened.append(self.stt.open(self.sample_rate, on_result=on_result))
-        return opened[0]
-
-    def _on_stt(self, event, offset_ms: float = 0.0) -> None:
-        if self.ended:
-            return
-        if isinstance(event, STTFailed):
-            self._stt_broke(event.error)
-        elif isinstance(event, Transcript):
-            self._on_transcript(event, offset_ms)
-        elif isinstance(event, UtteranceEnd):
-            self._stt_says_done()
-
-    def _on_transcript(self, event: Transcript, offset_ms: float = 0.0) -> None:
-        if not event.is_final:
-            return
-        if event.text.strip() and not self._ignoring_caller():
-            self._caller_pieces.append(event.text.strip())
-        covers_turn = offset_ms + event.end * 1000.0 >= self._last_voiced_audio_ms - 150.0
-        if self._await_final_until is not None and (event.speech_final or covers_turn):
-            self._commit_caller()
-        elif event.speech_final:
-            self._stt_says_done()
-
-    def _stt_says_done(self) -> None:
-        if self._await_final_until is not None:
-            if self._caller_pieces:
-                self._commit_caller()
-            return
-        for stopped in self.endpointer.stt_end_of_utterance(self._audio_ms):
-            self.callbacks.on_event(stopped)
-            self._turn_ended_at = self.now_ms()
-            self._caller_end_ms = self.now_ms() - (stopped.t_ms - stopped.last_voiced_ms)
-            self._last_activity = self.now_ms()
-            if self._caller_pieces:
-                self._commit_caller()
-            else:
-                self._end_caller_turn()
-
-    def _stt_broke(self, error: ProviderError) -> None:
-        log.warning("STT stream failed: %s", error)
-        self._stt_failures += 1
-        if self._stt_failures == 1:
-            self._reopen_stt()  # one reconnect per call; when that fails too, _reopen_stt ends the call
-            return
-        self._fail("speech recognition failed")
-
-    def _reopen_stt(self) -> bool:
-        old, self._stream = self._stream, None
-        if old is not None:
-            gevent.spawn(old.close)
-        try:
-            self._stream = self._open_stt()
-            return True
-        except ProviderError as exc:
-            log.warning("STT could not restart: %s", exc)
-            self._fail("speech recognition failed")
-            return False
-
-    def _commit_caller(self) -> None:
-        text = " ".join(self._caller_pieces).strip()
-        ended_at, self._turn_ended_at = self._turn_ended_at, None
-        self._caller_pieces, self._await_final_until = [], None
-        if not text or self.ended or self._closing:
-            return
-        self._record(TurnRecord("caller", text, int(self._caller_start_ms), int(self._caller_end_ms)))
-        self._start_reply(since=ended_at)
-
-    def _commit_dtmf(self) -> None:
-        digits, self._dtmf = "".join(self._dtmf).rstrip("#"), []
-        if not digits or self.ended or self._closing:
-            return
-        now = int(self.now_ms())
-        self._record(TurnRecord("caller", digits, now, now, source="dtmf"))
-        self._start_reply()
 
     def _record(self, turn: TurnRecord) -> None:
         self.history.append(Turn(turn.speaker, turn.text))
@@ -565,11 +361,23 @@ class Session:
                 self.callbacks.break_playback()
             except Exception:
                 log.exception("break_playback callback failed")
-        if self._agent is not None:
+        if self._agent is not None and self._agent.kind == "greeting" and self._greeting_unheard(now):
+            # Not heard: nothing of it goes into the history (the callee's words are not an answer to it),
+            # and it is said again once the callee's turn is over.
+            log.info("greeting cut after %.0f ms: it will be said again", self._heard_ms(now))
+            self._agent = None
+        elif self._agent is not None:
             self._record_agent(now, interrupted=True)
         self._playing_until = min(self._playing_until, now)
         self._pending_action = None
         return True
+
+    def _heard_ms(self, now: float) -> float:
+        segments = self._agent.segments if self._agent is not None else None
+        return max(0.0, now - segments.start_ms) if segments else 0.0
+
+    def _greeting_unheard(self, now: float) -> bool:
+        return self._greeting.cut(self._heard_ms(now))
 
     def _record_agent(self, end_ms: float, interrupted: bool) -> None:
         agent, self._agent = self._agent, None
@@ -588,11 +396,18 @@ class Session:
             self._check_timers()
 
     def _check_timers(self) -> None:
+        """The tick: time passes whether frames come or not."""
+        if not self.ended:
+            with self._audio_lock:
+                self._fill_wire_gap()
+            self._run_timers()
+
+    def _run_timers(self) -> None:
         if self.ended:
             return
         now = self.now_ms()
         if self._await_final_until is not None and self.clock.now() >= self._await_final_until:
-            self._commit_caller()
+            self._final_overdue()
         if self._dtmf and self.clock.now() - self._dtmf_at >= self.config.dtmf_gap:
             self._commit_dtmf()
         replying = self._reply is not None and not self._reply.dead
@@ -626,6 +441,10 @@ class Session:
             self._finish("max duration reached")  # the goodbye itself never finished: hard stop
         idle = not replying and now >= self._playing_until and not self.endpointer.in_speech
         idle = idle and self._await_final_until is None and not self._dtmf and not self._closing
+        if idle and self._greeting.owed:
+            if self._greeting.due(now - self._last_activity):
+                self._greet()
+            return
         if idle and now - self._last_activity >= self.config.reprompt_after * 1000:
             self._last_activity = now
             if self._reprompts >= self.config.max_reprompts:

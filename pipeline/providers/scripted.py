@@ -123,7 +123,7 @@ class ScriptedAgent(LLM):
     def replay(self, turns: Sequence[Any]) -> ScriptState:
         """Walk the caller's turns through the script to find where the conversation is."""
         state = ScriptState()
-        for turn in turns:
+        for turn in _after_agent_spoke(turns):
             speaker, text = turn_fields(turn)
             if not is_caller(speaker) or not text.strip() or state.index >= len(self.questions):
                 continue
@@ -146,9 +146,10 @@ class ScriptedAgent(LLM):
     def reply(self, turns: Sequence[Any]) -> tuple[str, bool]:
         """(text to say, whether to end the call after it)."""
         state = self.replay(turns)
-        caller_spoke = any(is_caller(turn_fields(t)[0]) and turn_fields(t)[1].strip() for t in turns)
+        answers = _after_agent_spoke(turns)
+        caller_spoke = any(is_caller(turn_fields(t)[0]) and turn_fields(t)[1].strip() for t in answers)
         agent_spoke = any(turn_fields(t)[0] in ("agent", "assistant") for t in turns)
-        if not caller_spoke:
+        if not caller_spoke or not agent_spoke:
             opening = "" if agent_spoke else self.greeting
             first = self.questions[0].text if self.questions else ""
             if not first and agent_spoke:
@@ -175,3 +176,12 @@ class ScriptedAgent(LLM):
     def complete_json(self, system_prompt: str, user_text: str) -> dict:
         raise ProviderConfigError("the scripted agent has no free-form JSON mode; use answers(turns)",
                                   provider=self.name)
+
+
+def _after_agent_spoke(turns: Sequence[Any]) -> list[Any]:
+    """The turns from the agent's first one on: what a callee says before the agent has said anything (the
+    "Hello?" of picking up) answers no question. Caller turns alone (no agent turn given) are all answers."""
+    for i, turn in enumerate(turns):
+        if turn_fields(turn)[0] in ("agent", "assistant"):
+            return list(turns[i:])
+    return list(turns)

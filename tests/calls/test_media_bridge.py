@@ -323,6 +323,22 @@ def test_session_config_from_agent_settings(db, org, agent):
     assert session_config(agent, call, 16000, max_call_s=3600).provider_timeout == 30
 
 
+@pytest.mark.parametrize("direction, setting, expected", [
+    ("outbound", None, "auto"), ("inbound", None, "immediate"), ("outbound", "immediate", "immediate"),
+    ("inbound", "after_caller", "after_caller"), ("inbound", "auto", "immediate")])
+def test_greeting_start_waits_for_the_callee_on_outbound_calls_by_default(db, org, agent, direction, setting,
+                                                                          expected):
+    from calls.media import check_agent_settings
+
+    call = live_call(org, agent)
+    call.direction = direction
+    agent.settings = {} if setting is None else {"greeting_start": setting}
+    assert check_agent_settings(agent.settings) == []
+    assert session_config(agent, call, 8000, max_call_s=3600).greeting_start == expected
+    assert check_agent_settings({"greeting_start": "later"}) == [
+        "setting 'greeting_start' must be one of auto, immediate, after_caller"]
+
+
 def test_unknown_or_mistyped_agent_settings_are_reported_by_name():
     from calls.media import check_agent_settings
 
@@ -504,3 +520,13 @@ def test_end_session_records_the_cut_off_agent_turn_before_returning(harness, or
     assert turn["speaker"] == "agent" and turn["interrupted"] is True and "while" not in turn["text"]
     assert harness.bridge.sessions[call.id].ended
     ws.close()
+
+
+def test_a_quiet_audio_stream_is_kept_while_its_call_is_up(harness, org, agent):
+    # The audio server asks this when a stream has sent nothing for its idle timeout (silence suppression).
+    call = live_call(org, agent)
+    assert harness.bridge.server.call_is_live == harness.bridge.call_is_live
+    assert harness.bridge.call_is_live(call.id) is True
+    Call.update(status="completed").where(Call.id == call.id).execute()
+    assert harness.bridge.call_is_live(call.id) is False
+    assert harness.bridge.call_is_live("00000000-0000-4000-8000-000000000000") is False

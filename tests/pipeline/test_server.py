@@ -353,3 +353,34 @@ def test_a_reply_killed_while_its_frame_is_written_never_leaves_a_truncated_fram
         srv.stop(timeout=2)
     assert [m["type"] for m in messages] == ["playAudio", "killAudio"]
     assert len(base64.b64decode(messages[0]["data"]["audioContent"])) == len(big)
+
+
+def test_a_stream_silent_on_the_wire_stays_open_while_the_call_is_up():
+    # mod_audio_fork sends nothing while the far end sends no RTP: a quiet socket is not a dead call.
+    sessions, checks, live = {}, [], {"call-123": True}
+
+    def factory(info, send):
+        sessions[info.call_id] = RecordingSession(info, send)
+        return sessions[info.call_id]
+
+    def call_is_live(call_id):
+        checks.append(call_id)
+        return live[call_id]
+
+    srv = AudioForkServer(factory, lambda call_id: {"id": call_id}, SECRET, idle_timeout=0.2,
+                          call_is_live=call_is_live)
+    srv.start()
+    try:
+        ws = connect(url(srv, "call-123"))
+        ws.send('{"callId":"call-123"}')
+        assert recv(ws)[0] == OPCODE_TEXT  # the greeting
+        assert recv(ws)[0] == 9  # a ping after the first quiet period: the peer must still be there
+        wait_for(lambda: len(checks) >= 3, timeout=20)
+        assert not sessions["call-123"].ended
+        live["call-123"] = False  # the call hung up
+        while (frame := recv(ws))[0] != OPCODE_CLOSE:
+            assert frame[0] == 9
+        wait_for(lambda: sessions["call-123"].ended, timeout=20)
+        assert sessions["call-123"].reason == "no data in time"
+    finally:
+        srv.stop(timeout=2)

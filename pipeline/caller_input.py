@@ -1,0 +1,232 @@
+"""The caller's side of a Session: audio and keypresses in, speech events, STT results, committed caller turns.
+
+A mixin of pipeline.session.Session (it uses the session's state and its reply/record methods); split out so each
+file holds one job. Caller audio is processed inline so barge-in reacts on the very frame that confirms speech;
+wall time with no frame is silence (mod_audio_fork sends nothing while the far end sends no RTP).
+"""
+from __future__ import annotations
+
+import logging
+
+import gevent
+
+from pipeline.frames import DTMF, AudioIn, SpeechStarted, SpeechStopped, TurnRecord
+from pipeline.interfaces import ProviderError, STTFailed, Transcript, UtteranceEnd
+from pipeline.session_config import DTMF_DIGITS
+
+log = logging.getLogger("pipeline.session")
+
+
+class CallerInput:
+    # ----- caller input ----------------------------------------------------------------------------------------
+    def push_audio(self, pcm: bytes) -> None:
+        """Caller audio of any (even) length; raises AudioFormatError on garbage."""
+        with self._audio_lock:
+            frames = self.rechunker.push(pcm)
+            self._fill_wire_gap(arriving_ms=20.0 * len(frames))
+            for frame in frames:
+                if self.ended:
+                    return
+                self._run_timers()
+                self._on_frame(frame)
+
+    def _fill_wire_gap(self, arriving_ms: float | None = None) -> None:
+        """Silence for the wall time no frame covered: mod_audio_fork sends one frame per RTP packet and nothing
+        while the far end sends no RTP (a carrier's silence suppression), yet the caller is silent all that
+        time. Without this the endpointer never hears the end of a turn and the audio clock falls behind.
+
+        Measured from the last frame's arrival (each frame ends when it arrives), not from the stream's start:
+        frames that queued up while the session was starting are a backlog, not a gap. arriving_ms: the audio
+        just received (its span is not silence); None from the ticker."""
+        if self._heard_at is None or self.ended:
+            return
+        now = self.now_ms()
+        if now - (arriving_ms or 0.0) - self._heard_at >= self.config.wire_gap_ms:
+            uncovered = now - (arriving_ms or 0.0) - self._heard_at - self._gap_filled_ms
+            zero = bytes(self.rechunker.size)
+            for _ in range(int(uncovered // 20)):
+                if self.ended:
+                    return
+                self._gap_filled_ms += 20.0
+                self._on_frame(zero, heard_at=self._heard_at + self._gap_filled_ms)
+        if arriving_ms is not None:
+            self._heard_at, self._gap_filled_ms = now, 0.0
+
+    def push_dtmf(self, digit: str) -> None:
+        """A keypad digit from the call (ESL DTMF event, or a {"dtmf": "5"} text frame on the socket)."""
+        digit = str(digit).strip().upper()
+        if self.ended or digit not in DTMF_DIGITS:
+            return
+        self.callbacks.on_event(DTMF(digit))
+        if self._agent_active() and not self._interrupt_agent():
+            if not self._closing:
+                self._held_dtmf.append(digit)  # barge-in is off: the keypress counts once the line has played
+            return
+        self._dtmf.append(digit)
+        self._dtmf_at = self.clock.now()
+        self._last_activity = self.now_ms()
+        if digit == "#":
+            self._commit_dtmf()
+
+    def _on_frame(self, pcm: bytes, heard_at: float | None = None) -> None:
+        """One 20 ms frame; heard_at: the session ms its audio ended (a gap's silence is processed late)."""
+        self._frame_end_ms = self.now_ms() if heard_at is None else heard_at
+        frame = AudioIn(pcm, self.sample_rate, self._audio_ms)
+        self._audio_ms += 20.0
+        if self._ignoring_caller():
+            # Keep the STT stream fed (and its clock aligned) with silence while the caller is not listened to.
+            self.endpointer.reset()
+            self._stt_send(bytes(len(pcm)))
+            return
+        self._stt_send(pcm)
+        for event in self.endpointer.process(self.vad.process(frame)):
+            self._on_speech_event(event)
+
+    def _ignoring_caller(self) -> bool:
+        return self._closing or (not self.config.barge_in and self._agent_active())
+
+    def _on_speech_event(self, event: SpeechStarted | SpeechStopped) -> None:
+        self.callbacks.on_event(event)
+        now = self._frame_end_ms  # the frame's own time: caller turns are placed where they were said
+        if isinstance(event, SpeechStarted):
+            if self._agent_active():
+                self._interrupt_agent()
+            if not self._caller_pieces and self._await_final_until is None:
+                self._caller_start_ms = now - (event.t_ms - event.onset_ms)
+            # A final still awaited now joins this turn: its words are committed with the caller's next words.
+            self._await_final_until = self._final_grace_until = None
+            self._reprompts = 0
+            return
+        self._last_voiced_audio_ms = event.last_voiced_ms
+        self._caller_end_ms = now - (event.t_ms - event.last_voiced_ms)
+        self._last_activity = now
+        if not event.end_of_turn:
+            if not self._caller_pieces:
+                return
+        self._end_caller_turn()
+
+    def _end_caller_turn(self) -> None:
+        if self._turn_ended_at is None:
+            self._turn_ended_at = self.now_ms()
+        if self._stream is not None and not self._stream.closed:
+            self._await_final_until = self.clock.now() + self.config.stt_final_timeout
+            self._final_grace_until = self._await_final_until + self.config.stt_final_grace
+            try:
+                self._stream.finalize()
+            except ProviderError as exc:
+                self._stt_broke(exc)
+        else:
+            self._commit_caller()
+
+    # ----- STT results -----------------------------------------------------------------------------------------
+    def _stt_send(self, pcm: bytes) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.send(pcm)
+        except ProviderError as exc:
+            self._stt_broke(exc)
+
+    def _open_stt(self):
+        """A new STT stream. Its times start at 0 where the call's audio is now, so its results are shifted by
+        that offset; results from a stream that has since been replaced are dropped (its failure, too)."""
+        offset_ms = self._audio_ms
+        opened: list = []
+
+        def on_result(event) -> None:
+            if opened and opened[0] is self._stream:
+                self._on_stt(event, offset_ms)
+
+        opened.append(self.stt.open(self.sample_rate, on_result=on_result))
+        return opened[0]
+
+    def _on_stt(self, event, offset_ms: float = 0.0) -> None:
+        if self.ended:
+            return
+        if isinstance(event, STTFailed):
+            self._stt_broke(event.error)
+        elif isinstance(event, Transcript):
+            self._on_transcript(event, offset_ms)
+        elif isinstance(event, UtteranceEnd):
+            self._stt_says_done()
+
+    def _on_transcript(self, event: Transcript, offset_ms: float = 0.0) -> None:
+        if not event.is_final:
+            return
+        if event.text.strip() and not self._ignoring_caller():
+            self._caller_pieces.append(event.text.strip())
+        covers_turn = offset_ms + event.end * 1000.0 >= self._last_voiced_audio_ms - 150.0
+        if self._await_final_until is not None and (event.speech_final or covers_turn):
+            self._commit_caller()
+        elif event.speech_final:
+            self._stt_says_done()
+
+    def _stt_says_done(self) -> None:
+        if self._await_final_until is not None:
+            if self._caller_pieces:
+                self._commit_caller()
+            return
+        for stopped in self.endpointer.stt_end_of_utterance(self._audio_ms):
+            self.callbacks.on_event(stopped)
+            self._turn_ended_at = self.now_ms()
+            self._caller_end_ms = self.now_ms() - (stopped.t_ms - stopped.last_voiced_ms)
+            self._last_activity = self.now_ms()
+            if self._caller_pieces:
+                self._commit_caller()
+            else:
+                self._end_caller_turn()
+
+    def _stt_broke(self, error: ProviderError) -> None:
+        log.warning("STT stream failed: %s", error)
+        self._stt_failures += 1
+        if self._stt_failures == 1:
+            self._reopen_stt()  # one reconnect per call; when that fails too, _reopen_stt ends the call
+            return
+        self._fail("speech recognition failed")
+
+    def _reopen_stt(self) -> bool:
+        old, self._stream = self._stream, None
+        if old is not None:
+            gevent.spawn(old.close)
+        try:
+            self._stream = self._open_stt()
+            return True
+        except ProviderError as exc:
+            log.warning("STT could not restart: %s", exc)
+            self._fail("speech recognition failed")
+            return False
+
+    def _final_overdue(self) -> None:
+        """The final text has not come in stt_final_timeout: commit what there is, or, with nothing yet, keep
+        waiting up to stt_final_grace longer (a loaded recogniser is late, not silent; the turn is not lost)."""
+        if self._caller_pieces or self._final_grace_until is None or self.clock.now() >= self._final_grace_until:
+            self._commit_caller()
+            return
+        log.info("STT final overdue by %.1f s: still waiting for it", self.clock.now() - self._await_final_until
+                 + self.config.stt_final_timeout)
+        self._await_final_until, self._final_grace_until = self._final_grace_until, None
+
+    def _commit_caller(self) -> None:
+        text = " ".join(self._caller_pieces).strip()
+        ended_at, self._turn_ended_at = self._turn_ended_at, None
+        self._caller_pieces, self._await_final_until, self._final_grace_until = [], None, None
+        if self.ended or self._closing:
+            return
+        if text:
+            self._record(TurnRecord("caller", text, int(self._caller_start_ms), int(self._caller_end_ms)))
+        if self._greeting.owed:
+            self._greet()  # the callee's "Hello?" (or a greeting they talked over) is answered by the greeting
+        elif text:
+            self._start_reply(since=ended_at)
+
+    def _commit_dtmf(self) -> None:
+        digits, self._dtmf = "".join(self._dtmf).rstrip("#"), []
+        if not digits or self.ended or self._closing:
+            return
+        now = int(self.now_ms())
+        self._record(TurnRecord("caller", digits, now, now, source="dtmf"))
+        if self._greeting.owed:
+            self._greet()
+        else:
+            self._start_reply()
+
