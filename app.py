@@ -163,12 +163,19 @@ def cmd_revoke_key(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
     """Lint the FreeSWITCH tree and dialplan the way FreeSWITCH would load them (file:line messages)."""
+    from calls import dialing
     from fsconf.check import check_config
 
-    problems = check_config(args.conf, args.dialplan, config.socket_address, generated_dir=config.freeswitch_conf_dir)
+    conf = args.conf or "freeswitch"
+    # The account XML the app writes lives in FREESWITCH_CONF_DIR; a tree named with --conf is checked as
+    # it stands (its own gateways), unless --generated says where the generated folders are.
+    generated = args.generated or (args.conf if args.conf else config.freeswitch_conf_dir)
+    problems = check_config(conf, args.dialplan, config.socket_address, generated_dir=generated)
+    for line in dialing.describe_paths(dialing.DialRules.from_config(config), config.outbound_gateway):
+        print(line)
     for problem in problems:
         print(problem)
-    print(f"check-config: {len(problems)} problem(s) in {args.conf} and {args.dialplan}")
+    print(f"check-config: {len(problems)} problem(s) in {conf} and {args.dialplan}")
     return 1 if problems else 0
 
 
@@ -360,7 +367,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("serve", help="run the API, dispatcher and webhook worker")
     sub.add_parser("demo", help="run a whole call offline: simulator, espeak-ng caller, pocketsphinx, scripted agent")
     check = sub.add_parser("check-config", help="check the FreeSWITCH configuration and dialplan")
-    check.add_argument("--conf", default="freeswitch")
+    check.add_argument("--conf", default=None, help="FreeSWITCH configuration tree (default: freeswitch)")
+    check.add_argument("--generated", default=None,
+                       help="folder holding the generated gateways, ACLs and users (default: the --conf tree, "
+                            "else FREESWITCH_CONF_DIR)")
     check.add_argument("--dialplan", default="dialplan")
     args = parser.parse_args(argv)
     try:

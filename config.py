@@ -151,7 +151,8 @@ class Config:
     outbound_gateway: str = _setting("OUTBOUND_GATEWAY", "", _str,
                                      "Gateway for outbound calls when the organization has no trunk")
     international_calls: bool = _setting("INTERNATIONAL_CALLS", "false", _bool,
-                                         "Let the outbound dialplan place calls outside DEFAULT_REGION's country")
+                                         "Allow outbound calls and transfers outside DEFAULT_REGION's country (every "
+                                         "path: default, gateway, trunk, transfer)")
     originate_timeout_s: int = _setting("ORIGINATE_TIMEOUT", "30", _int_range(5, 300),
                                         "Seconds an outbound call may ring")
     max_concurrent_calls: int = _setting("MAX_CONCURRENT_CALLS", "200", _int_range(1, 100_000),

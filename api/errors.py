@@ -86,3 +86,14 @@ def _register_telephony(app: Flask, respond) -> None:
     @app.errorhandler(TransferFailed)
     def _transfer_failed(exc: TransferFailed):
         return respond(ApiError(409, "transfer_failed", f"FreeSWITCH refused the transfer: {exc.reply.strip()[:200]}"))
+
+    _register_dial_refused(app, respond)
+
+
+def _register_dial_refused(app: Flask, respond) -> None:
+    """A transfer target that breaks an outbound rule (calls/dialing.py): the caller's input, refused."""
+    from calls.controller import DialRefused
+
+    @app.errorhandler(DialRefused)
+    def _dial_refused(exc: DialRefused):
+        return respond(ApiError(422, "destination_refused", f"{exc.refusal.reason} (rule {exc.refusal.rule})"))

@@ -19,9 +19,8 @@ from typing import Any
 
 import gevent
 import gevent.event
-import phonenumbers
 
-from calls import inbound
+from calls import dialing, inbound
 from calls.causes import Outcome, far_end_sip_code, outcome_for
 from calls.inbound_routing import InboundOrigin
 from calls.limits import ConcurrencyLimits, Pacer
@@ -30,7 +29,7 @@ from calls.state import finish_attempt, transition
 from calls.unserved import MARK, UNSERVED, unserved_reason
 from config import Config
 from esl import commands
-from esl.errors import EslError, UnsafeValue
+from esl.errors import EslError, SessionGone, UnsafeValue
 from esl.outbound import OutboundServer
 from models import (
     CALLING,
@@ -83,6 +82,16 @@ class TransferFailed(Exception):
     def __init__(self, call_id: str, reply: str) -> None:
         super().__init__(f"transfer of call {call_id} refused by FreeSWITCH: {reply.strip()[:200]}")
         self.reply = reply
+
+
+class DialRefused(TransferFailed):
+    """The transfer target breaks an outbound rule (calls/dialing.py): nothing is sent to FreeSWITCH. A kind of
+    TransferFailed, so whatever handles a failed transfer (the call stays with the agent) handles this too."""
+
+    def __init__(self, call_id: str, refusal: dialing.Refusal) -> None:
+        Exception.__init__(self, f"transfer of call {call_id} refused ({refusal.rule}): {refusal.reason}")
+        self.reply = f"-ERR {refusal.rule}: {refusal.reason}"
+        self.refusal = refusal
 
 
 class AccountNotProvisioned(Exception):
@@ -159,6 +168,7 @@ class CallController:
         self.limits = ConcurrencyLimits(config.max_concurrent_calls, config.org_max_concurrent_calls)
         self.pacer = Pacer(config.calls_per_second, clock=clock)
         self.live: dict[str, LiveCall] = {}
+        self.dial_rules = dialing.DialRules.from_config(config)
         self._watchdog: gevent.Greenlet | None = None
         self.socket_server: OutboundServer | None = None
         self.reconciled = False
@@ -219,6 +229,12 @@ class CallController:
                 self._end_attempt(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason="originate raised an error")
 
     def _originate_on(self, node: Any, call: Call) -> None:
+        refusal = dialing.check(call.to_number, self.dial_rules)
+        if refusal is not None:
+            # Every path is checked here: a gateway originate never passes the dialplan's rules.
+            log.warning("call %s not dialed: %s", call.id, refusal.reason)
+            self._end_attempt(call.id, refusal.cause, None, reason=f"not dialed ({refusal.rule}): {refusal.reason}")
+            return
         if node.api(commands.uuid_exists(call.id)).strip() == "true":
             # A channel for this call still exists (a previous attempt, or a lost reply): never ring twice.
             self._end_attempt(call.id, "NORMAL_TEMPORARY_FAILURE", None,
@@ -282,8 +298,8 @@ class CallController:
     def _dialplan_vars(self, call: Call) -> dict[str, str]:
         """What dialplan/outbound.xml reads: caller ID, home country code, the international gate."""
         return {"vb_caller_id": call.from_number or "",
-                "vb_country_code": str(phonenumbers.country_code_for_region(self.config.default_region)),
-                "vb_international_enabled": "true" if self.config.international_calls else "false"}
+                "vb_country_code": self.dial_rules.country_code,
+                "vb_international_enabled": "true" if self.dial_rules.international_enabled else "false"}
 
     def _caller_name(self, call: Call) -> str | None:
         org = Organization.get_or_none(Organization.id == call.organization_id)
@@ -653,8 +669,7 @@ class CallController:
             for _ in range(MAX_SILENCE_REARMS):
                 if call_id not in self.live or session.lingering or time.monotonic() >= deadline:
                     return
-                playback = gevent.spawn(session.playback, SILENCE_STREAM, wait=True,
-                                        timeout=max(0.1, deadline - time.monotonic()))
+                playback = gevent.spawn(_play_silence, session, max(0.1, deadline - time.monotonic()))
                 if not fork_requested:
                     fork_requested = True
                     if not running.wait(self.config.esl_command_timeout_s):
@@ -678,7 +693,7 @@ class CallController:
         if not playback.successful():
             log.info("silence playback on %s ended: %s", session.name, playback.exception)
             return False
-        return True
+        return bool(playback.value)
 
     def _request_bidirectional_media(self, call_id: str, channel: str | None) -> None:
         with database.connection_context():
@@ -746,12 +761,19 @@ class CallController:
     def transfer(self, call: Call, target: str, mode: str) -> bool:
         """Transfer a live call; True once FreeSWITCH accepted it.
 
-        Raises CallNotControlled (no channel of it here), TransferFailed (a -ERR reply: the call stays with
+        Raises CallNotControlled (no channel of it here), DialRefused (the target breaks an outbound rule),
+        TransferFailed (a -ERR reply: the call stays with
         the agent) or an EslError (FreeSWITCH unreachable).
         """
         live = self.live.get(call.id)
         if live is None:
             raise CallNotControlled(f"call {call.id} is not controlled by this process")
+        refusal = dialing.check(target, self.dial_rules)
+        if refusal is not None:
+            # A REFER never passes the dialplan, and a bridge transfer must not depend on it alone.
+            CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
+                             reason=f"transfer ({mode}) to {target} refused ({refusal.rule}): {refusal.reason}")
+            raise DialRefused(call.id, refusal)
         channel = call.channel_uuid or call.id
         node = self.pool.node(live.node)
         if mode == "refer":
@@ -857,6 +879,17 @@ class CallController:
 
     def health(self) -> dict[str, Any]:
         return self.pool.health()
+
+
+def _play_silence(session: Any, timeout: float) -> bool:
+    """One silence playback; False when the call hung up during it. A hang-up is how every streamed call
+    ends, so it is not an error (as an exception it killed the greenlet with a logged traceback)."""
+    try:
+        session.playback(SILENCE_STREAM, wait=True, timeout=timeout)
+    except SessionGone as exc:
+        log.debug("silence playback on %s: %s", session.name, exc)
+        return False
+    return True
 
 
 def _seconds(value: float):

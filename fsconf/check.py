@@ -196,6 +196,20 @@ class ConfigChecker:
                                                         "anyone outside the ACLs may call in unauthenticated)"))
         if not any(p.get("value") for p in settings if p.get("name") == "apply-inbound-acl"):
             self.problems.append(_node_problem(profile, "external profile has no apply-inbound-acl"))
+        for each in sofia.iter("profile"):
+            self._rtp_timer(each)
+
+    def _rtp_timer(self, profile: Node) -> None:
+        """Without an RTP timer a channel's audio is clocked by the far end's packets: while the far end sends
+        none (silence suppression, a callee who waits), our playback stalls and mod_audio_fork sends nothing
+        (seen on FreeSWITCH 1.10.12: the greeting cut, 5 s gaps in the fork; docs/live-runs.md)."""
+        block = profile.find("settings")
+        timers = [p.get("value", "") for p in (block.iter("param") if block is not None else ())
+                  if p.get("name") == "rtp-timer-name"]
+        if not timers or timers[-1] in ("", "none"):
+            self.problems.append(_node_problem(profile, f"profile {profile.get('name')!r} must set rtp-timer-name "
+                                                        '"soft" (else audio to and from the call stalls while '
+                                                        "the far end sends no RTP)"))
 
     def _esl_password(self, esl: Node) -> None:
         """mod_event_socket takes a missing or empty password as the vanilla ClueCon."""

@@ -129,7 +129,7 @@ class Api:
         if ch is None or not ch.up:
             return NO_CHANNEL
         # mod_commands kill_function: `cause = switch_channel_str2cause(kcause)` when a cause is given:
-        # an unknown name hangs up with NONE, a number with the cause of that Q.850 code.
+        # an unknown name hangs up with NORMAL_CLEARING, a number with the cause of that Q.850 code.
         from fssim.session import cause_name
 
         cause = cause_name(words[1]) if len(words) > 1 else "NORMAL_CLEARING"

@@ -298,7 +298,7 @@ class Session:
             self.switch.queue_app(ch, app, arg, h.get("event-uuid"))
         elif what == "hangup":
             # switch_ivr_parse_event CMD_HANGUP: NORMAL_CLEARING without a hangup-cause header, else
-            # switch_channel_str2cause(cause_name), which is NONE for a name it does not know.
+            # switch_channel_str2cause(cause_name), which is NORMAL_CLEARING for a name it does not know.
             cause = h.get("hangup-cause")
             self.switch.greenlets.spawn(self.switch.hangup, ch, "NORMAL_CLEARING" if cause is None
                                         else cause_name(cause))
@@ -382,7 +382,8 @@ def _regex_match(value: str, expression: str) -> bool:
 
 def cause_name(text: str) -> str:
     """switch_channel_str2cause() then cause2str(): a known name (any case) or Q.850 number maps to
-    its name; an unknown name is SWITCH_CAUSE_NONE ("NONE"); an unknown number is "UNKNOWN"."""
+    its name; an unknown name keeps str2cause's starting value SWITCH_CAUSE_NORMAL_CLEARING
+    (src/switch_channel.c in 1.10.12); an unknown number is "UNKNOWN"."""
     from fssim.api import CAUSE_CODES
 
     if text[:1].isdigit():
@@ -390,7 +391,7 @@ def cause_name(text: str) -> str:
         code = int(digits)
         return next((n for n, c in CAUSE_CODES.items() if c == code), "UNKNOWN")
     up = text.upper()
-    return up if up in CAUSE_CODES else "NONE"
+    return up if up in CAUSE_CODES else "NORMAL_CLEARING"
 
 
 # parse_command's myevents branch: `listener->event_list[SWITCH_EVENT_CHANNEL_ANSWER] = 1; ...`

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Build-time proof that the image's configuration loads in the FreeSWITCH it was built with:
 # starts FreeSWITCH through the image's entrypoint with a throwaway ESL password, waits for the
-# event socket, requires every module modules.conf.xml loads and the external profile RUNNING,
-# then stops it and removes what it wrote (the throwaway password in $HOME/.fs_cli_conf and the
+# event socket, requires every module modules.conf.xml loads, the external profile RUNNING and no
+# [ERR], [CRIT] or [ALERT] line logged while starting (console output and the log file
+# logfile.conf.xml names), then stops it and removes what it wrote (the throwaway password in $HOME/.fs_cli_conf and the
 # expanded freeswitch.xml.fsxml). A broken tree fails `docker build`, not the first deployment.
 #
 #   smoke.sh COMMAND...     (the image's CMD: freeswitch -nc -conf ... -log ...)
@@ -16,14 +17,26 @@ set -eu
 FREESWITCH_ESL_PASSWORD="smoke$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"
 export FREESWITCH_ESL_PASSWORD FREESWITCH_SIP_IP FREESWITCH_CONF
 
-fail() { echo "smoke: $*" >&2; exit 1; }
+console=""
+fail() {
+  # what FreeSWITCH printed says why; the build log shows it
+  [ -n "$console" ] && [ -s "$console" ] && tail -n 40 "$console" >&2
+  echo "smoke: $*" >&2; exit 1
+}
 
-"$SMOKE_ENTRYPOINT" "$@" &
+# The log file mod_logfile writes (logfile.conf.xml's "logfile" param); only what this start adds is read.
+: "${SMOKE_LOGFILE:=$(sed -n 's/.*<param name="logfile" value="\([^"]*\)".*/\1/p' \
+    "$FREESWITCH_CONF/autoload_configs/logfile.conf.xml" | head -n 1)}"
+log_start=0
+[ -n "$SMOKE_LOGFILE" ] && [ -f "$SMOKE_LOGFILE" ] && log_start=$(wc -c < "$SMOKE_LOGFILE")
+console=$(mktemp)
+
+"$SMOKE_ENTRYPOINT" "$@" > "$console" 2>&1 &
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  rm -f "$HOME/.fs_cli_conf" "$FREESWITCH_PRIVATE_DIR/freeswitch.xml.fsxml"
+  rm -f "$HOME/.fs_cli_conf" "$FREESWITCH_PRIVATE_DIR/freeswitch.xml.fsxml" "$console"
 }
 trap cleanup EXIT
 
@@ -41,6 +54,14 @@ modules=$(sed -e 's/<!--.*-->//' "$FREESWITCH_CONF/autoload_configs/modules.conf
 for module in $modules; do
   [ "$(fs_cli -x "module_exists $module")" = "true" ] || fail "$module did not load"
 done
-fs_cli -x 'sofia status profile external' | grep -q RUNNING || fail "profile external is not RUNNING"
+# The external profile's row of `sofia status` (`sofia status profile external` prints the profile's
+# settings, with no RUNNING anywhere, on FreeSWITCH 1.10.12). The image's HEALTHCHECK runs the same test.
+fs_cli -x 'sofia status' | grep -Eq '^ *external[[:space:]]+profile[[:space:]].*RUNNING' || fail "profile external is not RUNNING"
+# A configuration FreeSWITCH complains about still starts (e.g. "[ERR] mod_opus.c:1047 Opening of opus.conf
+# failed"): any error logged while starting fails the build, with the lines that say what.
+errors=$( { cat "$console"; [ -n "$SMOKE_LOGFILE" ] && [ -f "$SMOKE_LOGFILE" ] && tail -c "+$((log_start + 1))" \
+          "$SMOKE_LOGFILE"; } | grep -E '\[(ERR|CRIT|ALERT)\]' || true)
+[ -z "$errors" ] || fail "FreeSWITCH logged errors while starting:
+$errors"
 fs_cli -x 'fsctl shutdown' >/dev/null 2>&1 || true
-echo "smoke: $(echo "$modules" | wc -w) modules loaded, profile external RUNNING"
+echo "smoke: $(echo "$modules" | wc -w) modules loaded, profile external RUNNING, no error logged"

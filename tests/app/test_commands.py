@@ -108,12 +108,31 @@ def test_check_config_passes_on_the_shipped_tree_and_names_problems(tmp_path):
     env = _env(tmp_path)
     ok = run(["check-config"], env)
     assert ok.returncode == 0, ok.stdout
+    assert "outbound rules" in ok.stdout and "transfer-refer" in ok.stdout   # which rules apply on which path
     broken = tmp_path / "dialplan"
     shutil.copytree(ROOT / "dialplan", broken)
     public = broken / "public.xml"
     public.write_text(public.read_text().replace('expression="', 'expression="(', 1))
     bad = run(["check-config", "--dialplan", str(broken)], env)
     assert bad.returncode == 1 and "public.xml:" in bad.stdout
+
+
+def test_check_config_reads_gateways_from_the_conf_dir_it_is_given(tmp_path):
+    """Regression: --conf DIR read the generated folders (gateways) from FREESWITCH_CONF_DIR, so a gateway
+    defined in DIR was reported missing."""
+    import shutil
+
+    conf = tmp_path / "conf"
+    shutil.copytree(ROOT / "freeswitch", conf)
+    (conf / "sip_profiles" / "external" / "carrier_x.xml").write_text(
+        '<include>\n  <gateway name="carrier_x">\n    <param name="proxy" value="198.51.100.7"/>\n'
+        '    <param name="username" value="voxbridge"/>\n    <param name="register" value="false"/>\n'
+        '  </gateway>\n</include>\n')
+    env = _env(tmp_path, OUTBOUND_GATEWAY="carrier_x", FREESWITCH_CONF_DIR=str(ROOT / "freeswitch"))
+    result = run(["check-config", "--conf", str(conf)], env)
+    assert result.returncode == 0, result.stdout
+    missing = run(["check-config"], env)   # the shipped tree has no carrier_x: still found missing there
+    assert missing.returncode == 1 and "'carrier_x'" in missing.stdout
 
 
 @pytest.mark.parametrize("url", ["sqlite://var/x.db", "sqlite:", "sqlite:///"])

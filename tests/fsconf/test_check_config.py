@@ -214,6 +214,8 @@ SECURITY = [
     ("event socket without ACL", "freeswitch/autoload_configs/event_socket.conf.xml",
      '<param name="apply-inbound-acl" value="esl_clients"/>', "", "freeswitch/autoload_configs/event_socket.conf.xml",
      '<configuration name="event_socket.conf"', "no apply-inbound-acl"),
+    ("no RTP timer", "freeswitch/sip_profiles/external.xml", '<param name="rtp-timer-name" value="soft"/>', "",
+     "freeswitch/sip_profiles/external.xml", '<profile name="external"', "rtp-timer-name"),
     ("api-expansion missing", "freeswitch/autoload_configs/switch.conf.xml",
      '<param name="api-expansion" value="false"/>', "", "freeswitch/autoload_configs/switch.conf.xml",
      '<configuration name="switch.conf"', "api-expansion"),

@@ -373,7 +373,8 @@ FAKE_FS_CLI = """#!/bin/sh
 case "$2" in
   status) echo "UP 0 years, 0 days" ;;
   "module_exists "*) m=${2#module_exists }; case " $LOADED " in *" $m "*) echo true ;; *) echo false ;; esac ;;
-  "sofia status profile external") echo "$PROFILE" ;;
+  "sofia status") printf '%s\n' "$SOFIA_STATUS" ;;
+  "sofia status profile external") printf '%s\n' "$PROFILE_STATUS" ;;
   "fsctl shutdown") echo "+OK" ;;
 esac
 """
@@ -382,12 +383,35 @@ FAKE_ENTRYPOINT = """#!/bin/sh
 printf 'password => %s\\n' "$FREESWITCH_ESL_PASSWORD" > "$HOME/.fs_cli_conf"
 echo "$FREESWITCH_ESL_PASSWORD" > "$FREESWITCH_PRIVATE_DIR/freeswitch.xml.fsxml"
 echo "$@" > "$STATE/argv"
+# what the real switch prints and logs while starting ($CONSOLE_LINES, $LOG_LINES)
+[ -z "$CONSOLE_LINES" ] || printf '%s\n' "$CONSOLE_LINES"
+log=${SMOKE_LOGFILE:-$(sed -n 's/.*name="logfile" value="\\([^"]*\\)".*/\\1/p' \\
+      "$FREESWITCH_CONF/autoload_configs/logfile.conf.xml")}
+[ -z "$LOG_LINES" ] || printf '%s\n' "$LOG_LINES" >> "$log"
 touch "$STATE/up"
 exec sleep 30
 """
 
 
-def _smoke(tmp_path, loaded, profile="RUNNING"):
+# What FreeSWITCH 1.10.12 answers on the shipped configuration with a gateway "carrier" (fs_cli -x, live run of
+# docs/live-runs.md). `sofia status profile external` lists the profile's settings: RUNNING is nowhere in it.
+SOFIA_STATUS = (
+    "                     Name\t   Type\t                                      Data\tState\n"
+    "=================================================================================================\n"
+    "                 external\tprofile\t             sip:mod_sofia@127.0.0.1:35090\tRUNNING (0)\n"
+    "        external::carrier\tgateway\t              sip:voxbridge@127.0.0.1:5090\tNOREG\n"
+    "=================================================================================================\n"
+    "1 profile 0 aliases\n")
+SOFIA_STATUS_NO_PROFILE = "\n".join(line for line in SOFIA_STATUS.splitlines() if "\tprofile\t" not in line)
+PROFILE_STATUS = ("=================================================================================================\n"
+                  "Name             \texternal\nDomain Name      \tN/A\nAuto-NAT         \tfalse\n"
+                  "URL              \tsip:mod_sofia@127.0.0.1:35090\nCALLS-IN         \t0\n")
+
+
+def _smoke(tmp_path, loaded, profile=SOFIA_STATUS, console="", log="", old_log="", conf=REPO / "freeswitch",
+           logfile="state/freeswitch.log"):
+    """Runs smoke.sh with stand-ins; `logfile` is passed as SMOKE_LOGFILE (None: the script finds it in
+    conf's logfile.conf.xml, where the fake entrypoint's LOG_LINES are then written too)."""
     bin_dir, home, private, state = (tmp_path / d for d in ("bin", "home", "private", "state"))
     for d in (bin_dir, home, private, state):
         d.mkdir()
@@ -395,8 +419,13 @@ def _smoke(tmp_path, loaded, profile="RUNNING"):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(home), "STATE": str(state),
-           "FREESWITCH_CONF": str(REPO / "freeswitch"), "FREESWITCH_PRIVATE_DIR": str(private),
-           "LOADED": " ".join(loaded), "PROFILE": profile, "SMOKE_TIMEOUT": "10"}
+           "FREESWITCH_CONF": str(conf), "FREESWITCH_PRIVATE_DIR": str(private),
+           "LOADED": " ".join(loaded), "SOFIA_STATUS": profile, "PROFILE_STATUS": PROFILE_STATUS,
+           "SMOKE_TIMEOUT": "10",
+           "CONSOLE_LINES": console, "LOG_LINES": log}
+    if logfile is not None:
+        env["SMOKE_LOGFILE"] = str(tmp_path / logfile)
+        (tmp_path / logfile).write_text(old_log)
     run = subprocess.run(["sh", str(SMOKE_SCRIPT), "freeswitch", "-nc", "-conf", "/etc/freeswitch"],
                          env=env, capture_output=True, text=True, timeout=30)
     return run, home, private, state
@@ -422,8 +451,66 @@ def test_image_smoke_fails_the_build_when_a_module_does_not_load(tmp_path):
 
 
 def test_image_smoke_fails_the_build_when_the_external_profile_is_down(tmp_path):
-    run, _, _, _ = _smoke(tmp_path, _shipped_modules(), profile="external  sofia  DOWN")
+    run, _, _, _ = _smoke(tmp_path, _shipped_modules(), profile=SOFIA_STATUS_NO_PROFILE)
     assert run.returncode == 1 and "profile external is not RUNNING" in run.stderr
+
+
+OPUS_ERR = "2026-12-06 18:01:02.000000 0.00% [ERR] mod_opus.c:1047 Opening of opus.conf failed"
+STARTED = "2026-12-06 18:01:02.100000 0.00% [NOTICE] switch_core.c:2621 FreeSWITCH Version 1.10.12"
+
+
+@pytest.mark.parametrize("where", ["console", "log"])
+def test_image_smoke_fails_the_build_on_an_error_logged_while_starting(tmp_path, where):
+    run, home, _, _ = _smoke(tmp_path, _shipped_modules(), **{where: f"{STARTED}\n{OPUS_ERR}"})
+    assert run.returncode == 1 and "smoke: FreeSWITCH logged errors while starting" in run.stderr
+    assert OPUS_ERR in run.stderr
+    assert not (home / ".fs_cli_conf").exists()
+
+
+def test_image_smoke_reads_only_what_this_start_logged(tmp_path):
+    run, _, _, _ = _smoke(tmp_path, _shipped_modules(), log=STARTED, old_log=OPUS_ERR + "\n")
+    assert run.returncode == 0, run.stderr
+    assert "no error logged" in run.stdout
+
+
+def test_image_smoke_reads_the_log_file_logfile_conf_names(tmp_path):
+    import shutil
+
+    conf = tmp_path / "conf"
+    shutil.copytree(REPO / "freeswitch/autoload_configs", conf / "autoload_configs")
+    logfile = conf / "autoload_configs/logfile.conf.xml"
+    logfile.write_text(logfile.read_text().replace("/var/log/freeswitch/freeswitch.log", str(tmp_path / "fs.log")))
+    run, _, _, _ = _smoke(tmp_path, _shipped_modules(), log=OPUS_ERR, conf=conf, logfile=None)
+    assert run.returncode == 1 and OPUS_ERR in run.stderr
+    assert OPUS_ERR in (tmp_path / "fs.log").read_text()
+
+
+def test_the_shipped_tree_configures_every_module_that_reads_a_conf_file():
+    """mod_opus logs [ERR] at every start without opus.conf (seen on FreeSWITCH 1.10.12)."""
+    loaded = set(_shipped_modules())
+    configs = {p.name for p in (REPO / "freeswitch/autoload_configs").glob("*.conf.xml")}
+    assert "mod_opus" not in loaded or "opus.conf.xml" in configs
+
+
+def _healthchecks():
+    fs = (REPO / "freeswitch/Dockerfile").read_text()
+    image = json.loads(re.search(r"^HEALTHCHECK .*?CMD (\[.*?\])$", fs, re.M | re.S).group(1))[-1]
+    compose = re.search(r'test: \["CMD-SHELL", "(fs_cli .*)"\]', (REPO / "docker-compose.yml").read_text()).group(1)
+    return image, compose
+
+
+@pytest.mark.parametrize("status, healthy", [(SOFIA_STATUS, True), (SOFIA_STATUS_NO_PROFILE, False)])
+def test_the_health_checks_read_the_external_row_of_sofia_status(tmp_path, status, healthy):
+    """Regression: they grepped `sofia status profile external` for RUNNING, which the real switch never prints
+    there, so a healthy container was reported unhealthy."""
+    (tmp_path / "fs_cli").write_text(FAKE_FS_CLI)
+    (tmp_path / "fs_cli").chmod(0o755)
+    (tmp_path / "up").touch()
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "STATE": str(tmp_path), "SOFIA_STATUS": status,
+           "PROFILE_STATUS": PROFILE_STATUS}
+    image, compose = _healthchecks()
+    assert image == compose and image in SMOKE_SCRIPT.read_text()
+    assert (subprocess.run(["sh", "-c", image], env=env, timeout=30).returncode == 0) is healthy
 
 
 def test_image_runs_the_smoke_check_with_its_own_command():

@@ -74,6 +74,9 @@ CALLS = [
     ("voxbridge_outbound", "+14155550100", {"vb_country_code": "1", "vb_gateway": GW}, "dial_gateway",
      [("export", "nolocal:media_timeout=300000"), ("export", "nolocal:media_hold_timeout=1800000"),
       ("bridge", f"sofia/gateway/{GW}/+14155550100")]),
+    # the SIP leg offers our codecs, not only the loopback leg's L16 (a carrier answered 488 to that)
+    ("voxbridge_outbound", "+14155550100", {"vb_country_code": "1", "vb_gateway": GW}, "dial_gateway",
+     [("export", "nolocal:absolute_codec_string=PCMU,PCMA,G722,OPUS"), ("bridge", f"sofia/gateway/{GW}/+14155550100")]),
     ("public", "+14155550100", CARRIER, "did_to_app",
      [("set", "media_timeout=300000"), ("set", "media_hold_timeout=1800000"), ("socket", "127.0.0.1:8084 async full")]),
     # transfers re-enter the outbound rules

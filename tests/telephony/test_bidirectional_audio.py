@@ -181,3 +181,31 @@ def test_only_audio_return_stream_makes_the_session_bidirectional(db, org):
                                ({}, False)):
         agent = Agent(organization=org, name="A", direction="inbound", settings=settings)
         assert session_config(agent, call, 16000, 600).bidirectional is expected
+
+
+@pytest.fixture
+def greenlet_errors(monkeypatch):
+    """Exceptions that killed a greenlet (what gevent prints as an unhandled traceback)."""
+    import gevent
+
+    errors = []
+    hub = gevent.get_hub()
+    original = hub.print_exception
+
+    def record(context, type_, value, tb):
+        errors.append((context, value))
+        original(context, type_, value, tb)
+
+    monkeypatch.setattr(hub, "print_exception", record)
+    return errors
+
+
+def test_a_hangup_during_the_silence_playback_is_a_normal_call_end_not_an_unhandled_error(
+        voice_controller, sim, received, caller_org, greenlet_errors):
+    call_id = place_outbound(voice_controller, caller_org, STREAM)
+    channel = Call.get_by_id(call_id).channel_uuid
+    wait_for(lambda: running_silence(sim, channel))
+    sim.hangup_far_end(channel)   # the playback's wait ends with the session's disconnect notice
+    assert wait_for(lambda: (c := Call.get_by_id(call_id)).status == "completed" and c)
+    wait_for(lambda: not [s for s in voice_controller.socket_server.sessions if s.uuid == channel])
+    assert not [value for _, value in greenlet_errors if "SessionGone" in type(value).__name__], greenlet_errors
