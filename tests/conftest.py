@@ -64,8 +64,23 @@ def _reset(db: peewee.Database) -> None:
     if not tables:
         return
     if isinstance(db, peewee.PostgresqlDatabase):
-        db.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables if t != "schema_version")
-                       + " RESTART IDENTITY CASCADE")
+        # A greenlet an earlier test's teardown killed mid-transaction leaves its connection idle in transaction,
+        # holding row locks: TRUNCATE would wait for it forever and hang the whole test process. The database is
+        # this process's own, and no test is running, so such leftovers are ended first; a lock still held after
+        # that is an error naming the query, not a hang.
+        db.execute_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND pid <> pg_backend_pid() "
+                       "AND state IN ('idle in transaction', 'idle in transaction (aborted)')")
+        db.execute_sql("SET lock_timeout = '20s'")
+        try:
+            db.execute_sql("TRUNCATE " + ", ".join(f'"{t}"' for t in tables if t != "schema_version")
+                           + " RESTART IDENTITY CASCADE")
+        except peewee.OperationalError as exc:
+            holders = db.execute_sql("SELECT pid, state, left(query, 200) FROM pg_stat_activity WHERE datname = "
+                                     "current_database() AND pid <> pg_backend_pid()").fetchall()
+            raise RuntimeError(f"emptying the test database: {exc}; other connections: {holders}") from exc
+        finally:
+            db.execute_sql("SET lock_timeout = 0")
     else:
         db.execute_sql("PRAGMA foreign_keys = OFF")
         for table in tables:
