@@ -17,7 +17,8 @@ from typing import Protocol
 import gevent
 
 from calls import queue
-from models import Call, database
+from calls.state import transition
+from models import QUEUED, Call, database, utcnow
 from models.idempotency import purge_expired
 from models.tenancy import drop_expired_signing_secrets
 
@@ -77,14 +78,24 @@ class Dispatcher:
             pace = self._pace()
             return DispatchReport(0, 0, next_in=pace if pace > 0 else None)
         claim = queue.claim(limit, self.worker, getattr(self.dialer, "per_org_max", None))
-        for call in claim.calls:
+        for n, call in enumerate(claim.calls):
             pause = self._pace()
             if pause > 0:
                 gevent.sleep(pause)  # each call in its originate slot, 1/CALLS_PER_SECOND apart
+            if self._stopping:
+                # Stopping between slots, never inside a dial: a greenlet killed mid-dial would leave its
+                # transaction open. What was claimed and not dialed goes back to the queue now.
+                self._give_back(claim.calls[n:])
+                break
             self.dialer.dial(call)
         self._note_waiting(claim.full)
         # A full claim may leave more due: come back at the next slot. A short one emptied what is due.
         return DispatchReport(len(claim.calls), 0, next_in=self._pace() if len(claim.calls) >= limit else None)
+
+    def _give_back(self, calls: list[Call]) -> None:
+        for call in calls:
+            transition(call, QUEUED, reason="requeued: the dispatcher stopped before its originate slot",
+                       attempt=call.attempt - 1, next_attempt_at=utcnow())
 
     def _pace(self) -> float:
         wait_time = getattr(self.dialer, "wait_time", None)
