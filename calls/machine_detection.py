@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from models import Agent, Call, CallEvent
+from models import Agent, Call, CallEvent, database
 from pipeline.amd import MACHINE, AmdDecision
 from pipeline.frames import TurnRecord
 from pipeline.machine_detection import MODES, MachineDetectionGate, MachinePolicy
@@ -106,10 +106,18 @@ def build_gate(call_id: str, policy: MachinePolicy, sample_rate: int, make_sessi
                end_call: Callable[[str], None]) -> MachineDetectionGate:
     """The gate for one call, its outcome recorded on the call and its message in the transcript."""
     def on_decision(decision: AmdDecision) -> None:
+        # On the audio path's greenlet: a connection of its own, handed back to the pool at once (a greenlet
+        # that merely autoconnected would keep one per call).
+        opened = database.is_closed()
         try:
+            if opened:
+                database.connect()
             record_decision(call_id, decision)
         except Exception:  # the call goes on; the log says what was lost
             log.exception("call %s: could not record answered_by %s", call_id, decision.answered_by)
+        finally:
+            if opened and not database.is_closed():
+                database.close()
 
     def on_message(text: str, played_ms: float) -> None:
         on_turn(TurnRecord("agent", text, 0, int(played_ms), source="voicemail"))

@@ -67,7 +67,11 @@ def test_a_person_gets_the_conversation_greeted_at_once(voice_controller, sim, c
     call, _ = place_call(voice_controller, caller_org,
                          {"machine_detection": {"mode": "hangup"}, "silence_reprompt_s": 60})
     sim.say(call.channel_uuid, far_end("human"))
-    wait_for(lambda: transcript(call.id)[:1] == [("agent", "Hi, this is Acme. Will you come?")], timeout=20)
+    try:
+        wait_for(lambda: transcript(call.id)[:1] == [("agent", "Hi, this is Acme. Will you come?")], timeout=30)
+    except AssertionError:
+        raise AssertionError(f"no greeting: {Call.get_by_id(call.id).answered_by=}, {events(call.id)=}, "
+                             f"{transcript(call.id)=}") from None
     assert Call.get_by_id(call.id).answered_by == "human"
     sim.hangup_far_end(call.channel_uuid)
     assert finished(call.id).answered_by == "human"
