@@ -41,7 +41,11 @@ class CallerInput:
         if self._heard_at is None or self.ended:
             return
         now = self.now_ms()
-        if now - (arriving_ms or 0.0) - self._heard_at >= self.config.wire_gap_ms:
+        # Frames arriving late in a burst after this process stalled are not a gap: the ticker skips a tick it
+        # woke late for, and an arrival only tops up a gap the ticker has already begun to fill. Silence put
+        # in front of frames that were merely queued would cut the caller's words apart.
+        topping_up = arriving_ms is None or self._gap_filled_ms > 0
+        if topping_up and now - (arriving_ms or 0.0) - self._heard_at >= self.config.wire_gap_ms:
             uncovered = now - (arriving_ms or 0.0) - self._heard_at - self._gap_filled_ms
             zero = bytes(self.rechunker.size)
             for _ in range(int(uncovered // 20)):

@@ -396,8 +396,17 @@ class Session(CallerInput):
     # ----- timers ------------------------------------------------------------------------------------------------
     def _tick_loop(self) -> None:
         # A backup for when the caller's audio stalls; audio frames check the timers every 20 ms anyway.
+        skipped = False
         while not self.ended:
+            due = self.clock.now() + 0.1
             self.clock.sleep(0.1)
+            if self.clock.now() - due > 0.05 and not skipped:
+                # This process was stalled (CPU), not the wire quiet: let the socket hand over what queued
+                # meanwhile before inferring any silence (one tick only: a process always late still fills).
+                skipped = True
+                self._run_timers()
+                continue
+            skipped = False
             self._check_timers()
 
     def _check_timers(self) -> None:
