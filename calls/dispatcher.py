@@ -16,6 +16,7 @@ from typing import Protocol
 
 import gevent
 
+from background import BackgroundLoop
 from calls import queue
 from calls.state import transition
 from models import QUEUED, Call, database, utcnow
@@ -51,7 +52,7 @@ class DispatchReport:
     next_in: float | None = None  # seconds until the next pass; None: the idle poll interval
 
 
-class Dispatcher:
+class Dispatcher(BackgroundLoop):
     def __init__(self, dialer: Dialer | None, interval_s: float = 0.5, batch: int = 100, worker: str = "",
                  purge_every_s: float = 600.0):
         self.dialer = dialer
@@ -60,8 +61,6 @@ class Dispatcher:
         self.interval_s = interval_s
         self.batch = batch
         self.worker = worker
-        self._greenlet: gevent.Greenlet | None = None
-        self._stopping = False
         self._last_notice = 0.0
         self._last_waiting_note = float("-inf")
 
@@ -139,14 +138,3 @@ class Dispatcher:
                 report = DispatchReport(0, 0)
             gevent.sleep(self.interval_s if report.next_in is None else min(report.next_in, self.interval_s))
 
-    def start(self) -> None:
-        self._stopping = False
-        self._greenlet = gevent.spawn(self._loop)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Finish the pass under way (a transaction is never cut in half), then stop."""
-        self._stopping = True
-        if self._greenlet is not None:
-            self._greenlet.join(timeout)
-            self._greenlet.kill()
-            self._greenlet = None

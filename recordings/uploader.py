@@ -13,6 +13,7 @@ import time
 
 import gevent
 
+from background import BackgroundLoop
 from models import FINAL_STATUSES, Call, database
 from recordings.local import recording_file
 from recordings.s3 import S3Store, StoreError
@@ -24,7 +25,7 @@ def object_key(call: Call) -> str:
     return f"recordings/{call.organization_id}/{call.id}.wav"
 
 
-class RecordingUploader:
+class RecordingUploader(BackgroundLoop):
     def __init__(self, store: S3Store, recordings_dir: str, interval_s: float = 10.0, grace_s: float = 10.0,
                  batch: int = 20):
         self.store = store
@@ -32,8 +33,6 @@ class RecordingUploader:
         self.interval_s = interval_s
         self.grace_s = grace_s
         self.batch = batch
-        self._greenlet: gevent.Greenlet | None = None
-        self._stopping = False
 
     def _settled_files(self) -> dict[str, str]:
         """call id -> path of recordings untouched for grace_s, oldest first, at most `batch`."""
@@ -84,13 +83,3 @@ class RecordingUploader:
                 log.exception("recording upload pass failed; retrying")
             gevent.sleep(self.interval_s)
 
-    def start(self) -> None:
-        self._stopping = False
-        self._greenlet = gevent.spawn(self._loop)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stopping = True
-        if self._greenlet is not None:
-            self._greenlet.join(timeout)
-            self._greenlet.kill()
-            self._greenlet = None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import gevent
 import urllib3
 
+from background import BackgroundLoop
 from models import WebhookDelivery, database, is_postgres, utcnow
 from models.webhook import DELIVERED, FAILED, PENDING
 from webhooks.attempts import log_attempt
@@ -57,7 +58,7 @@ class DeliveryResult:
     final: bool = False
 
 
-class DeliveryWorker:
+class DeliveryWorker(BackgroundLoop):
     def __init__(self, allow_private: bool = False, timeout_s: float = 10.0, max_attempts: int = 12,
                  batch: int = 50, interval_s: float = 1.0, resolve: Resolver | None = None):
         self.allow_private = allow_private
@@ -66,8 +67,6 @@ class DeliveryWorker:
         self.max_attempts = max_attempts
         self.batch = batch
         self.interval_s = interval_s
-        self._greenlet: gevent.Greenlet | None = None
-        self._stopping = False
 
     @property
     def attempt_deadline_s(self) -> float:
@@ -162,14 +161,3 @@ class DeliveryWorker:
                 sent = []
             gevent.sleep(0 if len(sent) == self.batch else self.interval_s)
 
-    def start(self) -> None:
-        self._stopping = False
-        self._greenlet = gevent.spawn(self._loop)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Finish the pass under way (a transaction is never cut in half), then stop."""
-        self._stopping = True
-        if self._greenlet is not None:
-            self._greenlet.join(timeout)
-            self._greenlet.kill()
-            self._greenlet = None
