@@ -61,8 +61,12 @@ def test_decoder_process_killed_while_starting_is_reaped(monkeypatch):
     monkeypatch.setattr("pipeline.providers.pocketsphinx_stt.subprocess.Popen", recording_popen)
     stt = PocketsphinxSTT(start_timeout_s=30)
     opening = gevent.spawn(stt.open, 16000)
-    gevent.sleep(0.05)  # the worker is importing pocketsphinx and loading its model
-    assert procs and procs[0].poll() is None
+    # Wait for the spawn itself (a loaded machine may take long to get there), then kill the opener while
+    # the worker is still importing pocketsphinx and loading its model (open waits for its ready line).
+    with gevent.Timeout(30, AssertionError("the decoder process was never started")):
+        while not procs:
+            gevent.sleep(0.01)
+    assert procs[0].poll() is None and not opening.dead
     opening.kill(block=True, timeout=5)
     assert procs[0].poll() is not None  # killed and waited for, not left running
     assert procs[0].stdout.closed and procs[0].stdin.closed
