@@ -197,6 +197,7 @@ class Api:
             return "-ERR No such channel!\n"
         words = [w for w in words[1:] if w not in ("-bleg", "-both")]
         ch.dest = words[0]
+        ch.dialplan = words[1] if len(words) > 1 else "XML"  # the new caller profile's (switch_ivr.c)
         if len(words) > 2:
             ch.context = words[2]
         ch.set_var("transfer_destination", words[0])

@@ -37,6 +37,10 @@ class Channel:
     callee_num: str = ""
     source: str = "mod_loopback"
     network_addr: str = ""
+    # The caller profile's dialplan: "xml" for a leg that went through one (loopback, inbound, transferred);
+    # empty for a leg originated to an endpoint with an application (sofia ... &park()), which FreeSWITCH
+    # sends without a <prefix>-Dialplan header (captures/sip-outbound-originate.jsonl; live 1.10.12).
+    dialplan: str = "xml"
     state: str = "CS_INIT"
     state_number: str = "2"
     call_state: str = "DOWN"
@@ -81,8 +85,10 @@ class Channel:
     def profile_headers(self, prefix: str) -> list[tuple[str, str]]:
         cid_name, cid_num = (self.callee_name, self.callee_num) if self.flipped else (self.cid_name, self.cid_num)
         callee_name, callee_num = (self.cid_name, self.cid_num) if self.flipped else (self.callee_name, self.callee_num)
-        h = [(f"{prefix}-Direction", self.direction), (f"{prefix}-Logical-Direction", self.direction),
-             (f"{prefix}-Dialplan", "xml"), (f"{prefix}-Caller-ID-Name", cid_name),
+        h = [(f"{prefix}-Direction", self.direction), (f"{prefix}-Logical-Direction", self.direction)]
+        if self.dialplan:
+            h.append((f"{prefix}-Dialplan", self.dialplan))
+        h += [(f"{prefix}-Caller-ID-Name", cid_name),
              (f"{prefix}-Caller-ID-Number", cid_num), (f"{prefix}-Orig-Caller-ID-Name", self.cid_name),
              (f"{prefix}-Orig-Caller-ID-Number", self.cid_num), (f"{prefix}-Callee-ID-Name", callee_name),
              (f"{prefix}-Callee-ID-Number", callee_num)]

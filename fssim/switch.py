@@ -98,6 +98,10 @@ class Switch:
             raise DialError("INVALID_GATEWAY")
         if ds.tech == "sofia" and not ds.gateway and not self.registry.profile_exists(ds.profile):
             raise DialError("CHAN_NOT_IMPLEMENTED")
+        if ds.tech == "sofia" and ds.variables.get("origination_uuid") in self.channels:
+            # A live FreeSWITCH 1.10.12 logs "Duplicate UUID!" and fails a sofia leg with this cause; only a
+            # loopback leg is dialed again under a new uuid (the captures' case, _new_outbound).
+            raise DialError("DESTINATION_OUT_OF_ORDER")
         if ds.tech == "user":
             raise DialError("USER_NOT_REGISTERED" if self.registry.user_exists(ds.target) else "SUBSCRIBER_ABSENT")
         if len(self.channels) >= self.max_sessions:
@@ -105,7 +109,8 @@ class Switch:
 
     def _new_outbound(self, ds: DialString) -> Channel:
         v = ds.variables
-        # A duplicate origination_uuid is not refused by FreeSWITCH: the call gets a new uuid.
+        # A duplicate origination_uuid on a loopback leg is not refused by FreeSWITCH: the call gets a new uuid
+        # (a sofia leg never gets here: _check_dial).
         uid = v.get("origination_uuid", "")
         if not uid or uid in self.channels:
             uid = str(uuidlib.uuid4())
@@ -119,7 +124,8 @@ class Switch:
         ch = Channel(uid, name, "outbound", "loopback" if ds.tech == "loopback" else "sofia", ds.target,
                      cid_name=v.get("origination_caller_id_name", ""),
                      cid_num=v.get("origination_caller_id_number", "0000000000"),
-                     callee_num=callee, source=source, session_id=next(self.session_ids))
+                     callee_num=callee, source=source, session_id=next(self.session_ids),
+                     dialplan="xml" if ds.tech == "loopback" else "")
         ch.set_var("direction", "outbound")
         ch.set_var("is_outbound", "true")
         ch.set_var("session_id", str(ch.session_id))

@@ -20,6 +20,19 @@ DIALS = [("loopback/9196/default", "error/user_busy"),
          ("sofia/external/15551230001@127.0.0.1:5099", "sofia/external/15551230486@127.0.0.1:5099")]
 
 
+# conformance.py assumes a leg that went through a dialplan (its reference run dials loopback). With a SIP answer
+# dial a live FreeSWITCH 1.10.12 fails exactly these 5 of its checks (docs/live-runs.md): a sofia leg originated
+# with an application carries no Caller-Dialplan, and a duplicate origination_uuid on it is refused. The
+# simulator must fail the same ones, no more, no fewer.
+FAILED_BY_A_REAL_SWITCH_ON_A_SIP_LEG = {
+    "FAIL json: CHANNEL_ANSWER has the core channel headers  -- ['Caller-Dialplan']",
+    "FAIL duplicate origination_uuid is NOT refused: dialed again under a new uuid  -- -ERR DESTINATION_OUT_OF_ORDER",
+    "FAIL json: CHANNEL_HANGUP_COMPLETE has billing and cause headers  -- ['Caller-Dialplan']",
+    "FAIL plain: CHANNEL_ANSWER has the core channel headers  -- ['Caller-Dialplan']",
+    "FAIL plain: CHANNEL_HANGUP_COMPLETE has billing and cause headers  -- ['Caller-Dialplan']",
+}
+
+
 def _run(host, port, password, answer, busy):
     cmd = [sys.executable, str(CONFORMANCE), "--host", host, "--port", str(port), "--password", password,
            "--answer", answer, "--busy", busy, "--socket", "--audio-fork"]
@@ -34,8 +47,9 @@ def test_conformance_passes_in_full(target, answer, busy):
     summary = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr
     m = re.fullmatch(r"(\d+) passed, (\d+) failed", summary)
     assert m, out.stdout + out.stderr
-    failures = [ln for ln in out.stdout.splitlines() if ln.startswith("FAIL")]
-    assert m.group(2) == "0", failures
-    assert int(m.group(1)) >= 78, summary
-    assert out.returncode == 0
+    failures = {ln.strip() for ln in out.stdout.splitlines() if ln.startswith("FAIL")}
+    sip_leg = re.sub(r"^(\{[^}]*\}|\[[^\]]*\])*", "", answer).startswith("sofia/")
+    expected = FAILED_BY_A_REAL_SWITCH_ON_A_SIP_LEG if sip_leg else set()
+    assert failures == expected, sorted(failures ^ expected)
+    assert int(m.group(1)) + int(m.group(2)) >= 78, summary
 

@@ -7,3 +7,6 @@ export FREESWITCH_RTP_START_PORT=42000 FREESWITCH_RTP_END_PORT=42999
 # the carrier may call in without Digest auth (inbound calls), like a real carrier's address
 export FREESWITCH_CARRIER_CIDRS=127.0.0.1/32
 export VOXBRIDGE_SOCKET_ADDRESS=${VOXBRIDGE_SOCKET_ADDRESS:-127.0.0.1:8084}
+# the switch's default trunk (vars.xml vb_default_gateway): where the default route (loopback into
+# voxbridge_outbound) bridges a call that names no gateway; the gateway file render_conf.sh adds
+export OUTBOUND_GATEWAY=${OUTBOUND_GATEWAY-carrier}

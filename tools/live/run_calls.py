@@ -23,8 +23,10 @@ import time
 import urllib.request
 
 SCENARIOS = [
-    ("speaks-at-answer", "+14155551001", "says 'Hello?' at answer, quiet on the wire 6 s, answers, quiet 12 s"),
-    ("silent-then-speaks", "+14155552001", "no RTP for 5 s, then answers in a sentence, quiet 12 s"),
+    ("speaks-at-answer", "+14155551001", "says 'Hello?' at answer, listens until the agent is quiet 1.7 s, "
+                                         "answers, listens again, hangs up"),
+    ("silent-then-speaks", "+14155552001", "no RTP for 5 s, waits until the agent is quiet 1.7 s, answers in a "
+                                           "sentence, listens again, hangs up"),
     ("continuous-silence", "+14155553001", "RTP of silence for 25 s, never speaks"),
 ]
 AGENT = {
