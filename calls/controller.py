@@ -20,7 +20,7 @@ from typing import Any
 import gevent
 import gevent.event
 
-from calls import dialing, inbound
+from calls import dialing, inbound, inbound_context
 from calls.causes import Outcome, far_end_sip_code, outcome_for
 from calls.inbound_routing import InboundOrigin
 from calls.limits import ConcurrencyLimits, Pacer
@@ -608,6 +608,9 @@ class CallController:
         with database.connection_context():
             decision = inbound.admit(uuid, dialed, caller, self.config.default_region,
                                      origin=InboundOrigin.from_channel(channel))
+        # Allowed SIP headers and the organization's inbound webhook fill the call's variables (or reject it).
+        decision = inbound_context.prepare(decision, channel, self.config)
+        with database.connection_context():
             if decision.accepted:
                 node = self._node_for(session)
                 call = decision.call
