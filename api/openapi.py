@@ -279,6 +279,10 @@ PATHS: dict[str, dict[str, Any]] = {
 }
 
 
+# OpenAPI 3.1 `webhooks`: requests VoxBridge makes that a customer answers (api/openapi_inbound.py fills it).
+WEBHOOKS: dict[str, Any] = {}
+
+
 def document(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -287,6 +291,7 @@ def document(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[str, 
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {**PATHS, **(extra_paths or {})},
+        "webhooks": WEBHOOKS,
         "components": {"schemas": SCHEMAS,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }

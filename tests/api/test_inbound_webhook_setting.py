@@ -26,3 +26,20 @@ def test_a_bad_inbound_webhook_url_is_422_naming_it(client, auth, org):
         assert (response.get_json()["error"]["field"], response.get_json()["error"]["code"]) == \
             ("inbound_webhook_url", code)
     assert Organization.get_by_id(org.id).inbound_webhook_url is None
+
+
+def test_the_served_document_describes_the_inbound_webhook_and_agent_variables(client):
+    from api.agents import FIELDS
+    from webhooks.inbound_hook import REPLY_KEYS
+
+    document = client.get("/openapi.json").get_json()
+    schemas = document["components"]["schemas"]
+    reply = document["webhooks"]["call.inbound"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert reply["schema"] == {"$ref": "#/components/schemas/InboundWebhookReply"}
+    assert set(schemas["InboundWebhookReply"]["properties"]) == REPLY_KEYS
+    assert set(schemas["InboundWebhookEvent"]["example"]["data"]) == \
+        set(schemas["InboundWebhookEvent"]["properties"]["data"]["properties"])
+    agent = schemas["Agent"]["properties"]
+    assert {"variables", "timezone"} <= set(agent) and {"variables", "timezone"} <= FIELDS
+    assert agent["variables"]["example"]["order_id"] == {"default": None}
+    assert "inbound_webhook_url" in schemas["OrganizationSettings"]["properties"]
