@@ -28,7 +28,7 @@ import urllib3
 from models import new_id, utcnow
 from pipeline.variables import MAX_VARIABLES, NAME, is_value, sanitize
 from webhooks.signing import SIGNATURE_HEADER, sign
-from webhooks.targets import MAX_ADDRESSES_TRIED, Resolver, Target, UnsafeTarget, _pool, check_target
+from webhooks.targets import Resolver, UnsafeTarget, check_target, request_pinned
 
 EVENT_TYPE = "call.inbound"
 MAX_REPLY_BYTES = 64 * 1024
@@ -86,26 +86,6 @@ def parse_reply(raw: bytes) -> HookReply:
     return HookReply(variables={name: sanitize(value) for name, value in variables.items()}, agent_id=agent_id)
 
 
-def _post(target: Target, body: bytes, headers: dict[str, str], timeout_s: float) -> tuple[int, bytes]:
-    """POST to the checked addresses only (as webhooks.targets.post_pinned), reading at most MAX_REPLY_BYTES."""
-    last_error: Exception | None = None
-    for address in target.addresses[:MAX_ADDRESSES_TRIED]:
-        pool = _pool(target, address, timeout_s)
-        try:
-            response = pool.urlopen("POST", target.path, body=body, headers={**headers, "Host": target.host_header},
-                                    redirect=False, assert_same_host=False, preload_content=False)
-            try:
-                return response.status, response.read(MAX_REPLY_BYTES + 1)
-            finally:
-                response.release_conn()
-        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
-            last_error = exc
-        finally:
-            pool.close()
-    assert last_error is not None
-    raise last_error
-
-
 def ask(url: str, secrets: list[str], body: bytes, timeout_s: float, allow_private: bool = False,
         resolve: Resolver | None = None) -> HookReply:
     """One signed POST of `body` to `url`, answered within `timeout_s` in all (DNS, connect, reply)."""
@@ -114,14 +94,14 @@ def ask(url: str, secrets: list[str], body: bytes, timeout_s: float, allow_priva
             target = check_target(url, allow_private, resolve)
             headers = {"Content-Type": "application/json", "User-Agent": "VoxBridge-Webhooks/1",
                        SIGNATURE_HEADER: sign(secrets, body)}
-            status, raw = _post(target, body, headers, timeout_s)
+            status, raw, cut = request_pinned(target, "POST", body, headers, timeout_s, MAX_REPLY_BYTES)
     except UnsafeTarget as exc:
         raise HookFailed(f"refused destination: {exc}") from None
     except (OSError, urllib3.exceptions.HTTPError) as exc:
         raise HookFailed(f"unreachable: {type(exc).__name__}: {str(exc)[:150]}") from None
     if not 200 <= status < 300:
         raise HookFailed(f"HTTP {status}")
-    if len(raw) > MAX_REPLY_BYTES:
+    if cut:
         raise HookFailed(f"the reply is larger than {MAX_REPLY_BYTES // 1024} KB")
     return parse_reply(raw)
 

@@ -42,3 +42,18 @@ def test_webhook_replies():
                 b'{"variables": {"x": {"y": 1}}}', b'{"reject": "yes"}', b'{"agent_id": 5}'):
         with pytest.raises(HookFailed):
             parse_reply(bad)
+
+
+def test_ask_refuses_a_private_address_and_reports_bad_answers():
+    from tests.webhooks.receiver import Receiver
+    from webhooks.inbound_hook import ask
+
+    with pytest.raises(HookFailed, match="refused destination"):
+        ask("http://127.0.0.1:9/inbound", ["whsec_x"], b"{}", 1.0, allow_private=False)
+    with Receiver(statuses=(500,)) as receiver:
+        with pytest.raises(HookFailed, match="HTTP 500"):
+            ask(receiver.url, ["whsec_x"], b"{}", 2.0, allow_private=True)
+        receiver.statuses = [200]
+        with pytest.raises(HookFailed, match="not JSON"):  # the receiver answers "ok"
+            ask(receiver.url, ["whsec_x"], b"{}", 2.0, allow_private=True)
+        assert receiver.received[0][0]["Voxbridge-Signature"].startswith("t=")
