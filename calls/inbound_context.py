@@ -90,6 +90,8 @@ def prepare(decision: InboundDecision, channel: Any, config: Any) -> InboundDeci
             return decision  # a reconnected socket: this call was prepared already
         org = Organization.get_by_id(call.organization_id)
     headers = allowed_headers(channel, getattr(config, "inbound_sip_headers", ()) or ())
+    if not headers and not org.inbound_webhook_url:
+        return decision  # nothing to learn: the agent's defaults and the built-ins, and no rows written
     context = {variable_name(name): value for name, value in headers.items()}
     agent, hook = None, {"asked": False}
     if org.inbound_webhook_url:

@@ -197,3 +197,13 @@ def test_an_agent_of_another_organization_is_refused_and_the_defaults_apply(inbo
     wait_for(lambda: transcript(call.id)[:1] == [("agent", "Hello there.")], timeout=20)
     assert any("is not an active inbound agent of this organization" in r for r in reasons(call.id))
     sim.hangup_far_end(channel.uuid)
+
+
+def test_without_a_webhook_only_allowed_headers_count_and_the_callers_number_is_a_variable(
+        inbound_controller, sim, org):
+    desk(org, greeting="Hello {{name}}, calling from {{caller_number}}.")
+    channel, call = ring(inbound_controller, sim, {"X-Other": "not allowed"})
+    assert call.status == "in-progress" and call.context == {}
+    wait_for(lambda: transcript(call.id)[:1] == [("agent", f"Hello there, calling from {CALLER}.")], timeout=20)
+    assert not any(r.startswith(("inbound webhook", "inbound context")) for r in reasons(call.id))
+    sim.hangup_far_end(channel.uuid)
