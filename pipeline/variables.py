@@ -51,14 +51,16 @@ def placeholders(text: str | None) -> list[str]:
 
 def sanitize(value: Any) -> str:
     """A value as plain speakable text: numbers and booleans as text, control characters (and other
-    non-printing ones) dropped, whitespace runs collapsed to one space, at most MAX_VALUE_CHARS."""
+    non-printing ones) and braces dropped, whitespace runs collapsed to one space, at most MAX_VALUE_CHARS."""
     if isinstance(value, bool):
         text = "yes" if value else "no"
     elif value is None:
         text = ""
     else:
         text = str(value)
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text[:MAX_VALUE_CHARS * 4])
+    # Braces go too: they are never spoken, and a value must not read as a placeholder to a later render.
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" and ch not in "{}" else " "
+                   for ch in text[:MAX_VALUE_CHARS * 4])
     return " ".join(text.split())[:MAX_VALUE_CHARS]
 
 

@@ -34,7 +34,7 @@ def test_values_are_plain_bounded_text():
     assert sanitize("  lots   of\tspace ") == "lots of space"
     assert len(sanitize("x" * 10_000)) == MAX_VALUE_CHARS
     assert sanitize(True) == "yes" and sanitize(3.5) == "3.5" and sanitize(None) == ""
-    assert render("Hi {{name}}", {"name": "{{name}}\n"}) == "Hi {{name}}"  # a value is not rendered again
+    assert render("Hi {{name}}", {"name": "{{call_id}}\n"}) == "Hi call_id"  # never a placeholder, never braces
 
 
 def test_built_ins_use_the_agent_time_zone():
