@@ -22,9 +22,9 @@ FIELDS = set(TEXT_LIMITS) | set(PROVIDERS) | {"direction", "settings", "analysis
 def agent_to_dict(agent: Agent) -> dict[str, Any]:
     return {"id": agent.id, "object": "agent", "name": agent.name, "direction": agent.direction,
             "prompt": agent.prompt, "greeting": agent.greeting, "voice": agent.voice, "language": agent.language,
+            "variables": agent.variables or {}, "timezone": agent.timezone or "UTC",
             "stt": agent.stt, "llm": agent.llm, "tts": agent.tts, "settings": agent.settings,
             "analysis_schema": agent.analysis_schema, "active": agent.active,
-            "variables": agent.variables or {}, "timezone": agent.timezone or "UTC",
             "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at)}
 
 
@@ -130,9 +130,9 @@ def create():
     fields: dict[str, Any] = {}
     _apply(fields, body)
     agent = Agent(organization=g.org, **fields)
-    check_agent(agent)  # placeholders: built-in or declared (api/agent_variables.py)
     _require_voice(agent)
     _require_buildable(agent)
+    check_agent(agent)  # placeholders: built-in or declared (api/agent_variables.py)
     agent.save(force_insert=True)
     return jsonify(agent_to_dict(agent)), 201
 
@@ -151,9 +151,9 @@ def update(agent_id: str):
     _apply(fields, body)
     for name, value in fields.items():
         setattr(agent, name, value)
-    check_agent(agent)  # placeholders: built-in or declared (api/agent_variables.py)
     _require_voice(agent)
     _require_buildable(agent)
+    check_agent(agent)  # placeholders: built-in or declared (api/agent_variables.py)
     agent.updated_at = utcnow()
     agent.save()
     return jsonify(agent_to_dict(agent))

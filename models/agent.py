@@ -18,16 +18,16 @@ class Agent(BaseModel):
     greeting = peewee.TextField(default="")
     voice = peewee.CharField(max_length=100, default="")
     language = peewee.CharField(max_length=20, default="en-US")
+    # {{name}} placeholders the agent's texts may use beyond the built-ins: {name: {"default", "description"}}
+    # (pipeline/variables.py); migration 8, like timezone (IANA name: current_date/current_time are local).
+    variables = JSONField(default=dict)
+    timezone = peewee.CharField(max_length=64, default="UTC")
     stt = JSONField(default=dict)
     llm = JSONField(default=dict)
     tts = JSONField(default=dict)
     # Turn-taking and script settings: barge_in, silence_reprompt_s, max_duration_s, questions...
     settings = JSONField(default=dict)
     analysis_schema = JSONField(null=True)
-    # {{name}} placeholders the agent's texts may use beyond the built-ins: {name: {"default", "description"}}
-    # (pipeline/variables.py); migration 8, like timezone (IANA name: current_date/current_time are local).
-    variables = JSONField(default=dict)
-    timezone = peewee.CharField(max_length=64, default="UTC")
     active = peewee.BooleanField(default=True)
     deleted_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)

@@ -38,8 +38,7 @@ class Step:
 _LATER_FIELDS = ((PhoneNumber, "sip_account"), (Organization, "name_key"),
                  (Organization, "previous_webhook_secret"), (Organization, "previous_secret_expires_at"),
                  (ApiKey, "last_used_at"), (Call, "recording_object"), (Call, "machine_detection"),
-                 (Call, "answered_by"), (Call, "answered_by_ms"),
-                 (Agent, "variables"), (Agent, "timezone"), (Organization, "inbound_webhook_url"))
+                 (Call, "answered_by"), (Call, "answered_by_ms"))
 
 
 def _initial(db: peewee.Database) -> None:
@@ -129,17 +128,6 @@ def _machine_detection(db: peewee.Database) -> None:
         migrator.add_column("call", "answered_by_ms", peewee.IntegerField(null=True)))
 
 
-def _call_variables(db: peewee.Database) -> None:
-    from playhouse.migrate import migrate as run
-
-    from models.base import JSONField
-
-    migrator = _migrator(db)
-    run(migrator.add_column("agent", "variables", JSONField(default=dict)),
-        migrator.add_column("agent", "timezone", peewee.CharField(max_length=64, default="UTC")),
-        migrator.add_column("organization", "inbound_webhook_url", peewee.CharField(max_length=2000, null=True)))
-
-
 STEPS: list[Step] = [
     Step(1, "organizations, keys, agents, calls, events, numbers, webhook outbox, idempotency", _initial),
     Step(2, "customer SIP accounts; numbers bound to an account", _sip_accounts),
@@ -148,8 +136,6 @@ STEPS: list[Step] = [
     Step(5, "signing secret rotation, API keys' last use, webhook delivery attempts", _console_api),
     Step(6, "recordings uploaded to object storage: the call keeps the object key", _recording_objects),
     Step(7, "answering-machine detection: a call's policy and who answered", _machine_detection),
-    Step(8, "call variables: agents' declared variables and time zone, organizations' inbound webhook",
-         _call_variables),
 ]
 
 
@@ -183,3 +169,19 @@ def migrate(db: peewee.Database | None = None) -> list[int]:
         log.info("schema migrated to version %d: %s", step.version, step.description)
         applied.append(step.version)
     return applied
+
+
+def _call_variables(db: peewee.Database) -> None:
+    from playhouse.migrate import migrate as run
+
+    from models.base import JSONField
+
+    migrator = _migrator(db)
+    run(migrator.add_column("agent", "variables", JSONField(default=dict)),
+        migrator.add_column("agent", "timezone", peewee.CharField(max_length=64, default="UTC")),
+        migrator.add_column("organization", "inbound_webhook_url", peewee.CharField(max_length=2000, null=True)))
+
+
+_LATER_FIELDS += ((Agent, "variables"), (Agent, "timezone"), (Organization, "inbound_webhook_url"))  # migration 8
+register(Step(8, "call variables: agents' declared variables and time zone, organizations' inbound webhook",
+              _call_variables))
