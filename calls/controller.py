@@ -608,15 +608,19 @@ class CallController:
         with database.connection_context():
             decision = inbound.admit(uuid, dialed, caller, self.config.default_region,
                                      origin=InboundOrigin.from_channel(channel))
-        # Allowed SIP headers and the organization's inbound webhook fill the call's variables (or reject it).
-        decision = inbound_context.prepare(decision, channel, self.config)
-        with database.connection_context():
             if decision.accepted:
                 node = self._node_for(session)
                 call = decision.call
                 self.live[call.id] = LiveCall(call.id, call.organization_id, call.attempt, node.name, uuid)
                 self.limits.add(call.id, call.organization_id)
                 Call.update(node=node.name).where(Call.id == call.id).execute()
+        if decision.accepted:
+            # Allowed SIP headers and the organization's inbound webhook fill the call's variables, or reject it.
+            # The call is live meanwhile, so a caller who hangs up while the webhook is waited for ends it.
+            decision = inbound_context.prepare(decision, channel, self.config)
+            if not decision.accepted:
+                self.live.pop(uuid, None)
+                self.limits.remove(uuid)
         session.myevents()
         session.linger()
         if not decision.accepted:

@@ -75,12 +75,17 @@ def fake_openai():
 
 
 @pytest.fixture
-def inbound_controller(db, telephony_env, fake_openai):
+def webhook_timeout():
+    return "0.5"
+
+
+@pytest.fixture
+def inbound_controller(db, telephony_env, fake_openai, webhook_timeout):
     from config import load_config
 
     config = load_config({**telephony_env, "OPENAI_BASE_URL": fake_openai.base_url, "OPENAI_API_KEY": "sk-test",
                           "LLM_MODEL": "fake-gpt", "INBOUND_SIP_HEADERS": "X-Customer-*",
-                          "INBOUND_WEBHOOK_TIMEOUT": "0.5"},
+                          "INBOUND_WEBHOOK_TIMEOUT": webhook_timeout},
                          webhook_allow_private=True, rate_limit_per_minute=100_000)
     with running_controller(config) as control:
         control.media.build_providers = RegistryLLM(config, heard=["hello"])
@@ -207,3 +212,15 @@ def test_without_a_webhook_only_allowed_headers_count_and_the_callers_number_is_
     wait_for(lambda: transcript(call.id)[:1] == [("agent", f"Hello there, calling from {CALLER}.")], timeout=20)
     assert not any(r.startswith(("inbound webhook", "inbound context")) for r in reasons(call.id))
     sim.hangup_far_end(channel.uuid)
+
+
+@pytest.mark.parametrize("webhook_timeout", ["10"])
+def test_a_caller_who_hangs_up_while_the_webhook_is_waited_for_ends_the_call(inbound_controller, sim, org):
+    desk(org)
+    with hook_for(org, hold=True) as hook:
+        channel = sim.inbound_call(DID, f"127.0.0.1:{inbound_controller.socket_server.port}", caller=CALLER)
+        wait_for(lambda: hook.verified, timeout=20)  # asked, and holding its answer for up to 10 s
+        sim.hangup_far_end(channel.uuid, "ORIGINATOR_CANCEL")
+        call = wait_for(lambda: (c := Call.get_by_id(channel.uuid)).status not in ("calling", "ringing") and c,
+                        timeout=8)
+        assert call.answered_at is None and call.id not in inbound_controller.live
