@@ -516,6 +516,7 @@ class MediaBridge(MediaHooks):
         agent = Agent.get_or_none(Agent.id == call.agent_id)
         if agent is None:
             return None
+        agent = rendered_agent(agent, call)  # the analysis prompt is the call's, {{variables}} filled in
         schema = agent.analysis_schema if isinstance(agent.analysis_schema, dict) and agent.analysis_schema else None
         turns = list(call.transcript or [])
         answers, errors, source = None, [], "none"
