@@ -70,6 +70,19 @@ def _host_port(value: str) -> tuple[str, int]:
     return host.strip("[]"), _int_range(0, 65535)(port)  # 0: an ephemeral port (tests)
 
 
+_SIP_HEADER = re.compile(r"X-(?!FS-)(?:[A-Za-z0-9][A-Za-z0-9-]{0,60})?\*?", re.IGNORECASE)
+
+
+def _sip_headers(value: str) -> tuple[str, ...]:
+    """X- header names (a trailing * allows every header starting so), as sofia puts them on a channel."""
+    names = tuple(filter(None, (item.strip() for item in value.split(","))))
+    for name in names:
+        if not _SIP_HEADER.fullmatch(name) or name.upper() == "X-":
+            raise ValueError(f"{name[:70]!r} is not an X- header name such as X-Customer-Id or X-Acme-* "
+                             "(sofia passes on only X- headers, never X-FS-)")
+    return names
+
+
 def _region(value: str) -> str:
     value = value.strip().upper()
     if not re.fullmatch(r"[A-Z]{2}", value):
@@ -96,19 +109,6 @@ def _log_level(value: str) -> str:
     if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
     return value
-
-
-_SIP_HEADER = re.compile(r"X-(?!FS-)(?:[A-Za-z0-9][A-Za-z0-9-]{0,60})?\*?", re.IGNORECASE)
-
-
-def _sip_headers(value: str) -> tuple[str, ...]:
-    """X- header names (a trailing * allows every header starting so), as sofia puts them on a channel."""
-    names = tuple(filter(None, (item.strip() for item in value.split(","))))
-    for name in names:
-        if not _SIP_HEADER.fullmatch(name) or name.upper() == "X-":
-            raise ValueError(f"{name[:70]!r} is not an X- header name such as X-Customer-Id or X-Acme-* "
-                             "(sofia passes on only X- headers, never X-FS-)")
-    return names
 
 
 def _setting(env: str, default: str, parse: Callable[[str], Any], doc: str, secret: bool = False) -> Any:

@@ -16,6 +16,7 @@ import fnmatch
 import logging
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlparse
 
 from calls.inbound import InboundDecision
 from calls.state import transition
@@ -131,6 +132,4 @@ def _rejected(call: Call, reason: str) -> InboundDecision:
 
 
 def _host(url: str | None) -> str:
-    from urllib.parse import urlparse
-
     return (urlparse(url or "").hostname or "")[:100]
