@@ -70,6 +70,19 @@ def _host_port(value: str) -> tuple[str, int]:
     return host.strip("[]"), _int_range(0, 65535)(port)  # 0: an ephemeral port (tests)
 
 
+_SIP_HEADER = re.compile(r"X-(?!FS-)(?:[A-Za-z0-9][A-Za-z0-9-]{0,60})?\*?", re.IGNORECASE)
+
+
+def _sip_headers(value: str) -> tuple[str, ...]:
+    """X- header names (a trailing * allows every header starting so), as sofia puts them on a channel."""
+    names = tuple(filter(None, (item.strip() for item in value.split(","))))
+    for name in names:
+        if not _SIP_HEADER.fullmatch(name) or name.upper() == "X-":
+            raise ValueError(f"{name[:70]!r} is not an X- header name such as X-Customer-Id or X-Acme-* "
+                             "(sofia passes on only X- headers, never X-FS-)")
+    return names
+
+
 def _region(value: str) -> str:
     value = value.strip().upper()
     if not re.fullmatch(r"[A-Z]{2}", value):
@@ -181,6 +194,12 @@ class Config:
     webhook_secret_overlap_s: int = _setting("WEBHOOK_SECRET_OVERLAP_SECONDS", "86400", _int_range(0, 30 * 86_400),
                                              "After a signing-secret rotation, seconds deliveries are also "
                                              "signed with the old secret")
+    inbound_sip_headers: tuple = _setting("INBOUND_SIP_HEADERS", "", _sip_headers,
+                                          "X- headers of inbound INVITEs that become call variables (comma-separated; "
+                                          "X-Acme-* allows a prefix): X-Customer-Id -> {{x_customer_id}}")
+    inbound_webhook_timeout_s: float = _setting("INBOUND_WEBHOOK_TIMEOUT", "2", _float_range(0.1, 10),
+                                                "Longest wait (s) for an organization's inbound webhook before the "
+                                                "call is answered with the defaults")
     sip_secret_key: str = _setting("SIP_SECRET_KEY", "", _str,
                                    "Fernet key encrypting stored SIP passwords", secret=True)
     sip_domain: str = _setting("SIP_DOMAIN", "sip.voxbridge.local:5080", _str,

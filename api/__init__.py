@@ -20,6 +20,7 @@ from api import (
 )
 from api.auth import KeyCache, RateLimiter, authenticate
 from api.openapi_console import CONSOLE_SCHEMAS  # noqa: F401 - importing it adds the console API's entries
+from api.openapi_inbound import INBOUND_SCHEMAS  # noqa: F401 - importing it adds the inbound webhook's entries
 from config import Config
 from models import database
 from sip.provisioning import OfflineProvisioner

@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify
 
+from api.agent_variables import check_agent, check_timezone, check_variables
 from api.errors import ApiError, invalid
 from api.validation import json_body, reject_unknown
 from calls.representation import iso
@@ -14,12 +15,14 @@ bp = Blueprint("agents", __name__, url_prefix="/v1/agents")
 
 PROVIDERS = {"stt": ("pocketsphinx", "deepgram"), "llm": ("scripted", "openai"), "tts": ("espeak", "elevenlabs")}
 TEXT_LIMITS = {"name": 200, "prompt": 20_000, "greeting": 2_000, "voice": 100, "language": 20}
-FIELDS = set(TEXT_LIMITS) | set(PROVIDERS) | {"direction", "settings", "analysis_schema", "active"}
+FIELDS = set(TEXT_LIMITS) | set(PROVIDERS) | {"direction", "settings", "analysis_schema", "active", "variables",
+                                               "timezone"}
 
 
 def agent_to_dict(agent: Agent) -> dict[str, Any]:
     return {"id": agent.id, "object": "agent", "name": agent.name, "direction": agent.direction,
             "prompt": agent.prompt, "greeting": agent.greeting, "voice": agent.voice, "language": agent.language,
+            "variables": agent.variables or {}, "timezone": agent.timezone or "UTC",
             "stt": agent.stt, "llm": agent.llm, "tts": agent.tts, "settings": agent.settings,
             "analysis_schema": agent.analysis_schema, "active": agent.active,
             "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at)}
@@ -72,6 +75,10 @@ def _apply(agent_fields: dict[str, Any], body: dict[str, Any]) -> None:
         agent_fields["settings"] = body["settings"]
     if "analysis_schema" in body:
         agent_fields["analysis_schema"] = _schema(body["analysis_schema"])
+    if "variables" in body:
+        agent_fields["variables"] = check_variables(body["variables"])
+    if "timezone" in body:
+        agent_fields["timezone"] = check_timezone(body["timezone"])
     if "active" in body:
         if not isinstance(body["active"], bool):
             raise invalid("active", "active must be true or false")
@@ -125,6 +132,7 @@ def create():
     agent = Agent(organization=g.org, **fields)
     _require_voice(agent)
     _require_buildable(agent)
+    check_agent(agent)  # placeholders: built-in or declared (api/agent_variables.py)
     agent.save(force_insert=True)
     return jsonify(agent_to_dict(agent)), 201
 
@@ -145,6 +153,7 @@ def update(agent_id: str):
         setattr(agent, name, value)
     _require_voice(agent)
     _require_buildable(agent)
+    check_agent(agent)  # placeholders: built-in or declared (api/agent_variables.py)
     agent.updated_at = utcnow()
     agent.save()
     return jsonify(agent_to_dict(agent))

@@ -11,6 +11,7 @@ from typing import Any
 import peewee
 from flask import Blueprint, current_app, g, jsonify, request
 
+from api.agent_variables import check_context
 from api.errors import ApiError, invalid
 from api.validation import e164, int_in, json_body, optional_str, reject_unknown, utc_datetime
 from calls.machine_detection import check as check_machine_detection
@@ -156,9 +157,11 @@ def build_call(body: Any, ctx: OutboundContext, now: dt.datetime) -> dict[str, A
     if detection is not None and (problems := check_machine_detection(detection)):
         raise invalid("machine_detection", "; ".join(problems))
     status = SCHEDULED if schedule_at and schedule_at > now else QUEUED
+    context = _context(body)
+    check_context(agent, context)  # the agent's variables without a default must come with the call
     return {"id": new_id(), "organization": ctx.org.id, "agent": agent.id, "direction": "outbound",
             "to_number": to, "from_number": _from_number(body, ctx), "status": status,
-            "context": _context(body), "webhook_url": webhook_url, "schedule_at": schedule_at,
+            "context": context, "webhook_url": webhook_url, "schedule_at": schedule_at,
             "max_attempts": max_attempts, "machine_detection": detection, "next_attempt_at": schedule_at or now,
             "queued_at": now, "created_at": now, "updated_at": now}
 

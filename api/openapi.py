@@ -23,13 +23,30 @@ RO_TIME = {"type": "string", "format": "date-time", "readOnly": True}
 def _const(value: str) -> dict[str, Any]:
     return {"type": "string", "const": value, "readOnly": True}
 
+# {{name}} placeholders (pipeline/variables.py): declared here, filled per call from its context.
+VARIABLES: dict[str, Any] = {
+    "type": "object", "maxProperties": 50,
+    "description": "Variables the agent's prompt, greeting, settings.questions[].text and settings.closing may use "
+                   "as {{name}}, beyond the built-ins caller_number, called_number, organization_name, agent_name, "
+                   "call_id, current_date, current_time, current_weekday, timezone. Each call fills them from its "
+                   "context; default null means every outbound call must supply it (else 422 on context); an "
+                   "inbound agent's variables need defaults. A placeholder neither built-in nor declared is a 422 "
+                   "naming the field.",
+    "additionalProperties": {"type": "object", "additionalProperties": False, "properties": {
+        "default": {"type": ["string", "number", "boolean", "null"]},
+        "description": {"type": "string", "maxLength": 500}}},
+    "example": {"name": {"default": "there", "description": "the callee's first name"},
+                "order_id": {"default": None}}}
+
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
         "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}}}},
     "OutboundCallRequest": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
         "to": E164, "from": E164, "agent_id": ID,
-        "context": {"type": "object", "description": "At most 16 KB; never sent to FreeSWITCH"},
+        "context": {"type": "object", "description": "At most 16 KB; never sent to FreeSWITCH. Top-level text and "
+                    "number entries fill the agent's {{variables}}; each variable it declares without a default "
+                    "must be here (else 422 missing_variable on context)", "example": {"name": "Ada"}},
         "webhook_url": {"type": "string", "format": "uri"},
         "schedule_at": {"type": "string", "format": "date-time", "minLength": 1},
         "max_attempts": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
@@ -87,6 +104,9 @@ SCHEMAS: dict[str, Any] = {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "direction": {"type": "string", "enum": ["inbound", "outbound"]},
         "prompt": {"type": "string", "maxLength": 20_000}, "greeting": {"type": "string", "maxLength": 2_000},
+        "variables": VARIABLES,
+        "timezone": {"type": "string", "minLength": 1, "maxLength": 64, "default": "UTC",
+                     "description": "IANA name (Europe/Berlin): current_date and current_time are local to it"},
         "voice": {"type": "string", "maxLength": 100,
                   "description": "espeak: <language>[+<variant>] installed here; elevenlabs: a 20-character voice id"},
         "language": {"type": "string", "maxLength": 20}, "stt": {"type": "object"}, "llm": {"type": "object"},
@@ -259,6 +279,10 @@ PATHS: dict[str, dict[str, Any]] = {
 }
 
 
+# OpenAPI 3.1 `webhooks`: requests VoxBridge makes that a customer answers (api/openapi_inbound.py fills it).
+WEBHOOKS: dict[str, Any] = {}
+
+
 def document(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -267,6 +291,7 @@ def document(extra_paths: dict[str, dict[str, Any]] | None = None) -> dict[str, 
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {**PATHS, **(extra_paths or {})},
+        "webhooks": WEBHOOKS,
         "components": {"schemas": SCHEMAS,
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }

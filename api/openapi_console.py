@@ -15,6 +15,9 @@ CONSOLE_SCHEMAS: dict[str, Any] = {
         "webhook_url": {"type": ["string", "null"], "format": "uri",
                         "description": "http(s), public address unless WEBHOOK_ALLOW_PRIVATE"},
         "default_caller_id": {**NULLABLE_E164, "description": "one of the organization's numbers"},
+        "inbound_webhook_url": {"type": ["string", "null"], "format": "uri",
+                                "description": "asked (signed) before an inbound call is answered: variables, "
+                                               "another agent or a rejection (see README, Inbound webhook)"},
         "previous_signing_secret_expires_at": {**DATE_TIME, "readOnly": True,
                                                "description": "end of the rotation overlap, null outside one"},
         "usage": {"type": "object", "readOnly": True, "properties": {
@@ -26,7 +29,9 @@ CONSOLE_SCHEMAS: dict[str, Any] = {
         # No pattern here: "" is accepted (it clears, as null does); anything else must be E.164.
         "default_caller_id": {"type": ["string", "null"], "maxLength": 16,
                               "description": "E.164 (+ and up to 15 digits), one of the organization's numbers; "
-                                             "null or empty clears"}}},
+                                             "null or empty clears"},
+        "inbound_webhook_url": {"type": ["string", "null"], "format": "uri",
+                                "description": "same rules as webhook_url; null or empty clears"}}},
     "SigningSecretRotation": {"allOf": [{"$ref": "#/components/schemas/Organization"}, {
         "type": "object", "required": ["signing_secret"], "properties": {
             "signing_secret": {"type": "string", "description": "shown once, never again"}}}]},

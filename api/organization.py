@@ -15,7 +15,7 @@ from webhooks.targets import UnsafeTarget, check_target
 
 bp = Blueprint("organization", __name__, url_prefix="/v1/organization")
 
-SETTINGS = {"webhook_url", "default_caller_id"}
+SETTINGS = {"webhook_url", "default_caller_id", "inbound_webhook_url"}
 
 
 def _to_dict(org: Organization) -> dict[str, Any]:
@@ -24,6 +24,7 @@ def _to_dict(org: Organization) -> dict[str, Any]:
     overlap = org.previous_secret_expires_at if org.signing_secrets(now)[1:] else None
     return {"id": org.id, "object": "organization", "name": org.name,
             "webhook_url": org.webhook_url, "default_caller_id": org.default_caller_id,
+            "inbound_webhook_url": org.inbound_webhook_url,
             "previous_signing_secret_expires_at": iso(overlap),
             "usage": {"minutes_included": org.minutes_included, "minutes_used": org.minutes_used,
                       "minutes_remaining": max(org.minutes_included - org.minutes_used, 0)},
@@ -36,17 +37,17 @@ def read():
     return jsonify(_to_dict(org))
 
 
-def _webhook_url(value: Any) -> str | None:
+def _webhook_url(value: Any, field: str = "webhook_url") -> str | None:
     """The same rules a delivery applies (http/https, no credentials, public addresses unless
     WEBHOOK_ALLOW_PRIVATE), checked now so a bad URL is a 422 rather than failed deliveries later."""
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise invalid("webhook_url", "webhook_url must be a string or null")
+        raise invalid(field, f"{field} must be a string or null")
     try:
         check_target(value, current_app.config["VOXBRIDGE"].webhook_allow_private)
     except (UnsafeTarget, OSError) as exc:  # OSError: a host that does not resolve
-        raise invalid("webhook_url", str(exc), "invalid_webhook_url") from None
+        raise invalid(field, str(exc).replace("webhook_url", field), "invalid_webhook_url") from None
     return value
 
 
@@ -73,6 +74,8 @@ def update():
         changes["webhook_url"] = _webhook_url(body["webhook_url"])
     if "default_caller_id" in body:
         changes["default_caller_id"] = _caller_id(body["default_caller_id"], org)
+    if "inbound_webhook_url" in body:  # asked before an inbound call is answered (webhooks/inbound_hook.py)
+        changes["inbound_webhook_url"] = _webhook_url(body["inbound_webhook_url"], "inbound_webhook_url")
     if changes:
         Organization.update(**changes).where(Organization.id == org.id).execute()
     return jsonify(_to_dict(Organization.get_by_id(org.id)))

@@ -20,7 +20,7 @@ from typing import Any
 import gevent
 import gevent.event
 
-from calls import dialing, inbound
+from calls import dialing, inbound, inbound_context
 from calls.causes import Outcome, far_end_sip_code, outcome_for
 from calls.inbound_routing import InboundOrigin
 from calls.limits import ConcurrencyLimits, Pacer
@@ -614,6 +614,13 @@ class CallController:
                 self.live[call.id] = LiveCall(call.id, call.organization_id, call.attempt, node.name, uuid)
                 self.limits.add(call.id, call.organization_id)
                 Call.update(node=node.name).where(Call.id == call.id).execute()
+        if decision.accepted:
+            # Allowed SIP headers and the organization's inbound webhook fill the call's variables, or reject it.
+            # The call is live meanwhile, so a caller who hangs up while the webhook is waited for ends it.
+            decision = inbound_context.prepare(decision, channel, self.config)
+            if not decision.accepted:
+                self.live.pop(uuid, None)
+                self.limits.remove(uuid)
         session.myevents()
         session.linger()
         if not decision.accepted:

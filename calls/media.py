@@ -26,6 +26,7 @@ import gevent.pool
 import phonenumbers
 from peewee import Cast, Expression, Value, fn
 
+from calls.call_variables import rendered_agent
 from calls.controller import MediaHooks
 from calls.machine_detection import after_detection, build_gate, policy_for
 from calls.machine_detection import check as check_machine_detection
@@ -90,6 +91,11 @@ def _connection() -> Iterator[None]:
 def _load(model: Any, row_id: str) -> Any:
     with _connection():
         return model.get_or_none(model.id == row_id)
+
+
+def _with_connection(fn: Callable[..., Any], *args: Any) -> Any:
+    with _connection():
+        return fn(*args)
 
 
 def _number(settings: dict, key: str, default: float, low: float, high: float) -> float:
@@ -370,6 +376,7 @@ class MediaBridge(MediaHooks):
         agent = self._shielded(_load, Agent, call.agent_id)
         if agent is None:
             raise LookupError(f"call {call.id}: its agent is gone")
+        agent = self._shielded(_with_connection, rendered_agent, agent, call)  # {{variables}} filled in
         providers = self.build_providers(agent, info)
         config = session_config(agent, call, info.sample_rate, float(self.config.max_call_duration_s),
                                 float(getattr(self.config, "provider_timeout_s", SessionConfig.provider_timeout)))
@@ -509,6 +516,7 @@ class MediaBridge(MediaHooks):
         agent = Agent.get_or_none(Agent.id == call.agent_id)
         if agent is None:
             return None
+        agent = rendered_agent(agent, call)  # the analysis prompt is the call's, {{variables}} filled in
         schema = agent.analysis_schema if isinstance(agent.analysis_schema, dict) and agent.analysis_schema else None
         turns = list(call.transcript or [])
         answers, errors, source = None, [], "none"

@@ -102,18 +102,20 @@ class Simulator:
     # ---- helpers for tests and the demo ---------------------------------------------------------
     def inbound_call(self, did: str, socket_addr: str, caller: str = "15551230000", caller_name: str = "",
                      remote_audio: str | None = None, full: bool = True, rtp: str = "continuous",
-                     codec: str = "PCMU") -> Channel:
+                     codec: str = "PCMU", headers: dict[str, str] | None = None) -> Channel:
         """A call from `caller` arriving at `did`, handed by the dialplan to `socket_addr` (host:port); rtp
-        "suppress": the caller's carrier sends no RTP while they are silent; codec as Rule.codec."""
+        "suppress": the caller's carrier sends no RTP while they are silent; codec as Rule.codec; headers: extra
+        SIP headers of the INVITE ({"X-Customer-Id": "42"}), set on the channel as sofia does (sip_h_X-...)."""
         return self.switch.inbound_call(did, socket_addr, caller, caller_name, remote_audio=remote_audio, full=full,
-                                        rtp=rtp, codec=codec)
+                                        rtp=rtp, codec=codec, headers=headers)
 
     def sip_invite(self, did: str, source_ip: str, caller: str = "15551230000",
-                   credentials: tuple[str, str] | None = None) -> Channel | Refused:
+                   credentials: tuple[str, str] | None = None, headers: dict[str, str] | None = None
+                   ) -> Channel | Refused:
         """An INVITE from `source_ip` (a carrier or a customer PBX) to `did` on the external profile: admitted
         by the profile's ACLs or a Digest answer the way mod_sofia does, then routed by the public dialplan
         (which hands it to the app's socket). A refused INVITE creates no channel (fssim.sip_invite)."""
-        return invite(self.switch, did, source_ip, caller, credentials)
+        return invite(self.switch, did, source_ip, caller, credentials, headers)
 
     def heard(self, uuid: str) -> bytes:
         """16 kHz 16-bit mono PCM the far end of call `uuid` heard (files played, bidi audio)."""

@@ -74,9 +74,21 @@ def admission(registry: Registry, source_ip: str, credentials: tuple[str, str] |
     return {"sip_authorized": "true", **_user_variables(user)}
 
 
+def header_variables(headers: dict[str, str] | None) -> list[tuple[str, str]]:
+    """The channel variables sofia makes of an INVITE's extra headers (sofia_glue_set_extra_headers, prefix
+    sip_h_): each X- header but X-FS-, and each P- header, with a non-empty value, named as received."""
+    out = []
+    for name, value in (headers or {}).items():
+        lowered = name.lower()
+        if ((lowered.startswith("x-") and not lowered.startswith("x-fs-")) or lowered.startswith("p-")) and value:
+            out.append((f"sip_h_{name}", value))
+    return out
+
+
 def invite(switch, did: str, source_ip: str, caller: str = "15551230000",
-           credentials: tuple[str, str] | None = None) -> Channel | Refused:
-    """A call from `caller` at `source_ip` to `did`; on admission the public dialplan runs on the channel."""
+           credentials: tuple[str, str] | None = None, headers: dict[str, str] | None = None) -> Channel | Refused:
+    """A call from `caller` at `source_ip` to `did`; on admission the public dialplan runs on the channel.
+    `headers`: extra SIP headers the INVITE carries ({"X-Customer-Id": "42"})."""
     admitted = admission(switch.registry, source_ip, credentials)
     if isinstance(admitted, Refused):
         return admitted
@@ -91,7 +103,7 @@ def invite(switch, did: str, source_ip: str, caller: str = "15551230000",
                        ("sip_received_ip", source_ip), ("sip_call_id", str(uuidlib.uuid4())),
                        ("sip_profile_name", PROFILE), ("channel_name", name), ("read_codec", "PCMU"),
                        ("read_rate", "8000"), ("write_codec", "PCMU"), ("write_rate", "8000"), ("call_uuid", uid),
-                       *admitted.items()):
+                       *header_variables(headers), *admitted.items()):
         ch.set_var(key, value)
     switch._register(ch)  # noqa: SLF001 - the switch's own bookkeeping, shared with its inbound_call
     switch.greenlets.spawn(_life, switch, ch)

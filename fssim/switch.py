@@ -21,6 +21,7 @@ from fssim.events import Event, core_headers, now_us
 from fssim.media import HeardAudio, file_pcm16k, play_duration
 from fssim.registry import Registry
 from fssim.rules import FAILURES, Outcome, Rule, Rules
+from fssim.sip_invite import header_variables
 
 log = logging.getLogger(__name__)
 DEFAULT_ORIGINATE_TIMEOUT = 60.0
@@ -444,8 +445,10 @@ class Switch:
     # ---- inbound --------------------------------------------------------------------------------
     def inbound_call(self, did: str, socket_addr: str, caller: str = "15551230000", caller_name: str = "",
                      gateway: str = "", remote_audio: str | None = None, full: bool = True,
-                     rtp: str = "continuous", codec: str = "PCMU") -> Channel:
-        """A call arriving at `did` from a carrier, handed to `socket_addr` by the dialplan's socket app."""
+                     rtp: str = "continuous", codec: str = "PCMU", headers: dict[str, str] | None = None) -> Channel:
+        """A call arriving at `did` from a carrier, handed to `socket_addr` by the dialplan's socket app; `headers`:
+        extra SIP headers of its INVITE, on the channel as sofia puts them (sip_h_X-..., fssim.sip_invite)."""
+
         uid = str(uuidlib.uuid4())
         name = f"sofia/external/{caller}@192.0.2.10"
         ch = Channel(uid, name, "inbound", "sofia", did, context="public", cid_name=caller_name or caller,
@@ -457,7 +460,8 @@ class Switch:
                        ("sip_req_user", did), ("sip_network_ip", "192.0.2.10"), ("sip_network_port", "5060"),
                        ("sip_call_id", str(uuidlib.uuid4())), ("sip_profile_name", "external"),
                        ("channel_name", name), ("read_codec", "PCMU"), ("read_rate", "8000"),
-                       ("write_codec", "PCMU"), ("write_rate", "8000"), ("call_uuid", uid)):
+                       ("write_codec", "PCMU"), ("write_rate", "8000"), ("call_uuid", uid),
+                       *header_variables(headers)):
             ch.set_var(k, val)
         if gateway:
             ch.set_var("sip_gateway", gateway)

@@ -18,6 +18,10 @@ class Agent(BaseModel):
     greeting = peewee.TextField(default="")
     voice = peewee.CharField(max_length=100, default="")
     language = peewee.CharField(max_length=20, default="en-US")
+    # {{name}} placeholders the agent's texts may use beyond the built-ins: {name: {"default", "description"}}
+    # (pipeline/variables.py); migration 8, like timezone (IANA name: current_date/current_time are local).
+    variables = JSONField(default=dict)
+    timezone = peewee.CharField(max_length=64, default="UTC")
     stt = JSONField(default=dict)
     llm = JSONField(default=dict)
     tts = JSONField(default=dict)

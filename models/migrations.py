@@ -169,3 +169,19 @@ def migrate(db: peewee.Database | None = None) -> list[int]:
         log.info("schema migrated to version %d: %s", step.version, step.description)
         applied.append(step.version)
     return applied
+
+
+def _call_variables(db: peewee.Database) -> None:
+    from playhouse.migrate import migrate as run
+
+    from models.base import JSONField
+
+    migrator = _migrator(db)
+    run(migrator.add_column("agent", "variables", JSONField(default=dict)),
+        migrator.add_column("agent", "timezone", peewee.CharField(max_length=64, default="UTC")),
+        migrator.add_column("organization", "inbound_webhook_url", peewee.CharField(max_length=2000, null=True)))
+
+
+_LATER_FIELDS += ((Agent, "variables"), (Agent, "timezone"), (Organization, "inbound_webhook_url"))  # migration 8
+register(Step(8, "call variables: agents' declared variables and time zone, organizations' inbound webhook",
+              _call_variables))

@@ -36,6 +36,8 @@ class Organization(BaseModel):
     previous_webhook_secret = peewee.CharField(max_length=100, null=True)
     previous_secret_expires_at = peewee.DateTimeField(null=True)
     default_caller_id = peewee.CharField(max_length=20, null=True)
+    # Asked before an inbound call is answered for variables, another agent or a rejection (migration 8).
+    inbound_webhook_url = peewee.CharField(max_length=2000, null=True)
     max_concurrent_calls = peewee.IntegerField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
 
