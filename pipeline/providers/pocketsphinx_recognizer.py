@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from pipeline.providers.audio import resample
+from pipeline.providers.band_fill import BandFill
 from pipeline.providers.stt import STTEvent, Transcript
 
 RATE = 16000
@@ -16,7 +17,9 @@ RATE = 16000
 class RecognizerOptions:
     """endpointing_s: non-speech that ends an utterance. rescore_final: decode the finished utterance again in
     one batch pass (utterance-level cepstral normalisation): far better words on a call's first utterances,
-    at the cost of a second decode (fine in a worker process, a hub stall in a thread)."""
+    at the cost of a second decode (fine in a worker process, a hub stall in a thread). narrowband_fill: level
+    (sample standard deviation) of the noise put above 4 kHz for the decoder (band_fill.py says why); 0 turns
+    it off."""
 
     input_rate: int = RATE
     endpointing_s: float = 0.5
@@ -24,6 +27,7 @@ class RecognizerOptions:
     vad_mode: int = 2
     interim_every_s: float = 0.3
     rescore_final: bool = True
+    narrowband_fill: float = 300.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -40,6 +44,10 @@ class Recognizer:
         self.endpointer = Endpointer(window=max(0.09, options.endpointing_s), vad_mode=options.vad_mode,
                                      sample_rate=RATE)
         self.options = options
+        # Only the decoder hears the fill: the endpointer gets the call's audio as it is.
+        # Every stream: a call is narrowband whatever rate mod_audio_fork resamples it to (an 8 kHz leg sent as
+        # 16k is still empty above 4 kHz), and wideband speech is far louder than the fill where it has energy.
+        self.band_fill = BandFill(options.narrowband_fill) if options.narrowband_fill > 0 else None
         self.pending = b""
         self.samples = 0  # audio seen, in 16 kHz samples
         self.utt_open = False
@@ -83,6 +91,8 @@ class Recognizer:
             self.utt_audio = []
             self.utt_start = self.endpointer.speech_start
             self.last_interim, self.last_interim_at = "", self.samples / RATE
+        if self.band_fill is not None:
+            speech = self.band_fill.apply(speech)
         self.utt_audio.append(speech)
         self.decoder.process_raw(speech, False, False)
 

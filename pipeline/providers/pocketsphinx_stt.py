@@ -39,7 +39,7 @@ class PocketsphinxSTT(STT):
 
     def __init__(self, endpointing_ms: int = 500, interim_results: bool = True, vad_mode: int = 2,
                  interim_every_s: float = 0.3, isolation: str = "process", rescore_final: bool | None = None,
-                 start_timeout_s: float = 15.0):
+                 start_timeout_s: float = 15.0, narrowband_fill: float = 300.0):
         try:
             import pocketsphinx  # noqa: F401
         except ImportError as exc:  # pragma: no cover - the package is in requirements.txt
@@ -48,12 +48,15 @@ class PocketsphinxSTT(STT):
             raise ProviderConfigError("isolation must be 'process' or 'thread'", provider=self.name)
         if vad_mode not in (0, 1, 2, 3):
             raise ProviderConfigError("vad_mode must be 0-3", provider=self.name)
+        if not isinstance(narrowband_fill, (int, float)) or not 0 <= narrowband_fill <= 2000:
+            raise ProviderConfigError("narrowband_fill must be a number from 0 to 2000", provider=self.name)
         self.isolation = isolation
         self.start_timeout_s = start_timeout_s
         self.options = RecognizerOptions(
             endpointing_s=max(0.09, endpointing_ms / 1000), interim_results=bool(interim_results),
             vad_mode=vad_mode, interim_every_s=interim_every_s,
-            rescore_final=(isolation == "process") if rescore_final is None else bool(rescore_final))
+            rescore_final=(isolation == "process") if rescore_final is None else bool(rescore_final),
+            narrowband_fill=float(narrowband_fill))
 
     def open(self, sample_rate: int, on_result: ResultCallback | None = None) -> STTStream:
         options = RecognizerOptions(**{**self.options.to_dict(), "input_rate": int(sample_rate)})
