@@ -128,3 +128,28 @@ def post_pinned(target: Target, body: bytes, headers: dict[str, str], timeout_s:
             pool.close()
     assert last_error is not None
     raise last_error
+
+
+def request_pinned(target: Target, method: str, body: bytes | None, headers: dict[str, str], timeout_s: float,
+                   max_bytes: int) -> tuple[int, bytes, bool]:
+    """Any method to a checked target, like post_pinned; (status, body read, whether the body was cut).
+
+    At most max_bytes of the response are read: a customer endpoint cannot flood the process.
+    """
+    last_error: Exception | None = None
+    for address in target.addresses[:MAX_ADDRESSES_TRIED]:
+        pool = _pool(target, address, timeout_s)
+        try:
+            response = pool.urlopen(method, target.path, body=body, headers={**headers, "Host": target.host_header},
+                                    redirect=False, assert_same_host=False, preload_content=False)
+            try:
+                data = response.read(max_bytes + 1)
+            finally:
+                response.release_conn()
+            return response.status, data[:max_bytes], len(data) > max_bytes
+        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+            last_error = exc
+        finally:
+            pool.close()
+    assert last_error is not None
+    raise last_error
