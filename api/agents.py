@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify
 
+from api.agent_tools import check_questions, checked_keypad, checked_tools
 from api.errors import ApiError, invalid
 from api.validation import json_body, reject_unknown
 from calls.representation import iso
@@ -14,7 +15,7 @@ bp = Blueprint("agents", __name__, url_prefix="/v1/agents")
 
 PROVIDERS = {"stt": ("pocketsphinx", "deepgram"), "llm": ("scripted", "openai"), "tts": ("espeak", "elevenlabs")}
 TEXT_LIMITS = {"name": 200, "prompt": 20_000, "greeting": 2_000, "voice": 100, "language": 20}
-FIELDS = set(TEXT_LIMITS) | set(PROVIDERS) | {"direction", "settings", "analysis_schema", "active"}
+FIELDS = set(TEXT_LIMITS) | set(PROVIDERS) | {"direction", "settings", "analysis_schema", "active", "tools", "keypad"}
 
 
 def agent_to_dict(agent: Agent) -> dict[str, Any]:
@@ -22,6 +23,7 @@ def agent_to_dict(agent: Agent) -> dict[str, Any]:
             "prompt": agent.prompt, "greeting": agent.greeting, "voice": agent.voice, "language": agent.language,
             "stt": agent.stt, "llm": agent.llm, "tts": agent.tts, "settings": agent.settings,
             "analysis_schema": agent.analysis_schema, "active": agent.active,
+            "tools": agent.tools or [], "keypad": agent.keypad or {},
             "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at)}
 
 
@@ -70,6 +72,10 @@ def _apply(agent_fields: dict[str, Any], body: dict[str, Any]) -> None:
         if problems:
             raise invalid("settings", "; ".join(problems))
         agent_fields["settings"] = body["settings"]
+    if "tools" in body:
+        agent_fields["tools"] = checked_tools(body["tools"])
+    if "keypad" in body:
+        agent_fields["keypad"] = checked_keypad(body["keypad"])
     if "analysis_schema" in body:
         agent_fields["analysis_schema"] = _schema(body["analysis_schema"])
     if "active" in body:
@@ -123,6 +129,7 @@ def create():
     fields: dict[str, Any] = {}
     _apply(fields, body)
     agent = Agent(organization=g.org, **fields)
+    check_questions(agent.settings, agent.tools)
     _require_voice(agent)
     _require_buildable(agent)
     agent.save(force_insert=True)
@@ -143,6 +150,7 @@ def update(agent_id: str):
     _apply(fields, body)
     for name, value in fields.items():
         setattr(agent, name, value)
+    check_questions(agent.settings, agent.tools)
     _require_voice(agent)
     _require_buildable(agent)
     agent.updated_at = utcnow()

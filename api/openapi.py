@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from api.agent_tools import KEYPAD_SCHEMA, TOOLS_SCHEMA
 from models import STATUSES
 
 bp = Blueprint("openapi", __name__)
@@ -91,6 +92,7 @@ SCHEMAS: dict[str, Any] = {
                   "description": "espeak: <language>[+<variant>] installed here; elevenlabs: a 20-character voice id"},
         "language": {"type": "string", "maxLength": 20}, "stt": {"type": "object"}, "llm": {"type": "object"},
         "tts": {"type": "object"}, "settings": {"type": "object"}, "analysis_schema": {"type": ["object", "null"]},
+        "tools": TOOLS_SCHEMA, "keypad": KEYPAD_SCHEMA,
         "active": {"type": "boolean"}, "created_at": RO_TIME, "updated_at": RO_TIME}},
     "AgentCreate": {"allOf": [{"$ref": "#/components/schemas/Agent"}], "required": ["name", "direction"]},
     "PhoneNumber": {"type": "object", "required": ["number"], "additionalProperties": False, "properties": {

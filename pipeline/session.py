@@ -290,6 +290,8 @@ class Session(ToolUse, CallerInput):
                     self._speak_sentence(sentence)
             elif isinstance(event, ToolCall):
                 tools.append(event)
+            else:
+                self._on_llm_control(event)  # e.g. a keypad question's digit collection (pipeline/tools)
         for sentence in aggregator.flush():
             self._speak_sentence(sentence)
         followup = self._run_agent_tools(tools)  # customer tools and the keypad: pipeline/tools/runner.py
@@ -426,7 +428,7 @@ class Session(ToolUse, CallerInput):
         now = self.now_ms()
         if self._await_final_until is not None and self.clock.now() >= self._await_final_until:
             self._final_overdue()
-        if self._dtmf and self.clock.now() - self._dtmf_at >= self.config.dtmf_gap:
+        if self._dtmf and self.clock.now() - self._dtmf_at >= self._digit_gap():
             self._commit_dtmf()
         replying = self._reply is not None and not self._reply.dead
         if not replying and now >= self._playing_until:

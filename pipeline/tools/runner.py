@@ -20,6 +20,7 @@ import gevent.event
 from pipeline.frames import TurnRecord
 from pipeline.interfaces import ToolCall
 from pipeline.tools.definitions import RESERVED, valid_dtmf
+from pipeline.tools.digits import CollectDigits
 from pipeline.tools.http import ToolResult, failure
 from pipeline.tools.turns import TOOL_SPEAKER, ToolTurn
 
@@ -102,3 +103,28 @@ class ToolUse:
             self.callbacks.on_turn(record)
         except Exception:
             log.exception("on_turn callback failed")
+
+    # ----- keypad answers (a scripted question answered with keys: pipeline/tools/digits.py) -----------------
+    _collect: CollectDigits | None = None
+
+    def _on_llm_control(self, event: object) -> None:
+        if isinstance(event, CollectDigits):
+            self._collect = event
+
+    def _digits_complete(self, digit: str) -> bool:
+        collect = self._collect
+        if collect is None:
+            return digit == "#"
+        if collect.terminator and digit == collect.terminator:
+            return True
+        return len(self._dtmf) >= collect.max_digits
+
+    def _digit_gap(self) -> float:
+        return self._collect.timeout_s if self._collect is not None else self.config.dtmf_gap
+
+    def _collected_digits(self) -> str:
+        """The keys pressed as one answer, without the terminator; the collection ends with it."""
+        collect, self._collect = self._collect, None
+        digits = "".join(self._dtmf)
+        terminator = collect.terminator if collect is not None else "#"
+        return digits[:-1] if terminator and digits.endswith(terminator) else digits

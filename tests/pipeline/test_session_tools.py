@@ -110,3 +110,17 @@ def test_a_transcript_tool_line_is_no_chat_message_but_a_tool_turn_is_two():
     messages = to_chat_messages("", None, [{"speaker": "tool", "text": "x"}, turn])
     assert [m["role"] for m in messages] == ["system", "assistant", "tool"]
 
+
+
+def test_a_keypad_question_groups_keys_by_its_terminator_and_length():
+    from pipeline.tools.digits import CollectDigits
+
+    script = CallScript().press(2.0, "12*").press(5.0, "98765")
+    h = Harness([[CollectDigits(max_digits=9, terminator="*", timeout_s=3.0)] + say("Your code?"),
+                 [CollectDigits(max_digits=3, terminator="", timeout_s=3.0)] + say("Your PIN?"),
+                 say("Thanks.")], script, greeting=None)
+    h.timeline.run(12.0)
+    keys = [(t.text, t.source) for t in h.turns if t.speaker == "caller"]
+    # "*" ends the first answer; three keys end the second, and the rest are an ordinary keypad input.
+    assert keys[:2] == [("12", "dtmf"), ("987", "dtmf")]
+    assert keys[2:] == [("65", "dtmf")]
