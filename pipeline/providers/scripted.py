@@ -222,6 +222,7 @@ def _after_agent_spoke(turns: Sequence[Any]) -> list[Any]:
     """The turns from the agent's first one on: what a callee says before the agent has said anything (the
     "Hello?" of picking up) answers no question. Caller turns alone (no agent turn given) are all answers."""
     for i, turn in enumerate(turns):
-        if turn_fields(turn)[0] in ("agent", "assistant"):
+        # A tool line counts as the agent acting: its turn is recorded once its speech has played, after it.
+        if turn_fields(turn)[0] in ("agent", "assistant", "tool"):
             return list(turns[i:])
     return list(turns)

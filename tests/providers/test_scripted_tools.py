@@ -65,3 +65,12 @@ def test_answers_read_from_a_stored_transcript_with_tool_lines():
                   {"speaker": "agent", "text": "The next free slot is x. Shall I book it?"},
                   {"speaker": "caller", "text": "no thanks"}]
     assert agent.answers(transcript) == {"account": "42", "confirmed": False}
+
+
+def test_a_tool_line_recorded_before_the_turn_that_spoke_its_answer_still_counts():
+    # The session records the tool line when the result comes, the agent's turn once it has played.
+    agent = ScriptedAgent.from_settings({"questions": SETTINGS["questions"][1:], "closing": "Bye."})
+    turns = [ToolTurn("check_slot", {}, '{"slot":"x"}'), Turn("agent", "The next free slot is x. Shall I book it?"),
+             Turn("caller", "yes")]
+    assert run(agent, turns)[0] == "Thank you. Bye."
+    assert agent.answers(turns) == {"confirmed": True}
