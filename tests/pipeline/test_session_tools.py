@@ -124,3 +124,14 @@ def test_a_keypad_question_groups_keys_by_its_terminator_and_length():
     # "*" ends the first answer; three keys end the second, and the rest are an ordinary keypad input.
     assert keys[:2] == [("12", "dtmf"), ("987", "dtmf")]
     assert keys[2:] == [("65", "dtmf")]
+
+
+def test_a_hang_up_during_a_tool_call_stops_the_agent_and_still_records_the_result():
+    script = CallScript().say(2.0, "when can I come", duration=1.0)
+    h = Harness([say("", ToolCall("check_slot", {}, id="c")), say("unused")], script, tool_delay=3.0)
+    h.timeline.run(4.5)  # the tool is running (it started near 3.7 s)
+    assert h.tool_calls and h.tool_lines() == []
+    h.session.stop("call hung up")
+    h.clock.advance(5.0)
+    assert [t.data["status"] for t in h.tool_lines()] == ["ok"]  # recorded once it came back
+    assert len(h.llm.calls) == 1  # nobody is asked to speak on a call that has ended
