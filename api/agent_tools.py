@@ -5,20 +5,38 @@ their problems into API errors and checks the keypad options of the script's que
 """
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlparse
 
 from api.errors import invalid
 from pipeline.tools.definitions import keypad_problems, tools_problems
 from pipeline.tools.digits import question_problems
 
 
-def checked_tools(value: Any) -> list[dict[str, Any]]:
+def checked_tools(value: Any, allow_private: bool = False) -> list[dict[str, Any]]:
     problems = tools_problems(value)
     if problems:
         field, message = problems[0]
         raise invalid(field, message)
+    if not allow_private:
+        for i, tool in enumerate(value):
+            if not _public_host(urlparse(tool["url"]).hostname or ""):
+                raise invalid(f"tools[{i}].url", "url must point at a public address (WEBHOOK_ALLOW_PRIVATE is off)")
     # Methods are stored upper-case: what is returned is what runs.
     return [{**tool, "method": str(tool.get("method", "POST")).upper()} for tool in value]
+
+
+def _public_host(host: str) -> bool:
+    """False for a literal private, loopback or link-local address (or localhost). A name is resolved and
+    checked by the SSRF guard at each call (webhooks/targets.py): what it resolves to may change."""
+    if host.lower().rstrip(".") == "localhost" or host.lower().endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return address.is_global and not address.is_multicast
 
 
 def checked_keypad(value: Any) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def _apply(agent_fields: dict[str, Any], body: dict[str, Any]) -> None:
             raise invalid("settings", "; ".join(problems))
         agent_fields["settings"] = body["settings"]
     if "tools" in body:
-        agent_fields["tools"] = checked_tools(body["tools"])
+        agent_fields["tools"] = checked_tools(body["tools"], current_app.config["VOXBRIDGE"].webhook_allow_private)
     if "keypad" in body:
         agent_fields["keypad"] = checked_keypad(body["keypad"])
     if "analysis_schema" in body:

@@ -65,6 +65,20 @@ def test_bad_tools_keypad_and_keypad_questions_are_422_naming_the_field(client, 
     assert Agent.select().count() == 0
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/slot", "http://[::1]/slot", "http://localhost/slot",
+                                 "http://10.0.0.5/slot", "http://169.254.169.254/latest/meta-data"])
+def test_a_private_tool_address_is_refused_unless_private_targets_are_allowed(db, config, client, auth, url):
+    import dataclasses
+
+    from api import create_app
+
+    body = {"name": "x", "direction": "outbound", "tools": [{**TOOL, "url": url}]}
+    strict = create_app(dataclasses.replace(config, webhook_allow_private=False)).test_client()
+    response = send(strict, "POST", "/v1/agents", auth, body)
+    assert response.status_code == 422 and response.get_json()["error"]["field"] == "tools[0].url"
+    assert send(client, "POST", "/v1/agents", auth, body).status_code == 201  # allowed here: a local endpoint
+
+
 def test_a_tool_step_must_name_a_tool_the_agent_has_after_a_patch_too(client, auth):
     agent = send(client, "POST", "/v1/agents", auth, {"name": "x", "direction": "outbound", "tools": [TOOL]})
     agent_id = agent.get_json()["id"]
