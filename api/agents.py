@@ -150,7 +150,8 @@ def update(agent_id: str):
     _apply(fields, body)
     for name, value in fields.items():
         setattr(agent, name, value)
-    check_questions(agent.settings, agent.tools)
+    if "settings" in body or "tools" in body:  # an agent saved before these checks keeps its other edits
+        check_questions(agent.settings, agent.tools)
     _require_voice(agent)
     _require_buildable(agent)
     agent.updated_at = utcnow()
