@@ -70,7 +70,10 @@ SCHEMAS: dict[str, Any] = {
                         "description": "set when answering-machine detection ran"},
         "answered_by_ms": {"type": ["integer", "null"], "description": "from answer to that decision"},
         "created_at": {"type": "string", "format": "date-time"},
-        "transcript": {"type": "array", "description": "absent in lists and batch results"}}},
+        "transcript": {"type": "array", "description": "absent in lists and batch results; lines {speaker: agent | "
+                       "caller | tool, text, start_ms, end_ms, interrupted, source?: dtmf | voicemail | tool, tool?: "
+                       "{name, id, status, duration_ms, arguments, result} (a tool call, arguments and result cut to "
+                       "1,000 characters)}"}}},
     "CallEventList": {"type": "object", "properties": {"object": {"type": "string", "const": "list"}, "data": {
         "type": "array", "items": {"type": "object", "properties": {
             "from": {"type": ["string", "null"]}, "to": {"type": "string"}, "reason": {"type": ["string", "null"]},
