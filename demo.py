@@ -41,11 +41,23 @@ AGENT = {
     "greeting": "Hello, this is the VoxBridge demo assistant calling about your appointment.",
     "settings": {"questions": [
         {"key": "confirmed", "text": "Can you confirm your appointment tomorrow at ten?"},
-        {"key": "callback_time", "text": "When is the best time to call you back?"}],
+        {"key": "callback_time", "text": "When is the best time to call you back?"},
+        # A tool step: the scripted agent calls the clinic's next_slot tool (the demo's endpoint) and says its answer.
+        {"key": "next_visit", "tool": "next_slot", "arguments": {"kind": "cleaning"},
+         "say": "By the way, your next cleaning could be {slot}."}],
         "closing": "We will call you then. Goodbye!", "silence_reprompt_s": 8},
     "analysis_schema": {"type": "object", "properties": {"confirmed": {"type": "boolean"},
                                                          "callback_time": {"type": "string"}}},
 }
+
+
+DEMO_SLOT = "Tuesday at three"
+
+
+def demo_tool(url: str) -> dict[str, Any]:
+    """The clinic's tool: an HTTP endpoint (the demo's Receiver) the agent calls, signed like a webhook."""
+    return {"name": "next_slot", "description": "The next free appointment slot for a kind of visit.", "url": url,
+            "parameters": {"type": "object", "properties": {"kind": {"type": "string"}}}, "timeout_s": 3}
 
 
 def free_port() -> int:
@@ -175,7 +187,7 @@ def conversation_problems(result: dict[str, Any]) -> list[str]:
             problems.append(f"the caller's {nth} answer was never heard")
     answers = call.answers or {}
     for question in questions:
-        if answers.get(question["key"]) in (None, ""):
+        if "tool" not in question and answers.get(question["key"]) in (None, ""):
             problems.append(f"the answer '{question['key']}' was not captured")
     for turn in transcript:
         if turn.get("speaker") == "agent" and not turn.get("interrupted") and not _covered(turn.get("text", ""), heard):
@@ -204,14 +216,19 @@ def speak_16k(text: str) -> bytes:
 
 @dataclass
 class Receiver:
-    """The customer's webhook endpoint: checks each signature and keeps the bodies."""
+    """The customer's webhook endpoint and tool: checks each signature and keeps the bodies."""
 
     secret: str = ""
     events: list[dict[str, Any]] = field(default_factory=list)
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(self, environ, start_response):
         body = environ["wsgi.input"].read()
         verify(self.secret, environ.get("HTTP_" + SIGNATURE_HEADER.upper().replace("-", "_"), ""), body)
+        if environ.get("PATH_INFO", "").startswith("/tools/"):
+            self.tool_calls.append(json.loads(body))
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps({"slot": DEMO_SLOT}).encode()]
         self.events.append(json.loads(body))
         start_response("204 No Content", [])
         return [b""]
@@ -222,7 +239,7 @@ class Receiver:
 
 def print_turns(call: Call, shown: int, out) -> int:
     for turn in (call.transcript or [])[shown:]:
-        who = "agent " if turn.get("speaker") == "agent" else "caller"
+        who = {"agent": "agent ", "tool": "tool  "}.get(turn.get("speaker"), "caller")
         cut = " [interrupted]" if turn.get("interrupted") else ""
         print(f"  {turn.get('start_ms', 0) / 1000:6.1f}s  {who}: {turn.get('text', '')}{cut}", file=out, flush=True)
     return len(call.transcript or [])
@@ -253,7 +270,8 @@ def run(workdir: Path, out=None, timeout_s: float = 120.0, caller_lines: list[tu
     org = Organization.create(name="Demo Clinic", default_caller_id="+14155550000",
                               webhook_url=f"http://127.0.0.1:{hooks.server_port}/hooks")
     receiver.secret = org.webhook_secret
-    agent = Agent.create(organization=org, **AGENT)
+    agent = Agent.create(organization=org, **AGENT,
+                         tools=[demo_tool(f"http://127.0.0.1:{hooks.server_port}/tools/next_slot")])
     call = Call.create(organization=org, agent=agent, direction="outbound", to_number=CALLER_NUMBER,
                        from_number=org.default_caller_id, max_attempts=1, next_attempt_at=utcnow())
     controller, _ = build_telephony(config)
@@ -285,7 +303,7 @@ def run(workdir: Path, out=None, timeout_s: float = 120.0, caller_lines: list[tu
             final = Call.get_by_id(call.id)
             pending = WebhookDelivery.select().where(WebhookDelivery.status == "pending").count()
         return {"call": final, "events": receiver.events, "pending_webhooks": pending,
-                "heard": sim.heard(call.id), "caller_heard": caller.heard_whole()}
+                "tool_calls": receiver.tool_calls, "heard": sim.heard(call.id), "caller_heard": caller.heard_whole()}
     finally:
         dispatcher.stop()
         webhooks.stop()

@@ -64,7 +64,7 @@ def check_timezone(value: Any) -> str:
     return value
 
 
-def agent_texts(prompt: str, greeting: str, settings: Any) -> dict[str, str]:
+def agent_texts(prompt: str, greeting: str, settings: Any, tools: Any = None) -> dict[str, str]:
     """The agent's texts that may hold placeholders, by the field name a 422 names."""
     texts = {"prompt": prompt or "", "greeting": greeting or ""}
     settings = settings if isinstance(settings, dict) else {}
@@ -75,13 +75,17 @@ def agent_texts(prompt: str, greeting: str, settings: Any) -> dict[str, str]:
             texts[f"settings.questions[{index}].text"] = text
     if isinstance(settings.get("closing"), str):
         texts["settings.closing"] = settings["closing"]
+    for index, tool in enumerate(tools if isinstance(tools, list) else []):
+        if isinstance(tool, dict) and isinstance(tool.get("url"), str):
+            texts[f"tools[{index}].url"] = tool["url"]
     return texts
 
 
 def check_agent(agent: Any) -> None:
     """422 when the agent's texts name an unknown variable, or an inbound agent has a required variable."""
     spec = declared(agent.variables)
-    unknown = unknown_placeholders(agent_texts(agent.prompt, agent.greeting, agent.settings), spec)
+    unknown = unknown_placeholders(agent_texts(agent.prompt, agent.greeting, agent.settings,
+                                               getattr(agent, "tools", None)), spec)
     if unknown:
         field_name, names = next(iter(unknown.items()))
         raise invalid(field_name, f"{field_name} uses {', '.join('{{' + n + '}}' for n in names)}, which is "

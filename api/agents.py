@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify
 
+from api.agent_tools import check_questions, checked_keypad, checked_tools
 from api.agent_variables import check_agent, check_timezone, check_variables
 from api.errors import ApiError, invalid
 from api.validation import json_body, reject_unknown
@@ -16,7 +17,7 @@ bp = Blueprint("agents", __name__, url_prefix="/v1/agents")
 PROVIDERS = {"stt": ("pocketsphinx", "deepgram"), "llm": ("scripted", "openai"), "tts": ("espeak", "elevenlabs")}
 TEXT_LIMITS = {"name": 200, "prompt": 20_000, "greeting": 2_000, "voice": 100, "language": 20}
 FIELDS = set(TEXT_LIMITS) | set(PROVIDERS) | {"direction", "settings", "analysis_schema", "active", "variables",
-                                               "timezone"}
+                                               "timezone", "tools", "keypad"}
 
 
 def agent_to_dict(agent: Agent) -> dict[str, Any]:
@@ -25,6 +26,7 @@ def agent_to_dict(agent: Agent) -> dict[str, Any]:
             "variables": agent.variables or {}, "timezone": agent.timezone or "UTC",
             "stt": agent.stt, "llm": agent.llm, "tts": agent.tts, "settings": agent.settings,
             "analysis_schema": agent.analysis_schema, "active": agent.active,
+            "tools": agent.tools or [], "keypad": agent.keypad or {},
             "created_at": iso(agent.created_at), "updated_at": iso(agent.updated_at)}
 
 
@@ -73,6 +75,10 @@ def _apply(agent_fields: dict[str, Any], body: dict[str, Any]) -> None:
         if problems:
             raise invalid("settings", "; ".join(problems))
         agent_fields["settings"] = body["settings"]
+    if "tools" in body:
+        agent_fields["tools"] = checked_tools(body["tools"], current_app.config["VOXBRIDGE"].webhook_allow_private)
+    if "keypad" in body:
+        agent_fields["keypad"] = checked_keypad(body["keypad"])
     if "analysis_schema" in body:
         agent_fields["analysis_schema"] = _schema(body["analysis_schema"])
     if "variables" in body:
@@ -130,6 +136,7 @@ def create():
     fields: dict[str, Any] = {}
     _apply(fields, body)
     agent = Agent(organization=g.org, **fields)
+    check_questions(agent.settings, agent.tools)
     _require_voice(agent)
     _require_buildable(agent)
     check_agent(agent)  # placeholders: built-in or declared (api/agent_variables.py)
@@ -151,6 +158,8 @@ def update(agent_id: str):
     _apply(fields, body)
     for name, value in fields.items():
         setattr(agent, name, value)
+    if "settings" in body or "tools" in body:  # an agent saved before these checks keeps its other edits
+        check_questions(agent.settings, agent.tools)
     _require_voice(agent)
     _require_buildable(agent)
     check_agent(agent)  # placeholders: built-in or declared (api/agent_variables.py)

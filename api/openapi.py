@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from api.agent_tools import KEYPAD_SCHEMA, TOOLS_SCHEMA
 from models import STATUSES
 
 bp = Blueprint("openapi", __name__)
@@ -86,7 +87,10 @@ SCHEMAS: dict[str, Any] = {
                         "description": "set when answering-machine detection ran"},
         "answered_by_ms": {"type": ["integer", "null"], "description": "from answer to that decision"},
         "created_at": {"type": "string", "format": "date-time"},
-        "transcript": {"type": "array", "description": "absent in lists and batch results"}}},
+        "transcript": {"type": "array", "description": "absent in lists and batch results; lines {speaker: agent | "
+                       "caller | tool, text, start_ms, end_ms, interrupted, source?: dtmf | voicemail | tool, tool?: "
+                       "{name, id, status, duration_ms, arguments, result} (a tool call, arguments and result cut to "
+                       "1,000 characters)}"}}},
     "CallEventList": {"type": "object", "properties": {"object": {"type": "string", "const": "list"}, "data": {
         "type": "array", "items": {"type": "object", "properties": {
             "from": {"type": ["string", "null"]}, "to": {"type": "string"}, "reason": {"type": ["string", "null"]},
@@ -111,6 +115,7 @@ SCHEMAS: dict[str, Any] = {
                   "description": "espeak: <language>[+<variant>] installed here; elevenlabs: a 20-character voice id"},
         "language": {"type": "string", "maxLength": 20}, "stt": {"type": "object"}, "llm": {"type": "object"},
         "tts": {"type": "object"}, "settings": {"type": "object"}, "analysis_schema": {"type": ["object", "null"]},
+        "tools": TOOLS_SCHEMA, "keypad": KEYPAD_SCHEMA,
         "active": {"type": "boolean"}, "created_at": RO_TIME, "updated_at": RO_TIME}},
     "AgentCreate": {"allOf": [{"$ref": "#/components/schemas/Agent"}], "required": ["name", "direction"]},
     "PhoneNumber": {"type": "object", "required": ["number"], "additionalProperties": False, "properties": {

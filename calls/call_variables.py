@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from typing import Any
+from urllib.parse import quote
 
 from models import Agent, Call, Organization
 from pipeline.variables import built_in_values, call_values, render
@@ -35,8 +36,8 @@ def _render_question(question: Any, values: dict[str, str]) -> Any:
 
 
 def rendered_agent(agent: Agent, call: Call, now: dt.datetime | None = None) -> Agent:
-    """An unsaved copy of `agent` whose prompt, greeting, settings.questions and settings.closing are rendered
-    with `call`'s variables."""
+    """An unsaved copy of `agent` whose prompt, greeting, settings.questions, settings.closing and tool URLs are
+    rendered with `call`'s variables."""
     values = values_for(agent, call, now)
     view = Agent(**copy.deepcopy(agent.__data__))
     view.prompt = render(agent.prompt, values)
@@ -46,4 +47,15 @@ def rendered_agent(agent: Agent, call: Call, now: dt.datetime | None = None) -> 
         settings["questions"] = [_render_question(q, values) for q in settings["questions"]]
     if isinstance(settings.get("closing"), str):
         settings["closing"] = render(settings["closing"], values)
+    if isinstance(view.tools, list):
+        view.tools = [_render_tool_url(tool, values) for tool in view.tools]
     return view
+
+
+def _render_tool_url(tool: Any, values: dict[str, str]) -> Any:
+    # In a URL a value is data, never structure: percent-encoded whole, so "1/../admin?x=" stays one segment
+    # or parameter. The SSRF guard still checks the address the rendered URL resolves to when it is called.
+    if not isinstance(tool, dict) or not isinstance(tool.get("url"), str):
+        return tool
+    encoded = {name: quote(str(value), safe="") for name, value in values.items()}
+    return {**tool, "url": render(tool["url"], encoded)}

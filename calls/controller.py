@@ -765,6 +765,18 @@ class CallController:
         if live is not None and call is not None:
             self.pool.node(live.node).api(commands.uuid_break(call.channel_uuid or call.id))
 
+    def send_dtmf(self, call_id: str, digits: str) -> bool:
+        """The agent presses keys (send_dtmf): True once FreeSWITCH said +OK. The command builder refuses
+        anything but keypad keys; the reply is kept as a call event."""
+        live = self.live.get(call_id)
+        call = Call.get_or_none(Call.id == call_id)
+        if live is None or call is None:
+            return False
+        reply = self.pool.node(live.node).api(commands.uuid_send_dtmf(call.channel_uuid or call.id, digits))
+        CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
+                         reason=f"send_dtmf {digits}: {reply.strip()[:200]}")
+        return reply.startswith("+OK")
+
     def transfer(self, call: Call, target: str, mode: str) -> bool:
         """Transfer a live call; True once FreeSWITCH accepted it.
 

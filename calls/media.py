@@ -31,6 +31,7 @@ from calls.controller import MediaHooks
 from calls.machine_detection import after_detection, build_gate, policy_for
 from calls.machine_detection import check as check_machine_detection
 from calls.phone_text import plausible_phone_text
+from calls.tools import prepare_customer_tool, press_keys, record_tool_event, run_customer_tool, session_tools
 from models import LIVE_STATUSES, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
 from pipeline.frames import Frame, TurnRecord
 from pipeline.greeting import GREETING_STARTS
@@ -184,6 +185,7 @@ def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float
         tts_sample_rate=sample_rate,
         bidirectional=streams_audio(settings),
         greeting_start=greeting_start(settings, call),
+        tools=session_tools(agent),  # customer tools and the keypad (calls/tools.py)
     )
 
 
@@ -440,7 +442,19 @@ class MediaBridge(MediaHooks):
             break_playback=break_playback,
             end_call=lambda reason: self._shielded(self._session_ended_call, call_id, reason),
             transfer_call=lambda destination, reason: self._shielded(self.transfer, call_id, destination, reason),
+            run_tool=lambda name, arguments: self._shielded(self.run_tool, call_id, name, arguments),
+            send_dtmf=lambda digits: self._shielded(self.send_dtmf, call_id, digits),
         )
+
+    def run_tool(self, call_id: str, name: str, arguments: dict) -> Any:
+        with _connection():
+            prepared = prepare_customer_tool(call_id, name)
+        allow_private = bool(getattr(self.config, "webhook_allow_private", False))  # the webhooks' SSRF rule
+        return run_customer_tool(prepared, name, arguments, allow_private)
+
+    def send_dtmf(self, call_id: str, digits: str) -> bool:
+        with _connection():
+            return press_keys(self.controller, call_id, digits)
 
     def _session_ended_call(self, call_id: str, reason: str) -> None:
         """The session hangs up. When the pipeline broke before the agent said a word (its voice never worked),
@@ -459,8 +473,11 @@ class MediaBridge(MediaHooks):
                  "end_ms": int(turn.end_ms), "interrupted": bool(turn.interrupted)}
         if turn.source != "speech":
             entry["source"] = turn.source
+        if turn.data:
+            entry["tool"] = turn.data
         with _connection():
             Call.update(transcript=_appended(Call.transcript, json.dumps(entry))).where(Call.id == call_id).execute()
+            record_tool_event(call_id, turn)
 
     def _control(self, call_id: str, action: str, reason: str = "") -> None:
         controller = self.controller

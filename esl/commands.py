@@ -48,6 +48,7 @@ TONE = re.compile(r"\Atone_stream://%\([0-9,]{1,64}\)(?:;%\([0-9,]{1,64}\)){0,15
 METADATA_STR = re.compile(r"\A[A-Za-z0-9_.:/@+#=&?-]{0,256}\Z")  # no space, quote, backslash, $, braces
 CALLER_NAME_DROP = re.compile(r"[^A-Za-z0-9 ._-]")
 CALLER_NAME_MAX = 40
+DTMF_DIGITS = re.compile(r"\A[0-9*#A-DwW]{1,32}\Z")  # keypad keys and w/W pauses (0.5 s / 1 s), no duration suffix
 
 # The only dialplan applications the app runs through sendmsg. A name outside this set (`system`, `bgsystem`,
 # `eval`, `set`, `export`, ...) could run a shell command or rewrite the channel: rejected, whatever its shape.
@@ -385,6 +386,11 @@ def uuid_exists(channel: str) -> ApiCall:
 
 def uuid_break(channel: str, all_: bool = True) -> ApiCall:
     return ApiCall(f"uuid_break {uuid(channel)}" + (" all" if all_ else ""))
+
+
+def uuid_send_dtmf(channel: str, digits: str) -> ApiCall:
+    """Press keys on the call towards the far end (an IVR). FreeSWITCH answers "+OK <uuid> sent DTMF <digits>."."""
+    return ApiCall(f"uuid_send_dtmf {uuid(channel)} {_check('DTMF digits', DTMF_DIGITS, digits)}")
 
 
 def uuid_broadcast(channel: str, path: str, leg: str = "aleg") -> ApiCall:

@@ -253,13 +253,18 @@ class Api:
         return ch.variables.get(words[1], "_undef_")
 
     def uuid_send_dtmf(self, arg: str) -> str:
+        """Keys towards the far end. A real switch raises no DTMF event for them on the sending channel (the
+        DTMF event is for keys received: tests/data/freeswitch/captures/call-events-json.jsonl); the simulator
+        records them and lets a scripted far end (Simulator.ivr) react, w/W being pauses."""
         words = arg.split()
         ch = self._channel(words[0]) if words else None
         if ch is None or len(words) < 2:
             return "-ERR No such channel!\n"
-        for digit in words[1]:
-            self.sw.channel_event(ch, "DTMF", [("DTMF-Digit", digit), ("DTMF-Duration", "2000"),
-                                               ("DTMF-Source", "APP")])
+        ch.dtmf_sent.append(words[1])
+        if ch.on_far_end_key is not None:
+            for digit in words[1]:
+                if digit not in "wW":
+                    ch.on_far_end_key(digit)
         return f"+OK {ch.uuid} sent DTMF {words[1]}.\n"
 
     def uuid_audio_fork(self, arg: str) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import gevent.event
@@ -64,6 +65,8 @@ class Channel:
     answered_event: gevent.event.Event = field(default_factory=gevent.event.Event)
     remote_audio: str | None = None  # WAV path the far end "says"; None is silence
     far_end_speech: bytearray = field(default_factory=bytearray)  # 16 kHz PCM queued by Simulator.say
+    dtmf_sent: list[str] = field(default_factory=list)  # uuid_send_dtmf's digit strings, as the far end got them
+    on_far_end_key: Callable[[str], None] | None = None  # the far end reacting to a key (Simulator.ivr)
     rtp: str = "continuous"  # "suppress": the far end sends no RTP while silent (fssim.media.AudioSource)
     codec: str = "PCMU"  # the far end's leg: "PCMU" 8 kHz G.711, or "L16" wideband
     recording: str | None = None  # uuid_record start <path>: written as a stereo WAV when it stops

@@ -155,6 +155,21 @@ class Simulator:
             self.switch.channel_event(ch, "DTMF", [("DTMF-Digit", d), ("DTMF-Duration", "2000"),
                                                    ("DTMF-Source", "RTP")])
 
+    def ivr(self, uuid: str, menu: dict[str, bytes]) -> None:
+        """The far end is a phone menu: a key sent with uuid_send_dtmf makes it say menu[key] (16 kHz PCM)."""
+        ch = self.switch.channels[uuid]
+
+        def react(digit: str) -> None:
+            if digit in menu:
+                self.say(uuid, menu[digit])
+
+        ch.on_far_end_key = react
+
+    def dtmf_sent(self, uuid: str) -> list[str]:
+        """What uuid_send_dtmf sent on the channel, one string per command."""
+        ch = self.switch.channels.get(uuid)
+        return list(ch.dtmf_sent) if ch is not None else []
+
     # ---- internals ------------------------------------------------------------------------------
     def _handle(self, sock, addr) -> None:
         session = InboundSession(sock, self.switch, self.api, self.password)

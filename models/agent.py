@@ -28,6 +28,10 @@ class Agent(BaseModel):
     # Turn-taking and script settings: barge_in, silence_reprompt_s, max_duration_s, questions...
     settings = JSONField(default=dict)
     analysis_schema = JSONField(null=True)
+    # Customer HTTP tools [{name, description, parameters, method, url, timeout_s, headers}] and keypad options
+    # {"send_dtmf": bool}: pipeline/tools/definitions.py. Null on agents made before migration 9: none.
+    tools = JSONField(null=True)
+    keypad = JSONField(null=True)
     active = peewee.BooleanField(default=True)
     deleted_at = peewee.DateTimeField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)

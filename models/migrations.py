@@ -39,6 +39,7 @@ _LATER_FIELDS = ((PhoneNumber, "sip_account"), (Organization, "name_key"),
                  (Organization, "previous_webhook_secret"), (Organization, "previous_secret_expires_at"),
                  (ApiKey, "last_used_at"), (Call, "recording_object"), (Call, "machine_detection"),
                  (Call, "answered_by"), (Call, "answered_by_ms"))
+_LATER_FIELDS += ((Agent, "tools"), (Agent, "keypad"))  # migration 9
 
 
 def _initial(db: peewee.Database) -> None:
@@ -145,6 +146,16 @@ def register(step: Step) -> None:
         raise ValueError(f"migration {step.version} already registered")
     STEPS.append(step)
     STEPS.sort(key=lambda s: s.version)
+
+
+def _agent_tools(db: peewee.Database) -> None:
+    from playhouse.migrate import migrate as run
+
+    migrator = _migrator(db)
+    run(migrator.add_column("agent", "tools", Agent.tools), migrator.add_column("agent", "keypad", Agent.keypad))
+
+
+register(Step(9, "agents' customer HTTP tools and keypad options", _agent_tools))
 
 
 def current_version(db: peewee.Database | None = None) -> int:

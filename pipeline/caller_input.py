@@ -69,7 +69,7 @@ class CallerInput:
         self._dtmf.append(digit)
         self._dtmf_at = self.clock.now()
         self._last_activity = self.now_ms()
-        if digit == "#":
+        if self._digits_complete(digit):  # "#", or the keypad question's terminator / length (pipeline/tools)
             self._commit_dtmf()
 
     def _on_frame(self, pcm: bytes, heard_at: float | None = None) -> None:
@@ -224,7 +224,7 @@ class CallerInput:
             self._start_reply(since=ended_at)
 
     def _commit_dtmf(self) -> None:
-        digits, self._dtmf = "".join(self._dtmf).rstrip("#"), []
+        digits, self._dtmf = self._collected_digits(), []
         if not digits or self.ended or self._closing:
             return
         now = int(self.now_ms())

@@ -142,4 +142,5 @@ class TurnRecord(Frame):
     start_ms: int
     end_ms: int
     interrupted: bool = False
-    source: str = "speech"
+    source: str = "speech"  # "speech" | "dtmf" | "tool"
+    data: dict[str, Any] | None = None  # a tool line's call and result (pipeline/tools/turns.py)

@@ -45,6 +45,7 @@ from pipeline.interfaces import (
 from pipeline.playback import PlayedSegments
 from pipeline.sentences import SentenceAggregator
 from pipeline.session_config import DESTINATION, SessionCallbacks, SessionConfig
+from pipeline.tools.runner import MAX_TOOL_ROUNDS, ToolUse
 from pipeline.vad import Endpointer, EndpointerConfig, VADProcessor, VoiceDetector, WebRtcVad
 
 __all__ = ["DeadAir", "Session", "SessionCallbacks", "SessionConfig"]
@@ -70,7 +71,7 @@ class _AgentTurn:
     kind: str = "reply"
 
 
-class Session(CallerInput):
+class Session(ToolUse, CallerInput):
     """One phone call's conversation. Drive it with start(), push_audio(), push_dtmf(), stop()."""
 
     def __init__(self, config: SessionConfig, stt: STT, llm: LLM, tts: TTS, send: Callable[[Frame], None],
@@ -278,7 +279,7 @@ class Session(CallerInput):
             except ProviderError as exc:
                 log.warning("could not prepare a fixed line: %s", exc)
 
-    def _stream_llm(self) -> None:
+    def _stream_llm(self, rounds: int = 0) -> None:
         aggregator = SentenceAggregator()
         tools: list[ToolCall] = []
         kwargs = {"tools": self.config.tools} if self.config.tools else {}
@@ -289,10 +290,15 @@ class Session(CallerInput):
                     self._speak_sentence(sentence)
             elif isinstance(event, ToolCall):
                 tools.append(event)
+            else:
+                self._on_llm_control(event)  # e.g. a keypad question's digit collection (pipeline/tools)
         for sentence in aggregator.flush():
             self._speak_sentence(sentence)
+        followup = self._run_agent_tools(tools)  # customer tools and the keypad: pipeline/tools/runner.py
         for tool in tools:
             self._on_tool(tool)
+        if followup and rounds < MAX_TOOL_ROUNDS and not self._closing:
+            self._stream_llm(rounds + 1)  # the model reads the tool's result and answers
 
     def _speak_sentence(self, text: str) -> None:
         canned = self._canned.get(text)
@@ -343,7 +349,7 @@ class Session(CallerInput):
                 self._speak_sentence(self.config.transfer_failed_text)
                 return
             self._pending_action = ("transfer", destination, str(args.get("reason") or "")[:200])
-        else:
+        elif tool.name not in self._declared_tools():
             log.warning("unknown tool %r ignored", tool.name[:40])
 
     # ----- barge-in ----------------------------------------------------------------------------------------------
@@ -422,7 +428,7 @@ class Session(CallerInput):
         now = self.now_ms()
         if self._await_final_until is not None and self.clock.now() >= self._await_final_until:
             self._final_overdue()
-        if self._dtmf and self.clock.now() - self._dtmf_at >= self.config.dtmf_gap:
+        if self._dtmf and self.clock.now() - self._dtmf_at >= self._digit_gap():
             self._commit_dtmf()
         replying = self._reply is not None and not self._reply.dead
         if not replying and now >= self._playing_until:

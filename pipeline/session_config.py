@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pipeline.frames import Frame, TurnRecord
 
@@ -57,6 +58,9 @@ class SessionConfig:
     # A final that has not come after stt_final_timeout is still awaited this much longer when the turn has
     # no text yet (the re-prompt waits meanwhile), so a slow recogniser's words still make the turn.
     stt_final_grace: float = 4.0
+    # A customer tool still running after this long: the agent says tool_filler_text (pipeline/tools/runner.py).
+    tool_filler_after: float = 1.0
+    tool_filler_text: str = "One moment while I check that."
 
 
 def _noop(*_args) -> None:
@@ -72,5 +76,8 @@ class SessionCallbacks:
     end_call: Callable[[str], None] = _noop  # hang up politely (reason)
     transfer_call: Callable[[str, str], bool] = lambda destination, reason: False  # -> accepted?
     on_event: Callable[[Frame], None] = _noop  # SpeechStarted/SpeechStopped etc., for logs and metrics
+    # A customer tool by name with the model's arguments -> pipeline.tools.http.ToolResult (None: unavailable).
+    run_tool: Callable[[str, dict], Any] = lambda name, arguments: None
+    send_dtmf: Callable[[str], bool] = lambda digits: False  # validated keys -> uuid_send_dtmf; accepted?
 
 

@@ -100,7 +100,8 @@ def transcript_text(turns: Sequence[Any]) -> str:
     for turn in turns:
         speaker, text = turn_fields(turn)
         if text.strip():
-            lines.append(f"{'Caller' if speaker in ('caller', 'user') else 'Agent'}: {text.strip()}")
+            who = "Caller" if speaker in ("caller", "user") else "Tool" if speaker == "tool" else "Agent"
+            lines.append(f"{who}: {text.strip()}")
     return "\n".join(lines)
 
 

@@ -89,6 +89,10 @@ def to_chat_messages(system_prompt: str, context: Mapping[str, Any] | None, turn
     messages = [{"role": "system", "content": system}]
     for turn in turns:
         speaker, text = turn_fields(turn)
+        if speaker == "tool":
+            # A tool call and its result (pipeline/tools/turns.py); a transcript's bare tool line is no message.
+            messages += turn.messages() if callable(getattr(turn, "messages", None)) else []
+            continue
         role = _ROLES.get(speaker, "user")
         if text.strip():
             messages.append({"role": role, "content": text})

@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline.providers.errors import ProviderConfigError
 from pipeline.providers.llm import DEFAULT_TOOLS, LLM, LLMEvent, TextDelta, ToolCall, is_caller, turn_fields
+from pipeline.tools.digits import CollectDigits, collect_from, render_result, tool_turn
 
 _YES_PHRASES = ("of course", "no problem", "not a problem", "that's right", "that is right", "sounds good",
                 "go ahead", "why not", "i do", "i will", "i can", "yes please")
@@ -61,6 +62,15 @@ class Question:
     key: str
     text: str
     type: str = "string"
+    options: dict[str, Any] = field(default_factory=dict, compare=False)  # keypad input or a tool step
+
+    @property
+    def tool(self) -> str | None:
+        return self.options.get("tool")
+
+    @property
+    def collect(self) -> CollectDigits | None:
+        return collect_from(self.options)
 
     def interpret(self, answer: str) -> tuple[bool, Any]:
         """(understood, value) for the caller's answer to this question."""
@@ -82,6 +92,7 @@ class ScriptState:
     retries: int = 0
     answers: dict[str, Any] = field(default_factory=dict)
     last_understood: bool = True
+    after_tool: str | None = None  # a tool step just returned: its line is said next
 
     @property
     def started(self) -> bool:
@@ -111,12 +122,17 @@ class ScriptedAgent(LLM):
                 raw = {"key": f"q{i + 1}", "text": raw}
             key = str(raw.get("key") or f"q{i + 1}")
             text = str(raw.get("text") or raw.get("question") or "").strip()
+            options = {k: raw[k] for k in ("tool", "arguments", "say", "input", "max_digits", "terminator",
+                                           "timeout_s") if k in raw}
+            if "tool" in options:
+                questions.append(Question(key=key, text="", options=options))
+                continue
             if not text:
                 raise ProviderConfigError(f"question {key!r} has no text", provider=cls.name)
             qtype = raw.get("type") or (schema_props.get(key) or {}).get("type") or "string"
             if qtype not in _TYPES:
                 raise ProviderConfigError(f"question {key!r} has unsupported type {qtype!r}", provider=cls.name)
-            questions.append(Question(key=key, text=text, type=qtype))
+            questions.append(Question(key=key, text=text, type=qtype, options=options))
         return cls(greeting=str(settings.get("greeting") or ""), questions=questions,
                    closing=str(settings.get("closing") or ""), max_retries=int(settings.get("max_retries", 1)))
 
@@ -125,9 +141,18 @@ class ScriptedAgent(LLM):
         state = ScriptState()
         for turn in _after_agent_spoke(turns):
             speaker, text = turn_fields(turn)
-            if not is_caller(speaker) or not text.strip() or state.index >= len(self.questions):
+            current = self.questions[state.index] if state.index < len(self.questions) else None
+            called = tool_turn(turn)
+            if called is not None:
+                if current is not None and current.tool == called[0]:
+                    state.after_tool = render_result(str(current.options.get("say") or ""), called[1])
+                    state.index += 1
                 continue
-            question = self.questions[state.index]
+            if speaker in ("agent", "assistant") or (is_caller(speaker) and text.strip()):
+                state.after_tool = None
+            if not is_caller(speaker) or not text.strip() or current is None or current.tool:
+                continue
+            question = current
             understood, value = question.interpret(text)
             state.last_understood = understood
             if understood:
@@ -145,31 +170,46 @@ class ScriptedAgent(LLM):
 
     def reply(self, turns: Sequence[Any]) -> tuple[str, bool]:
         """(text to say, whether to end the call after it)."""
+        text, end, _question = self.step(turns)
+        return text, end
+
+    def step(self, turns: Sequence[Any]) -> tuple[str, bool, Question | None]:
+        """(text to say, whether to end the call after it, the question it asks: a tool step or keypad input)."""
         state = self.replay(turns)
+        if state.after_tool is not None:
+            if state.index >= len(self.questions):
+                return " ".join(p for p in (state.after_tool, self.closing) if p), True, None
+            question = self.questions[state.index]
+            return " ".join(p for p in (state.after_tool, question.text) if p), False, question
         answers = _after_agent_spoke(turns)
         caller_spoke = any(is_caller(turn_fields(t)[0]) and turn_fields(t)[1].strip() for t in answers)
         agent_spoke = any(turn_fields(t)[0] in ("agent", "assistant") for t in turns)
         if not caller_spoke or not agent_spoke:
             opening = "" if agent_spoke else self.greeting
             first = self.questions[0].text if self.questions else ""
-            if not first and agent_spoke:
+            if not first and agent_spoke and not (self.questions and self.questions[0].tool):
                 first = self.greeting
-            return " ".join(p for p in (opening, first) if p), False
+            return " ".join(p for p in (opening, first) if p), False, self.questions[0] if self.questions else None
         if state.index >= len(self.questions):
             lead = self.acknowledgement if self.questions and state.last_understood else ""
-            return " ".join(p for p in (lead, self.closing) if p), True
+            return " ".join(p for p in (lead, self.closing) if p), True, None
         question = self.questions[state.index]
         acknowledged = state.last_understood and state.started
         lead = self.reprompt if state.retries else (self.acknowledgement if acknowledged else "")
-        return " ".join(p for p in (lead, question.text) if p), False
+        return " ".join(p for p in (lead, question.text) if p), False, question
 
     def stream(self, system_prompt: str, context: Mapping[str, Any] | None, turns: Sequence[Any],
                tools: Sequence[dict] = DEFAULT_TOOLS) -> Iterator[LLMEvent]:
-        text, end = self.reply(turns)
+        text, end, question = self.step(turns)
+        if question is not None and question.collect is not None:
+            yield question.collect  # first: keys pressed over the question already count as its answer
         # Word-sized deltas, like a real model, so downstream sentence splitting behaves the same.
-        for i, word in enumerate(text.split(" ")):
+        for i, word in enumerate(text.split(" ") if text else []):
             yield TextDelta(word if i == 0 else " " + word)
         tool_names = {(t.get("function") or {}).get("name") for t in tools}
+        if question is not None and question.tool in tool_names:
+            yield ToolCall(name=question.tool, arguments=dict(question.options.get("arguments") or {}),
+                           id=f"scripted-{question.key}")
         if end and "end_call" in tool_names:
             yield ToolCall(name="end_call", arguments={"reason": "script complete"}, id="scripted-end")
 
@@ -182,6 +222,7 @@ def _after_agent_spoke(turns: Sequence[Any]) -> list[Any]:
     """The turns from the agent's first one on: what a callee says before the agent has said anything (the
     "Hello?" of picking up) answers no question. Caller turns alone (no agent turn given) are all answers."""
     for i, turn in enumerate(turns):
-        if turn_fields(turn)[0] in ("agent", "assistant"):
+        # A tool line counts as the agent acting: its turn is recorded once its speech has played, after it.
+        if turn_fields(turn)[0] in ("agent", "assistant", "tool"):
             return list(turns[i:])
     return list(turns)

@@ -60,3 +60,12 @@ def test_the_analysis_is_told_the_calls_prompt(db, org):
     assert "Call Ada about Friday" in system and "{{" not in system
     data = json.loads(WebhookDelivery.get(WebhookDelivery.call_id == call.id).payload)["data"]
     assert data["answers"] == {"confirmed": True}
+
+
+def test_a_tool_url_gets_the_calls_values_percent_encoded(db, org):
+    tool = {"name": "slots", "url": "https://api.example.com/p/{{slot}}/x?who={{name}}", "method": "get"}
+    agent = make_agent(org, tools=[tool])
+    call = make_call(org, agent, {"slot": "1/../admin?x=1", "name": "Ada Lovelace"})
+    view = rendered_agent(agent, call)
+    assert view.tools[0]["url"] == "https://api.example.com/p/1%2F..%2Fadmin%3Fx%3D1/x?who=Ada%20Lovelace"
+    assert Agent.get_by_id(agent.id).tools[0]["url"] == tool["url"]

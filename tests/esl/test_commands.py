@@ -264,3 +264,13 @@ def test_dialplan_setvar_is_allow_listed_and_empty_unsets():
                         ("vb_x", "'x'"), ("vb_gateway", "-bleg x")):
         with pytest.raises(UnsafeValue):
             c.uuid_setvar_dialplan(U, name, value)
+
+
+def test_uuid_send_dtmf_takes_only_keypad_keys_and_pauses():
+    channel = "184e74ca-0aeb-4d72-b753-74223c0a57c7"
+    # Byte for byte what a real FreeSWITCH was sent in the capture.
+    assert c.api(c.uuid_send_dtmf(channel, "12#")).wire().decode() in c2s("call-events-json")
+    assert c.uuid_send_dtmf(channel, "w1W*ABCD").line == f"uuid_send_dtmf {channel} w1W*ABCD"
+    for bad in ("", "1 2", "1\n\napi uuid_kill all", "12@500", "1;", "E", "1" * 33, None):
+        with pytest.raises(c.UnsafeValue):
+            c.uuid_send_dtmf(channel, bad)

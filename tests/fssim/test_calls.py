@@ -96,6 +96,18 @@ def test_variables_and_dtmf(sim, esl):
     sim.send_dtmf(u, "1#")
     assert esl.event("DTMF", Unique_ID=u)["DTMF-Digit"] == "1"
     assert esl.api(f"uuid_send_dtmf {u} 12#") == f"+OK {u} sent DTMF 12#.\n"
+    assert sim.dtmf_sent(u) == ["12#"]
+
+
+def test_a_scripted_far_end_reacts_to_keys_sent_to_it(sim, esl):
+    esl.cmd("event json DTMF")
+    u = esl.api("originate loopback/9196/default &park()")[4:-1]
+    sim.ivr(u, {"1": b"\x10\x00" * 1600})
+    assert esl.api(f"uuid_send_dtmf {u} w1") == f"+OK {u} sent DTMF w1.\n"
+    assert sim.dtmf_sent(u) == ["w1"]
+    assert len(sim.switch.channels[u].far_end_speech) == 3200  # the menu's answer to "1" is being said
+    esl.api(f"uuid_send_dtmf {u} 2")
+    assert len(sim.switch.channels[u].far_end_speech) <= 3200  # no answer for a key the menu lacks
 
 
 def test_heartbeat_carries_capacity(sim, esl):

@@ -24,7 +24,8 @@ def main() -> None:
     call = result["call"]
     print(json.dumps({"status": call.status, "hangup_cause": call.hangup_cause, "transcript": call.transcript,
                       "events": result["events"], "heard_bytes": len(result["heard"]),
-                      "caller_heard": result["caller_heard"], "problems": demo.conversation_problems(result)}))
+                      "caller_heard": result["caller_heard"], "problems": demo.conversation_problems(result),
+                      "tool_calls": result["tool_calls"]}))
 
 
 if __name__ == "__main__":

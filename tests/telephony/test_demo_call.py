@@ -35,6 +35,10 @@ def test_demo_call_holds_a_conversation_and_reports_it(tmp_path):
     assert ended["data"]["status"] == "completed" and ended["data"]["billed_minutes"] == 1
     assert result["heard_bytes"] > 16000 * 2 * 3  # seconds of the agent's voice reached the far end
     assert "caller: " in result["printed"] and "call.analyzed webhook body" in result["printed"]
+    # The scripted agent's tool step: the clinic's endpoint was called, signed, and its answer spoken.
+    assert [c["tool"] for c in result["tool_calls"]] == ["next_slot"]
+    assert [t["tool"]["status"] for t in transcript if t["speaker"] == "tool"] == ["ok"]
+    assert any(f"next cleaning could be {demo.DEMO_SLOT}" in t["text"] for t in transcript if t["speaker"] == "agent")
     assert result["caller_heard"][:2] == ["Hello, this is the VoxBridge demo assistant calling about your appointment.",
                                           "Can you confirm your appointment tomorrow at ten?"]  # in turn, whole
 
