@@ -1,0 +1,30 @@
+"""The web console: server-rendered pages for the people of an organization, signed in with a password.
+
+Pages are Jinja templates; what they change goes through the same /v1 API the keys use (a signed-in session
+is accepted there, with its CSRF token on every write), so the console and the API share one validation and
+one organization scope.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from flask import Flask
+
+from config import Config
+
+# Drawn once per start, before `serve` forks its API workers, so every worker signs cookies alike.
+_START_KEY = secrets.token_hex(32)
+
+
+def init_app(app: Flask, config: Config) -> None:
+    from console import agents, auth, calls, csrf, docs, numbers, settings
+
+    app.secret_key = config.console_secret_key or _START_KEY
+    app.config.update(SESSION_COOKIE_NAME="voxbridge_session", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_SECURE=config.console_cookies_secure,
+                      PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=config.console_session_hours))
+    app.extensions["voxbridge.sign_in_limiter"] = auth.SignInLimiter(config.console_sign_in_attempts)
+    csrf.init_app(app)
+    for blueprint in (auth.bp, agents.bp, numbers.bp, calls.bp, settings.bp, docs.bp):
+        app.register_blueprint(blueprint)
