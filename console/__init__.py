@@ -18,7 +18,7 @@ _START_KEY = secrets.token_hex(32)
 
 
 def init_app(app: Flask, config: Config) -> None:
-    from console import agents, auth, calls, csrf, docs, numbers, settings
+    from console import agents, auth, calls, csrf, docs, numbers, openapi30, settings
 
     app.secret_key = config.console_secret_key or _START_KEY
     app.config.update(SESSION_COOKIE_NAME="voxbridge_session", SESSION_COOKIE_HTTPONLY=True,
@@ -26,5 +26,5 @@ def init_app(app: Flask, config: Config) -> None:
                       PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=config.console_session_hours))
     app.extensions["voxbridge.sign_in_limiter"] = auth.SignInLimiter(config.console_sign_in_attempts)
     csrf.init_app(app)
-    for blueprint in (auth.bp, agents.bp, numbers.bp, calls.bp, settings.bp, docs.bp):
+    for blueprint in (auth.bp, agents.bp, numbers.bp, calls.bp, settings.bp, docs.bp, openapi30.bp):
         app.register_blueprint(blueprint)

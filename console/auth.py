@@ -207,5 +207,6 @@ def password():
 
 
 @bp.get("/")
+@bp.get("/console")
 def home():
     return redirect(url_for("console_calls.list_calls"))

@@ -131,7 +131,9 @@ const FINAL = new Set(["completed", "failed", "no-answer", "busy", "canceled"]);
 async function followCall(root) {
   const id = root.dataset.callLive;
   for (;;) {
-    const [call, events] = await Promise.all([api("GET", `/v1/calls/${id}`), api("GET", `/v1/calls/${id}/events`)]);
+    // The timeline is read after the call: once the call reads as ended, its timeline holds the end too.
+    const call = await api("GET", `/v1/calls/${id}`);
+    const events = await api("GET", `/v1/calls/${id}/events`);
     if (call.ok) renderCall(root, call.data);
     if (events.ok) renderEvents(root, events.data.data);
     if (!call.ok || FINAL.has(call.data.status)) {

@@ -2,7 +2,7 @@
 // its CSRF token goes with every request "Try it out" makes.
 "use strict";
 window.ui = SwaggerUIBundle({
-  url: "/openapi.json",
+  url: "/docs/openapi-3.0.json",  // the served /openapi.json, as 3.0 (console/openapi30.py)
   dom_id: "#swagger-ui",
   deepLinking: true,
   requestInterceptor: (request) => {

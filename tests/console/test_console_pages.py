@@ -83,3 +83,14 @@ def test_docs_are_served_without_a_cdn(client):
     assert client.get("/docs/assets/swagger-ui.css").status_code == 200
     assert client.get("/docs/assets/..%2Fapp.py").status_code == 404
     assert "/openapi.json" in client.get("/console/static/docs.js").text
+
+
+def test_the_docs_read_the_served_document_as_openapi_3_0(client):
+    served = client.get("/openapi.json").get_json()
+    shown = client.get("/docs/openapi-3.0.json").get_json()
+    assert shown["openapi"] == "3.0.3" and shown["paths"].keys() == served["paths"].keys()
+    text = str(shown)
+    assert "'null'" not in text and "'const'" not in text
+    call = shown["components"]["schemas"]["Call"]["properties"]
+    assert call["hangup_cause"] == {"type": "string", "nullable": True}
+    assert call["object"]["enum"] == ["call"]
