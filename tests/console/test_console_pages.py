@@ -94,3 +94,12 @@ def test_the_docs_read_the_served_document_as_openapi_3_0(client):
     call = shown["components"]["schemas"]["Call"]["properties"]
     assert call["hangup_cause"] == {"type": "string", "nullable": True}
     assert call["object"]["enum"] == ["call"]
+
+
+def test_pages_forbid_framing_and_foreign_scripts(client, token):
+    page = client.get("/console/agents")
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY" and page.headers["Cache-Control"] == "no-store"
+    assert "<script>" not in page.text  # every script is a file of the app's: the policy allows no inline one
+    assert client.get("/docs").headers["Referrer-Policy"] == "same-origin"
