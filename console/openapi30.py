@@ -30,6 +30,9 @@ def downgrade(node: Any) -> Any:
             out["anyOf"] = [{"type": k} for k in kinds]
     if "const" in out:
         out["enum"] = [out.pop("const")]
+    if isinstance(out.get("description"), str):
+        # Swagger UI reads descriptions as Markdown and drops what looks like HTML ("Bearer <key>").
+        out["description"] = out["description"].replace("<", "&lt;").replace(">", "&gt;")
     examples = out.get("examples")
     if isinstance(examples, list):  # a schema's list (3.1); 3.0's examples of a parameter is a map, left alone
         out.pop("examples")

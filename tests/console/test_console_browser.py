@@ -93,15 +93,25 @@ def served(sqlite_db, sim, conf):
             server.stop(timeout=2)
 
 
+def require_browser(paths=(CHROMIUM, CHROMEDRIVER)) -> None:
+    """Fail (never skip) without Chromium: a skipped browser test would pass a run that checked nothing."""
+    for path in paths:
+        if not os.access(path, os.X_OK):
+            pytest.fail(f"{path} is missing: the console's browser tests need Debian's chromium and "
+                        "chromium-driver (bin/setup installs them: apt-get install chromium chromium-driver)")
+
+
+def test_a_missing_chromium_fails_with_what_to_install(tmp_path):
+    with pytest.raises(pytest.fail.Exception, match="chromium is missing.*bin/setup installs them"):
+        require_browser((str(tmp_path / "chromium"),))
+
+
 @pytest.fixture
 def browser():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if not os.access(path, os.X_OK):
-            pytest.fail(f"{path} is missing: the console's browser tests need Debian's chromium and "
-                        "chromium-driver (bin/setup installs them: apt-get install chromium chromium-driver)")
+    require_browser()
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -231,13 +241,25 @@ def test_a_person_signs_in_sets_up_and_watches_a_call(served, browser, sim):
     page.find("[data-live-status]")
     page.shot("calls")
 
-    for path, name in (("/console/usage", "usage"), ("/console/webhooks", "webhooks"),
-                       ("/console/api-keys", "api-keys")):
-        page.open(path)
-        page.find("h1")
-        page.shot(name)
+    page.open("/console/usage")
+    assert page.text_of("#minutes-used") == "1"  # the call's started minute
+    page.shot("usage")
+
+    page.open("/console/webhooks")
+    page.find("#send-test").click()
+    page.find('#deliveries [data-delivery="webhook.test"]')  # the page reloads with the queued test event
+    page.shot("webhooks")
+
+    page.open("/console/api-keys")
+    page.fill("#issue-key", name="ci")
     page.find("#issue-key-button").click()
     assert page.find("#new-key code").text.startswith("vb_live_")
+    page.shot("api-keys")
+    page.open("/console/api-keys")
+    row = '#keys tr:last-child'
+    page.find(f"{row} button").click()
+    page.wait.until(lambda driver: driver.switch_to.alert, "Revoke asked for no confirmation").accept()
+    page.until(lambda: page.text_of(f"{row} td:nth-child(5)").startswith("revoked"), "the key did not show revoked")
     page.open("/docs")
     page.find(".swagger-ui .info .title")
     page.shot("docs")
