@@ -8,9 +8,10 @@ from flask import Blueprint, g, render_template
 
 from api.agents import PROVIDERS, agent_to_dict, get_agent
 from console.auth import login_required
+from console.errors import html_errors
 from models import DIRECTIONS, Agent
 
-bp = Blueprint("console_agents", __name__, template_folder="templates")
+bp = html_errors(Blueprint("console_agents", __name__, template_folder="templates"))
 
 
 @bp.get("/console/agents")

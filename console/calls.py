@@ -6,9 +6,10 @@ from flask import Blueprint, g, render_template, request
 
 from api.calls import get_call
 from console.auth import login_required
+from console.errors import html_errors
 from models import FINAL_STATUSES, STATUSES, Agent, Call, CallEvent
 
-bp = Blueprint("console_calls", __name__, template_folder="templates")
+bp = html_errors(Blueprint("console_calls", __name__, template_folder="templates"))
 
 PAGE = 100
 

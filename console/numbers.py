@@ -6,9 +6,10 @@ from flask import Blueprint, g, render_template
 
 from api.sip_accounts import account_to_dict, get_account
 from console.auth import login_required
+from console.errors import html_errors
 from models import TRANSPORTS, Agent, PhoneNumber, SipAccount
 
-bp = Blueprint("console_numbers", __name__, template_folder="templates")
+bp = html_errors(Blueprint("console_numbers", __name__, template_folder="templates"))
 
 
 @bp.get("/console/numbers")

@@ -9,10 +9,11 @@ from flask import Blueprint, g, render_template
 
 from api.deliveries import _attempts_of
 from console.auth import login_required
+from console.errors import html_errors
 from models import Agent, ApiKey, Call, Organization, WebhookDelivery, utcnow
 from models.tenancy import KEY_PREFIX
 
-bp = Blueprint("console_settings", __name__, template_folder="templates")
+bp = html_errors(Blueprint("console_settings", __name__, template_folder="templates"))
 
 USAGE_DAYS = 30
 DELIVERIES_SHOWN = 50

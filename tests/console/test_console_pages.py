@@ -1,7 +1,7 @@
 """The console's pages render the organization's data, and the agent form is held to the API's own rules."""
 import pytest
 
-from models import Call, CallEvent, Organization, WebhookDelivery
+from models import Agent, Call, CallEvent, Organization, PhoneNumber, SipAccount, WebhookDelivery
 from tests.console.helpers import make_user, signed_in
 
 
@@ -16,6 +16,9 @@ def test_every_page_renders(client, token, org, outbound_agent):
                        status="completed", billed_minutes=3, ended_at=Call.created_at.default(),
                        transcript=[{"speaker": "agent", "text": "Hello there"}], answers={"confirmed": True})
     CallEvent.create(call=call, from_status="queued", to_status="calling", reason="dialed")
+    inbound = Agent.create(organization=org, name="Front desk", direction="inbound")
+    account = SipAccount.create(organization=org, name="Office PBX", sip_server="pbx.example.com")
+    PhoneNumber.create(organization=org, number="+14155550100", agent=inbound, sip_account=account, label="Main")
     for path in ("/console/calls", "/console/agents", "/console/agents/new", f"/console/agents/{outbound_agent.id}",
                  "/console/numbers", "/console/usage", "/console/webhooks", "/console/api-keys",
                  f"/console/calls/{call.id}"):
@@ -23,6 +26,11 @@ def test_every_page_renders(client, token, org, outbound_agent):
     page = client.get(f"/console/calls/{call.id}").text
     assert "Hello there" in page and "\"confirmed\": true" in page and "queued → calling" in page
     assert "<td>3</td>" in client.get("/console/usage").text
+    numbers = client.get("/console/numbers").text
+    assert "+14155550100" in numbers and "Office PBX" in numbers
+    assert f'<option value="{inbound.id}" selected>Front desk</option>' in numbers
+    card = client.get(f"/console/sip-accounts/{account.id}").text
+    assert "sip.voxbridge.local:5080" in card and "+14155550100" in card and 'id="verify"' in card
 
 
 def test_the_agent_page_has_the_talk_button_slot(client, token, outbound_agent):

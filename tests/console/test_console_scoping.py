@@ -29,7 +29,8 @@ def test_another_organizations_pages_are_not_found(client, token, other):
     for path in (f"/console/calls/{other['call'].id}", f"/console/sip-accounts/{other['account'].id}",
                  f"/console/agents/{other['agent'].id}"):
         response = client.get(path)
-        assert response.status_code == 404, path
+        assert response.status_code == 404 and response.mimetype == "text/html", path
+        assert "not found" in response.text
         assert "Beta" not in response.text and "beta secret" not in response.text
 
 
