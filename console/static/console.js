@@ -178,15 +178,27 @@ function renderEvents(root, events) {
 
 for (const root of document.querySelectorAll("[data-call-live]")) followCall(root);
 
-// The calls list refreshes the statuses of the calls still in progress.
+// The calls list refreshes the statuses of the calls still in progress: one request lists every call not yet
+// ended; a shown call missing from it has ended, and only that one is read again for its final status.
+const NOT_ENDED = "queued,scheduled,calling,ringing,in-progress";
+
 async function followList(table) {
   for (;;) {
     const live = [...table.querySelectorAll("[data-live-status]")].filter((el) => !FINAL.has(el.textContent.trim()));
     if (!live.length) return;
     await new Promise((resolve) => setTimeout(resolve, 2000));
+    const open = await api("GET", `/v1/calls?status=${NOT_ENDED}&limit=200`);
+    if (!open.ok) continue;
+    const statuses = new Map(open.data.data.map((call) => [call.id, call.status]));
     for (const el of live) {
-      const result = await api("GET", `/v1/calls/${el.dataset.liveStatus}`);
-      if (result.ok) el.textContent = result.data.status;
+      const id = el.dataset.liveStatus;
+      if (statuses.has(id)) { el.textContent = statuses.get(id); continue; }
+      if (open.data.has_more) continue;  // more than a page of live calls: this one may still be live
+      const ended = await api("GET", `/v1/calls/${id}`);
+      if (!ended.ok) continue;
+      el.textContent = ended.data.status;
+      const seconds = table.querySelector(`[data-live-seconds="${CSS.escape(id)}"]`);
+      if (seconds) seconds.textContent = ended.data.duration_seconds ?? "";
     }
   }
 }

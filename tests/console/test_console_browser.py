@@ -233,13 +233,20 @@ def test_a_person_signs_in_sets_up_and_watches_a_call(served, browser, sim):
     page.until(lambda: len(page.all("#transcript li")) == 3, "the caller's keys and the reply did not appear")
     assert [li.text for li in page.all("#transcript li")] == [f"agent: {GREETING}", "caller: 42", f"agent: {REPLY}"]
     page.shot("call-live")
+    # The calls list, in a second tab, follows the live call too.
+    call_tab = browser.current_window_handle
+    browser.switch_to.new_window("tab")
+    page.open("/console/calls")
+    status_cell = f'[data-live-status="{call.id}"]'
+    assert page.text_of(status_cell) == "in-progress"
     sim.hangup_far_end(call.channel_uuid)
-    page.until(lambda: page.text_of("#call-status") == "completed", "the call's end did not show")
+    page.until(lambda: page.text_of(status_cell) == "completed", "the calls list did not show the call's end")
+    assert page.text_of(f'[data-live-seconds="{call.id}"]') == str(Call.get_by_id(call.id).duration_s)
+    page.shot("calls")
+    browser.switch_to.window(call_tab)
+    page.until(lambda: page.text_of("#call-status") == "completed", "the call's page did not show its end")
     assert "in-progress → completed" in page.text_of("#events")
     page.shot("call")
-    page.open("/console/calls")
-    page.find("[data-live-status]")
-    page.shot("calls")
 
     page.open("/console/usage")
     assert page.text_of("#minutes-used") == "1"  # the call's started minute
