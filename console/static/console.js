@@ -19,13 +19,17 @@ async function api(method, path, body) {
 }
 
 // Form fields -> a JSON body. data-kind: json (parsed; empty = null), bool (checkbox), omit-empty
-// (left out when empty). A dotted name ("stt.provider") would nest; plain names are the API's fields.
+// (left out when empty: a password left blank is kept), null-empty (empty = null), clear (see below).
 function formBody(form) {
   const body = {};
   for (const el of form.querySelectorAll("[name]")) {
     if (el.name === "csrf_token") continue;
     const kind = el.dataset.kind || "text";
     let value;
+    if (kind === "clear") {  // a "remove it" checkbox: null when ticked, else it adds nothing
+      if (el.checked) body[el.name] = null;
+      continue;
+    }
     if (kind === "bool") value = el.checked;
     else if (kind === "json") {
       if (!el.value.trim()) value = null;

@@ -173,6 +173,7 @@ class Page:
             # The whole page, not the window: the window grows to the page's height for the picture.
             height = self.driver.execute_script("return document.documentElement.scrollHeight")
             self.driver.set_window_size(1280, min(max(height, 700), 3000))
+            self.driver.execute_script("window.scrollTo(0, 0)")
             self.driver.save_screenshot(str(SHOTS / f"{name}.png"))
             self.driver.set_window_size(1280, 1000)
 
@@ -208,6 +209,14 @@ def test_a_person_signs_in_sets_up_and_watches_a_call(served, browser, sim):
     page.find("#create-sip-account").click()
     page.heading("Custom SIP: Office PBX")
     assert "sip.voxbridge.local:5080" in page.text_of("#sip-domain")
+    # Editing: a username without a password breaks the pair rule; the API's error shows beside the password.
+    page.find("#edit-account summary").click()
+    page.fill("#edit-sip-account", outbound_username="voxbridge-out")
+    page.find("#save-sip-account").click()
+    assert "set together" in page.find('#edit-sip-account [data-error-for="outbound_password"]').text
+    page.fill("#edit-sip-account", name="Front office PBX", outbound_username="")
+    page.find("#save-sip-account").click()
+    page.heading("Custom SIP: Front office PBX")
     page.fill("#bind-number", number="+1 415 555 0199", label="Front desk")
     page.find("#connect-number").click()
     page.find('#bound-numbers [data-number="+14155550199"]')
@@ -218,7 +227,7 @@ def test_a_person_signs_in_sets_up_and_watches_a_call(served, browser, sim):
     assert all(": ok" in text for text in checks.values()), checks  # provisioned in the simulator's FreeSWITCH
     page.shot("sip-account")
     page.open("/console/numbers")
-    page.find('[data-number="+14155550199"]')
+    assert "Front office PBX" in page.text_of('[data-number="+14155550199"]')
     page.shot("numbers")
 
     # A call queued from the page: its transcript grows while the simulator's call goes on.
