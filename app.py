@@ -1,8 +1,11 @@
 """VoxBridge entry point: reads configuration, opens the database and composes the services.
 
     python app.py migrate                      create or upgrade the schema
-    python app.py create-org NAME [--minutes N] [--webhook-url URL] [--caller-id E164]
-                                               create an organization and print its first API key
+    python app.py create-org NAME [--minutes N] [--webhook-url URL] [--caller-id E164] [--email E [--password P]]
+                                               create an organization and print its first API key; with
+                                               --email also its first console user (a one-time sign-in link
+                                               is printed unless --password is given)
+    python app.py add-user ORG --email E [--password P]  another console user for ORG
     python app.py issue-key ORG [--name NAME]  another API key for ORG (id or name), printed once
     python app.py list-orgs                    organizations: id, name, usage, keys (never a secret)
     python app.py revoke-key PREFIX --org ORG  revoke the key whose prefix (vb_live_<prefix>_...) is given
@@ -31,6 +34,7 @@ from gevent.pywsgi import WSGIServer  # noqa: E402
 from api import create_app  # noqa: E402
 from calls.dispatcher import Dispatcher  # noqa: E402
 from config import Config, ConfigError, load_config  # noqa: E402
+from console.cli import check_user_args, console_url, create_user  # noqa: E402
 from models import Agent, ApiKey, Organization, database, migrate, open_database  # noqa: E402
 from models.tenancy import name_key  # noqa: E402
 from webhooks.delivery import DeliveryWorker  # noqa: E402
@@ -78,6 +82,18 @@ def _print_key(plaintext: str) -> None:
     print(f"API key (shown once, store it now): {plaintext}")
 
 
+def cmd_add_user(config: Config, args: argparse.Namespace) -> int:
+    migrate()
+    org = _find_org(args.org)
+    if org is None:
+        return _fail(f"add-user: no organization with id or name {args.org!r} (see `list-orgs`)")
+    problem = check_user_args(args)
+    if problem is not None:
+        return _fail(f"add-user: {problem}; nothing was created")
+    create_user(config, org, args)
+    return 0
+
+
 def cmd_create_org(config: Config, args: argparse.Namespace) -> int:
     try:
         caller_id, webhook_url = _org_settings(config, args)
@@ -88,6 +104,9 @@ def cmd_create_org(config: Config, args: argparse.Namespace) -> int:
     if args.minutes < 0:
         return _fail("create-org: --minutes must not be negative; nothing was created")
     migrate()
+    problem = check_user_args(args)
+    if problem is not None:
+        return _fail(f"create-org: {problem}; nothing was created")
     existing = _find_org_by_name(args.name)
     if existing is not None:
         return _fail(f"create-org: an organization named {existing.name!r} already exists ({existing.id}); "
@@ -101,6 +120,8 @@ def cmd_create_org(config: Config, args: argparse.Namespace) -> int:
     print(f"organization {org.id} ({org.name})")
     _print_key(plaintext)
     print(f"webhook signing secret: {org.webhook_secret}")
+    if args.email is not None:
+        create_user(config, org, args)
     return 0
 
 
@@ -324,6 +345,8 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     host, port = server.address[:2]
     print(f"VoxBridge API listening on http://{host}:{port}  (database: {config.database_url.split('://')[0]}, "
           f"telephony: {'configured' if config.telephony_configured else 'not configured'})", flush=True)
+    print(f"Web console: {console_url(config)}/console  (first user: python app.py create-org 'My Company' "
+          "--email you@example.com)", flush=True)
     print("Create an organization and its API key: python app.py create-org 'My Company'", flush=True)
     stop = gevent.event.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -357,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
     org.add_argument("--minutes", type=int, default=1000)
     org.add_argument("--webhook-url", default=None)
     org.add_argument("--caller-id", default=None)
+    org.add_argument("--email", default=None, help="also create the first console user with this email")
+    org.add_argument("--password", default=None,
+                     help="the console user's password (10+ characters); without it a one-time link is printed")
+    user = sub.add_parser("add-user", help="add a console user to an organization")
+    user.add_argument("org", help="organization id or name")
+    user.add_argument("--email", required=True)
+    user.add_argument("--password", default=None, help="10+ characters; without it a one-time link is printed")
     issue = sub.add_parser("issue-key", help="issue another API key for an organization (printed once)")
     issue.add_argument("org", help="organization id or name")
     issue.add_argument("--name", default="cli")
@@ -384,9 +414,9 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:  # e.g. a DATABASE_URL only opening the database can judge
             print(exc, file=sys.stderr)
             return 2
-    handlers = {"migrate": cmd_migrate, "create-org": cmd_create_org, "issue-key": cmd_issue_key,
-                "revoke-key": cmd_revoke_key, "list-orgs": cmd_list_orgs, "serve": cmd_serve,
-                "check-config": cmd_check_config, "demo": cmd_demo}
+    handlers = {"migrate": cmd_migrate, "create-org": cmd_create_org, "add-user": cmd_add_user,
+                "issue-key": cmd_issue_key, "revoke-key": cmd_revoke_key, "list-orgs": cmd_list_orgs,
+                "serve": cmd_serve, "check-config": cmd_check_config, "demo": cmd_demo}
     return handlers[args.command](config, args)
 
 

@@ -111,6 +111,13 @@ def _log_level(value: str) -> str:
     return value
 
 
+def _session_secret(value: str) -> str:
+    value = value.strip()
+    if value and (len(value) < 32 or not re.fullmatch(r"[\x21-\x7e]+", value)):
+        raise ValueError("must be at least 32 printable characters without spaces (or empty: random per process)")
+    return value
+
+
 def _setting(env: str, default: str, parse: Callable[[str], Any], doc: str, secret: bool = False) -> Any:
     return field(default=None, metadata={"env": env, "default": default, "parse": parse, "doc": doc,
                                          "secret": secret})
@@ -232,11 +239,26 @@ class Config:
     s3_access_key_id: str = _setting("S3_ACCESS_KEY_ID", "", _str, "Access key id for S3_ENDPOINT_URL")
     s3_secret_access_key: str = _setting("S3_SECRET_ACCESS_KEY", "", _str, "Secret key for S3_ENDPOINT_URL",
                                          secret=True)
+    console_secret_key: str = _setting("CONSOLE_SECRET_KEY", "", _session_secret,
+                                       "Key signing the web console's session cookies, 32+ characters (random "
+                                       "at each start when empty: sign-ins end at restart)", secret=True)
+    console_secure_cookies: bool = _setting("CONSOLE_SECURE_COOKIES", "false", _bool,
+                                            "Console cookies only over https (on by itself when API_PUBLIC_URL "
+                                            "is https://)")
+    console_session_hours: int = _setting("CONSOLE_SESSION_HOURS", "12", _int_range(1, 24 * 30),
+                                          "Hours a console sign-in lasts")
+    console_sign_in_attempts: int = _setting("CONSOLE_SIGN_IN_ATTEMPTS", "5", _int_range(1, 1000),
+                                             "Failed console sign-ins allowed per email and client address in "
+                                             "15 minutes (then 429)")
     log_level: str = _setting("LOG_LEVEL", "INFO", _log_level, "Logging level")
 
     @property
     def telephony_configured(self) -> bool:
         return bool(self.esl_hosts)
+
+    @property
+    def console_cookies_secure(self) -> bool:
+        return self.console_secure_cookies or self.api_public_url.lower().startswith("https://")
 
     @property
     def esl_nodes(self) -> list[EslNode]:

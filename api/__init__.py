@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import Flask, request
 
+import console
 from api import (
     agents,
     calls,
@@ -22,6 +23,7 @@ from api.auth import KeyCache, RateLimiter, authenticate
 from api.openapi_console import CONSOLE_SCHEMAS  # noqa: F401 - importing it adds the console API's entries
 from api.openapi_inbound import INBOUND_SCHEMAS  # noqa: F401 - importing it adds the inbound webhook's entries
 from config import Config
+from console import auth as console_auth
 from models import database
 from sip.provisioning import OfflineProvisioner
 from sip.secrets_box import SecretBox
@@ -44,6 +46,7 @@ def create_app(config: Config, call_control: Any = None, provisioner: Any = None
     app.extensions["voxbridge.secret_box"] = box
     app.extensions["voxbridge.provisioner"] = provisioner or OfflineProvisioner(box)
     limiter = RateLimiter(config.rate_limit_per_minute)
+    app.extensions["voxbridge.api_rate_limiter"] = limiter
     keys = KeyCache(ttl_s=config.api_key_cache_s)
 
     @app.before_request
@@ -51,7 +54,7 @@ def create_app(config: Config, call_control: Any = None, provisioner: Any = None
         if request.path in health.PATHS:
             return  # health opens the database itself (an unreachable one is its 503, not a 500); live never does
         database.connect(reuse_if_open=True)
-        if request.path.startswith("/v1/"):
+        if request.path.startswith("/v1/") and not console_auth.api_session():
             authenticate(limiter, keys)
 
     @app.teardown_request
@@ -61,5 +64,6 @@ def create_app(config: Config, call_control: Any = None, provisioner: Any = None
 
     for blueprint in BLUEPRINTS + tuple(extra_blueprints):
         app.register_blueprint(blueprint)
+    console.init_app(app, config)
     errors.register(app)
     return app

@@ -32,7 +32,13 @@ def touch_last_used(key: ApiKey) -> None:
 def _to_dict(key: ApiKey) -> dict[str, Any]:
     return {"id": key.id, "object": "api_key", "name": key.name, "prefix": f"{KEY_PREFIX}{key.prefix}",
             "created_at": iso(key.created_at), "last_used_at": iso(key.last_used_at),
-            "revoked_at": iso(key.revoked_at), "current": key.id == g.api_key.id}
+            "revoked_at": iso(key.revoked_at), "current": key.id == _current_key_id()}
+
+
+def _current_key_id() -> str | None:
+    """The key making the request; None when a signed-in console user makes it."""
+    current = g.get("api_key")
+    return None if current is None else current.id
 
 
 def _key_or_404(key_id: str) -> ApiKey:
@@ -68,7 +74,7 @@ def revoke(key_id: str):
     ?force=true. Revoking a revoked key is a no-op that answers the key as it is."""
     key = _key_or_404(key_id)
     if key.revoked_at is None:
-        if key.id == g.api_key.id and request.args.get("force") != "true":
+        if key.id == _current_key_id() and request.args.get("force") != "true":
             raise ApiError(409, "revoking_current_key",
                            "this is the key making the request; revoke it with another key, or add ?force=true")
         key.revoke()

@@ -19,6 +19,7 @@ from models.call import (
     Call,
     CallEvent,
 )
+from models.console_user import ConsoleUser
 from models.idempotency import IdempotencyRecord
 from models.migrations import current_version, migrate
 from models.number import PhoneNumber
@@ -27,7 +28,8 @@ from models.tenancy import ApiKey, Organization
 from models.webhook import WebhookAttempt, WebhookDelivery
 
 __all__ = [
-    "Agent", "ApiKey", "BaseModel", "Call", "CallEvent", "IdempotencyRecord", "JSONField", "Organization",
+    "Agent", "ApiKey", "BaseModel", "Call", "CallEvent", "ConsoleUser", "IdempotencyRecord", "JSONField",
+    "Organization",
     "PhoneNumber", "SipAccount", "TRANSPORTS", "WebhookAttempt", "WebhookDelivery", "DIRECTIONS", "STATUSES",
     "PENDING_STATUSES", "LIVE_STATUSES",
     "FINAL_STATUSES", "QUEUED", "SCHEDULED", "CALLING", "RINGING", "IN_PROGRESS", "COMPLETED", "FAILED",

@@ -129,6 +129,12 @@ def _machine_detection(db: peewee.Database) -> None:
         migrator.add_column("call", "answered_by_ms", peewee.IntegerField(null=True)))
 
 
+def _console_users(db: peewee.Database) -> None:
+    from models.console_user import ConsoleUser
+
+    db.create_tables([ConsoleUser])
+
+
 STEPS: list[Step] = [
     Step(1, "organizations, keys, agents, calls, events, numbers, webhook outbox, idempotency", _initial),
     Step(2, "customer SIP accounts; numbers bound to an account", _sip_accounts),
@@ -137,6 +143,7 @@ STEPS: list[Step] = [
     Step(5, "signing secret rotation, API keys' last use, webhook delivery attempts", _console_api),
     Step(6, "recordings uploaded to object storage: the call keeps the object key", _recording_objects),
     Step(7, "answering-machine detection: a call's policy and who answered", _machine_detection),
+    Step(11, "web console users (email, password hash, sessions, one-time sign-in links)", _console_users),
 ]
 
 
