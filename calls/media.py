@@ -452,6 +452,8 @@ class MediaBridge(MediaHooks):
                  "end_ms": int(turn.end_ms), "interrupted": bool(turn.interrupted)}
         if turn.source != "speech":
             entry["source"] = turn.source
+        if turn.latency is not None:
+            entry["latency"] = dict(turn.latency)
         with _connection():
             Call.update(transcript=_appended(Call.transcript, json.dumps(entry))).where(Call.id == call_id).execute()
 

@@ -143,3 +143,4 @@ class TurnRecord(Frame):
     end_ms: int
     interrupted: bool = False
     source: str = "speech"
+    latency: dict[str, float | None] | None = None  # agent turns: pipeline.latency.TurnLatency.as_dict()
