@@ -33,13 +33,14 @@ from calls.dispatcher import Dispatcher  # noqa: E402
 from config import Config, ConfigError, load_config  # noqa: E402
 from models import Agent, ApiKey, Organization, database, migrate, open_database  # noqa: E402
 from models.tenancy import name_key  # noqa: E402
+from observability.logs import configure_logging  # noqa: E402
 from webhooks.delivery import DeliveryWorker  # noqa: E402
 
 log = logging.getLogger("voxbridge")
 
 
 def _setup(config: Config) -> None:
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_level, config.log_format)
     open_database(config.database_url, config.database_pool_size)
 
 

@@ -44,6 +44,7 @@ from models import (
     database,
     utcnow,
 )
+from observability.context import call_context
 
 log = logging.getLogger(__name__)
 JOB_RESULT_GRACE_S = 0.25
@@ -211,6 +212,10 @@ class CallController:
         transition(call, QUEUED, reason=f"deferred: {reason}", attempt=call.attempt - 1, next_attempt_at=next_at)
 
     def _originate(self, node: Any, call: Call) -> None:
+        with call_context(call.id):
+            self._originate_logged(node, call)
+
+    def _originate_logged(self, node: Any, call: Call) -> None:
         try:
             with database.connection_context():
                 self._originate_on(node, call)
@@ -327,7 +332,8 @@ class CallController:
     def handle_event(self, node_name: str, event: Any) -> None:
         """Entry point for every event of every node (called in the node's reader greenlet)."""
         try:
-            with database.connection_context():
+            with call_context(event.get("variable_voxbridge_call_id") or event.get("Unique-ID")), \
+                    database.connection_context():
                 self._dispatch(node_name, event)
         except Exception:
             log.exception("handling %s from %s failed", getattr(event, "name", "?"), node_name)

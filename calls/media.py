@@ -31,6 +31,7 @@ from calls.machine_detection import after_detection, build_gate, policy_for
 from calls.machine_detection import check as check_machine_detection
 from calls.phone_text import plausible_phone_text
 from models import LIVE_STATUSES, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
+from observability.context import in_context
 from pipeline.frames import Frame, TurnRecord
 from pipeline.greeting import GREETING_STARTS
 from pipeline.providers import (
@@ -276,7 +277,7 @@ class MediaBridge(MediaHooks):
         (and an ESL command half-sent). Killing the waiter here leaves the work to finish cleanly, and stop()
         waits for it.
         """
-        return self._work.spawn(fn, *args).get()
+        return self._work.spawn(in_context(fn), *args).get()
 
     def __repr__(self) -> str:  # never show the secret
         return f"MediaBridge({self.public_url!r})"
@@ -314,11 +315,11 @@ class MediaBridge(MediaHooks):
     def on_dtmf(self, call_id: str, digit: str) -> None:
         session = self.sessions.get(call_id)
         if session is not None:
-            self._work.spawn(session.push_dtmf, digit)
+            self._work.spawn(in_context(session.push_dtmf), digit)
 
     def on_hangup(self, call_id: str) -> None:
         """The attempt ended: stop the conversation, then analyse the call (in a greenlet of its own)."""
-        self._work.spawn(self.finish_call, call_id)
+        self._work.spawn(in_context(self.finish_call), call_id)
 
     def end_session(self, call_id: str) -> None:
         """Stop the call's conversation now, recording an agent turn the hang-up cut off (synchronous).
@@ -395,7 +396,7 @@ class MediaBridge(MediaHooks):
         if current is not None and not current.ended:
             current.stop(reason)
         self.sessions.pop(info.call_id, None)
-        self._work.spawn(self._control, info.call_id, "fail", f"voice pipeline could not start: {reason}")
+        self._work.spawn(in_context(self._control), info.call_id, "fail", f"voice pipeline could not start: {reason}")
 
     def _registry_providers(self, agent: Agent, info: StreamInfo) -> MediaProviders:
         """The agent's providers by name; keys come from the deployment's Config, never from the agent.
@@ -410,7 +411,7 @@ class MediaBridge(MediaHooks):
             return lambda why: record_provider_fallback(call_id, kind, why)
 
         def record_later(kind: str, why: str) -> None:  # mid-call: off the audio path
-            self._work.spawn(record_provider_fallback, call_id, kind, why)
+            self._work.spawn(in_context(record_provider_fallback), call_id, kind, why)
 
         stt = _build_or_offline(build_stt, settings["stt"], self.config, call_id, record("stt"))
         llm = _build_or_offline(build_llm, settings["llm"], self.config, call_id, record("llm"))

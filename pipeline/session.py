@@ -21,6 +21,7 @@ import gevent
 import gevent.greenlet
 import gevent.lock
 
+from observability.context import spawn
 from pipeline.audio import Rechunker, duration_ms
 from pipeline.caller_input import CallerInput
 from pipeline.clock import REAL_CLOCK, Clock
@@ -140,7 +141,7 @@ class Session(CallerInput):
             log.warning("STT could not start: %s", exc)
             self._stt_failures = 1
             if not self._reopen_stt():
-                self._ticker = gevent.spawn(self._tick_loop)  # to hang up after the failure line
+                self._ticker = spawn(self._tick_loop)  # to hang up after the failure line
                 return
         if self.ended:
             # stop() ran while the STT stream was opening (the caller hung up during start-up): nothing
@@ -149,8 +150,8 @@ class Session(CallerInput):
             return
         self._heard_at = self.now_ms()  # audio is taken from now on; frames queued meanwhile are a backlog
         self._last_activity = self._heard_at  # quiet (before an "auto" greeting) counts from here too
-        self._ticker = gevent.spawn(self._tick_loop)
-        self._preparing = gevent.spawn(self._prepare_canned)
+        self._ticker = spawn(self._tick_loop)
+        self._preparing = spawn(self._prepare_canned)
         if not self._greeting.owed:
             self._greet()
 
@@ -199,8 +200,8 @@ class Session(CallerInput):
         self._agent = _AgentTurn(kind=kind, marks=marks)
         self._progress_at = now if since is None else min(since, now)
         self._llm_attempt = attempt
-        self._reply = gevent.spawn(self._reply_task, text, apologise)
-        self._watchdog = gevent.spawn(self._watch, self._reply, text)
+        self._reply = spawn(self._reply_task, text, apologise)
+        self._watchdog = spawn(self._watch, self._reply, text)
 
     def _mark(self, name: str) -> None:
         """A moment of the running reply's latency breakdown (from its own greenlet only: a reply that was cut

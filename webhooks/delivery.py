@@ -17,6 +17,7 @@ import urllib3
 from background import BackgroundLoop
 from models import WebhookDelivery, database, is_postgres, utcnow
 from models.webhook import DELIVERED, FAILED, PENDING
+from observability.context import call_context
 from webhooks.attempts import log_attempt
 from webhooks.signing import SIGNATURE_HEADER, sign
 from webhooks.targets import MAX_ADDRESSES_TRIED, Resolver, UnsafeTarget, check_target, post_pinned
@@ -146,8 +147,9 @@ class DeliveryWorker(BackgroundLoop):
             if index:
                 self._lease([r.id for r in rows[index:]])  # the rows still waiting: renew their lease
             started = time.monotonic()
-            result = self.send(row)
-            self.record(row, result, time.monotonic() - started)
+            with call_context(row.call_id):
+                result = self.send(row)
+                self.record(row, result, time.monotonic() - started)
             results.append(result)
         return results
 
