@@ -34,6 +34,7 @@ from config import Config, ConfigError, load_config  # noqa: E402
 from models import Agent, ApiKey, Organization, database, migrate, open_database  # noqa: E402
 from models.tenancy import name_key  # noqa: E402
 from observability.logs import configure_logging  # noqa: E402
+from observability.metrics import use_multiprocess_dir  # noqa: E402
 from webhooks.delivery import DeliveryWorker  # noqa: E402
 
 log = logging.getLogger("voxbridge")
@@ -305,6 +306,9 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     if hasattr(database.obj, "close_all"):
         database.obj.close_all()
     listener = _listen(config)
+    metrics_dir = use_multiprocess_dir(config.prometheus_multiproc_dir, config.api_workers)
+    if metrics_dir:
+        log.info("metrics: processes share %s (PROMETHEUS_MULTIPROC_DIR)", metrics_dir)
     relay_listener, relay = _open_relay(config)
     children = _fork_api_workers(config, listener, relay_listener, relay)
     app, dispatcher, webhooks, call_control = build_services(config)

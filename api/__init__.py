@@ -12,6 +12,7 @@ from api import (
     errors,
     health,
     keys,
+    metrics,
     numbers,
     openapi,
     organization,
@@ -26,7 +27,7 @@ from sip.provisioning import OfflineProvisioner
 from sip.secrets_box import SecretBox
 
 BLUEPRINTS = (calls.bp, agents.bp, organization.bp, numbers.bp, sip_accounts.bp, health.bp, openapi.bp,
-              keys.bp, deliveries.bp, recordings.bp)
+              keys.bp, deliveries.bp, recordings.bp, metrics.bp)
 
 
 def create_app(config: Config, call_control: Any = None, provisioner: Any = None,

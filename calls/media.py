@@ -32,6 +32,7 @@ from calls.machine_detection import check as check_machine_detection
 from calls.phone_text import plausible_phone_text
 from models import LIVE_STATUSES, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
 from observability.context import in_context
+from observability.metrics import observe_turn, provider_labels
 from pipeline.frames import Frame, TurnRecord
 from pipeline.greeting import GREETING_STARTS
 from pipeline.providers import (
@@ -374,7 +375,8 @@ class MediaBridge(MediaHooks):
         providers = self.build_providers(agent, info)
         config = session_config(agent, call, info.sample_rate, float(self.config.max_call_duration_s),
                                 float(getattr(self.config, "provider_timeout_s", SessionConfig.provider_timeout)))
-        callbacks = self._callbacks(call.id, config.bidirectional)
+        callbacks = self._callbacks(call.id, config.bidirectional,
+                                    provider_labels(providers.stt, providers.llm, providers.tts))
 
         def make_session(answered_by: str | None = None) -> Session:
             chosen = config if answered_by is None else after_detection(config, answered_by)
@@ -425,12 +427,13 @@ class MediaBridge(MediaHooks):
         return build_llm(agent_llm_settings(agent), self.config)
 
     # ---- session callbacks -----------------------------------------------------------------------------------
-    def _callbacks(self, call_id: str, streamed: bool = False) -> SessionCallbacks:
+    def _callbacks(self, call_id: str, streamed: bool = False,
+                   providers: dict[str, str] | None = None) -> SessionCallbacks:
         # A streamed voice is cut by the killAudio the session sends (it also ends the silence playback the
         # controller re-arms); a uuid_break on top would break, or with `all` flush, that re-armed playback.
         break_playback = (lambda: None) if streamed else (lambda: self._shielded(self._control, call_id, "break"))
         return SessionCallbacks(
-            on_turn=lambda turn: self._shielded(self.record_turn, call_id, turn),
+            on_turn=lambda turn: self._on_turn(call_id, turn, providers),
             break_playback=break_playback,
             end_call=lambda reason: self._shielded(self._session_ended_call, call_id, reason),
             transfer_call=lambda destination, reason: self._shielded(self.transfer, call_id, destination, reason),
@@ -446,6 +449,11 @@ class MediaBridge(MediaHooks):
             self._control(call_id, "fail", f"voice pipeline failed before the agent spoke: {reason}")
         else:
             self._control(call_id, "hangup", f"agent ended the call: {reason}")
+
+    def _on_turn(self, call_id: str, turn: TurnRecord, providers: dict[str, str] | None) -> None:
+        if providers is not None:
+            observe_turn(turn.latency, providers)
+        self._shielded(self.record_turn, call_id, turn)
 
     def record_turn(self, call_id: str, turn: TurnRecord) -> None:
         """Append one turn to Call.transcript in a single UPDATE, so concurrent writers never lose a turn."""
