@@ -20,3 +20,12 @@ def scrape(client, **headers) -> str:
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.content_type.startswith("text/plain")
     return response.get_data(as_text=True)
+
+
+def names(text: str) -> set[str]:
+    """Every metric a scrape declares (# TYPE, even with no sample yet) and every sample name in it."""
+    found = set()
+    for family in text_string_to_metric_families(text):
+        found.add(family.name)
+        found.update(s.name for s in family.samples)
+    return found
