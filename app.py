@@ -18,6 +18,7 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 
@@ -346,6 +347,8 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
         uploader.stop()
     if call_control is not None:
         call_control.stop()
+    if metrics_dir and not config.prometheus_multiproc_dir:
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # the private one serve made
     return 0
 
 
