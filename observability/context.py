@@ -23,11 +23,14 @@ def current_call_id() -> str | None:
     return _CALL_ID.get()
 
 
+def _valid(call_id: str | None) -> str | None:
+    return call_id if isinstance(call_id, str) and _CALL_ID_RE.fullmatch(call_id) else None
+
+
 @contextlib.contextmanager
 def call_context(call_id: str | None) -> Iterator[None]:
     """Code in this block (and greenlets it starts through spawn()) works for call_id."""
-    valid = call_id if isinstance(call_id, str) and _CALL_ID_RE.fullmatch(call_id) else None
-    token = _CALL_ID.set(valid)
+    token = _CALL_ID.set(_valid(call_id))
     try:
         yield
     finally:
@@ -51,4 +54,4 @@ def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> gevent.Greenlet:
 
 def enter_call(call_id: str | None) -> None:
     """For a greenlet that serves one call for the rest of its life (the audio socket's): no block to close."""
-    _CALL_ID.set(call_id if isinstance(call_id, str) and _CALL_ID_RE.fullmatch(call_id) else None)
+    _CALL_ID.set(_valid(call_id))

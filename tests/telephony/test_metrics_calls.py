@@ -1,5 +1,6 @@
 """/metrics after a scripted call through the simulator: the dial, the live call on its node and organization,
-and each agent turn's latency under the call's provider names, equal to what the call's transcript stores."""
+and each agent turn's latency under the call's provider names, equal to what the call's transcript stores and
+what call.ended summarises."""
 import pytest
 
 from api import create_app
@@ -9,7 +10,7 @@ from pipeline.fakes import say
 from tests.observability.metrics_helpers import scrape, value
 
 from .conftest import running_controller, wait_for
-from .test_voice_pipeline_calls import Providers, finished, place_call, transcript
+from .test_voice_pipeline_calls import Providers, finished, place_call, transcript, webhook
 
 PROVIDERS = {"stt": "fixed", "llm": "fake-llm", "tts": "fake-tts"}  # the names of Providers' fakes
 
@@ -57,3 +58,9 @@ def test_a_call_through_the_simulator_is_counted_and_its_turn_latencies_observed
     # Both replies came from the LLM and were synthesised; a keypad turn has no voiced end, so no total.
     assert _histogram(after, "llm_first_token", "count") - _histogram(before, "llm_first_token", "count") == 2
     assert _histogram(after, "total", "count") == _histogram(before, "total", "count")
+    # call.ended summarises the same turns: p50 and max per component.
+    summary = webhook(call.id, "call.ended")["latency"]
+    first_tokens = sorted(turn["llm_first_token_ms"] for turn in agent_turns)
+    assert summary["llm_first_token_ms"] == {"p50": round(sum(first_tokens) / 2, 1), "max": first_tokens[-1],
+                                             "count": 2}
+    assert summary["total_ms"] == {"p50": None, "max": None, "count": 0}
