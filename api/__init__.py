@@ -48,8 +48,9 @@ def create_app(config: Config, call_control: Any = None, provisioner: Any = None
 
     @app.before_request
     def _open_and_authenticate():
-        if request.path in health.PATHS:
-            return  # health opens the database itself (an unreachable one is its 503, not a 500); live never does
+        if request.path in health.PATHS or request.path == metrics.PATH:
+            return  # health opens the database itself (an unreachable one is its 503, not a 500); live never does;
+            # /metrics too (an unreachable one is voxbridge_database_up 0, the rest still scraped)
         database.connect(reuse_if_open=True)
         if request.path.startswith("/v1/"):
             authenticate(limiter, keys)

@@ -23,7 +23,7 @@ from typing import Any
 
 from peewee import fn
 
-from models import LIVE_STATUSES, PENDING_STATUSES, Call, WebhookDelivery
+from models import LIVE_STATUSES, PENDING_STATUSES, Call, WebhookDelivery, database
 from models.webhook import PENDING
 
 log = logging.getLogger(__name__)
@@ -126,6 +126,23 @@ class StateCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
+        try:
+            database.connect(reuse_if_open=True)
+            families = list(self._from_database(GaugeMetricFamily))
+        except Exception as exc:  # a database outage must not hide the event metrics and nodes from the scrape
+            log.warning("metrics: database unreachable: %s", type(exc).__name__)
+            families = []
+        yield GaugeMetricFamily("voxbridge_database_up", "The scrape could read the database (1) or not (0)",
+                                value=1 if families else 0)
+        yield from families
+
+        nodes = GaugeMetricFamily("voxbridge_esl_node_up", "FreeSWITCH node connected (1) or down (0), as call "
+                                  "control sees it", labels=["node"])
+        for node in self._nodes():
+            nodes.add_metric([str(node.get("node", ""))[:200]], 1 if node.get("alive") else 0)
+        yield nodes
+
+    def _from_database(self, GaugeMetricFamily: Any) -> Iterator[Any]:  # noqa: N803 - the class, imported late
         active = GaugeMetricFamily("voxbridge_active_calls", "Live calls (calling, ringing, in progress) per "
                                    "FreeSWITCH node and organization id", labels=["node", "organization"])
         rows = (Call.select(Call.node, Call.organization, fn.COUNT(Call.id).alias("n"))
@@ -145,12 +162,6 @@ class StateCollector:
         backlog = WebhookDelivery.select().where(WebhookDelivery.status == PENDING).count()
         yield GaugeMetricFamily("voxbridge_webhook_backlog", "Webhook deliveries not yet delivered nor given up",
                                 value=backlog)
-
-        nodes = GaugeMetricFamily("voxbridge_esl_node_up", "FreeSWITCH node connected (1) or down (0), as call "
-                                  "control sees it", labels=["node"])
-        for node in self._nodes():
-            nodes.add_metric([str(node.get("node", ""))[:200]], 1 if node.get("alive") else 0)
-        yield nodes
 
     def _nodes(self) -> list[Mapping[str, Any]]:
         if self.call_control is None or not hasattr(self.call_control, "health"):

@@ -168,3 +168,20 @@ def test_serve_empties_the_directory_before_the_workers_start(tmp_path):
     subprocess.run([sys.executable, "-c", script], env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, check=True,
                    timeout=60)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_a_database_outage_is_reported_and_the_rest_still_scraped(db, monkeypatch):
+    import peewee
+
+    from observability.metrics import StateCollector
+
+    def unreachable(self, family):
+        raise peewee.OperationalError("could not connect to server")
+
+    text = scrape(app_with({}, call_control=Nodes()))
+    assert value(text, "voxbridge_database_up") == 1
+    monkeypatch.setattr(StateCollector, "_from_database", unreachable)
+    text = scrape(app_with({}, call_control=Nodes()))
+    assert value(text, "voxbridge_database_up") == 0
+    assert value(text, "voxbridge_esl_node_up", node="fs1:8021") == 1 and "voxbridge_queue_depth" not in text
+    assert "voxbridge_dial_attempts_total" in text
