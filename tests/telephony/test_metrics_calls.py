@@ -1,10 +1,15 @@
 """/metrics after a scripted call through the simulator: the dial, the live call on its node and organization,
 and each agent turn's latency under the call's provider names, equal to what the call's transcript stores and
 what call.ended summarises."""
+import io
+import json
+import logging
+
 import pytest
 
 from api import create_app
 from models import Call
+from observability.logs import configure_logging
 from observability.metrics import COMPONENT_LABELS
 from pipeline.fakes import say
 from tests.observability.metrics_helpers import scrape, value
@@ -25,7 +30,8 @@ def _histogram(text, component, what):
     return value(text, f"voxbridge_turn_latency_seconds_{what}", component=component, **PROVIDERS) or 0.0
 
 
-def test_a_call_through_the_simulator_is_counted_and_its_turn_latencies_observed(voice_controller, sim, caller_org):
+def test_a_call_through_the_simulator_is_counted_and_its_turn_latencies_observed(voice_controller, sim, caller_org,
+                                                                                 auth):
     metrics = create_app(voice_controller.config, call_control=voice_controller).test_client()
     before = scrape(metrics)
     voice_controller.media.build_providers = Providers(replies=[say("Hello, press a key."),
@@ -64,3 +70,26 @@ def test_a_call_through_the_simulator_is_counted_and_its_turn_latencies_observed
     assert summary["llm_first_token_ms"] == {"p50": round(sum(first_tokens) / 2, 1), "max": first_tokens[-1],
                                              "count": 2}
     assert summary["total_ms"] == {"p50": None, "max": None, "count": 0}
+    shown = metrics.get(f"/v1/calls/{call.id}", headers=auth).get_json()
+    assert shown["latency"] == summary and [t.get("latency") for t in shown["transcript"]][0] == agent_turns[0]
+
+
+def test_json_log_lines_of_a_simulated_call_carry_its_call_id(voice_controller, sim, caller_org):
+    """Everything logged about the call - by the controller, the audio socket, the session - says which call."""
+    stream = io.StringIO()
+    levels = {name: logging.getLogger(name).level for name in ("", "peewee")}
+    handler = configure_logging("INFO", "json", stream)
+    try:
+        voice_controller.media.build_providers = Providers(replies=[say("Hello there."), say("Bye.")])
+        call, _ = place_call(voice_controller, caller_org, {"silence_reprompt_s": 60})
+        wait_for(lambda: transcript(call.id) == [("agent", "Hello there.")])
+        sim.hangup_far_end(call.channel_uuid)
+        finished(call.id)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    about_the_call = [line for line in lines if call.id in line["message"]]
+    assert about_the_call, lines
+    assert [line for line in about_the_call if line["call_id"] != call.id] == []
