@@ -21,6 +21,7 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 
@@ -37,13 +38,15 @@ from config import Config, ConfigError, load_config  # noqa: E402
 from console.cli import check_user_args, console_url, create_user  # noqa: E402
 from models import Agent, ApiKey, Organization, database, migrate, open_database  # noqa: E402
 from models.tenancy import name_key  # noqa: E402
+from observability.logs import configure_logging  # noqa: E402
+from observability.metrics import use_multiprocess_dir  # noqa: E402
 from webhooks.delivery import DeliveryWorker  # noqa: E402
 
 log = logging.getLogger("voxbridge")
 
 
 def _setup(config: Config) -> None:
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_level, config.log_format)
     open_database(config.database_url, config.database_pool_size)
 
 
@@ -325,6 +328,9 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     if hasattr(database.obj, "close_all"):
         database.obj.close_all()
     listener = _listen(config)
+    metrics_dir = use_multiprocess_dir(config.prometheus_multiproc_dir, config.api_workers)
+    if metrics_dir:
+        log.info("metrics: processes share %s (PROMETHEUS_MULTIPROC_DIR)", metrics_dir)
     relay_listener, relay = _open_relay(config)
     children = _fork_api_workers(config, listener, relay_listener, relay)
     app, dispatcher, webhooks, call_control = build_services(config)
@@ -364,6 +370,8 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
         uploader.stop()
     if call_control is not None:
         call_control.stop()
+    if metrics_dir and not config.prometheus_multiproc_dir:
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # the private one serve made
     return 0
 
 

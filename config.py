@@ -5,6 +5,7 @@ one ConfigError that names each variable, so an operator fixes a .env in one pas
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -116,6 +117,27 @@ def _session_secret(value: str) -> str:
     if value and (len(value) < 32 or not re.fullmatch(r"[\x21-\x7e]+", value)):
         raise ValueError("must be at least 32 printable characters without spaces (or empty: random per process)")
     return value
+
+
+def _choice(*words: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        value = value.strip().lower()
+        if value not in words:
+            raise ValueError(f"must be {' or '.join(words)}")
+        return value
+
+    return parse
+
+
+def _networks(value: str) -> tuple:
+    """Comma-separated CIDR networks (a bare address is a /32 or /128)."""
+    networks = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"{part!r} is not a network such as 10.0.0.0/8 or ::1/128") from None
+    return tuple(networks)
 
 
 def _setting(env: str, default: str, parse: Callable[[str], Any], doc: str, secret: bool = False) -> Any:
@@ -251,6 +273,17 @@ class Config:
                                              "Failed console sign-ins allowed per email and client address in "
                                              "15 minutes (then 429)")
     log_level: str = _setting("LOG_LEVEL", "INFO", _log_level, "Logging level")
+    log_format: str = _setting("LOG_FORMAT", "text", _choice("text", "json"),
+                               "Log lines as text, or as JSON lines carrying the call id (docs/observability.md)")
+    metrics_token: str = _setting("METRICS_TOKEN", "", _str,
+                                  "Bearer token GET /metrics requires (16+ characters). Empty: /metrics answers "
+                                  "only clients in METRICS_ALLOW_FROM", secret=True)
+    metrics_allow_from: tuple = _setting("METRICS_ALLOW_FROM", "127.0.0.1/32,::1/128", _networks,
+                                         "Networks (CIDR, comma-separated) /metrics answers without a token when "
+                                         "METRICS_TOKEN is empty; empty: nobody")
+    prometheus_multiproc_dir: str = _setting("PROMETHEUS_MULTIPROC_DIR", "", _str,
+                                             "Directory the processes share metrics through (API_WORKERS > 1; "
+                                             "emptied at start). Unset with API_WORKERS > 1: a private one is made")
 
     @property
     def telephony_configured(self) -> bool:
@@ -301,6 +334,7 @@ def _check_derived(config: Config, problems: list[str]) -> None:
     if not re.fullmatch(r"[A-Za-z0-9_./-]{1,200}", config.recordings_dir) or ".." in config.recordings_dir:
         problems.append("RECORDINGS_DIR: a path of letters, digits, _ . / - without ..")
     _check_s3(config, problems)
+    _check_metrics(config, problems)
     if config.api_workers > 1 and config.database_url.startswith("sqlite"):
         problems.append("API_WORKERS: more than one worker needs PostgreSQL (SQLite has one writer)")
     _check_connections(config, problems)
@@ -309,6 +343,15 @@ def _check_derived(config: Config, problems: list[str]) -> None:
             problems.append(f"{env}: letters, digits, _ and - only")
     if config.outbound_gateway and not re.fullmatch(r"[A-Za-z0-9_\-.]{1,64}", config.outbound_gateway):
         problems.append("OUTBOUND_GATEWAY: letters, digits, _, - and . only")
+
+
+def _check_metrics(config: Config, problems: list[str]) -> None:
+    if config.metrics_token and not re.fullmatch(r"[A-Za-z0-9._~+/=-]{16,256}", config.metrics_token):
+        # It is compared with an Authorization header: printable, no spaces, long enough not to be guessed.
+        problems.append("METRICS_TOKEN: 16 to 256 letters, digits and ._~+/=- (or empty)")
+    directory = config.prometheus_multiproc_dir
+    if directory and not (os.path.isdir(directory) and os.access(directory, os.W_OK)):
+        problems.append("PROMETHEUS_MULTIPROC_DIR: must be an existing directory this process can write")
 
 
 def _check_connections(config: Config, problems: list[str]) -> None:

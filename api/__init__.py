@@ -13,6 +13,7 @@ from api import (
     errors,
     health,
     keys,
+    metrics,
     numbers,
     openapi,
     organization,
@@ -29,7 +30,7 @@ from sip.provisioning import OfflineProvisioner
 from sip.secrets_box import SecretBox
 
 BLUEPRINTS = (calls.bp, agents.bp, organization.bp, numbers.bp, sip_accounts.bp, health.bp, openapi.bp,
-              keys.bp, deliveries.bp, recordings.bp)
+              keys.bp, deliveries.bp, recordings.bp, metrics.bp)
 
 
 def create_app(config: Config, call_control: Any = None, provisioner: Any = None,
@@ -51,8 +52,9 @@ def create_app(config: Config, call_control: Any = None, provisioner: Any = None
 
     @app.before_request
     def _open_and_authenticate():
-        if request.path in health.PATHS:
-            return  # health opens the database itself (an unreachable one is its 503, not a 500); live never does
+        if request.path in health.PATHS or request.path == metrics.PATH:
+            return  # health opens the database itself (an unreachable one is its 503, not a 500); live never does;
+            # /metrics too (an unreachable one is voxbridge_database_up 0, the rest still scraped)
         database.connect(reuse_if_open=True)
         if request.path.startswith("/v1/") and not console_auth.api_session():
             authenticate(limiter, keys)

@@ -14,6 +14,7 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 E164 = {"type": "string", "minLength": 1, "maxLength": 40, "description": "Phone number; normalized to E.164",
         "examples": ["+14155550123"]}
 DATE_TIME = {"type": ["string", "null"], "format": "date-time"}
+LATENCY_MS = {"type": ["number", "null"], "minimum": 0}
 ID = {"type": "string", "minLength": 1}
 # Set by the server and returned in responses. Request bodies must not carry them: a request that does is a
 # 422 read_only_field naming the field (api.validation.reject_unknown), never silently ignored.
@@ -87,10 +88,26 @@ SCHEMAS: dict[str, Any] = {
                         "description": "set when answering-machine detection ran"},
         "answered_by_ms": {"type": ["integer", "null"], "description": "from answer to that decision"},
         "created_at": {"type": "string", "format": "date-time"},
+        "latency": {"$ref": "#/components/schemas/CallLatency"},
         "transcript": {"type": "array", "description": "absent in lists and batch results; lines {speaker: agent | "
                        "caller | tool, text, start_ms, end_ms, interrupted, source?: dtmf | voicemail | tool, tool?: "
                        "{name, id, status, duration_ms, arguments, result} (a tool call, arguments and result cut to "
-                       "1,000 characters)}"}}},
+                       "1,000 characters), latency?: an agent turn's breakdown (TurnLatency)}", "items": {
+                       "type": "object", "properties": {"latency": {"$ref": "#/components/schemas/TurnLatency"}}}}}},
+    "TurnLatency": {"type": "object", "description": "where one agent turn's time went, in ms (null: the turn had "
+                    "no such step)", "properties": {
+        "eou_ms": {**LATENCY_MS, "description": "caller's last voiced frame to the end of the turn being decided"},
+        "stt_final_ms": {**LATENCY_MS, "description": "caller's last voiced frame to the final transcript"},
+        "llm_first_token_ms": {**LATENCY_MS, "description": "reply started to the LLM's first token"},
+        "tts_first_audio_ms": {**LATENCY_MS, "description": "first sentence sent to the TTS to its first audio"},
+        "delivery_ms": {**LATENCY_MS, "description": "first TTS audio to the first agent audio handed to the switch"},
+        "total_ms": {**LATENCY_MS, "description": "caller's last voiced frame to the first agent audio out"}}},
+    "CallLatency": {"type": "object", "description": "per component of TurnLatency, over the call's agent turns",
+                    "properties": {name: {"$ref": "#/components/schemas/LatencySummary"} for name in (
+                        "eou_ms", "stt_final_ms", "llm_first_token_ms", "tts_first_audio_ms", "delivery_ms",
+                        "total_ms")}},
+    "LatencySummary": {"type": "object", "required": ["p50", "max", "count"], "properties": {
+        "p50": LATENCY_MS, "max": LATENCY_MS, "count": {"type": "integer", "minimum": 0}}},
     "CallEventList": {"type": "object", "properties": {"object": {"type": "string", "const": "list"}, "data": {
         "type": "array", "items": {"type": "object", "properties": {
             "from": {"type": ["string", "null"]}, "to": {"type": "string"}, "reason": {"type": ["string", "null"]},
@@ -219,6 +236,14 @@ PATHS: dict[str, dict[str, Any]] = {
                                   "FreeSWITCH node are up; 503 `degraded` with `down` naming what is not", ready=True)},
     "/health/live": {"get": _health_op("Liveness: the process answers; no dependency is asked (restart decisions)")},
     "/openapi.json": {"get": _op("This document", auth=False, errors=())},
+    "/metrics": {"get": {"summary": "Prometheus metrics (docs/observability.md): a METRICS_TOKEN bearer token, or "
+                                    "without one a client in METRICS_ALLOW_FROM", "security": [],
+                         "responses": {"200": {"description": "Prometheus text exposition",
+                                               "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                       "401": {"description": "METRICS_TOKEN is set and was not sent",
+                                               "content": {"application/json": {"schema": ERROR}}},
+                                       "403": {"description": "no token is set and the client is not allowed",
+                                               "content": {"application/json": {"schema": ERROR}}}}}},
     "/v1/calls/outbound": {"post": _op("Queue an outbound call (Idempotency-Key honoured)", 201,
                                        "OutboundCallRequest", "Call", WRITE_ERRORS,
                                        [{"name": "Idempotency-Key", "in": "header", "required": False,

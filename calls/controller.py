@@ -44,6 +44,8 @@ from models import (
     database,
     utcnow,
 )
+from observability.context import call_context
+from observability.metrics import count_dial
 
 log = logging.getLogger(__name__)
 JOB_RESULT_GRACE_S = 0.25
@@ -207,23 +209,31 @@ class CallController:
 
     def _defer(self, call: Call, seconds: float, reason: str) -> None:
         """Give a claimed call back to the queue without spending its attempt."""
+        count_dial("deferred")
         next_at = utcnow() + _seconds(seconds)
         transition(call, QUEUED, reason=f"deferred: {reason}", attempt=call.attempt - 1, next_attempt_at=next_at)
 
     def _originate(self, node: Any, call: Call) -> None:
+        with call_context(call.id):
+            self._originate_logged(node, call)
+
+    def _originate_logged(self, node: Any, call: Call) -> None:
         try:
             with database.connection_context():
                 self._originate_on(node, call)
         except UnsafeValue as exc:
             # A value failed its allow-list: dialing again cannot help, and nothing was sent.
+            count_dial("not_dialed")
             log.warning("call %s not dialed: %s", call.id, exc)
             with database.connection_context():
                 self._end_attempt(call.id, "INVALID_NUMBER_FORMAT", None, reason=f"not dialed: {exc}")
         except AccountNotProvisioned as exc:
+            count_dial("not_dialed")
             log.warning("call %s not dialed: %s", call.id, exc)
             with database.connection_context():
                 self._end_attempt(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason=str(exc))
         except Exception:
+            count_dial("failed")
             log.exception("originate of call %s failed", call.id)
             with database.connection_context():
                 self._end_attempt(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason="originate raised an error")
@@ -233,10 +243,12 @@ class CallController:
         if refusal is not None:
             # Every path is checked here: a gateway originate never passes the dialplan's rules.
             log.warning("call %s not dialed: %s", call.id, refusal.reason)
+            count_dial("not_dialed")
             self._end_attempt(call.id, refusal.cause, None, reason=f"not dialed ({refusal.rule}): {refusal.reason}")
             return
         if node.api(commands.uuid_exists(call.id)).strip() == "true":
             # A channel for this call still exists (a previous attempt, or a lost reply): never ring twice.
+            count_dial("not_dialed")
             self._end_attempt(call.id, "NORMAL_TEMPORARY_FAILURE", None,
                               reason="a channel for this call is still up; not dialing again")
             return
@@ -272,6 +284,7 @@ class CallController:
         try:
             job = node.wait_job(job_uuid, timeout=self.config.originate_timeout_s + 30)
         except EslError as exc:
+            count_dial("failed")
             log.warning("call %s: no BACKGROUND_JOB for %s: %s", call.id, job_uuid, exc)
             return
         body = (job.body or "").strip()
@@ -279,6 +292,7 @@ class CallController:
             # FreeSWITCH sends a failed leg's CHANNEL_HANGUP_COMPLETE (with its SIP status) before the
             # BACKGROUND_JOB, but the job result skips the event queue: let queued events go first.
             gevent.sleep(JOB_RESULT_GRACE_S)
+        count_dial("ok" if body.startswith("+OK") else "failed")
         self._on_job(call.id, call.attempt, body)
 
     def _originate_target(self, call: Call) -> commands.Target:
@@ -327,7 +341,8 @@ class CallController:
     def handle_event(self, node_name: str, event: Any) -> None:
         """Entry point for every event of every node (called in the node's reader greenlet)."""
         try:
-            with database.connection_context():
+            with call_context(event.get("variable_voxbridge_call_id") or event.get("Unique-ID")), \
+                    database.connection_context():
                 self._dispatch(node_name, event)
         except Exception:
             log.exception("handling %s from %s failed", getattr(event, "name", "?"), node_name)

@@ -33,6 +33,8 @@ from calls.machine_detection import check as check_machine_detection
 from calls.phone_text import plausible_phone_text
 from calls.tools import prepare_customer_tool, press_keys, record_tool_event, run_customer_tool, session_tools
 from models import LIVE_STATUSES, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
+from observability.context import in_context
+from observability.metrics import observe_turn, provider_labels
 from pipeline.frames import Frame, TurnRecord
 from pipeline.greeting import GREETING_STARTS
 from pipeline.providers import (
@@ -284,7 +286,7 @@ class MediaBridge(MediaHooks):
         (and an ESL command half-sent). Killing the waiter here leaves the work to finish cleanly, and stop()
         waits for it.
         """
-        return self._work.spawn(fn, *args).get()
+        return self._work.spawn(in_context(fn), *args).get()
 
     def __repr__(self) -> str:  # never show the secret
         return f"MediaBridge({self.public_url!r})"
@@ -322,11 +324,11 @@ class MediaBridge(MediaHooks):
     def on_dtmf(self, call_id: str, digit: str) -> None:
         session = self.sessions.get(call_id)
         if session is not None:
-            self._work.spawn(session.push_dtmf, digit)
+            self._work.spawn(in_context(session.push_dtmf), digit)
 
     def on_hangup(self, call_id: str) -> None:
         """The attempt ended: stop the conversation, then analyse the call (in a greenlet of its own)."""
-        self._work.spawn(self.finish_call, call_id)
+        self._work.spawn(in_context(self.finish_call), call_id)
 
     def end_session(self, call_id: str) -> None:
         """Stop the call's conversation now, recording an agent turn the hang-up cut off (synchronous).
@@ -382,7 +384,8 @@ class MediaBridge(MediaHooks):
         providers = self.build_providers(agent, info)
         config = session_config(agent, call, info.sample_rate, float(self.config.max_call_duration_s),
                                 float(getattr(self.config, "provider_timeout_s", SessionConfig.provider_timeout)))
-        callbacks = self._callbacks(call.id, config.bidirectional)
+        callbacks = self._callbacks(call.id, config.bidirectional,
+                                    provider_labels(providers.stt, providers.llm, providers.tts))
 
         def make_session(answered_by: str | None = None) -> Session:
             chosen = config if answered_by is None else after_detection(config, answered_by)
@@ -404,7 +407,7 @@ class MediaBridge(MediaHooks):
         if current is not None and not current.ended:
             current.stop(reason)
         self.sessions.pop(info.call_id, None)
-        self._work.spawn(self._control, info.call_id, "fail", f"voice pipeline could not start: {reason}")
+        self._work.spawn(in_context(self._control), info.call_id, "fail", f"voice pipeline could not start: {reason}")
 
     def _registry_providers(self, agent: Agent, info: StreamInfo) -> MediaProviders:
         """The agent's providers by name; keys come from the deployment's Config, never from the agent.
@@ -419,7 +422,7 @@ class MediaBridge(MediaHooks):
             return lambda why: record_provider_fallback(call_id, kind, why)
 
         def record_later(kind: str, why: str) -> None:  # mid-call: off the audio path
-            self._work.spawn(record_provider_fallback, call_id, kind, why)
+            self._work.spawn(in_context(record_provider_fallback), call_id, kind, why)
 
         stt = _build_or_offline(build_stt, settings["stt"], self.config, call_id, record("stt"))
         llm = _build_or_offline(build_llm, settings["llm"], self.config, call_id, record("llm"))
@@ -433,12 +436,13 @@ class MediaBridge(MediaHooks):
         return build_llm(agent_llm_settings(agent), self.config)
 
     # ---- session callbacks -----------------------------------------------------------------------------------
-    def _callbacks(self, call_id: str, streamed: bool = False) -> SessionCallbacks:
+    def _callbacks(self, call_id: str, streamed: bool = False,
+                   providers: dict[str, str] | None = None) -> SessionCallbacks:
         # A streamed voice is cut by the killAudio the session sends (it also ends the silence playback the
         # controller re-arms); a uuid_break on top would break, or with `all` flush, that re-armed playback.
         break_playback = (lambda: None) if streamed else (lambda: self._shielded(self._control, call_id, "break"))
         return SessionCallbacks(
-            on_turn=lambda turn: self._shielded(self.record_turn, call_id, turn),
+            on_turn=lambda turn: self._on_turn(call_id, turn, providers),
             break_playback=break_playback,
             end_call=lambda reason: self._shielded(self._session_ended_call, call_id, reason),
             transfer_call=lambda destination, reason: self._shielded(self.transfer, call_id, destination, reason),
@@ -467,6 +471,11 @@ class MediaBridge(MediaHooks):
         else:
             self._control(call_id, "hangup", f"agent ended the call: {reason}")
 
+    def _on_turn(self, call_id: str, turn: TurnRecord, providers: dict[str, str] | None) -> None:
+        if providers is not None:
+            observe_turn(turn.latency, providers)
+        self._shielded(self.record_turn, call_id, turn)
+
     def record_turn(self, call_id: str, turn: TurnRecord) -> None:
         """Append one turn to Call.transcript in a single UPDATE, so concurrent writers never lose a turn."""
         entry = {"speaker": turn.speaker, "text": turn.text, "start_ms": int(turn.start_ms),
@@ -475,6 +484,8 @@ class MediaBridge(MediaHooks):
             entry["source"] = turn.source
         if turn.data:
             entry["tool"] = turn.data
+        if turn.latency is not None:
+            entry["latency"] = dict(turn.latency)
         with _connection():
             Call.update(transcript=_appended(Call.transcript, json.dumps(entry))).where(Call.id == call_id).execute()
             record_tool_event(call_id, turn)

@@ -5,6 +5,7 @@ import datetime as dt
 from typing import Any
 
 from models import Call
+from pipeline.latency import summarize
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -41,6 +42,8 @@ def call_to_dict(call: Call, include_transcript: bool = True) -> dict[str, Any]:
         "answered_by": call.answered_by,
         "answered_by_ms": call.answered_by_ms,
         "recording_path": call.recording_path,
+        # p50/max of each agent-turn latency component (pipeline/latency.py), from the stored transcript
+        "latency": summarize(call.transcript or []),
         "created_at": iso(call.created_at),
     }
     if include_transcript:

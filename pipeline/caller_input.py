@@ -12,6 +12,7 @@ import gevent
 
 from pipeline.frames import DTMF, AudioIn, SpeechStarted, SpeechStopped, TurnRecord
 from pipeline.interfaces import ProviderError, STTFailed, Transcript, UtteranceEnd
+from pipeline.latency import LatencyMarks
 from pipeline.session_config import DTMF_DIGITS
 
 log = logging.getLogger("pipeline.session")
@@ -159,6 +160,7 @@ class CallerInput:
             return
         if event.text.strip() and not self._ignoring_caller():
             self._caller_pieces.append(event.text.strip())
+            self._final_at = self.now_ms()
         covers_turn = offset_ms + event.end * 1000.0 >= self._last_voiced_audio_ms - 150.0
         if self._await_final_until is not None and (event.speech_final or covers_turn):
             self._commit_caller()
@@ -213,6 +215,8 @@ class CallerInput:
     def _commit_caller(self) -> None:
         text = " ".join(self._caller_pieces).strip()
         ended_at, self._turn_ended_at = self._turn_ended_at, None
+        marks = LatencyMarks(voiced_end=self._caller_end_ms, turn_ended=ended_at, final_at=self._final_at)
+        self._final_at = None
         self._caller_pieces, self._await_final_until, self._final_grace_until = [], None, None
         if self.ended or self._closing:
             return
@@ -221,7 +225,7 @@ class CallerInput:
         if self._greeting.owed:
             self._greet()  # the callee's "Hello?" (or a greeting they talked over) is answered by the greeting
         elif text:
-            self._start_reply(since=ended_at)
+            self._start_reply(since=ended_at, marks=marks)
 
     def _commit_dtmf(self) -> None:
         digits, self._dtmf = self._collected_digits(), []

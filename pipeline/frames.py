@@ -144,3 +144,4 @@ class TurnRecord(Frame):
     interrupted: bool = False
     source: str = "speech"  # "speech" | "dtmf" | "tool"
     data: dict[str, Any] | None = None  # a tool line's call and result (pipeline/tools/turns.py)
+    latency: dict[str, float | None] | None = None  # agent turns: pipeline.latency.TurnLatency.as_dict()

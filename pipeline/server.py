@@ -37,6 +37,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import RemoteProtocolError
 
+from observability.context import enter_call
 from pipeline.audio import SUPPORTED_RATES, AudioFormatError
 from pipeline.frames import AgentEvent, EndCall, Frame, Interrupt, Transfer, TTSAudio
 from pipeline.providers.errors import ProviderError
@@ -242,6 +243,7 @@ class Connection:
         if not match:
             raise Refused("unknown path", status=404)
         self.call_id = match.group(1)
+        enter_call(self.call_id)  # this greenlet serves this call's audio from now on: its log lines say so
         token = (parse_qs(url.query).get("token") or [None])[0]
         try:
             check_token(token, self.call_id, self.server._secret)

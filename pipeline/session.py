@@ -21,6 +21,7 @@ import gevent
 import gevent.greenlet
 import gevent.lock
 
+from observability.context import spawn
 from pipeline.audio import Rechunker, duration_ms
 from pipeline.caller_input import CallerInput
 from pipeline.clock import REAL_CLOCK, Clock
@@ -42,6 +43,7 @@ from pipeline.interfaces import (
     ToolCall,
     Turn,
 )
+from pipeline.latency import LatencyMarks
 from pipeline.playback import PlayedSegments
 from pipeline.sentences import SentenceAggregator
 from pipeline.session_config import DESTINATION, SessionCallbacks, SessionConfig
@@ -69,6 +71,7 @@ FAILURES = frozenset({"speech recognition failed", "tts failed", "internal error
 class _AgentTurn:
     segments: PlayedSegments = field(default_factory=PlayedSegments)
     kind: str = "reply"
+    marks: LatencyMarks = field(default_factory=LatencyMarks)  # where this turn's latency went
 
 
 class Session(ToolUse, CallerInput):
@@ -102,6 +105,7 @@ class Session(ToolUse, CallerInput):
         self._caller_pieces: list[str] = []
         self._caller_start_ms = 0.0
         self._caller_end_ms = 0.0
+        self._final_at: float | None = None  # session ms the turn's latest final transcript arrived
         self._await_final_until: float | None = None
         self._last_voiced_audio_ms = 0.0
         self._last_activity = 0.0
@@ -138,7 +142,7 @@ class Session(ToolUse, CallerInput):
             log.warning("STT could not start: %s", exc)
             self._stt_failures = 1
             if not self._reopen_stt():
-                self._ticker = gevent.spawn(self._tick_loop)  # to hang up after the failure line
+                self._ticker = spawn(self._tick_loop)  # to hang up after the failure line
                 return
         if self.ended:
             # stop() ran while the STT stream was opening (the caller hung up during start-up): nothing
@@ -147,8 +151,8 @@ class Session(ToolUse, CallerInput):
             return
         self._heard_at = self.now_ms()  # audio is taken from now on; frames queued meanwhile are a backlog
         self._last_activity = self._heard_at  # quiet (before an "auto" greeting) counts from here too
-        self._ticker = gevent.spawn(self._tick_loop)
-        self._preparing = gevent.spawn(self._prepare_canned)
+        self._ticker = spawn(self._tick_loop)
+        self._preparing = spawn(self._prepare_canned)
         if not self._greeting.owed:
             self._greet()
 
@@ -187,15 +191,24 @@ class Session(ToolUse, CallerInput):
         return replying or self.now_ms() < self._playing_until
 
     def _start_reply(self, text: str | None = None, kind: str = "reply", *, since: float | None = None,
-                     attempt: int = 1, apologise: bool = False) -> None:
-        """Speak `text`, or let the LLM answer; `since` (session ms) is when the caller started waiting."""
+                     attempt: int = 1, apologise: bool = False, marks: LatencyMarks | None = None) -> None:
+        """Speak `text`, or let the LLM answer; `since` (session ms) is when the caller started waiting;
+        `marks`: the caller turn's moments so far (its latency breakdown continues in this reply)."""
         self._kill_reply()
-        self._agent = _AgentTurn(kind=kind)
         now = self.now_ms()
+        marks = marks or LatencyMarks()
+        marks.mark("reply_started", now)
+        self._agent = _AgentTurn(kind=kind, marks=marks)
         self._progress_at = now if since is None else min(since, now)
         self._llm_attempt = attempt
-        self._reply = gevent.spawn(self._reply_task, text, apologise)
-        self._watchdog = gevent.spawn(self._watch, self._reply, text)
+        self._reply = spawn(self._reply_task, text, apologise)
+        self._watchdog = spawn(self._watch, self._reply, text)
+
+    def _mark(self, name: str) -> None:
+        """A moment of the running reply's latency breakdown (from its own greenlet only: a reply that was cut
+        off must not mark the turn that replaced it)."""
+        if self._agent is not None and self._reply is gevent.getcurrent():
+            self._agent.marks.mark(name, self.now_ms())
 
     def _kill_reply(self) -> None:
         reply, self._reply = self._reply, None
@@ -285,6 +298,7 @@ class Session(ToolUse, CallerInput):
         kwargs = {"tools": self.config.tools} if self.config.tools else {}
         for event in self.llm.stream(self.config.system_prompt, self.config.context, list(self.history), **kwargs):
             self._progress_at = self.now_ms()
+            self._mark("llm_first")
             if isinstance(event, TextDelta):
                 for sentence in aggregator.push(event.text):
                     self._speak_sentence(sentence)
@@ -312,8 +326,10 @@ class Session(ToolUse, CallerInput):
                 self._play(canned, text)
             return
         chunks = []
+        self._mark("tts_requested")
         for chunk in self.tts.synthesize(text, self.tts_rate):
             self._progress_at = self.now_ms()
+            self._mark("tts_first")
             if self.config.bidirectional:
                 self._play(chunk, text if not chunks else "")
             chunks.append(chunk)
@@ -336,6 +352,7 @@ class Session(ToolUse, CallerInput):
         if self._agent is not None:
             self._agent.segments.add(start, self._playing_until, text)
         self.send(TTSAudio(pcm, self.tts_rate, text, stream=self.config.bidirectional))
+        self._mark("delivered")  # handed to the socket writer: the switch gets it next (server.py never blocks)
 
     def _on_tool(self, tool: ToolCall) -> None:
         args = tool.arguments or {}
@@ -397,7 +414,7 @@ class Session(ToolUse, CallerInput):
         text = agent.segments.played_text(end_ms) if interrupted else agent.segments.text()
         if text:
             self._record(TurnRecord("agent", text, int(agent.segments.start_ms), int(end_ms),
-                                    interrupted=interrupted))
+                                    interrupted=interrupted, latency=agent.marks.latency().as_dict()))
 
     # ----- timers ------------------------------------------------------------------------------------------------
     def _tick_loop(self) -> None:

@@ -17,6 +17,8 @@ import urllib3
 from background import BackgroundLoop
 from models import WebhookDelivery, database, is_postgres, utcnow
 from models.webhook import DELIVERED, FAILED, PENDING
+from observability.context import call_context
+from observability.metrics import count_webhook_failure
 from webhooks.attempts import log_attempt
 from webhooks.signing import SIGNATURE_HEADER, sign
 from webhooks.targets import MAX_ADDRESSES_TRIED, Resolver, UnsafeTarget, check_target, post_pinned
@@ -132,9 +134,11 @@ class DeliveryWorker(BackgroundLoop):
             if not result.final:
                 fields["last_error"] = f"gave up after {attempts} attempts; last: {result.error}"[:1000]
             fields.update(status=FAILED)
+            count_webhook_failure(gave_up=True)
             log.warning("webhook %s %s to %s gave up after %d attempts: %s", row.id, row.event_type,
                         row.url, attempts, result.error)
         else:
+            count_webhook_failure(gave_up=False)
             fields.update(next_attempt_at=utcnow() + dt.timedelta(seconds=backoff_s(attempts)))
         WebhookDelivery.update(**fields).where(WebhookDelivery.id == row.id).execute()
         log_attempt(row.id, result.status_code, result.error, duration_s)
@@ -146,8 +150,9 @@ class DeliveryWorker(BackgroundLoop):
             if index:
                 self._lease([r.id for r in rows[index:]])  # the rows still waiting: renew their lease
             started = time.monotonic()
-            result = self.send(row)
-            self.record(row, result, time.monotonic() - started)
+            with call_context(row.call_id):
+                result = self.send(row)
+                self.record(row, result, time.monotonic() - started)
             results.append(result)
         return results
 

@@ -8,11 +8,13 @@ import pytest
 import websocket
 
 from calls.media import MediaBridge, MediaProviders, e164, session_config
+from calls.representation import call_to_dict
 from models import Agent, Call, CallEvent, WebhookDelivery, utcnow
 from pipeline.clock import REAL_CLOCK
 from pipeline.fakes import EnergyVAD, FakeLLM, FakeSTT, FakeTTS, Utterance, say, silence, voice
 from pipeline.frames import TurnRecord
 from pipeline.interfaces import ToolCall
+from pipeline.latency import COMPONENTS
 from pipeline.providers import ResilientLLM, agent_llm_settings, build_llm
 from pipeline.tokens import make_token
 
@@ -152,7 +154,13 @@ def test_conversation_lands_on_the_call_and_end_call_reaches_the_controller(harn
                                                                        ("agent", False)]
     assert QUESTION in transcript[0]["text"] and transcript[1]["text"] == "yes I can"
     assert "Goodbye" in transcript[2]["text"]
-    assert all(set(t) == {"speaker", "text", "start_ms", "end_ms", "interrupted"} for t in transcript)
+    base = {"speaker", "text", "start_ms", "end_ms", "interrupted"}
+    assert all(set(t) == base | ({"latency"} if t["speaker"] == "agent" else set()) for t in transcript)
+    # The reply to the caller's words is measured from their last voiced frame to its first audio out.
+    assert set(transcript[2]["latency"]) == set(COMPONENTS) and transcript[2]["latency"]["total_ms"] > 0
+    assert transcript[0]["latency"]["total_ms"] is None  # the opening line answers nobody
+    summary = call_to_dict(Call.get_by_id(call.id))["latency"]
+    assert summary["total_ms"]["count"] == 1 and summary["total_ms"]["max"] == transcript[2]["latency"]["total_ms"]
     assert transcript[0]["end_ms"] <= transcript[1]["start_ms"] <= transcript[1]["end_ms"]
 
     harness.bridge.on_hangup(call.id)

@@ -23,6 +23,7 @@ from cryptography.fernet import Fernet
 from fsconf.provision import account_paths
 from fssim import Simulator
 from tests.conftest import POSTGRES_ADMIN_URL
+from tests.observability.metrics_helpers import samples, value
 
 from .conftest import RULES, wait_for
 
@@ -63,6 +64,11 @@ class Worker:
         response = self.conn.getresponse()
         return response.status, json.loads(response.read() or b"{}")
 
+    def text(self, path: str) -> tuple[int, str]:
+        self.conn.request("GET", path, headers=self.headers)
+        response = self.conn.getresponse()
+        return response.status, response.read().decode()
+
     def same_connection(self) -> bool:
         return self.conn.sock is self.sock
 
@@ -92,7 +98,8 @@ def test_a_forked_api_worker_hangs_up_and_provisions(switch, database_url, tmp_p
            "FREESWITCH_ESL_HOST": f"127.0.0.1:{switch.port}", "FREESWITCH_ESL_PASSWORD": PASSWORD,
            "FREESWITCH_CONF_DIR": str(conf), "SIP_SECRET_KEY": Fernet.generate_key().decode(),
            "VOXBRIDGE_SOCKET_ADDRESS": "127.0.0.1:0", "AUDIO_WS_LISTEN": "127.0.0.1:0", "VOICE_PIPELINE": "false",
-           "LOG_LEVEL": "WARNING"}
+           "LOG_LEVEL": "WARNING", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    (tmp_path / "metrics").mkdir()
     key = _cli(env, "create-org", "Acme", "--caller-id", "+14155550000").split("store it now): ")[1].split()[0]
     log_path = tmp_path / "app.log"
     with open(log_path, "w") as out:
@@ -109,6 +116,12 @@ def test_a_forked_api_worker_hangs_up_and_provisions(switch, database_url, tmp_p
         wait_for(lambda: all(child.request("GET", f"/v1/calls/{i}")[1]["status"] == "in-progress" for i in ids), 30)
         ready = child.request("GET", "/health")
         assert ready[0] == 200 and [n["alive"] for n in ready[1]["freeswitch"]] == [True], ready
+        # The owner dialed both calls; the child, which dials nothing, reports them through the shared
+        # PROMETHEUS_MULTIPROC_DIR (a BACKGROUND_JOB may follow the answer: wait for the count).
+        wait_for(lambda: value(child.text("/metrics")[1], "voxbridge_dial_attempts_total", result="ok") == 2, 30)
+        metrics = child.text("/metrics")[1]
+        assert value(metrics, "voxbridge_esl_node_up", node=ready[1]["freeswitch"][0]["node"]) == 1, metrics
+        assert sum(v for (name, _), v in samples(metrics).items() if name == "voxbridge_active_calls") == 2
 
         status, body = child.request("POST", f"/v1/calls/{ids[0]}/hangup")
         assert status == 202, body
