@@ -89,6 +89,9 @@ class MachineDetectionGate:
     def start(self) -> None:
         if self.listener is not None:
             self.listener.open()  # before the clock starts: frames queued meanwhile are a backlog, not a gap
+            if self._ended:  # the call ended while the recognizer was starting: it must not outlive the call
+                self.listener.close()
+                return
         self._last_frame_at = self.clock.now()
         self._ticker = gevent.spawn(self._tick_forever)
 

@@ -3,6 +3,7 @@ import pathlib
 import sys
 
 import gevent
+import gevent.event
 import pytest
 
 from pipeline.amd import HUMAN, MACHINE, UNKNOWN
@@ -246,3 +247,22 @@ def test_a_real_session_records_the_words_heard_during_detection_as_the_callers_
     call.gate.stop("hung up")
     gevent.sleep(0)
     assert stt.streams[0].closed  # Session.stop closes the stream it adopted
+
+
+def test_a_call_ending_while_the_recognizer_starts_does_not_leave_it_running():
+    release = gevent.event.Event()
+
+    class SlowToStart(TimedWordsSTT):
+        def open(self, sample_rate, on_result=None):
+            release.wait()  # a decoder process still loading its model
+            return super().open(sample_rate, on_result)
+
+    stt = SlowToStart([])
+    gate = MachineDetectionGate(MachinePolicy("hangup"), RATE, FakeSession, lambda frame: None, lambda d: None,
+                                clock=VirtualClock(), stt=stt)
+    starting = gevent.spawn(gate.start)
+    gevent.sleep(0)
+    gate.stop("hung up")  # the caller hangs up during start-up
+    release.set()
+    starting.join(timeout=5)
+    assert len(stt.streams) == 1 and closed(stt.streams[0], gate)
