@@ -38,6 +38,16 @@ def events(call_id):
     return [e.reason for e in CallEvent.select().where(CallEvent.call == call_id).order_by(CallEvent.id)]
 
 
+def greeted(call_id, check) -> None:
+    """Wait up to 30 s (a loaded machine) for the conversation; when it does not come, say what was decided."""
+    try:
+        wait_for(lambda: check(transcript(call_id)), timeout=30)
+    except AssertionError:
+        why = [e.data for e in CallEvent.select().where(CallEvent.call == call_id) if e.data]
+        raise AssertionError(f"no greeting: {Call.get_by_id(call_id).answered_by=}, {events(call_id)=}, {why=}, "
+                             f"{transcript(call_id)=}") from None
+
+
 def test_hangup_ends_a_voicemail_call_without_the_agent_speaking(voice_controller, sim, caller_org):
     voice_controller.media.build_providers = Providers(replies=[say("Hi, this is Acme.")])
     call, _ = place_call(voice_controller, caller_org, {"machine_detection": {"mode": "hangup"}})
@@ -69,12 +79,7 @@ def test_a_person_gets_the_conversation_greeted_at_once(voice_controller, sim, c
     call, _ = place_call(voice_controller, caller_org,
                          {"machine_detection": {"mode": "hangup"}, "silence_reprompt_s": 60})
     sim.say(call.channel_uuid, far_end("human"))
-    try:
-        wait_for(lambda: transcript(call.id)[:1] == [("agent", "Hi, this is Acme. Will you come?")], timeout=30)
-    except AssertionError:
-        why = [e.data for e in CallEvent.select().where(CallEvent.call == call.id) if e.data]
-        raise AssertionError(f"no greeting: {Call.get_by_id(call.id).answered_by=}, {events(call.id)=}, {why=}, "
-                             f"{transcript(call.id)=}") from None
+    greeted(call.id, lambda lines: lines[:1] == [("agent", "Hi, this is Acme. Will you come?")])
     assert Call.get_by_id(call.id).answered_by == "human"
     sim.hangup_far_end(call.channel_uuid)
     assert finished(call.id).answered_by == "human"
@@ -156,7 +161,7 @@ def test_a_persons_words_during_detection_open_the_transcript(voice_controller, 
     call, _ = place_call(voice_controller, caller_org,
                          {"machine_detection": {"mode": "hangup"}, "silence_reprompt_s": 60})
     sim.say(call.channel_uuid, far_end("human"))
-    wait_for(lambda: len(transcript(call.id)) >= 2, timeout=30)
+    greeted(call.id, lambda lines: len(lines) >= 2)
     assert transcript(call.id)[:2] == [("caller", "hello who is this"), ("agent", "Hi, this is Acme. Will you come?")]
     assert Call.get_by_id(call.id).answered_by == "human"
     [stt] = providers.stts
