@@ -208,6 +208,9 @@ class Config:
     provider_timeout_s: float = _setting("PROVIDER_TIMEOUT", "5", _float_range(1, 30),
                                          "Longest dead air (s) from the caller's turn to the agent's audio before "
                                          "it apologises (per agent: settings.provider_timeout_s)")
+    amd_words: bool = _setting("AMD_WORDS", "true", _bool,
+                               "Answering-machine detection also listens to the words (\"leave a message\"...) "
+                               "through the call's own STT; false: cadence and beep only (bench/bench_amd.py)")
     dispatch_interval_s: float = _setting("DISPATCH_INTERVAL", "0.5", _float_range(0.01, 60),
                                           "Seconds between queue polls while nothing can be dialed (due calls "
                                           "are paced by `CALLS_PER_SECOND`, not by this)")

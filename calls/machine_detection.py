@@ -103,8 +103,9 @@ def after_detection(config: SessionConfig, answered_by: str) -> SessionConfig:
 
 def build_gate(call_id: str, policy: MachinePolicy, sample_rate: int, make_session: Callable[[str], Any],
                send: Callable, tts: Any, on_turn: Callable[[TurnRecord], None],
-               end_call: Callable[[str], None]) -> MachineDetectionGate:
-    """The gate for one call, its outcome recorded on the call and its message in the transcript."""
+               end_call: Callable[[str], None], stt: Any = None) -> MachineDetectionGate:
+    """The gate for one call, its outcome recorded on the call and its message in the transcript; with `stt`
+    (the call's own, when AMD_WORDS is on) the callee's words are heard during detection too."""
     def on_decision(decision: AmdDecision) -> None:
         # On the audio path's greenlet: a connection of its own, handed back to the pool at once (a greenlet
         # that merely autoconnected would keep one per call).
@@ -123,4 +124,4 @@ def build_gate(call_id: str, policy: MachinePolicy, sample_rate: int, make_sessi
         on_turn(TurnRecord("agent", text, 0, int(played_ms), source="voicemail"))
 
     return MachineDetectionGate(policy, sample_rate, make_session, send, on_decision, synthesize=tts.synthesize,
-                                end_call=end_call, on_message=on_message)
+                                end_call=end_call, on_message=on_message, stt=stt)

@@ -395,7 +395,7 @@ class MediaBridge(MediaHooks):
         policy, _retry = policy_for(agent.settings, call)
         session = make_session() if policy.mode == "off" else build_gate(
             call.id, policy, info.sample_rate, make_session, send, providers.tts, callbacks.on_turn,
-            callbacks.end_call)
+            callbacks.end_call, stt=providers.stt if getattr(self.config, "amd_words", True) else None)
         self.sessions[call.id] = session
         self._answered_here.add(call.id)
         return session

@@ -20,10 +20,12 @@ from pipeline.vad import VoiceDetector, WebRtcVad
 
 HUMAN, MACHINE, UNKNOWN = "human", "machine", "unknown"
 
-# Phrases that only recorded greetings and call screeners say; matched on a lower-cased transcript.
+# Phrases that only recorded greetings and call screeners say; matched on a lower-cased transcript. Never
+# a person's answer ("Hello? Who is this?", "Yes, speaking"): words only ever decide "machine".
 MACHINE_WORDS = re.compile(
-    r"leave (?:me |us )?(?:a |your )?(?:message|name)|not available|after the (?:tone|beep)|at the (?:tone|beep)"
-    r"|voice ?mail|mailbox|record (?:your|a) (?:name|message)|can'?t (?:come to|take) the (?:phone|call)"
+    r"leave (?:me |us )?(?:a |your )?(?:message|name)|(?:not |un)available|after the (?:tone|beep)"
+    r"|at the (?:tone|beep)|voice ?mail|mailbox|record (?:your|a) (?:name|message)"
+    r"|(?:can'?t|cannot) (?:come to|take|get to) (?:the|your) (?:phone|call)"
     r"|(?:you'?ve|you have) reached|messaging system|not (?:at )?home right now")
 
 

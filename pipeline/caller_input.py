@@ -7,11 +7,12 @@ wall time with no frame is silence (mod_audio_fork sends nothing while the far e
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import gevent
 
 from pipeline.frames import DTMF, AudioIn, SpeechStarted, SpeechStopped, TurnRecord
-from pipeline.interfaces import ProviderError, STTFailed, Transcript, UtteranceEnd
+from pipeline.interfaces import ProviderError, STTEvent, STTFailed, Transcript, UtteranceEnd
 from pipeline.latency import LatencyMarks
 from pipeline.session_config import DTMF_DIGITS
 
@@ -132,6 +133,29 @@ class CallerInput:
         except ProviderError as exc:
             self._stt_broke(exc)
 
+    def adopt_stt(self, stream, offset_ms: float, heard: str = "") -> Callable[[STTEvent], None]:
+        """Take over a stream opened before this session started (answering-machine detection's), instead of
+        opening one: the callee's first words ("Hello?", `heard` already final) are not lost and the recognizer
+        is not started twice. offset_ms: session audio ms where the stream's time 0 is (negative). Returns the
+        handler the stream's results are to be given to from now on."""
+        self._adopted = (stream, heard.strip())
+
+        def on_result(event: STTEvent) -> None:
+            if stream is self._stream:
+                self._on_stt(event, offset_ms)
+
+        return on_result
+
+    def _take_adopted(self):
+        """The adopted stream, with the words it heard before this session recorded as the caller's first turn."""
+        adopted, self._adopted = self._adopted, None
+        if adopted is None:
+            return None
+        stream, heard = adopted
+        if heard:
+            self._record(TurnRecord("caller", heard, 0, 0))
+        return stream
+
     def _open_stt(self):
         """A new STT stream. Its times start at 0 where the call's audio is now, so its results are shifted by
         that offset; results from a stream that has since been replaced are dropped (its failure, too)."""
@@ -157,6 +181,11 @@ class CallerInput:
 
     def _on_transcript(self, event: Transcript, offset_ms: float = 0.0) -> None:
         if not event.is_final:
+            return
+        if offset_ms < 0 and event.text.strip() and offset_ms + event.end * 1000.0 <= 20.0:
+            # Words said before this session began (during answering-machine detection), final only now: the
+            # callee's first turn, recorded as such rather than joined to whatever they say next.
+            self._record(TurnRecord("caller", event.text.strip(), 0, 0))
             return
         if event.text.strip() and not self._ignoring_caller():
             self._caller_pieces.append(event.text.strip())

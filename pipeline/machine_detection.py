@@ -8,6 +8,9 @@ Then, by the agent's `machine_detection` policy:
 - a machine, "leave_message": the message is spoken once, after the beep (or after the greeting has been
   quiet for a while, or at the latest after `message_wait_ms`), then the call ends;
 - a machine, "continue": the session starts once the greeting is over, told it reached a machine.
+With an STT (`stt`, the call's own recognizer), the callee's words are heard during detection too
+(pipeline/amd_words.py): a greeting's phrase decides "machine" at once; for a person the stream and what
+it heard go on into the session.
 The gate is a SessionLike (pipeline/server.py), so the audio fork server drives it like a session.
 """
 from __future__ import annotations
@@ -19,9 +22,11 @@ from dataclasses import dataclass
 import gevent
 
 from pipeline.amd import HUMAN, MACHINE, UNKNOWN, AmdConfig, AmdDecision, MachineDetector, tone_frequency
+from pipeline.amd_words import DetectionListener
 from pipeline.audio import Rechunker, frame_bytes
 from pipeline.clock import REAL_CLOCK, Clock
 from pipeline.frames import EndCall, Frame, TTSAudio
+from pipeline.interfaces import STT
 from pipeline.server import SessionLike
 from pipeline.vad import WebRtcVad
 
@@ -56,7 +61,7 @@ class MachineDetectionGate:
                  send: Callable[[Frame], None], on_decision: Callable[[AmdDecision], None],
                  synthesize: Callable[[str, int], Iterable[bytes]] | None = None, clock: Clock = REAL_CLOCK,
                  detector: MachineDetector | None = None, end_call: Callable[[str], None] | None = None,
-                 on_message: Callable[[str, float], None] | None = None):
+                 on_message: Callable[[str, float], None] | None = None, stt: STT | None = None):
         self.policy, self.sample_rate = policy, sample_rate
         self._start_session, self._send, self._on_decision = start_session, send, on_decision
         self._synthesize, self.clock = synthesize, clock
@@ -75,12 +80,18 @@ class MachineDetectionGate:
         self._ticker: gevent.Greenlet | None = None
         self._speaker: gevent.Greenlet | None = None
         self._ended = False
+        self.listener = DetectionListener(stt, sample_rate) if stt is not None else None
 
     @property
     def ended(self) -> bool:
         return self.session.ended if self.session is not None else self._ended
 
     def start(self) -> None:
+        if self.listener is not None:
+            self.listener.open()  # before the clock starts: frames queued meanwhile are a backlog, not a gap
+            if self._ended:  # the call ended while the recognizer was starting: it must not outlive the call
+                self.listener.close()
+                return
         self._last_frame_at = self.clock.now()
         self._ticker = gevent.spawn(self._tick_forever)
 
@@ -105,6 +116,8 @@ class MachineDetectionGate:
 
     def stop(self, reason: str = "stopped") -> None:
         self._ended = True
+        if self.listener is not None:
+            self.listener.close()  # a no-op once handed over: the session closes it then
         for greenlet in (self._ticker, self._speaker):
             if greenlet is not None:
                 greenlet.kill(block=False)
@@ -130,8 +143,12 @@ class MachineDetectionGate:
     def _frame(self, frame: bytes) -> None:
         self._heard_ms += FRAME_MS
         if self.phase == "detecting":
+            if self.listener is not None:
+                self.listener.send(frame)
             if decision := self.detector.push(frame, self.sample_rate):
                 self._decided(decision)
+            elif self.listener is not None and (words := self.listener.take_words()) is not None:
+                self.hear(words)  # the words that came in meanwhile, decided here like every other decision
         elif self.phase == "awaiting_greeting_end":
             self._await_greeting_end(frame)
 
@@ -141,7 +158,10 @@ class MachineDetectionGate:
         self._on_decision(decision)
         if decision.answered_by in (HUMAN, UNKNOWN):
             self._hand_over(decision.answered_by)
-        elif self.policy.mode == "hangup":
+            return
+        if self.listener is not None:
+            self.listener.close()  # a machine's words are of no more use (a "continue" session opens its own)
+        if self.policy.mode == "hangup":
             self._end("answering machine")
         else:
             self.phase = "awaiting_greeting_end"
@@ -168,6 +188,8 @@ class MachineDetectionGate:
     def _hand_over(self, answered_by: str) -> None:
         self.phase = "session"
         self.session = self._start_session(answered_by)
+        if self.listener is not None:  # after a machine it is closed already ("continue" opens its own)
+            self.listener.hand_over(self.session)  # a person's "Hello?" and the recognizer go on into the call
         self.session.start()
 
     def _leave_message(self) -> None:

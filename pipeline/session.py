@@ -128,6 +128,8 @@ class Session(ToolUse, CallerInput):
         self._heard_at: float | None = None  # session ms the last caller frame arrived (stream ready: start())
         self._gap_filled_ms = 0.0  # silence already filled in since then
         self._frame_end_ms = 0.0  # session ms the frame being processed ended
+        # A stream opened before this session (answering-machine detection's) and the words it already heard.
+        self._adopted: tuple | None = None
 
     # ----- lifecycle -------------------------------------------------------------------------------------------
     def now_ms(self) -> float:
@@ -137,7 +139,7 @@ class Session(ToolUse, CallerInput):
         """Open the STT stream and speak the greeting (or let the LLM open the conversation)."""
         self._t0 = self.clock.now()
         try:
-            self._stream = self._open_stt()
+            self._stream = self._take_adopted() or self._open_stt()
         except ProviderError as exc:
             log.warning("STT could not start: %s", exc)
             self._stt_failures = 1

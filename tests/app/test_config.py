@@ -94,3 +94,10 @@ def test_readme_settings_table_is_current():
 def test_esl_password_must_fit_the_auth_line():
     with pytest.raises(ConfigError, match="FREESWITCH_ESL_PASSWORD: use letters"):
         load_config({"FREESWITCH_ESL_HOST": "fs1", "FREESWITCH_ESL_PASSWORD": "pw\nevent plain ALL"})
+
+
+def test_answering_machine_words_are_on_unless_turned_off():
+    assert load_config({}).amd_words is True
+    assert load_config({"AMD_WORDS": "off"}).amd_words is False
+    with pytest.raises(ConfigError, match="AMD_WORDS"):
+        load_config({"AMD_WORDS": "maybe"})

@@ -5,6 +5,8 @@ no CPU-heavy decoding, deterministic output.
 """
 from __future__ import annotations
 
+import array
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -99,3 +101,54 @@ class FixedLatencyTTS(TTS):
         size = sample_rate // 10 * 2
         for start in range(0, len(pcm), size):
             yield pcm[start:start + size]
+
+
+class TimedWordsSTT(STT):
+    """Scripted words on the audio's own timeline (an offline stand-in for a recognizer's interim and final
+    results): each (seconds, text, is_final) is emitted once the stream has had `seconds` of audio after the
+    speech began (its first frame louder than `onset_rms`), on a greenlet of its own as a provider's results
+    come. finalize() emits the next of `finals` (as FixedLatencySTT does), so a conversation goes on after."""
+
+    name = "timed"
+
+    def __init__(self, script: Sequence[tuple[float, str, bool]], finals: Sequence[str] = (), onset_rms: float = 1000):
+        self.script, self.finals, self.onset_rms = list(script), list(finals), onset_rms
+        self.streams: list[TimedWordsStream] = []
+
+    def open(self, sample_rate: int, on_result: ResultCallback | None = None) -> STTStream:
+        stream = TimedWordsStream(self, sample_rate, on_result)
+        self.streams.append(stream)
+        return stream
+
+
+class TimedWordsStream(STTStream):
+    def __init__(self, owner: TimedWordsSTT, sample_rate: int, on_result: ResultCallback | None):
+        super().__init__(on_result)
+        self.owner, self.sample_rate = owner, sample_rate
+        self.script = list(owner.script)
+        self.audio_s = 0.0
+        self.onset_s: float | None = None
+        self.emitted: list[Transcript] = []
+
+    def send(self, pcm: bytes) -> None:
+        if self.closed:
+            raise ProviderError("stream is closed", provider="timed", retryable=False)
+        if self.onset_s is None and pcm:
+            samples = array.array("h", pcm[:len(pcm) // 2 * 2])
+            if math.sqrt(sum(s * s for s in samples) / max(1, len(samples))) >= self.owner.onset_rms:
+                self.onset_s = self.audio_s
+        self.audio_s += len(pcm) / 2 / self.sample_rate
+        while self.script and self.onset_s is not None and self.audio_s - self.onset_s >= self.script[0][0]:
+            _, text, final = self.script.pop(0)
+            self._emit(Transcript(text, final, final, self.onset_s, self.audio_s, 0.9))
+
+    def finalize(self) -> None:
+        if self.owner.finals:
+            self._emit(Transcript(self.owner.finals.pop(0), True, True, self.audio_s, self.audio_s, 0.9))
+
+    def _emit(self, event: Transcript) -> None:
+        self.emitted.append(event)
+        gevent.spawn(self.emit, event)
+
+    def close(self) -> None:
+        self.closed = True

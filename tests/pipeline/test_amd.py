@@ -83,3 +83,17 @@ def test_a_click_before_a_short_answer_is_not_taken_for_the_answer():
     click = tone(300, 0.06, rate, level=0.5)  # 60 ms: voiced for the VAD, far too short to be an answer
     decision = decide(click + silence(1.0, rate) + amd_set.pcm(clip, rate), rate)
     assert decision.answered_by == HUMAN and decision.at_ms > 1060
+
+
+@pytest.mark.parametrize("said", [
+    "hi you've reached the smiths", "please leave a message after the tone", "sorry i can't take your call",
+    "the person you are calling is not available", "welcome to the voicemail of sam", "the mailbox is full",
+    "record your message at the beep", "leave your name and number", "sam is unavailable"])
+def test_a_greetings_phrases_are_a_machine(said):
+    assert MachineDetector().hear(said).answered_by == MACHINE
+
+
+@pytest.mark.parametrize("said", ["hello", "hello who is this", "yes speaking", "hi this is ada",
+                                  "uh hello", "yeah what's this about", "sorry who", "hello hello"])
+def test_a_persons_answer_is_never_a_machine_by_its_words(said):
+    assert MachineDetector().hear(said) is None

@@ -1,5 +1,6 @@
 """Answering-machine detection through the simulator: the far end plays a recorded voicemail greeting (with its
 beep) or a person's short answer from the labelled set in tests/data/amd, as an 8 kHz PCMU leg carries it."""
+import dataclasses
 import pathlib
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 from models import Call, CallEvent
 from pipeline.audio import resample
 from pipeline.fakes import say
+from tests.fakes.providers import TimedWordsSTT
 
 from .conftest import wait_for
 from .test_voice_pipeline_calls import Providers, finished, place_call, transcript, webhook
@@ -34,6 +36,16 @@ def voice_controller(db, telephony_config):
 
 def events(call_id):
     return [e.reason for e in CallEvent.select().where(CallEvent.call == call_id).order_by(CallEvent.id)]
+
+
+def greeted(call_id, check) -> None:
+    """Wait up to 30 s (a loaded machine) for the conversation; when it does not come, say what was decided."""
+    try:
+        wait_for(lambda: check(transcript(call_id)), timeout=30)
+    except AssertionError:
+        why = [e.data for e in CallEvent.select().where(CallEvent.call == call_id) if e.data]
+        raise AssertionError(f"no greeting: {Call.get_by_id(call_id).answered_by=}, {events(call_id)=}, {why=}, "
+                             f"{transcript(call_id)=}") from None
 
 
 def test_hangup_ends_a_voicemail_call_without_the_agent_speaking(voice_controller, sim, caller_org):
@@ -67,11 +79,7 @@ def test_a_person_gets_the_conversation_greeted_at_once(voice_controller, sim, c
     call, _ = place_call(voice_controller, caller_org,
                          {"machine_detection": {"mode": "hangup"}, "silence_reprompt_s": 60})
     sim.say(call.channel_uuid, far_end("human"))
-    try:
-        wait_for(lambda: transcript(call.id)[:1] == [("agent", "Hi, this is Acme. Will you come?")], timeout=30)
-    except AssertionError:
-        raise AssertionError(f"no greeting: {Call.get_by_id(call.id).answered_by=}, {events(call.id)=}, "
-                             f"{transcript(call.id)=}") from None
+    greeted(call.id, lambda lines: lines[:1] == [("agent", "Hi, this is Acme. Will you come?")])
     assert Call.get_by_id(call.id).answered_by == "human"
     sim.hangup_far_end(call.channel_uuid)
     assert finished(call.id).answered_by == "human"
@@ -117,3 +125,47 @@ def test_a_machine_is_retried_only_when_the_policy_says_so(voice_controller, sim
         assert any(r.startswith("retry after completed") for r in events(call.id))
     else:
         assert ended.status == "completed" and ended.answered_by == "machine"
+
+
+class WordsProviders(Providers):
+    """Providers whose STT says scripted words on the far end's timeline (from its speech onset)."""
+
+    def __init__(self, script, replies=(), finals=()):
+        super().__init__(replies=replies)
+        self.script, self.finals, self.stts = script, list(finals), []
+
+    def __call__(self, agent, info):
+        providers = super().__call__(agent, info)
+        self.stts.append(TimedWordsSTT(self.script, self.finals))
+        return dataclasses.replace(providers, stt=self.stts[-1])
+
+
+def test_a_greetings_words_decide_before_its_cadence_would(voice_controller, sim, caller_org):
+    providers = WordsProviders([(0.5, "hi you've", False), (0.9, "hi you've reached sam", False)])
+    voice_controller.media.build_providers = providers
+    call, _ = place_call(voice_controller, caller_org, {"machine_detection": {"mode": "hangup"}})
+    sim.say(call.channel_uuid, far_end("machine", beep=False))
+    call = finished(call.id)
+    assert call.answered_by == "machine" and transcript(call.id) == []
+    decided = CallEvent.get(CallEvent.call == call.id, CallEvent.reason.startswith("answered by"))
+    # The first decision is final: cadence alone needs 1.6 s of voice, the words came 0.9 s into it.
+    assert decided.data["why"] == 'said "you\'ve reached"', decided.data
+    [stt] = providers.stts
+    assert [s.closed for s in stt.streams] == [True]  # one recognizer for the call, released
+
+
+def test_a_persons_words_during_detection_open_the_transcript(voice_controller, sim, caller_org):
+    providers = WordsProviders([(0.3, "hello", False), (0.6, "hello who is this", True)],
+                               replies=[say("Hi, this is Acme. Will you come?")])
+    voice_controller.media.build_providers = providers
+    call, _ = place_call(voice_controller, caller_org,
+                         {"machine_detection": {"mode": "hangup"}, "silence_reprompt_s": 60})
+    sim.say(call.channel_uuid, far_end("human"))
+    greeted(call.id, lambda lines: len(lines) >= 2)
+    assert transcript(call.id)[:2] == [("caller", "hello who is this"), ("agent", "Hi, this is Acme. Will you come?")]
+    assert Call.get_by_id(call.id).answered_by == "human"
+    [stt] = providers.stts
+    assert len(stt.streams) == 1 and not stt.streams[0].closed  # the detection's stream is the conversation's
+    sim.hangup_far_end(call.channel_uuid)
+    finished(call.id)
+    wait_for(lambda: stt.streams[0].closed)
