@@ -99,11 +99,12 @@ class CallerInput:
                 self._interrupt_agent()
             if not self._caller_pieces and self._await_final_until is None:
                 self._caller_start_ms = now - (event.t_ms - event.onset_ms)
+                self._caller_onset_audio_ms = event.onset_ms
             # A final still awaited now joins this turn: its words are committed with the caller's next words.
             self._await_final_until = self._final_grace_until = None
             self._reprompts = 0
             return
-        self._last_voiced_audio_ms = event.last_voiced_ms
+        self._last_voiced_audio_ms = self._caller_end_audio_ms = event.last_voiced_ms
         self._caller_end_ms = now - (event.t_ms - event.last_voiced_ms)
         self._last_activity = now
         if not event.end_of_turn:
@@ -196,6 +197,15 @@ class CallerInput:
         elif event.speech_final:
             self._stt_says_done()
 
+    def _turn_start_ms(self) -> float:
+        # The turn's length in audio time, placed to end where it ended: frames that arrive in a burst (the
+        # switch flushing what it buffered before the socket was up) all carry the burst's arrival time, so
+        # the onset's own session time would put the start late, even after the end.
+        if self._caller_onset_audio_ms is None or self._caller_end_audio_ms is None:
+            return self._caller_start_ms
+        spoken_ms = max(0.0, self._caller_end_audio_ms - self._caller_onset_audio_ms)
+        return max(0.0, min(self._caller_start_ms, self._caller_end_ms - spoken_ms))
+
     def _stt_says_done(self) -> None:
         if self._await_final_until is not None:
             if self._caller_pieces:
@@ -205,6 +215,7 @@ class CallerInput:
             self.callbacks.on_event(stopped)
             self._turn_ended_at = self.now_ms()
             self._caller_end_ms = self.now_ms() - (stopped.t_ms - stopped.last_voiced_ms)
+            self._caller_end_audio_ms = stopped.last_voiced_ms
             self._last_activity = self.now_ms()
             if self._caller_pieces:
                 self._commit_caller()
@@ -250,7 +261,7 @@ class CallerInput:
         if self.ended or self._closing:
             return
         if text:
-            self._record(TurnRecord("caller", text, int(self._caller_start_ms), int(self._caller_end_ms)))
+            self._record(TurnRecord("caller", text, int(self._turn_start_ms()), int(self._caller_end_ms)))
         if self._greeting.owed:
             self._greet()  # the callee's "Hello?" (or a greeting they talked over) is answered by the greeting
         elif text:

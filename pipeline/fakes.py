@@ -207,8 +207,11 @@ class Timeline:
     """Runs a session against a CallScript on a virtual clock, 20 ms of audio per step, recording its output."""
 
     def __init__(self, clock: VirtualClock, script: CallScript, stt: FakeSTT, sample_rate: int = 16000,
-                 rtp: str = "continuous"):
+                 rtp: str = "continuous", held_until: float = 0.0):
         self.clock, self.script, self.stt, self.sample_rate = clock, script, stt, sample_rate
+        # Frames said before `held_until` reach the session all at once then: the switch flushing what it
+        # buffered before the WebSocket was up.
+        self.held_until, self._held = held_until, []
         # "suppress": like mod_audio_fork behind a carrier that suppresses silence, no frame at all while the
         # caller is silent; "continuous": a frame every 20 ms.
         self.rtp = rtp
@@ -231,7 +234,11 @@ class Timeline:
                 if self.t <= at < self.t + 0.02:
                     self.session.push_dtmf(digit)
             if self.rtp == "continuous" or self.script.voiced(self.t):
-                self.session.push_audio(self._frame_at(self.t))
+                self._held.append(self._frame_at(self.t))
+            if self.t + 0.02 >= self.held_until - 1e-9:
+                for frame in self._held:
+                    self.session.push_audio(frame)
+                self._held = []
             self.t = round(self.t + 0.02, 6)
 
     def _frame_at(self, t: float) -> bytes:

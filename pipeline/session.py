@@ -104,6 +104,8 @@ class Session(ToolUse, CallerInput):
         self._pending_action: tuple | None = None  # ("end", reason) | ("transfer", destination, reason)
         self._caller_pieces: list[str] = []
         self._caller_start_ms = 0.0
+        self._caller_onset_audio_ms: float | None = None  # the open caller turn's onset, in audio time
+        self._caller_end_audio_ms: float | None = None  # its last voiced frame, in audio time
         self._caller_end_ms = 0.0
         self._final_at: float | None = None  # session ms the turn's latest final transcript arrived
         self._await_final_until: float | None = None

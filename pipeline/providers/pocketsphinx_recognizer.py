@@ -45,9 +45,9 @@ class Recognizer:
                                      sample_rate=RATE)
         self.options = options
         # Only the decoder hears the fill: the endpointer gets the call's audio as it is.
-        # Every stream: a call is narrowband whatever rate mod_audio_fork resamples it to (an 8 kHz leg sent as
-        # 16k is still empty above 4 kHz), and wideband speech is far louder than the fill where it has energy.
-        self.band_fill = BandFill(options.narrowband_fill) if options.narrowband_fill > 0 else None
+        # An 8 kHz stream is narrowband; a 16 kHz one may be (an 8 kHz leg resampled by mod_audio_fork) or not.
+        self.band_fill = BandFill(options.narrowband_fill, narrowband=True if options.input_rate < RATE else None) \
+            if options.narrowband_fill > 0 else None
         self.pending = b""
         self.samples = 0  # audio seen, in 16 kHz samples
         self.utt_open = False
@@ -91,9 +91,10 @@ class Recognizer:
             self.utt_audio = []
             self.utt_start = self.endpointer.speech_start
             self.last_interim, self.last_interim_at = "", self.samples / RATE
-        if self.band_fill is not None:
-            speech = self.band_fill.apply(speech)
         self.utt_audio.append(speech)
+        if self.band_fill is not None:
+            self.band_fill.observe(speech)
+            speech = self.band_fill.apply(speech)
         self.decoder.process_raw(speech, False, False)
 
     def _interim(self) -> list[STTEvent]:
@@ -118,7 +119,10 @@ class Recognizer:
         self.utt_open = False
         if self.options.rescore_final and self.utt_audio:
             self.decoder.start_utt()
-            self.decoder.process_raw(b"".join(self.utt_audio), False, True)
+            utterance = b"".join(self.utt_audio)
+            if self.band_fill is not None:
+                utterance = self.band_fill.apply(utterance)  # decided by now for all of it
+            self.decoder.process_raw(utterance, False, True)
             self.decoder.end_utt()
         self.utt_audio = []
         hyp = self.decoder.hyp()

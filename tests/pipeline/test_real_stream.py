@@ -125,3 +125,14 @@ def test_an_auto_greetings_quiet_counts_from_when_the_stream_is_ready():
     clock.advance(0.6)
     assert [f.text for f in sent if isinstance(f, TTSAudio)] == [GREETING]
     session.stop()
+
+
+def test_a_hello_flushed_in_one_burst_is_a_turn_that_ends_after_it_starts():
+    # The switch sends what it buffered before the socket was up all at once: the callee's "hello" arrives as a
+    # burst 1 s into the call. Its turn is still one caller turn, in order (a live call recorded 789 -> 539 ms).
+    script = CallScript().say(0.1, "hello", duration=0.6)
+    h = Harness([say("unused")], script, greeting_start="auto", rtp="suppress", held_until=1.0)
+    h.run(5.0)
+    assert h.said()[:2] == [("caller", "hello"), ("agent", GREETING)]
+    hello = h.turns[0]
+    assert hello.end_ms >= hello.start_ms, (hello.start_ms, hello.end_ms)

@@ -14,7 +14,7 @@ class Harness:
     """production=True wraps the fakes the way calls/media.py wraps every call's providers."""
 
     def __init__(self, replies, script=None, transfer_ok=True, stt_latency=0.05, production=False, vad=None,
-                 stt_options=None, tts_fail_on=None, ms_per_word=300, rtp="continuous", **overrides):
+                 stt_options=None, tts_fail_on=None, ms_per_word=300, rtp="continuous", held_until=0.0, **overrides):
         options = dict(greeting=GREETING, reprompt_after=30.0, end_silence_ms=600)
         options.update(overrides)
         self.clock = VirtualClock()
@@ -35,7 +35,7 @@ class Harness:
             transfer_call=lambda dest, reason: self.transfers.append((dest, reason)) or transfer_ok,
             on_event=lambda frame: self.events.append((self.clock.now() * 1000, frame)),
         )
-        self.timeline = Timeline(self.clock, script or CallScript(), self.stt, rtp=rtp)
+        self.timeline = Timeline(self.clock, script or CallScript(), self.stt, rtp=rtp, held_until=held_until)
         self.session = Session(SessionConfig(**options), self.stt, llm, tts, self.timeline.sink,
                                callbacks, clock=self.clock, vad=vad or EnergyVAD())
         self.timeline.session = self.session
