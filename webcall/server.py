@@ -78,8 +78,9 @@ class BrowserConnection(Connection):
         self._send_json({"type": "ready", "call_id": self.call_id})
 
     def _on_text(self, text: str) -> None:
-        if self.session is not None and _is_hangup(text):
-            self.session.stop("caller hung up")
+        if _is_hangup(text):  # before its start too: a hang-up must never start a session
+            if self.session is not None:
+                self.session.stop("caller hung up")
             self._close(1000, "", "caller hung up")
             return
         super()._on_text(text)
