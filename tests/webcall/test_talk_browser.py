@@ -6,7 +6,7 @@ import shutil
 import pytest
 from gevent.pywsgi import WSGIServer
 
-from models import Call
+from models import Call, CallEvent
 
 from .conftest import ANSWER, ANSWER_WORDS, CLOSING, QUESTION, speech, wait_for, write_wav
 
@@ -103,3 +103,37 @@ def test_the_talk_page_holds_a_conversation_from_a_browser(browser, page_origin,
     assert CLOSING in lines[-1][1]
     assert [text for speaker, text in lines if speaker == "caller"] == callers  # what the page showed
     assert call.billed_minutes == 1
+
+
+def test_the_page_starts_a_call_with_a_typed_api_key_and_hangs_it_up(browser, page_origin, api_key, talk_agent):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(f"{page_origin}/talk/{talk_agent.id}")
+    browser.find_element(By.ID, "api-key").send_keys(api_key)
+    browser.find_element(By.ID, "start").click()
+    wait = WebDriverWait(browser, PAGE_WAIT_S)
+    wait.until(lambda chrome: _state(chrome) == "live")
+    wait.until(lambda chrome: QUESTION in _texts(chrome, "#transcript li.agent"))
+    call_id = browser.find_element(By.ID, "talk").get_attribute("data-call-id")
+    browser.find_element(By.ID, "hangup").click()
+    wait.until(lambda chrome: _state(chrome) == "ended")
+    assert browser.find_element(By.ID, "talk").get_attribute("data-close-code") == "1000"
+    call = wait_for(lambda: (c := Call.get_by_id(call_id)).status == "completed" and c)
+    assert call.direction == "web" and call.transcript[0]["speaker"] == "agent" and call.billed_minutes == 1
+    assert CallEvent.get(CallEvent.call == call_id, CallEvent.to_status == "completed").reason == "the caller hung up"
+
+
+def test_a_page_from_an_origin_not_allowed_is_told_so_and_spends_nothing(browser, page_origin, web_client, auth,
+                                                                         talk_agent, web_calls):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    web_calls.bridge.server.allowed_origins = frozenset({"https://console.example.com"})
+    created = web_client.post(f"/v1/agents/{talk_agent.id}/web-calls", headers=auth).get_json()
+    browser.get(f"{page_origin}/talk/{talk_agent.id}?call={created['call']['id']}&token={created['token']}")
+    browser.find_element(By.ID, "start").click()
+    WebDriverWait(browser, PAGE_WAIT_S).until(lambda chrome: _state(chrome) == "error")
+    assert browser.find_element(By.ID, "talk").get_attribute("data-close-code") == "4403"
+    assert "not allowed" in browser.find_element(By.ID, "status").text
+    assert Call.get_by_id(created["call"]["id"]).answered_at is None
