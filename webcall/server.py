@@ -36,10 +36,12 @@ from webcall.tokens import WebTokenError
 log = logging.getLogger(__name__)
 
 PATH = re.compile(r"\A/talk/([A-Za-z0-9][A-Za-z0-9_.-]{0,79})/?\Z")
+CLOSE_WAIT_S = 2.0  # how long a closed stream waits for the browser's close frame
 
 
 class BrowserConnection(Connection):
     server: WebCallServer
+    _closing = False
 
     def _handshake(self, request: Request) -> None:
         try:
@@ -47,11 +49,30 @@ class BrowserConnection(Connection):
         except Refused as exc:
             log.warning("web call stream from %s refused: %s", self.peer, exc)
             self._write(self.ws.send(AcceptConnection()))
-            self._send_message(CloseConnection(code=exc.close_code, reason=str(exc)[:100]))
-            self.closed = True
+            self._close(exc.close_code, str(exc), "refused")
             return
         self._write(self.ws.send(AcceptConnection()))
         self.sock.settimeout(self.server.metadata_timeout)
+
+    def _on_event(self, event) -> None:
+        if not self._closing:
+            super()._on_event(event)
+        elif isinstance(event, CloseConnection):
+            self._closed_by_peer(f"the page closed ({event.code})")
+
+    def _close(self, code: int, reason: str, why: str) -> None:
+        """Send the close frame, stop the session, then wait (bounded) for the page's own close frame before
+        the socket is closed. The page keeps sending audio until it reads ours, and closing a socket with
+        unread data resets it: a browser that gets the reset before it read our close frame reports 1006,
+        not the code (a refusal's reason, or 1000)."""
+        if self.closed or self._closing:
+            return
+        level = logging.INFO if code in (1000, 1001) else logging.WARNING
+        log.log(level, "call %s: closing the page's stream from %s: %s", self.call_id or "?", self.peer, why)
+        self._send_message(CloseConnection(code=code, reason=reason[:100]))
+        self._closing = True  # from now on only the page's close frame (or EOF, or the timeout) is awaited
+        self._stop_session(why)
+        self.sock.settimeout(CLOSE_WAIT_S)
 
     def _authorize(self, request: Request) -> None:
         headers = {name.lower(): value for name, value in request.extra_headers}
