@@ -64,6 +64,11 @@ class WebCallControl:
     def break_playback(self, call_id: str) -> None:
         """Nothing to break: the page drops what it has not played on the session's 'clear'."""
 
+    def send_dtmf(self, call_id: str, digits: str) -> bool:
+        """The agent's keypad tool: a browser has no line to send tones down."""
+        log.info("call %s: a web call cannot send keypad tones", call_id)
+        return False
+
 
 class WebBridge(MediaBridge):
     def __init__(self, config: Any, secret: str, *, providers: ProviderFactory | None = None,
