@@ -229,19 +229,32 @@ def build_provisioner(config: Config):
         dialplan_conf_dir=shipped / "freeswitch", dialplan_dir=shipped / "dialplan")
 
 
-def build_services(config: Config):
-    """The long-running parts, composed for this configuration."""
+def build_web_calls(config: Config, secret: str | None = None):
+    """The browsers' audio server and its web calls (webcall/), or None with WEB_CALLS=false. `secret` signs
+    their tokens: the one every API process was given (token_secret, chosen before they fork)."""
+    if not config.web_calls:
+        return None
+    from webcall.bridge import WebCalls, token_secret
+
+    return WebCalls(config, secret or token_secret(config))
+
+
+def build_services(config: Config, web_call_secret: str | None = None):
+    """The long-running parts, composed for this configuration (web_calls is None with WEB_CALLS=false)."""
     dialer = None
     call_control = None
     if config.telephony_configured:
         from calls.controller import build_telephony
 
         dialer, call_control = build_telephony(config)
-    app = create_app(config, call_control=call_control, provisioner=build_provisioner(config))
+    web_calls = build_web_calls(config, web_call_secret)
+    app = create_app(config, call_control=call_control, provisioner=build_provisioner(config),
+                     web_call_issuer=web_calls.issuer if web_calls else None,
+                     web_call_control=web_calls.control if web_calls else None)
     dispatcher = Dispatcher(dialer, interval_s=config.dispatch_interval_s)
     webhooks = DeliveryWorker(allow_private=config.webhook_allow_private, timeout_s=config.webhook_timeout_s,
                               max_attempts=config.webhook_max_attempts)
-    return app, dispatcher, webhooks, call_control
+    return app, dispatcher, webhooks, call_control, web_calls
 
 
 def build_uploader(config: Config):
@@ -261,7 +274,7 @@ def _listen(config: Config) -> gevent.socket.socket:
     return listener
 
 
-def worker_app(config: Config, worker: int, relay=None):
+def worker_app(config: Config, worker: int, relay=None, web_call_secret: str | None = None):
     """An API worker's app: it provisions SIP accounts itself and relays call control (hangup, cancel,
     transfer, readiness) to the first process, which owns the FreeSWITCH connections (calls/relay.py)."""
     call_control = None
@@ -269,7 +282,14 @@ def worker_app(config: Config, worker: int, relay=None):
         from calls.relay import RelayCallControl, relay_timeout_s
 
         call_control = RelayCallControl(relay, relay_timeout_s(config.esl_command_timeout_s))
-    app = create_app(config, call_control=call_control, provisioner=build_provisioner(config))
+    issuer = None
+    if config.web_calls and web_call_secret:
+        from webcall.bridge import WebCallIssuer
+
+        # Web calls are served by the first process; this one only signs their tokens, with the same secret.
+        issuer = WebCallIssuer(web_call_secret, config.web_call_public_url, float(config.web_call_token_ttl_s))
+    app = create_app(config, call_control=call_control, provisioner=build_provisioner(config),
+                     web_call_issuer=issuer)
     app.config["VOXBRIDGE_WORKER"] = worker
     return app
 
@@ -283,7 +303,8 @@ def _open_relay(config: Config):
     return open_listener()
 
 
-def _fork_api_workers(config: Config, listener, relay_listener=None, relay=None) -> list[int]:
+def _fork_api_workers(config: Config, listener, relay_listener=None, relay=None,
+                      web_call_secret: str | None = None) -> list[int]:
     """Extra processes serving the API on the shared socket: Python runs one core per process.
 
     Forked before any database connection or greenlet exists in the parent, so nothing is shared
@@ -298,7 +319,7 @@ def _fork_api_workers(config: Config, listener, relay_listener=None, relay=None)
             if relay_listener is not None:
                 relay_listener.close()
             open_database(config.database_url, config.database_pool_size)
-            WSGIServer(listener, worker_app(config, worker, relay), log=None).serve_forever()
+            WSGIServer(listener, worker_app(config, worker, relay, web_call_secret), log=None).serve_forever()
             os._exit(0)
         children.append(pid)
     return children
@@ -332,8 +353,11 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     if metrics_dir:
         log.info("metrics: processes share %s (PROMETHEUS_MULTIPROC_DIR)", metrics_dir)
     relay_listener, relay = _open_relay(config)
-    children = _fork_api_workers(config, listener, relay_listener, relay)
-    app, dispatcher, webhooks, call_control = build_services(config)
+    from webcall.bridge import token_secret
+
+    web_call_secret = token_secret(config)  # one for every process: any of them may sign a web call's token
+    children = _fork_api_workers(config, listener, relay_listener, relay, web_call_secret)
+    app, dispatcher, webhooks, call_control, web_calls = build_services(config, web_call_secret)
     relay_server = None
     if relay_listener is not None:
         from calls.relay import RelayServer
@@ -354,6 +378,10 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     print(f"Web console: {console_url(config)}/console  (first user: python app.py create-org 'My Company' "
           "--email you@example.com)", flush=True)
     print("Create an organization and its API key: python app.py create-org 'My Company'", flush=True)
+    if web_calls is not None:
+        web_calls.start()  # after the line above: scripts read the API's address from the first "listening on"
+        print(f"Talk to an agent from a browser: http://{host}:{port}/talk/<agent_id>  (audio WebSocket "
+              f"{web_calls.bridge.public_url}; origins allowed: {', '.join(config.web_call_origins)})", flush=True)
     stop = gevent.event.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(sig, stop.set)
@@ -372,6 +400,8 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
         call_control.stop()
     if metrics_dir and not config.prometheus_multiproc_dir:
         shutil.rmtree(metrics_dir, ignore_errors=True)  # the private one serve made
+    if web_calls is not None:
+        web_calls.stop()
     return 0
 
 

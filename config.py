@@ -105,6 +105,18 @@ def _ws_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _origins(value: str) -> tuple[str, ...]:
+    """A comma-separated list of browser origins (scheme://host[:port], no path), as the Origin header sends them."""
+    origins = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        parsed = urlparse(item)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.path not in ("", "/") \
+                or parsed.query or parsed.params or parsed.fragment or parsed.username or parsed.password:
+            raise ValueError(f"{item!r} is not an origin such as https://app.example.com")
+        origins.append(f"{parsed.scheme}://{parsed.netloc.lower()}")
+    return tuple(origins)
+
+
 def _log_level(value: str) -> str:
     value = value.strip().upper()
     if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -188,6 +200,20 @@ class Config:
     media_token_secret: str = _setting("MEDIA_TOKEN_SECRET", "", _str,
                                        "Secret signing audio-stream URLs (random per process when empty)",
                                        secret=True)
+    web_calls: bool = _setting("WEB_CALLS", "true", _bool,
+                               "Talk to agents from a browser (POST /v1/agents/{id}/web-calls, the /talk page): "
+                               "serve the browsers' audio WebSocket in this process")
+    web_call_listen: str = _setting("WEB_CALL_LISTEN", "127.0.0.1:8086", _str,
+                                    "host:port the browsers' audio WebSocket server listens on")
+    web_call_public_url: str = _setting("WEB_CALL_PUBLIC_URL", "ws://127.0.0.1:8086", _ws_url,
+                                        "ws:// or wss:// URL browsers reach that server at (behind a TLS proxy: "
+                                        "wss://)")
+    web_call_allowed_origins: tuple = _setting("WEB_CALL_ALLOWED_ORIGINS", "", _origins,
+                                               "Origins (https://app.example.com, comma-separated) whose pages may "
+                                               "open a web call's audio WebSocket; empty: API_PUBLIC_URL's origin and "
+                                               "http://127.0.0.1 / http://localhost on API_PORT")
+    web_call_token_ttl_s: int = _setting("WEB_CALL_TOKEN_TTL", "60", _int_range(5, 600),
+                                         "Seconds a web call's single-use token may wait for the browser to connect")
     outbound_context: str = _setting("OUTBOUND_CONTEXT", "voxbridge_outbound", _str,
                                      "Dialplan context outbound calls are routed through")
     outbound_gateway: str = _setting("OUTBOUND_GATEWAY", "", _str,
@@ -307,6 +333,17 @@ class Config:
             nodes.append(EslNode(host, port))
         return nodes
 
+    @property
+    def web_call_origins(self) -> tuple[str, ...]:
+        """The origins allowed to open a web call's audio WebSocket (WEB_CALL_ALLOWED_ORIGINS or its default)."""
+        if self.web_call_allowed_origins:
+            return self.web_call_allowed_origins
+        defaults = [f"http://127.0.0.1:{self.api_port}", f"http://localhost:{self.api_port}"]
+        public = urlparse(self.api_public_url)
+        if public.scheme in ("http", "https") and public.hostname:
+            defaults.insert(0, f"{public.scheme}://{public.netloc.lower()}")
+        return tuple(defaults)
+
     def redacted(self) -> dict[str, Any]:
         """Settings safe to log: secrets are reduced to whether they are set."""
         out = {}
@@ -324,7 +361,7 @@ def _check_derived(config: Config, problems: list[str]) -> None:
     except ValueError as exc:
         problems.append(f"FREESWITCH_ESL_HOST: must be host or host:port, comma-separated ({exc})")
     for env, value in (("VOXBRIDGE_SOCKET_ADDRESS", config.socket_address),
-                       ("AUDIO_WS_LISTEN", config.audio_ws_listen)):
+                       ("AUDIO_WS_LISTEN", config.audio_ws_listen), ("WEB_CALL_LISTEN", config.web_call_listen)):
         try:
             _host_port(value)
         except ValueError as exc:

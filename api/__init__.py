@@ -19,6 +19,7 @@ from api import (
     organization,
     recordings,
     sip_accounts,
+    web_calls,
 )
 from api.auth import KeyCache, RateLimiter, authenticate
 from api.openapi_console import CONSOLE_SCHEMAS  # noqa: F401 - importing it adds the console API's entries
@@ -30,13 +31,15 @@ from sip.provisioning import OfflineProvisioner
 from sip.secrets_box import SecretBox
 
 BLUEPRINTS = (calls.bp, agents.bp, organization.bp, numbers.bp, sip_accounts.bp, health.bp, openapi.bp,
-              keys.bp, deliveries.bp, recordings.bp, metrics.bp)
+              keys.bp, deliveries.bp, recordings.bp, metrics.bp, web_calls.bp)
 
 
 def create_app(config: Config, call_control: Any = None, provisioner: Any = None,
-               extra_blueprints: tuple = ()) -> Flask:
+               extra_blueprints: tuple = (), web_call_issuer: Any = None, web_call_control: Any = None) -> Flask:
     """Build the API. `call_control` (hang up, transfer) and a FreeSWITCH `provisioner` are present
-    when telephony is configured; without them calls stay queued and SIP accounts unprovisioned."""
+    when telephony is configured; without them calls stay queued and SIP accounts unprovisioned.
+    `web_call_issuer` signs web calls' tokens (webcall/bridge.py; by default with MEDIA_TOKEN_SECRET, else a
+    secret of this app's own); `web_call_control` is present in the process serving the browsers' streams."""
     app = Flask(__name__)
     app.config["VOXBRIDGE"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
@@ -46,6 +49,13 @@ def create_app(config: Config, call_control: Any = None, provisioner: Any = None
     box = SecretBox(config.sip_secret_key)
     app.extensions["voxbridge.secret_box"] = box
     app.extensions["voxbridge.provisioner"] = provisioner or OfflineProvisioner(box)
+    if config.web_calls:
+        from webcall.bridge import WebCallIssuer, token_secret
+
+        app.extensions["voxbridge.web_call_issuer"] = web_call_issuer or WebCallIssuer(
+            token_secret(config), config.web_call_public_url, float(config.web_call_token_ttl_s))
+    if web_call_control is not None:
+        app.extensions["voxbridge.web_call_control"] = web_call_control
     limiter = RateLimiter(config.rate_limit_per_minute)
     app.extensions["voxbridge.api_rate_limiter"] = limiter
     keys = KeyCache(ttl_s=config.api_key_cache_s)

@@ -18,12 +18,14 @@ from calls.machine_detection import check as check_machine_detection
 from calls.representation import call_to_dict, iso
 from calls.state import transition
 from models import (
+    CALL_DIRECTIONS,
     CANCELED,
     LIVE_STATUSES,
     PENDING_STATUSES,
     QUEUED,
     SCHEDULED,
     STATUSES,
+    WEB,
     Agent,
     Call,
     CallEvent,
@@ -340,8 +342,8 @@ def list_calls():
             raise invalid("status", f"status must be among {', '.join(STATUSES)}")
         query = query.where(Call.status.in_(statuses))
     if "direction" in args:
-        if args["direction"] not in ("inbound", "outbound"):
-            raise invalid("direction", "direction must be inbound or outbound")
+        if args["direction"] not in CALL_DIRECTIONS:
+            raise invalid("direction", f"direction must be one of {', '.join(CALL_DIRECTIONS)}")
         query = query.where(Call.direction == args["direction"])
     if "agent_id" in args:
         if not args["agent_id"]:  # present means filter: an empty id is a client bug, not "all agents"
@@ -378,6 +380,9 @@ def cancel(call_id: str):
             call = get_call(call_id)
             raise ApiError(409, "call_not_cancelable", f"call is {call.status} and can no longer be canceled")
         return jsonify(call_to_dict(call))
+    if call.status in LIVE_STATUSES and call.direction == WEB:
+        _hang_up_web_call(call, "canceled through the API")
+        return jsonify(call_to_dict(get_call(call_id))), 202
     if call.status in LIVE_STATUSES:
         control = _call_control()
         if control is None:
@@ -396,10 +401,24 @@ def events(call_id: str):
         for e in rows]})
 
 
-def _live_call_and_control(call_id: str):
+def _hang_up_web_call(call: Call, reason: str) -> None:
+    """A web call has no channel: the process serving its stream ends it (and tells the page); an API process
+    that does not serve it ends the call's record, and the stream ends with the page."""
+    control = current_app.extensions.get("voxbridge.web_call_control")
+    if control is not None:
+        control.hangup(call, reason=reason)
+    else:
+        from webcall.calls import end
+
+        end(call.id, reason)
+
+
+def _live_call_and_control(call_id: str, action: str = "changed"):
     call = get_call(call_id)
     if call.status not in LIVE_STATUSES:
         raise ApiError(409, "call_not_live", f"call is {call.status}; only a live call can be changed")
+    if call.direction == WEB and action == "transferred":
+        raise ApiError(409, "call_not_transferable", "a web call has no phone line to transfer")
     control = _call_control()
     if control is None:
         raise ApiError(409, "telephony_not_configured", "telephony is not configured")
@@ -408,6 +427,10 @@ def _live_call_and_control(call_id: str):
 
 @bp.post("/<call_id>/hangup")
 def hangup(call_id: str):
+    call = get_call(call_id)
+    if call.status in LIVE_STATUSES and call.direction == WEB:
+        _hang_up_web_call(call, "hung up through the API")
+        return jsonify(call_to_dict(get_call(call_id))), 202
     call, control = _live_call_and_control(call_id)
     control.hangup(call, reason="hung up through the API")
     return jsonify(call_to_dict(get_call(call_id))), 202
@@ -421,6 +444,6 @@ def transfer(call_id: str):
     if mode not in ("bridge", "refer"):
         raise invalid("mode", "mode must be bridge or refer")
     target = e164(body.get("to"), "to", current_app.config["VOXBRIDGE"].default_region)
-    call, control = _live_call_and_control(call_id)
+    call, control = _live_call_and_control(call_id, "transferred")
     control.transfer(call, target, mode)
     return jsonify({"id": call.id, "object": "transfer", "to": target, "mode": mode, "status": "requested"}), 202

@@ -6,7 +6,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from api.agent_tools import KEYPAD_SCHEMA, TOOLS_SCHEMA
-from models import STATUSES
+from models import CALL_DIRECTIONS, STATUSES
 
 bp = Blueprint("openapi", __name__)
 
@@ -70,7 +70,9 @@ SCHEMAS: dict[str, Any] = {
     "Call": {"type": "object", "properties": {
         "id": {"type": "string", "format": "uuid"}, "object": {"type": "string", "const": "call"},
         "organization_id": {"type": "string"}, "agent_id": {"type": ["string", "null"]},
-        "direction": {"type": "string", "enum": ["inbound", "outbound"]}, "to": E164,
+        "direction": {"type": "string", "enum": list(CALL_DIRECTIONS),
+                      "description": "web: a browser talking to the agent (POST /v1/agents/{agent_id}/web-calls)"},
+        "to": {**E164, "type": ["string", "null"], "description": "the number dialed; null for a web call"},
         "from": {**E164, "type": ["string", "null"]},
         "status": {"type": "string", "enum": [
             "queued", "scheduled", "calling", "ringing", "in-progress", "completed", "failed", "no-answer",
@@ -163,6 +165,14 @@ SCHEMAS: dict[str, Any] = {
     "SipAccountCreate": {"allOf": [{"$ref": "#/components/schemas/SipAccount"}], "required": ["name"]},
     "BindNumber": {"type": "object", "required": ["number"], "additionalProperties": False, "properties": {
         "number": E164, "label": {"type": ["string", "null"], "maxLength": 200}}},
+    "WebCall": {"type": "object", "properties": {
+        "object": {"type": "string", "const": "web_call"}, "call": {"$ref": "#/components/schemas/Call"},
+        "token": {"type": "string", "description": "single-use; opens the call's audio WebSocket once"},
+        "websocket_url": {"type": "string", "format": "uri",
+                          "description": "ws(s)://.../talk/{call_id}?token=...: the page opens it with an allowed "
+                                         "Origin (WEB_CALL_ALLOWED_ORIGINS); protocol in webcall/server.py"},
+        "expires_at": {"type": "string", "format": "date-time",
+                       "description": "the token's end; a call no browser opened by then ends failed"}}},
     "TransferRequest": {"type": "object", "required": ["to"], "additionalProperties": False, "properties": {
         "to": E164, "mode": {"type": "string", "enum": ["bridge", "refer"], "default": "bridge"}}},
 }
@@ -254,7 +264,7 @@ PATHS: dict[str, dict[str, Any]] = {
     "/v1/calls": {"get": _op("List calls, newest first, with cursor pagination", params=[
         _query("status", "comma-separated statuses", type="string", minLength=1,
                pattern=f"^({'|'.join(STATUSES)})(,({'|'.join(STATUSES)}))*$"),
-        _query("direction", "inbound or outbound", type="string", enum=["inbound", "outbound"]),
+        _query("direction", "inbound, outbound or web", type="string", enum=list(CALL_DIRECTIONS)),
         _query("agent_id", "agent"), _query("created_after", "ISO 8601 with a zone", type="string", minLength=1,
                                             format="date-time"),
         _query("created_before", "ISO 8601 with a zone", type="string", minLength=1, format="date-time"),
@@ -278,6 +288,15 @@ PATHS: dict[str, dict[str, Any]] = {
                               "patch": _op("Update an agent", 200, "Agent", "Agent",
                                            (400, 401, 404, 415, 422, 429), AGENT_ID),
                               "delete": _op("Delete (deactivate) an agent", 204, params=AGENT_ID)},
+    "/v1/agents/{agent_id}/web-calls": {"post": _op(
+        "Talk to the agent from a browser: a live call (direction web) and the single-use token of its audio "
+        "WebSocket", 201, result="WebCall", params=AGENT_ID, errors=(401, 402, 404, 409, 429, 503))},
+    "/talk/{agent_id}": {"get": {
+        "summary": "The talk page (HTML): microphone to the agent, its voice back; ?call=&token= from a web call, "
+                   "or an API key typed into it", "security": [], "parameters": AGENT_ID,
+        "responses": {"200": {"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}},
+                      "404": {"description": "Error", "content": {"application/json": {"schema": ERROR}}},
+                      "503": {"description": "Error", "content": {"application/json": {"schema": ERROR}}}}}},
     "/v1/organization": {"get": _op("The organization and its minutes usage")},
     "/v1/numbers": {"get": _op("List the organization's phone numbers"),
                     "post": _op("Assign a number to the organization", 201, "PhoneNumber", "PhoneNumber",

@@ -869,7 +869,8 @@ class CallController:
         ring_limit = _seconds(self.config.originate_timeout_s + 60)
         call_limit = _seconds(self.config.max_call_duration_s)
         with database.connection_context():
-            for call in Call.select().where(Call.status.in_(LIVE_STATUSES)):
+            # Web calls have no channel: their session's own limit (max_duration) and webcall/ end them.
+            for call in Call.select().where(Call.status.in_(LIVE_STATUSES), Call.direction != "web"):
                 started = call.answered_at or call.dialed_at or call.created_at
                 limit = call_limit if call.answered_at else ring_limit
                 if now - started <= limit:

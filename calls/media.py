@@ -32,7 +32,7 @@ from calls.machine_detection import after_detection, build_gate, policy_for
 from calls.machine_detection import check as check_machine_detection
 from calls.phone_text import plausible_phone_text
 from calls.tools import prepare_customer_tool, press_keys, record_tool_event, run_customer_tool, session_tools
-from models import LIVE_STATUSES, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
+from models import LIVE_STATUSES, WEB, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
 from observability.context import in_context
 from observability.metrics import observe_turn, provider_labels
 from pipeline.frames import Frame, TurnRecord
@@ -185,7 +185,8 @@ def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float
         max_duration=_number(settings, "max_duration_s", min(defaults.max_duration, max_call_s), 10, max_call_s),
         provider_timeout=_number(settings, "provider_timeout_s", provider_timeout_s, 1, 30),
         tts_sample_rate=sample_rate,
-        bidirectional=streams_audio(settings),
+        # A browser (webcall/) plays what it is sent as it comes: there is no switch to play files for it.
+        bidirectional=streams_audio(settings) or call.direction == WEB,
         greeting_start=greeting_start(settings, call),
         tools=session_tools(agent),  # customer tools and the keypad (calls/tools.py)
     )
@@ -259,20 +260,25 @@ class MediaBridge(MediaHooks):
     """MediaHooks for the CallController plus the audio WebSocket server and the per-call sessions."""
 
     def __init__(self, config: Any, controller: Any = None, *, providers: ProviderFactory | None = None,
-                 analysis_llm: AnalysisLLMFactory | None = None):
+                 analysis_llm: AnalysisLLMFactory | None = None, listen: str | None = None,
+                 public_url: str | None = None, server_class: type[AudioForkServer] = AudioForkServer,
+                 secret: str | None = None):
+        """listen, public_url, server_class and secret default to the audio fork's (AUDIO_WS_*, MEDIA_TOKEN_SECRET);
+        the browsers' server (webcall/) passes its own."""
         self.config = config
         self.controller = controller
         self.build_providers: ProviderFactory = providers or self._registry_providers
         self.analysis_llm: AnalysisLLMFactory = analysis_llm or self._registry_analysis_llm
-        secret = getattr(config, "media_token_secret", "") or ""
+        secret = secret or getattr(config, "media_token_secret", "") or ""
         if secret and len(secret.encode()) < 16:
             raise ValueError("MEDIA_TOKEN_SECRET must be at least 16 bytes")
         # Empty: a random secret per process, so URLs from another process (or an older one) are refused.
         self._secret = secret or secrets.token_hex(32)
-        host, _, port = str(config.audio_ws_listen).rpartition(":")
-        self.server = AudioForkServer(self.session_factory, self.lookup, self._secret, host or "127.0.0.1", int(port),
-                                      on_start_failed=self.session_failed, call_is_live=self.call_is_live)
-        self.public_url = str(config.audio_ws_public_url).rstrip("/")
+        self._listen = str(listen or config.audio_ws_listen)
+        host, _, port = self._listen.rpartition(":")
+        self.server = server_class(self.session_factory, self.lookup, self._secret, host or "127.0.0.1", int(port),
+                                   on_start_failed=self.session_failed, call_is_live=self.call_is_live)
+        self.public_url = str(public_url or config.audio_ws_public_url).rstrip("/")
         self.token_ttl_s = float(getattr(config, "originate_timeout_s", 60)) + TOKEN_GRACE_S
         self.sessions: dict[str, Session] = {}
         self._answered_here: set[str] = set()
@@ -297,7 +303,7 @@ class MediaBridge(MediaHooks):
 
     def start(self) -> None:
         self.server.start()
-        if str(self.config.audio_ws_listen).endswith(":0"):
+        if self._listen.endswith(":0"):
             # An ephemeral port (tests, the demo): the configured public URL cannot know it.
             host, port = self.server.address
             self.public_url = f"ws://{host}:{port}"

@@ -13,6 +13,8 @@ channel still exists (uuid_exists, the authority: show channels lags):
 | gone    | outbound  | sent (job uuid) or ringing          | failed, retried on the usual backoff             |
 | gone    | inbound   | not answered                        | failed, "inbound call vanished during restart"   |
 
+Web calls (direction `web`) are not FreeSWITCH's: they are left alone here (webcall/calls.py closes them).
+
 An inbound call is never requeued: the queue would dial it out, to the organization's own number with the
 original caller's number as caller ID. Nobody can call a caller back who hung up on a ringing line.
 """
@@ -26,7 +28,19 @@ from calls.state import finish_attempt, transition
 from esl import commands
 from esl.errors import EslError
 from esl.responses import show_channels
-from models import CALLING, CANCELED, COMPLETED, FAILED, LIVE_STATUSES, QUEUED, Call, Organization, database, utcnow
+from models import (
+    CALLING,
+    CANCELED,
+    COMPLETED,
+    FAILED,
+    LIVE_STATUSES,
+    QUEUED,
+    WEB,
+    Call,
+    Organization,
+    database,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +54,8 @@ def reconcile(control: Any, node: Any) -> dict[str, int]:
 
     counts = {"adopted": 0, "closed": 0, "orphans_killed": 0}
     with database.connection_context():
-        for call in Call.select().where(Call.status.in_(LIVE_STATUSES),
+        # Web calls have no channel on any node (webcall/ ends them): uuid_exists would say they vanished.
+        for call in Call.select().where(Call.status.in_(LIVE_STATUSES), Call.direction != WEB,
                                         (Call.node == node.name) | Call.node.is_null()):
             if call.node is None and call.id in control.live:
                 # Claimed by this process and being originated right now (node is set with the bgapi):

@@ -19,7 +19,7 @@ def call_to_dict(call: Call, include_transcript: bool = True) -> dict[str, Any]:
         "organization_id": call.organization_id,
         "agent_id": call.agent_id,
         "direction": call.direction,
-        "to": call.to_number,
+        "to": call.to_number or None,  # a web call dialed no number
         "from": call.from_number,
         "status": call.status,
         "context": call.context,

@@ -3,19 +3,23 @@ from models.agent import DIRECTIONS, Agent
 from models.base import BaseModel, JSONField, database, is_postgres, new_id, open_database, utcnow
 from models.call import (
     BUSY,
+    CALL_DIRECTIONS,
     CALLING,
     CANCELED,
     COMPLETED,
     FAILED,
     FINAL_STATUSES,
     IN_PROGRESS,
+    INBOUND,
     LIVE_STATUSES,
     NO_ANSWER,
+    OUTBOUND,
     PENDING_STATUSES,
     QUEUED,
     RINGING,
     SCHEDULED,
     STATUSES,
+    WEB,
     Call,
     CallEvent,
 )
@@ -34,5 +38,5 @@ __all__ = [
     "PENDING_STATUSES", "LIVE_STATUSES",
     "FINAL_STATUSES", "QUEUED", "SCHEDULED", "CALLING", "RINGING", "IN_PROGRESS", "COMPLETED", "FAILED",
     "NO_ANSWER", "BUSY", "CANCELED", "database", "is_postgres", "new_id", "open_database", "utcnow",
-    "migrate", "current_version",
+    "migrate", "current_version", "CALL_DIRECTIONS", "INBOUND", "OUTBOUND", "WEB",
 ]

@@ -13,6 +13,9 @@ STATUSES = (QUEUED, SCHEDULED, CALLING, RINGING, IN_PROGRESS, COMPLETED, FAILED,
 PENDING_STATUSES = (QUEUED, SCHEDULED)
 LIVE_STATUSES = (CALLING, RINGING, IN_PROGRESS)
 FINAL_STATUSES = (COMPLETED, FAILED, NO_ANSWER, BUSY, CANCELED)
+# A call's direction: dialed out, dialed in, or a browser talking to an agent (webcall/: never dialed, no channel).
+OUTBOUND, INBOUND, WEB = "outbound", "inbound", "web"
+CALL_DIRECTIONS = (INBOUND, OUTBOUND, WEB)
 
 
 class Call(BaseModel):

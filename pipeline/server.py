@@ -86,6 +86,10 @@ class Refused(Exception):
 
 
 class AudioForkServer:
+    # What speaks the protocol on each socket: mod_audio_fork's (Connection, set below it); webcall/server.py
+    # has the browsers'.
+    connection_class: type[Connection]
+
     def __init__(self, session_factory: SessionFactory, lookup: CallLookup, secret: str | bytes,
                  host: str = "127.0.0.1", port: int = 0, *, default_sample_rate: int = 16000,
                  handshake_timeout: float = 5.0, metadata_timeout: float = 5.0, idle_timeout: float = 60.0,
@@ -127,7 +131,7 @@ class AudioForkServer:
         self._server.stop(timeout=timeout)
 
     def _handle(self, sock: socket.socket, address: tuple) -> None:
-        connection = Connection(self, sock, f"{address[0]}:{address[1]}")
+        connection = self.connection_class(self, sock, f"{address[0]}:{address[1]}")
         self.connections.add(connection)
         try:
             connection.run()
@@ -431,3 +435,6 @@ class Connection:
             self.sock.close()
         except OSError:
             pass
+
+
+AudioForkServer.connection_class = Connection

@@ -208,3 +208,23 @@ async function followList(table) {
 }
 
 for (const table of document.querySelectorAll("[data-follow-list]")) followList(table);
+
+// "Talk to this agent" on an agent's page: the web call is created with this session; its token opens the
+// talk page (microphone -> the voice pipeline), which takes it from the query.
+const talkStart = document.getElementById("talk-start");
+if (talkStart) {
+  talkStart.addEventListener("click", async () => {
+    const agentId = talkStart.dataset.agentId;
+    const error = document.getElementById("talk-error");
+    talkStart.disabled = true;
+    const result = await api("POST", `/v1/agents/${encodeURIComponent(agentId)}/web-calls`);
+    if (!result.ok) {
+      error.textContent = (result.data && result.data.error && result.data.error.message) || `HTTP ${result.status}`;
+      error.hidden = false;
+      talkStart.disabled = false;
+      return;
+    }
+    const query = new URLSearchParams({call: result.data.call.id, token: result.data.token});
+    location.assign(`/talk/${encodeURIComponent(agentId)}?${query}`);
+  });
+}
