@@ -8,8 +8,9 @@ PCMU round trip). Each is decoded as a call's stream is, 20 ms at a time through
 pipeline.providers.pocketsphinx_recognizer, at 8 kHz (the stream of an 8 kHz leg) and as the 16 kHz stream
 mod_audio_fork makes of the same leg (resampled, still empty above 4 kHz), without the fill (before) and with
 it (band_fill.py). A wideband row (espeak at 16 kHz, no telephone leg) shows what the fill does to audio that
-is not narrowband (the recognizer leaves such audio alone). WER = (substitutions + deletions + insertions) /
-reference words, lower-cased, punctuation removed. Deterministic: one run is the figure (no timing here).
+is not narrowband (what an agent on a G.722 or Opus leg would see with the fill left on).
+WER = (substitutions + deletions + insertions) / reference words, lower-cased, punctuation removed.
+Deterministic: one run is the figure (no timing here).
 """
 from __future__ import annotations
 
@@ -91,11 +92,14 @@ def wer(clips: list[tuple[str, bytes]], rate: int, fill: float) -> tuple[float, 
 def main() -> None:
     clips = corpus()
     cases = (("8 kHz leg, 8 kHz stream", 8000, 1, "no fill (before)", 0.0),
-             ("8 kHz leg, 8 kHz stream", 8000, 1, "fill 300 (default)", 300.0),
+             ("8 kHz leg, 8 kHz stream", 8000, 1, "fill 300", 300.0),
              ("8 kHz leg, 8 kHz stream", 8000, 1, "fill 1000", 1000.0),
+             ("8 kHz leg, 8 kHz stream", 8000, 1, "fill 2000", 2000.0),
              ("8 kHz leg, 16 kHz stream", 16000, 2, "no fill (before)", 0.0),
-             ("8 kHz leg, 16 kHz stream", 16000, 2, "fill 300 (default)", 300.0),
-             ("wideband 16 kHz (no phone leg)", 16000, 3, "no fill", 0.0))
+             ("8 kHz leg, 16 kHz stream", 16000, 2, "fill 1000", 1000.0),
+             ("8 kHz leg, 16 kHz stream", 16000, 2, "fill 2000", 2000.0),
+             ("wideband 16 kHz (no phone leg)", 16000, 3, "no fill", 0.0),
+             ("wideband 16 kHz (no phone leg)", 16000, 3, "fill 1000", 1000.0))
     print(f"{len(clips)} clips ({len(SENTENCES)} sentences x {len(VOICES)} espeak-ng voices)\n")
     print("| audio | recognizer | WER | reference words |")
     print("|---|---|---|---|")

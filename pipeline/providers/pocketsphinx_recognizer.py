@@ -45,9 +45,7 @@ class Recognizer:
                                      sample_rate=RATE)
         self.options = options
         # Only the decoder hears the fill: the endpointer gets the call's audio as it is.
-        # An 8 kHz stream is narrowband; a 16 kHz one may be (an 8 kHz leg resampled by mod_audio_fork) or not.
-        self.band_fill = BandFill(options.narrowband_fill, narrowband=True if options.input_rate < RATE else None) \
-            if options.narrowband_fill > 0 else None
+        self.band_fill = BandFill(options.narrowband_fill) if options.narrowband_fill > 0 else None
         self.pending = b""
         self.samples = 0  # audio seen, in 16 kHz samples
         self.utt_open = False
@@ -93,7 +91,6 @@ class Recognizer:
             self.last_interim, self.last_interim_at = "", self.samples / RATE
         self.utt_audio.append(speech)
         if self.band_fill is not None:
-            self.band_fill.observe(speech)
             speech = self.band_fill.apply(speech)
         self.decoder.process_raw(speech, False, False)
 
@@ -121,7 +118,7 @@ class Recognizer:
             self.decoder.start_utt()
             utterance = b"".join(self.utt_audio)
             if self.band_fill is not None:
-                utterance = self.band_fill.apply(utterance)  # decided by now for all of it
+                utterance = self.band_fill.apply(utterance)
             self.decoder.process_raw(utterance, False, True)
             self.decoder.end_utt()
         self.utt_audio = []
