@@ -54,11 +54,20 @@ def test_images_run_as_non_root_and_expose_sip_and_rtp():
 def test_compose_services_health_and_order():
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert set(services) == {"postgres", "freeswitch", "app"}
+    assert set(services) == {"postgres", "freeswitch", "minio", "minio-init", "app"}
     for name, service in services.items():
-        assert service.get("healthcheck", {}).get("test"), name
+        if name != "minio-init":  # a one-shot job: the app waits for it to complete instead
+            assert service.get("healthcheck", {}).get("test"), name
     assert services["app"]["depends_on"] == {"postgres": {"condition": "service_healthy"},
-                                             "freeswitch": {"condition": "service_healthy"}}
+                                             "freeswitch": {"condition": "service_healthy"},
+                                             "minio-init": {"condition": "service_completed_successfully"}}
+    assert services["minio-init"]["depends_on"] == {"minio": {"condition": "service_healthy"}}
+    # recordings go to the MinIO service, into the bucket minio-init makes
+    app_env = services["app"]["environment"]
+    minio_ip = services["minio"]["networks"]["voxbridge"]["ipv4_address"]
+    assert app_env["S3_ENDPOINT_URL"] == f"http://{minio_ip}:9000"
+    assert f"vb/{app_env['S3_BUCKET']}" in " ".join(services["minio-init"]["entrypoint"])
+    assert minio_ip in " ".join(services["minio-init"]["entrypoint"])
     assert services["freeswitch"]["build"]["dockerfile"] == "freeswitch/Dockerfile"
     assert (REPO / services["freeswitch"]["build"]["dockerfile"]).is_file()
     # FreeSWITCH dials exactly the address the app listens on
