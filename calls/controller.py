@@ -118,6 +118,13 @@ AUDIO_FORK_SUBCLASSES = ("mod_audio_fork::connect", "mod_audio_fork::connect_fai
                          "mod_audio_fork::transcription", "mod_audio_fork::error")
 
 
+def narrowband_leg(event: Any) -> bool | None:
+    """Whether the answered leg's codec runs at 8 kHz (PCMU, PCMA, L16/8000), from the event's read rate;
+    None when the event does not say (a 16k stream of it is then treated as wideband)."""
+    rate = event.get("variable_read_rate") or ""
+    return int(rate) <= 8000 if rate.isdigit() else None
+
+
 @dataclass
 class LiveCall:
     """What the controller keeps in memory about a call it is driving (the database has the rest)."""
@@ -134,6 +141,7 @@ class LiveCall:
     transfer_requested: bool = False
     fork_retries: int = 0
     far_sip_code: int | None = None  # the SIP status seen on the leg that bridged the far end (loopback B-leg)
+    narrowband: bool | None = None  # the answered leg's codec runs at 8 kHz (G.711): known from CHANNEL_ANSWER
 
 
 class MediaHooks:
@@ -415,6 +423,9 @@ class CallController:
         channel = event.get("Unique-ID")
         if not transition(call, IN_PROGRESS, reason="answered", answered_at=utcnow(), channel_uuid=channel):
             return
+        live = self.live.get(call.id)
+        if live is not None:
+            live.narrowband = narrowband_leg(event)
         self._start_recording(call, channel)
         self._start_media(call, channel)
 
@@ -450,6 +461,8 @@ class CallController:
         if url is None or live is None:
             return
         metadata = {"call_id": call.id, "direction": call.direction}
+        if live.narrowband is not None:
+            metadata["narrowband"] = live.narrowband  # the recognizer's band fill (band_fill.py)
         if bidirectional:
             command = commands.audio_fork_start(channel, url, metadata=metadata, bug_name=AUDIO_FORK_BUG,
                                                 bidirectional=True, playback_rate=BIDI_PLAYBACK_RATE)
@@ -682,6 +695,9 @@ class CallController:
 
         def on_execute(event: Any) -> None:  # on the session's reader greenlet: only flags
             if event.get("Application") == "playback" and event.get("Application-Data") == SILENCE_STREAM:
+                live = self.live.get(call_id)
+                if live is not None and live.narrowband is None:
+                    live.narrowband = narrowband_leg(event)  # before the fork's metadata is written
                 running.set()
 
         session.on("CHANNEL_EXECUTE", on_execute)

@@ -388,6 +388,8 @@ class MediaBridge(MediaHooks):
             raise LookupError(f"call {call.id}: its agent is gone")
         agent = self._shielded(_with_connection, rendered_agent, agent, call)  # {{variables}} filled in
         providers = self.build_providers(agent, info)
+        if info.metadata.get("narrowband") is True and hasattr(providers.stt, "narrowband_leg"):
+            providers.stt.narrowband_leg = True  # a G.711 leg streamed at 16k: the recognizer fills its top band
         config = session_config(agent, call, info.sample_rate, float(self.config.max_call_duration_s),
                                 float(getattr(self.config, "provider_timeout_s", SessionConfig.provider_timeout)))
         callbacks = self._callbacks(call.id, config.bidirectional,

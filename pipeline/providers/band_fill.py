@@ -2,13 +2,13 @@
 
 pocketsphinx's only packaged acoustic model is a 16 kHz one: its mel filters reach 6.8 kHz. A G.711 call is
 band-limited to ~3.4 kHz, so after upsampling the filters above 4 kHz see digital silence, a feature value the
-model never met in training, and the words fall apart (the same espeak sentences: 89% word error rate at 8 kHz
-against 65% at 16 kHz, bench/bench_stt_wer.py). Filling that empty band with low, steady noise (about -40 dBFS)
-gives those filters an ordinary value again and recovers most of it. Above 4 kHz the noise is also invisible
-to webrtcvad and the endpointer (they look at 0-4 kHz only), and nothing of it reaches the caller or the agent.
-A 16 kHz stream gets it too: mod_audio_fork's 16k stream of a G.711 leg is just as empty up there, and the
-share of energy above 4 kHz does not tell such a stream from wideband speech reliably (resampling images
-and soft speech overlap), so an agent on a wideband leg (G.722, Opus) sets narrowband_fill to 0.
+model never met in training, and the words suffer. Filling that empty band with low, steady noise (about
+-30 dBFS) gives those filters an ordinary value again and recovers part of it (bench/bench_stt_wer.py).
+Above 4 kHz the noise is invisible to webrtcvad and the endpointer (they look at 0-4 kHz only), and nothing
+of it reaches the caller or the agent.
+Only narrowband streams get it: an 8 kHz stream, or mod_audio_fork's 16k stream of a leg whose codec runs at
+8 kHz (the controller reads the leg's read_rate at answer and says so in the stream's metadata). Wideband audio
+(a G.722 or Opus leg, a browser's microphone) has real energy up there and would only lose words to the fill.
 """
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ class RecognizerOptions:
     """endpointing_s: non-speech that ends an utterance. rescore_final: decode the finished utterance again in
     one batch pass (utterance-level cepstral normalisation): far better words on a call's first utterances,
     at the cost of a second decode (fine in a worker process, a hub stall in a thread). narrowband_fill: level
-    (sample standard deviation) of the noise put above 4 kHz for the decoder (band_fill.py says why); 0 turns
-    it off."""
+    (sample standard deviation) of the noise put above 4 kHz for the decoder of a narrowband stream (an 8 kHz
+    one, or `narrowband`: a G.711 leg streamed at 16 kHz; band_fill.py says why); 0 turns it off."""
 
     input_rate: int = RATE
     endpointing_s: float = 0.5
@@ -27,7 +27,8 @@ class RecognizerOptions:
     vad_mode: int = 2
     interim_every_s: float = 0.3
     rescore_final: bool = True
-    narrowband_fill: float = 300.0
+    narrowband_fill: float = 1000.0
+    narrowband: bool = False  # the call's leg is narrowband (G.711) even if the stream is 16 kHz
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,7 +46,8 @@ class Recognizer:
                                      sample_rate=RATE)
         self.options = options
         # Only the decoder hears the fill: the endpointer gets the call's audio as it is.
-        self.band_fill = BandFill(options.narrowband_fill) if options.narrowband_fill > 0 else None
+        narrowband = options.narrowband or options.input_rate < RATE
+        self.band_fill = BandFill(options.narrowband_fill) if narrowband and options.narrowband_fill > 0 else None
         self.pending = b""
         self.samples = 0  # audio seen, in 16 kHz samples
         self.utt_open = False

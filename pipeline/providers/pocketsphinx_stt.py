@@ -39,7 +39,7 @@ class PocketsphinxSTT(STT):
 
     def __init__(self, endpointing_ms: int = 500, interim_results: bool = True, vad_mode: int = 2,
                  interim_every_s: float = 0.3, isolation: str = "process", rescore_final: bool | None = None,
-                 start_timeout_s: float = 15.0, narrowband_fill: float = 300.0):
+                 start_timeout_s: float = 15.0, narrowband_fill: float = 1000.0):
         try:
             import pocketsphinx  # noqa: F401
         except ImportError as exc:  # pragma: no cover - the package is in requirements.txt
@@ -51,6 +51,7 @@ class PocketsphinxSTT(STT):
         if not isinstance(narrowband_fill, (int, float)) or not 0 <= narrowband_fill <= 2000:
             raise ProviderConfigError("narrowband_fill must be a number from 0 to 2000", provider=self.name)
         self.isolation = isolation
+        self.narrowband_leg = False  # set per call when the leg's codec is narrowband (calls/media.py)
         self.start_timeout_s = start_timeout_s
         self.options = RecognizerOptions(
             endpointing_s=max(0.09, endpointing_ms / 1000), interim_results=bool(interim_results),
@@ -59,7 +60,8 @@ class PocketsphinxSTT(STT):
             narrowband_fill=float(narrowband_fill))
 
     def open(self, sample_rate: int, on_result: ResultCallback | None = None) -> STTStream:
-        options = RecognizerOptions(**{**self.options.to_dict(), "input_rate": int(sample_rate)})
+        options = RecognizerOptions(**{**self.options.to_dict(), "input_rate": int(sample_rate),
+                                       "narrowband": self.narrowband_leg})
         if self.isolation == "process":
             return ProcessStream(options, on_result, self.start_timeout_s)
         return ThreadStream(options, on_result)

@@ -542,3 +542,20 @@ def test_a_quiet_audio_stream_is_kept_while_its_call_is_up(harness, org, agent):
     Call.update(status="completed").where(Call.id == call.id).execute()
     assert harness.bridge.call_is_live(call.id) is False
     assert harness.bridge.call_is_live("00000000-0000-4000-8000-000000000000") is False
+
+
+@pytest.mark.parametrize(("metadata", "hinted"), [({"narrowband": True}, True), ({"narrowband": False}, False),
+                                                  ({}, False)])
+def test_a_narrowband_legs_stream_tells_the_offline_recognizer(db, org, agent, metadata, hinted):
+    from config import load_config
+    from pipeline.providers.pocketsphinx_stt import PocketsphinxSTT
+    from pipeline.server import StreamInfo
+
+    stt = PocketsphinxSTT()
+    bridge = MediaBridge(load_config({"AUDIO_WS_LISTEN": "127.0.0.1:0"}),
+                         providers=lambda agent_row, info: MediaProviders(stt, FakeLLM(REAL_CLOCK, []),
+                                                                          FakeTTS(REAL_CLOCK), vad=EnergyVAD()))
+    call = live_call(org, agent)
+    session = bridge.session_factory(StreamInfo(call.id, call, metadata, 16000, "test"), lambda frame: None)
+    assert stt.narrowband_leg is hinted
+    session.stop("test over")

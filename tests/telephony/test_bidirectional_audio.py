@@ -83,7 +83,7 @@ def check_streamed_conversation(sim, received, call_id, direction):
     fork = wait_for(lambda: forks(received))
     assert len(fork) == 1 and re.fullmatch(
         rf"api uuid_audio_fork {channel} start ws://127\.0\.0\.1:\d+/\S+ mono 16k audio_fork "
-        rf'\{{"call_id":"{call_id}","direction":"{direction}"\}} true true 16000', fork[0])
+        rf'\{{"call_id":"{call_id}","direction":"{direction}","narrowband":true\}} true true 16000', fork[0])
     assert silence_playbacks(received) == 1 and running_silence(sim, channel)
     # The greeting arrives as binary frames the simulator plays: heard, with no playAudio file behind it.
     # Past the first sentence (1.1 s), so the cut-off greeting has words to record.
@@ -145,7 +145,7 @@ def test_an_agent_without_the_option_parks_and_gets_playaudio_files_as_before(vo
     assert originate.endswith(" &park()")
     fork = wait_for(lambda: forks(received))
     assert re.fullmatch(rf'api uuid_audio_fork {call_id} start ws://\S+ mono 16k \{{"call_id":"{call_id}",'
-                        r'"direction":"outbound"\}', fork[0])
+                        r'"direction":"outbound","narrowband":true\}', fork[0])
     wait_for(lambda: LEVELS[GREETING] in heard_levels(sim, call_id))  # the playAudio file, broadcast
     sent = commands_received(received)
     assert any(c.startswith(f"api uuid_broadcast {call_id} /") for c in sent)

@@ -28,6 +28,7 @@ SCENARIOS = [
     ("silent-then-speaks", "+14155552001", "no RTP for 5 s, waits until the agent is quiet 1.7 s, answers in a "
                                            "sentence, listens again, hangs up"),
     ("continuous-silence", "+14155553001", "RTP of silence for 25 s, never speaks"),
+    ("voicemail", "+14155554001", "a voicemail box: a 6 s greeting, a 1 kHz beep, then records 12 s in silence"),
 ]
 AGENT = {
     "name": "Live run agent", "direction": "outbound",
@@ -76,8 +77,10 @@ def recording(number: str, since: float) -> str | None:
 
 
 def run(args: argparse.Namespace) -> list[dict]:
-    agent = api(args.api, args.key, "POST", "/v1/agents",
-                {**AGENT, "settings": {**AGENT["settings"], "audio_return": args.audio_return}})
+    settings = {**AGENT["settings"], "audio_return": args.audio_return}
+    if args.machine_detection:
+        settings["machine_detection"] = json.loads(args.machine_detection)
+    agent = api(args.api, args.key, "POST", "/v1/agents", {**AGENT, "settings": settings})
     results = []
     for name, number, far_end in SCENARIOS:
         if args.only and name not in args.only:
@@ -95,7 +98,8 @@ def run(args: argparse.Namespace) -> list[dict]:
         result = {"scenario": name, "far_end": far_end, "number": number, "call_id": call["id"],
                   "audio_return": args.audio_return, "status": call["status"], "sip_code": call["sip_code"],
                   "hangup_cause": call["hangup_cause"], "failure_reason": call["failure_reason"],
-                  "duration_s": call["duration_seconds"],
+                  "duration_s": call["duration_seconds"], "answered_by": call.get("answered_by"),
+                  "machine_detection": call.get("machine_detection"),
                   "turns": [(t.get("speaker"), t.get("text"), t.get("interrupted")) for t in call.get("transcript")
                             or []],
                   "timeline": timeline(args.db, call["id"]), "recording": path,
@@ -114,6 +118,7 @@ def main() -> int:
     parser.add_argument("--audio-return", default="playaudio", choices=("playaudio", "stream"))
     parser.add_argument("--out")
     parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
+    parser.add_argument("--machine-detection", help='the agent\'s machine_detection, JSON: {"mode": "hangup"}')
     args = parser.parse_args()
     results = run(args)
     if args.out:

@@ -14,6 +14,7 @@ export AUDIO_WS_LISTEN=127.0.0.1:8085 AUDIO_WS_PUBLIC_URL=ws://127.0.0.1:8085
 export MEDIA_TOKEN_SECRET=live-run-media-token-secret-0123456789
 export SIP_SECRET_KEY=${SIP_SECRET_KEY:-$(.venv/bin/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')}
 export LOG_LEVEL=${LOG_LEVEL:-INFO}
+export INBOUND_SIP_HEADERS=${INBOUND_SIP_HEADERS-X-Customer-Id}
 .venv/bin/python app.py migrate >/dev/null
 .venv/bin/python app.py create-org "Live $(date +%s)" --minutes 1000 --caller-id +14155550000 > "$dir/org.txt"
 grep -o 'vb_live_[A-Za-z0-9_-]*' "$dir/org.txt" | head -n 1 > "$dir/key"

@@ -14,6 +14,7 @@ cp "$here/freeswitch.xml" $run/conf/freeswitch.xml
 say() { espeak-ng -v en-us -s 150 -w $run/audio/$1.22k.wav "$2" && sox $run/audio/$1.22k.wav -r 8000 -b 16 -c 1 $run/audio/$1.wav && rm $run/audio/$1.22k.wav; }
 say hello "Hello?"
 say answer "Yes, I will be there tomorrow at ten."
+say voicemail "Hi, you have reached the Miller family. We can't take your call right now. Please leave a message after the tone."
 "$prefix/bin/freeswitch" -nc -nonat -nonatmap -conf $run/conf -log $run/log -db $run/db -run $run/run \
   -mod "$prefix/lib/freeswitch/mod" -cfgname freeswitch.xml
 for _ in $(seq 1 40); do
