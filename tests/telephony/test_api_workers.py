@@ -98,6 +98,7 @@ def test_a_forked_api_worker_hangs_up_and_provisions(switch, database_url, tmp_p
            "FREESWITCH_ESL_HOST": f"127.0.0.1:{switch.port}", "FREESWITCH_ESL_PASSWORD": PASSWORD,
            "FREESWITCH_CONF_DIR": str(conf), "SIP_SECRET_KEY": Fernet.generate_key().decode(),
            "VOXBRIDGE_SOCKET_ADDRESS": "127.0.0.1:0", "AUDIO_WS_LISTEN": "127.0.0.1:0", "VOICE_PIPELINE": "false",
+           "WEB_CALL_LISTEN": "127.0.0.1:0",
            "LOG_LEVEL": "WARNING", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     (tmp_path / "metrics").mkdir()
     key = _cli(env, "create-org", "Acme", "--caller-id", "+14155550000").split("store it now): ")[1].split()[0]

@@ -71,6 +71,7 @@ def test_sigkill_with_100_live_calls_then_restart(switch, tmp_path):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("FREESWITCH_", "DATABASE_URL"))},
            "DATABASE_URL": f"sqlite:///{db_path}", "FREESWITCH_ESL_HOST": f"{switch.host}:{switch.port}",
            "FREESWITCH_ESL_PASSWORD": "pw", "API_PORT": "0", "VOXBRIDGE_SOCKET_ADDRESS": "127.0.0.1:0",
+           "WEB_CALL_LISTEN": "127.0.0.1:0", "AUDIO_WS_LISTEN": "127.0.0.1:0",
            "VOICE_PIPELINE": "false",
            "CALLS_PER_SECOND": "200", "MAX_CONCURRENT_CALLS": str(LIVE), "ORG_MAX_CONCURRENT_CALLS": "1000",
            "DISPATCH_INTERVAL": "0.1", "RETRY_BACKOFF": "0", "LOG_LEVEL": "WARNING"}
