@@ -22,7 +22,9 @@ def run_demo(tmp_path, mode: str) -> dict:
 
 def test_demo_call_holds_a_conversation_and_reports_it(tmp_path):
     result = run_demo(tmp_path, "conversation")
-    assert result["problems"] == []  # each answer heard and captured, each reply heard whole by the caller
+    # each answer heard and captured, each reply heard whole by the caller (else: what was said and heard)
+    assert result["problems"] == [], (result["problems"], result["caller_heard"],
+                                      [(t["speaker"], t["text"]) for t in result["transcript"]])
     assert (result["status"], result["hangup_cause"]) == ("completed", "NORMAL_CLEARING")
     transcript = result["transcript"]
     assert [t["speaker"] for t in transcript][:4] == ["agent", "caller", "agent", "caller"]
