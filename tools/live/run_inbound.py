@@ -12,23 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import socket
 import sys
 import time
-import urllib.request
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from run_calls import api  # noqa: E402 - the same API helper as the outbound runs
 
 NUMBER = "+14155550177"
 CUSTOMER = "A-4242"
-
-
-def api(base: str, key: str, method: str, path: str, body: dict | None = None) -> dict:
-    if not base.startswith(("http://", "https://")):
-        raise SystemExit(f"--api must be an http(s) URL, not {base!r}")
-    request = urllib.request.Request(base + path, method=method,  # noqa: S310 - scheme checked above
-                                     data=json.dumps(body).encode() if body else None,
-                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - scheme checked above
-        return json.loads(response.read())
 
 
 def carrier_api(command: str) -> str:
