@@ -95,10 +95,10 @@ def wer(clips: list[tuple[str, bytes]], rate: int, fill: float) -> tuple[float, 
 def main() -> None:
     clips = corpus()
     cases = (("8 kHz leg, 8 kHz stream", 8000, 1, "no fill (before)", 0.0),
-             ("8 kHz leg, 8 kHz stream", 8000, 1, "fill 1000 (default)", 1000.0),
+             ("8 kHz leg, 8 kHz stream", 8000, 1, "narrowband_fill 1000", 1000.0),
              ("8 kHz leg, 16 kHz stream (mod_audio_fork's default)", 16000, 2, "no fill (before)", 0.0),
-             ("8 kHz leg, 16 kHz stream (mod_audio_fork's default)", 16000, 2, "fill 1000 (default)", 1000.0),
-             ("wideband 16 kHz (no phone leg)", 16000, 3, "no fill (default)", 0.0),
+             ("8 kHz leg, 16 kHz stream (mod_audio_fork's default)", 16000, 2, "narrowband_fill 1000", 1000.0),
+             ("wideband 16 kHz (no phone leg)", 16000, 3, "no fill", 0.0),
              ("wideband 16 kHz (no phone leg)", 16000, 3, "fill 1000 forced", 1000.0))
     print(f"{len(clips)} clips ({len(SENTENCES)} sentences x {len(VOICES)} espeak-ng voices)\n")
     print("| audio | recognizer | WER | reference words |")

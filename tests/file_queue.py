@@ -15,15 +15,24 @@ runner can check that every collected test ran in exactly one process.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import pathlib
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import pytest
 
 QUEUE_ENV = "VOXBRIDGE_TEST_QUEUE"
+# Files that run one at a time across the processes: those that hold a real-time conversation through
+# pocketsphinx (a starved recognizer misses a turn) and the headless-Chromium ones (the heaviest CPU users).
+# The others run beside them. On 2 cores a browser beside two real-time conversations starved them.
+EXCLUSIVE = frozenset({"tests/telephony/test_demo_call.py", "tests/pipeline/test_replay_real_captures.py",
+                       "tests/webcall/test_talk_browser.py", "tests/console/test_console_browser.py"})
+EXCLUSIVE_POLL_S = 0.2
 WEIGHTS = pathlib.Path(__file__).resolve().parent / "durations.json"
 DEFAULT_WEIGHT_S = 1.0
 
@@ -69,6 +78,24 @@ class FileQueue:
             return self.order[index]
         return None
 
+    @contextlib.contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Holds the queue's one exclusive lock while an EXCLUSIVE file runs (polled: never blocks the hub)."""
+        if name not in EXCLUSIVE:
+            yield
+            return
+        with open(self.queue_dir / "exclusive.lock", "w") as lock:
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    time.sleep(EXCLUSIVE_POLL_S)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def write_result(self) -> None:
         result = {"collected": self.collected, "ran": self.ran, "files": len(self.order), "seconds": self.seconds}
         path = self.queue_dir / f"result-{os.getpid()}.json"
@@ -101,6 +128,10 @@ class FileQueuePlugin:
     def _run_file(self, session: pytest.Session, name: str) -> str | None:
         """Runs one file's items; claims the next file before the last item so that session fixtures
         see a following item and are not torn down between files. Returns the next claimed file."""
+        with self.queue.exclusive(name):
+            return self._run_items(session, name)
+
+    def _run_items(self, session: pytest.Session, name: str) -> str | None:
         items = self.queue.groups[name]
         started = time.monotonic()
         following = None

@@ -19,7 +19,8 @@ class RecognizerOptions:
     one batch pass (utterance-level cepstral normalisation): far better words on a call's first utterances,
     at the cost of a second decode (fine in a worker process, a hub stall in a thread). narrowband_fill: level
     (sample standard deviation) of the noise put above 4 kHz for the decoder of a narrowband stream (an 8 kHz
-    one, or `narrowband`: a G.711 leg streamed at 16 kHz; band_fill.py says why); 0 turns it off."""
+    one, or `narrowband`: a G.711 leg streamed at 16 kHz; band_fill.py says why); 0, the default, turns it off
+    (on the demo's caller voice the fill sometimes lost a short first answer altogether)."""
 
     input_rate: int = RATE
     endpointing_s: float = 0.5
@@ -27,7 +28,7 @@ class RecognizerOptions:
     vad_mode: int = 2
     interim_every_s: float = 0.3
     rescore_final: bool = True
-    narrowband_fill: float = 1000.0
+    narrowband_fill: float = 0.0
     narrowband: bool = False  # the call's leg is narrowband (G.711) even if the stream is 16 kHz
 
     def to_dict(self) -> dict:

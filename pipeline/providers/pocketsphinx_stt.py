@@ -39,7 +39,7 @@ class PocketsphinxSTT(STT):
 
     def __init__(self, endpointing_ms: int = 500, interim_results: bool = True, vad_mode: int = 2,
                  interim_every_s: float = 0.3, isolation: str = "process", rescore_final: bool | None = None,
-                 start_timeout_s: float = 15.0, narrowband_fill: float = 1000.0):
+                 start_timeout_s: float = 15.0, narrowband_fill: float = 0.0):
         try:
             import pocketsphinx  # noqa: F401
         except ImportError as exc:  # pragma: no cover - the package is in requirements.txt

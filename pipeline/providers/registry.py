@@ -83,7 +83,7 @@ def build_stt(settings: Mapping[str, Any] | None, config: Any = None) -> STT:
                                interim_results=_get(s, "interim_results", bool, True, name),
                                vad_mode=_get(s, "vad_mode", int, 2, name),
                                isolation=_get(s, "isolation", str, "process", name),
-                               narrowband_fill=_get(s, "narrowband_fill", float, 1000.0, name))
+                               narrowband_fill=_get(s, "narrowband_fill", float, 0.0, name))
     if name == "deepgram":
         from pipeline.providers.deepgram_stt import DeepgramSTT
 

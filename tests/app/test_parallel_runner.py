@@ -78,3 +78,24 @@ def test_the_runner_reports_totals_and_fails_on_a_failing_process(tmp_path):
     problems, _ = runner.check_coverage(queue, 2)
     assert "1 process(es) did not finish their queue" in problems
     assert "6 tests ran, 10 were collected" in problems
+
+
+def test_exclusive_files_run_one_at_a_time_across_processes(tmp_path):
+    import fcntl
+
+    from tests.file_queue import EXCLUSIVE, FileQueue
+
+    name = sorted(EXCLUSIVE)[0]
+    with FileQueue(tmp_path).exclusive(name):
+        # Another process's attempt (a separate open file description) finds the lock held...
+        with open(tmp_path / "exclusive.lock", "w") as other:
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = False
+            except BlockingIOError:
+                held = True
+        assert held
+        with FileQueue(tmp_path).exclusive("tests/app/test_config.py"):  # ...an ordinary file does not wait
+            pass
+    with open(tmp_path / "exclusive.lock", "w") as other:  # ...and it is free again once the file is done
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)

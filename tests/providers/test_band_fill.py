@@ -36,3 +36,11 @@ def test_only_a_narrowband_streams_decoder_gets_the_fill(rate, narrowband, level
 def test_a_leg_is_narrowband_when_its_codec_reads_at_8_khz(rate, expected):
     event = {"variable_read_rate": rate} if rate else {}
     assert narrowband_leg(event) is expected
+
+
+def test_the_fill_is_opt_in():
+    from pipeline.providers import build_stt
+
+    assert RecognizerOptions().narrowband_fill == 0.0
+    assert build_stt({"provider": "pocketsphinx"}).options.narrowband_fill == 0.0
+    assert build_stt({"provider": "pocketsphinx", "narrowband_fill": 1000}).options.narrowband_fill == 1000.0
