@@ -58,6 +58,8 @@ from models import (  # noqa: E402
 )
 from models.bulk import insert_rows  # noqa: E402
 
+DEFAULT_CPS = load_config({}).calls_per_second  # the rate a user who sets nothing gets
+
 
 def queue(org, agent, count: int) -> list[str]:
     now = utcnow()
@@ -132,7 +134,8 @@ class Dialing:
 
 
 def organization(name: str) -> tuple[Organization, Agent]:
-    org = Organization.create(name=name, minutes_included=10**9)
+    # Names are unique: each run's organizations get their own.
+    org = Organization.create(name=f"{name} {new_id()[:8]}", minutes_included=10**9)
     return org, Agent.create(organization=org, name=name, direction="outbound")
 
 
@@ -272,6 +275,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--concurrent", type=int, default=500)
     parser.add_argument("--backlog", type=int, default=1000)
+    parser.add_argument("--default-calls", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--postgres", default=os.environ.get("TEST_POSTGRES_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
@@ -284,12 +288,15 @@ def main() -> None:
         for _ in range(args.runs):
             rate, worst, completed = cps_run(args.cps, args.calls)
             reset()
+            default_rate, default_worst, _ = cps_run(DEFAULT_CPS, args.default_calls)
+            reset()
             fair = fairness_run(args.backlog)
             reset()
             peak, whole, total = concurrency_run(args.concurrent)
             reset()
             gaps = reconnect_run()
-            for key, value in (("rate", rate), ("worst", worst * 100), ("completed", completed), ("fair", fair),
+            for key, value in (("rate", rate), ("worst", worst * 100), ("completed", completed),
+                               ("default_rate", default_rate), ("default_worst", default_worst * 100), ("fair", fair),
                                ("peak", peak), ("whole", whole), ("reconnect", max(gaps))):
                 results.setdefault(key, []).append(value)
         print(f"PostgreSQL, {os.cpu_count()} cores, FreeSWITCH simulator in its own process, "
@@ -300,6 +307,9 @@ def main() -> None:
              f"{args.cps:g}"),
             ("worst whole 1-second window, deviation from the limit (%)", "worst", "5"),
             ("calls completed in the CPS run", "completed", str(args.calls)),
+            (f"originate rate over {args.default_calls} calls at the default CALLS_PER_SECOND={DEFAULT_CPS:g}",
+             "default_rate", f"{DEFAULT_CPS:g}"),
+            ("worst whole 1-second window at the default rate, deviation (%)", "default_worst", "5"),
             (f"fairness: s until a 2nd org's call is claimed, {args.backlog:,} backlog", "fair", "2"),
             ("peak simultaneous in-progress calls", "peak", str(args.concurrent)),
             ("calls with every transition recorded", "whole", str(args.concurrent)),
