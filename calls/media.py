@@ -27,9 +27,9 @@ import phonenumbers
 from peewee import Cast, Expression, Value, fn
 
 from calls.call_variables import rendered_agent
-from calls.controller import MediaHooks
 from calls.machine_detection import after_detection, build_gate, policy_for
 from calls.machine_detection import check as check_machine_detection
+from calls.media_hooks import MediaHooks
 from calls.phone_text import plausible_phone_text
 from calls.tools import prepare_customer_tool, press_keys, record_tool_event, run_customer_tool, session_tools
 from models import LIVE_STATUSES, WEB, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
