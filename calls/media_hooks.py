@@ -2,6 +2,8 @@
 the real one; the default does nothing, for a deployment without a pipeline)."""
 from __future__ import annotations
 
+from typing import Protocol
+
 from models import Call
 
 
@@ -30,3 +32,16 @@ class MediaHooks:
 
     def on_hangup(self, call_id: str) -> None:
         pass
+
+
+class CallCommands(Protocol):
+    """What the media bridge asks of the call it serves (CallController for phone calls, webcall/'s
+    WebCallControl for browser calls, which cannot transfer)."""
+
+    def hangup(self, call: Call, reason: str = ..., unserved: bool = False) -> None: ...
+
+    def break_playback(self, call_id: str) -> None: ...
+
+    def send_dtmf(self, call_id: str, digits: str) -> bool: ...
+
+    def transfer(self, call: Call, target: str, mode: str) -> bool: ...

@@ -8,7 +8,7 @@ import gevent.event
 import pytest
 from gevent.pywsgi import WSGIServer
 
-from calls.media import MediaProviders
+from calls.media_providers import MediaProviders
 from models import Agent, Call, CallEvent, Organization, PhoneNumber
 from pipeline.clock import REAL_CLOCK
 from pipeline.fakes import EnergyVAD, FakeTTS, voice
