@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from config import Config
 from models import Agent, Call, CallEvent
 from pipeline.providers import LLM, STT, TTS, FallbackTTS, ProviderError, ResilientLLM, build_llm
 from pipeline.providers.registry import OFFLINE
@@ -45,7 +46,7 @@ def resilient_providers(llm: LLM, tts: TTS, offline_tts: TTS | None,
     return ResilientLLM(llm, on_fallback=report("llm")), tts
 
 
-def build_or_offline(build: Callable[..., Any], settings: dict, config: Any, call_id: str,
+def build_or_offline(build: Callable[..., Any], settings: dict, config: Config, call_id: str,
                       on_fallback: Callable[[str], None] | None = None) -> Any:
     """build(settings), or the offline default when the agent's provider cannot be built on this deployment.
 
