@@ -71,9 +71,9 @@ class ChannelEvents:
         elif name == "CHANNEL_ANSWER":
             self._on_answer(event)
         elif name == "CHANNEL_HANGUP":
-            self._note_bridged_leg(event)
+            self.note_bridged_leg(event)
         elif name == "CHANNEL_HANGUP_COMPLETE":
-            self._note_bridged_leg(event)
+            self.note_bridged_leg(event)
             self._on_hangup(event)
         elif name == "DTMF":
             call = self.ctx.calls.driven_call(event)
@@ -106,7 +106,7 @@ class ChannelEvents:
         self.recording.start(call, channel)
         self.streams.start(call, channel)
 
-    def _note_bridged_leg(self, event: Event) -> None:
+    def note_bridged_leg(self, event: Event) -> None:
         """The default route's SIP leg is bridged from the loopback B-leg, so FreeSWITCH puts the far end's SIP
         status on the B-leg, never on the A-leg that drives the call: remember it for the attempt's end."""
         if event.loopback_leg != "B":

@@ -157,6 +157,20 @@ class CallController:
         """Close calls that outlived their limits: ringing past the originate timeout, or too long."""
         return self.watchdog.run_pass()
 
+    # ---- the pre-split private names, for code written against them (new code uses the parts) -------------
+    def _hangup_requested(self, call: Call) -> bool:
+        return self.ctx.calls.hangup_requested(call)
+
+    def _kill(self, live: LiveCall, channel: str | None) -> str:
+        return self.control.kill(live, channel)
+
+    def _end_attempt(self, call_id: str, cause: str | None, sip_code: int | None, billsec: int = 0,
+                     reason: str | None = None, attempt: int | None = None, billmsec: int = 0) -> None:
+        self.ending.end(call_id, cause, sip_code, billsec, reason, attempt, billmsec)
+
+    def _note_bridged_leg(self, event: Event) -> None:
+        self.events.note_bridged_leg(event)
+
     # ---- lifecycle --------------------------------------------------------------------------------------------
     def start(self) -> None:
         self.media.start()  # listening before any call can be answered

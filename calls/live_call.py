@@ -133,6 +133,11 @@ class LiveCalls(dict[str, LiveCall]):
         live = self.get(call.id)
         if live is not None and live.hangup_requested:
             return True
-        rows = CallEvent.select(CallEvent.data).where(CallEvent.call == call.id,
+        return self.hangup_marked(call.id, call.attempt)
+
+    @staticmethod
+    def hangup_marked(call_id: str, attempt: int) -> bool:
+        """Whether the database holds a hangup request for that attempt of the call."""
+        rows = CallEvent.select(CallEvent.data).where(CallEvent.call == call_id,
                                                        CallEvent.reason.startswith(HANGUP_REQUESTED))
-        return any(isinstance(row.data, dict) and row.data.get("attempt") == call.attempt for row in rows)
+        return any(isinstance(row.data, dict) and row.data.get("attempt") == attempt for row in rows)
