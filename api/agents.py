@@ -69,7 +69,7 @@ def _apply(agent_fields: dict[str, Any], body: dict[str, Any]) -> None:
         if kind in body:
             agent_fields[kind] = _provider_block(kind, body[kind])
     if "settings" in body:
-        from calls.media import check_agent_settings  # the pipeline's own list of the keys it reads
+        from calls.agent_settings import check_agent_settings  # the pipeline's own list of the keys it reads
 
         problems = check_agent_settings(body["settings"])
         if problems:

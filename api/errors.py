@@ -60,7 +60,7 @@ def register(app: Flask) -> None:
 
 def _register_telephony(app: Flask, respond) -> None:
     """Call-control failures are the caller's to retry or act on, not internal errors."""
-    from calls.controller import CallNotControlled, TransferFailed
+    from calls.call_control import CallNotControlled, TransferFailed
     from calls.relay import RelayUnavailable
     from esl.errors import EslNotConnected, EslTimeout
 
@@ -92,7 +92,7 @@ def _register_telephony(app: Flask, respond) -> None:
 
 def _register_dial_refused(app: Flask, respond) -> None:
     """A transfer target that breaks an outbound rule (calls/dialing.py): the caller's input, refused."""
-    from calls.controller import DialRefused
+    from calls.call_control import DialRefused
 
     @app.errorhandler(DialRefused)
     def _dial_refused(exc: DialRefused):

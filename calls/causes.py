@@ -11,8 +11,8 @@ end really gave is appended where the call knows it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from esl.events import Event
 from models import BUSY, CANCELED, COMPLETED, FAILED, NO_ANSWER
 
 
@@ -65,7 +65,7 @@ SIP_CODES: dict[int, str] = {
 UNKNOWN = Outcome(FAILED, False, "unrecognized hangup cause")
 
 
-def far_end_sip_code(event: Any) -> int | None:
+def far_end_sip_code(event: Event) -> int | None:
     """The SIP status the far end answered, from the variables FreeSWITCH sets; None when it gave none.
 
     A sofia leg carries its own (sip_term_status: a refusal's status, or 200 for a BYE). A leg that bridged a

@@ -20,6 +20,8 @@ from urllib.parse import urlparse
 
 from calls.inbound import InboundDecision
 from calls.state import transition
+from config import Config
+from esl.events import Event
 from models import CALLING, FAILED, Agent, Call, CallEvent, Organization, database
 from pipeline.variables import NAME, sanitize
 from webhooks.inbound_hook import HookFailed, HookReply, ask, payload, reply_summary
@@ -37,7 +39,7 @@ def variable_name(header: str) -> str:
     return header.lower().replace("-", "_")
 
 
-def allowed_headers(channel: Any, allowed: Iterable[str]) -> dict[str, str]:
+def allowed_headers(channel: Event | None, allowed: Iterable[str]) -> dict[str, str]:
     """The allowed X- headers the INVITE carried, {name as received: sanitized value}; at most MAX_HEADERS."""
     patterns = [pattern.lower() for pattern in allowed]
     headers = getattr(channel, "headers", None) or {}
@@ -70,14 +72,14 @@ def _agent_for(org: Organization, agent_id: str) -> Agent:
     return agent
 
 
-def _ask(org: Organization, call: Call, headers: dict[str, str], config: Any) -> HookReply:
+def _ask(org: Organization, call: Call, headers: dict[str, str], config: Config) -> HookReply:
     body = payload(call.id, call.from_number, call.to_number, call.agent_id, headers)
     return ask(org.inbound_webhook_url, org.signing_secrets(), body,
                float(getattr(config, "inbound_webhook_timeout_s", 2.0)),
                bool(getattr(config, "webhook_allow_private", False)))
 
 
-def prepare(decision: InboundDecision, channel: Any, config: Any) -> InboundDecision:
+def prepare(decision: InboundDecision, channel: Event | None, config: Config) -> InboundDecision:
     """Fill an admitted inbound call's context (and maybe its agent) before it is answered; a rejection by the
     webhook ends the call failed with CALL_REJECTED. Opens its own database connections: the webhook is
     waited for with none held."""

@@ -2,8 +2,9 @@
 
 The controller asks media_url(call) when a call is answered and hands it to uuid_audio_fork; mod_audio_fork
 connects back, lookup() admits the stream only for a live call, and session_factory() builds the conversation
-from the call's Agent. Turns land on Call.transcript as they happen; after the hang-up the call is analysed
-against the agent's analysis schema and call.analyzed is written to the webhook outbox.
+from the call's Agent (its settings: calls/agent_settings.py; its providers: calls/media_providers.py). Turns
+land on Call.transcript as they happen; after the hang-up the call is analysed against the agent's analysis
+schema and call.analyzed is written to the webhook outbox (calls/transcript.py).
 
 Every callback can run in any greenlet (the session's reply greenlet, the socket's, the controller's event
 greenlet), so database work goes through _connection(), which opens a connection only when the greenlet has
@@ -14,68 +15,55 @@ because the controller's ESL commands wait for replies that the reader greenlet 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import gevent
 import gevent.pool
 import phonenumbers
-from peewee import Cast, Expression, Value, fn
 
+from calls.agent_settings import (
+    AGENT_SETTING_CHOICES,
+    AGENT_SETTINGS,
+    AUDIO_RETURN_PLAYAUDIO,
+    AUDIO_RETURN_STREAM,
+    check_agent_settings,
+    greeting_start,
+    session_config,
+    streams_audio,
+)
 from calls.call_variables import rendered_agent
-from calls.controller import MediaHooks
 from calls.machine_detection import after_detection, build_gate, policy_for
-from calls.machine_detection import check as check_machine_detection
+from calls.media_hooks import CallCommands, MediaHooks
+from calls.media_providers import (
+    AnalysisLLMFactory,
+    MediaProviders,
+    ProviderFactory,
+    build_or_offline,
+    record_provider_fallback,
+    resilient_providers,
+)
 from calls.phone_text import plausible_phone_text
-from calls.tools import prepare_customer_tool, press_keys, record_tool_event, run_customer_tool, session_tools
-from models import LIVE_STATUSES, WEB, Agent, Call, CallEvent, Organization, WebhookDelivery, database, is_postgres
+from calls.tools import prepare_customer_tool, press_keys, run_customer_tool
+from calls.transcript import analyze, record_turn
+from config import Config
+from models import LIVE_STATUSES, Agent, Call, database
 from observability.context import in_context
 from observability.metrics import observe_turn, provider_labels
 from pipeline.frames import Frame, TurnRecord
-from pipeline.greeting import GREETING_STARTS
-from pipeline.providers import (
-    LLM,
-    STT,
-    TTS,
-    FallbackTTS,
-    ProviderError,
-    ResilientLLM,
-    agent_llm_settings,
-    analyze_call,
-    build_llm,
-    build_stt,
-    build_tts,
-)
+from pipeline.providers import LLM, agent_llm_settings, build_llm, build_stt, build_tts
 from pipeline.providers.registry import OFFLINE, agent_provider_settings
 from pipeline.server import AudioForkServer, StreamInfo
 from pipeline.session import FAILURES as SESSION_FAILURES
 from pipeline.session import Session, SessionCallbacks, SessionConfig
 from pipeline.tokens import audio_fork_url
-from pipeline.vad import VoiceDetector
-from webhooks.outbox import enqueue
 
 log = logging.getLogger(__name__)
 
 TOKEN_GRACE_S = 300  # on top of the originate timeout: the URL may be made before the callee picks up
 ANALYSIS_TIMEOUT_S = 120.0
-
-
-@dataclass
-class MediaProviders:
-    """What one call's Session runs on. vad=None: webrtcvad with the agent's aggressiveness."""
-
-    stt: STT
-    llm: LLM
-    tts: TTS
-    vad: VoiceDetector | None = None
-
-
-ProviderFactory = Callable[[Agent, StreamInfo], MediaProviders]
-AnalysisLLMFactory = Callable[[Agent], LLM]
 
 
 @contextlib.contextmanager
@@ -101,168 +89,14 @@ def _with_connection(fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
 
 
-def _number(settings: dict, key: str, default: float, low: float, high: float) -> float:
-    """An agent setting clamped to a sane phone range; junk falls back to the default."""
-    value = settings.get(key, default)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return default
-    if isinstance(value, bool) or number != number:  # bools and NaN are not numbers here
-        return default
-    return min(max(number, low), high)
-
-
-def _text(settings: dict, key: str, default: str) -> str:
-    value = settings.get(key)
-    return value.strip()[:500] if isinstance(value, str) and value.strip() else default
-
-
-# Every key of Agent.settings something reads: the pipeline (session_config), the scripted agent (its script)
-# and the call controller (record). Anything else is a typo that would silently do nothing.
-AGENT_SETTINGS: dict[str, tuple[type, ...]] = {
-    "barge_in": (bool,), "vad_aggressiveness": (int,), "end_silence_ms": (int, float),
-    "silence_reprompt_s": (int, float), "reprompt_text": (str,), "max_reprompts": (int,),
-    "max_duration_s": (int, float), "provider_timeout_s": (int, float),
-    "questions": (list,), "closing": (str,), "max_retries": (int,), "record": (bool,),
-    "audio_return": (str,), "greeting_start": (str,), "machine_detection": (dict,),
-}
-# Settings that take one of a few words. audio_return: how the agent's voice reaches the call. "playaudio" (the
-# default) sends each reply as a playAudio file that the controller plays with uuid_broadcast; "stream" sends
-# it as binary PCM frames over the audio fork's own socket (mod_audio_fork bidirectional streaming), heard
-# without a file per reply and cut at once by killAudio.
-AUDIO_RETURN_PLAYAUDIO, AUDIO_RETURN_STREAM = "playaudio", "stream"
-# greeting_start: when the agent greets (pipeline/greeting.py). "auto" (the default): on outbound calls after the
-# callee's "Hello?" or a short quiet, on inbound calls at once; "immediate"; "after_caller".
-AGENT_SETTING_CHOICES: dict[str, tuple[str, ...]] = {"audio_return": (AUDIO_RETURN_PLAYAUDIO, AUDIO_RETURN_STREAM),
-                                                     "greeting_start": GREETING_STARTS}
-
-
-def streams_audio(settings: Any) -> bool:
-    """True when the agent's settings ask for its voice as binary frames back over the audio fork."""
-    return isinstance(settings, dict) and settings.get("audio_return") == AUDIO_RETURN_STREAM
-
-
-def check_agent_settings(settings: Any) -> list[str]:
-    """Problems with an agent's settings object (unknown keys, wrong types), each naming the key; [] if fine."""
-    if not isinstance(settings, dict):
-        return ["settings must be an object"]
-    problems = []
-    for key, value in settings.items():
-        kinds = AGENT_SETTINGS.get(key)
-        if kinds is None:
-            problems.append(f"unknown setting {str(key)[:40]!r} (known: {', '.join(sorted(AGENT_SETTINGS))})")
-        elif not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            problems.append(f"setting {key!r} must be {' or '.join(k.__name__ for k in kinds)}")
-        elif key in AGENT_SETTING_CHOICES and value not in AGENT_SETTING_CHOICES[key]:
-            problems.append(f"setting {key!r} must be one of {', '.join(AGENT_SETTING_CHOICES[key])}")
-        elif key == "machine_detection":
-            problems += check_machine_detection(value, "settings.machine_detection")
-    return problems
-
-
-def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float,
-                   provider_timeout_s: float = SessionConfig.provider_timeout) -> SessionConfig:
-    """Turn-taking from agent.settings (barge_in, silence_reprompt_s, max_reprompts, max_duration_s,
-    end_silence_ms, vad_aggressiveness, reprompt_text, provider_timeout_s), clamped to ranges that work on a
-    phone line; provider_timeout_s is the deployment's PROVIDER_TIMEOUT unless the agent overrides it.
-    audio_return "stream" makes the session send its voice as binary frames (bidirectional)."""
-    settings = agent.settings if isinstance(agent.settings, dict) else {}
-    defaults = SessionConfig()
-    scripted = str((agent.llm or {}).get("provider") or OFFLINE["llm"]).lower() == "scripted"
-    return SessionConfig(
-        system_prompt=agent.prompt or "",
-        context=call.context if isinstance(call.context, dict) else {},
-        # The scripted agent speaks its greeting and first question as one opening line; a fixed greeting
-        # before it would leave the first question unasked.
-        greeting=None if scripted else (agent.greeting or None),
-        barge_in=settings.get("barge_in", True) is not False,
-        vad_aggressiveness=int(_number(settings, "vad_aggressiveness", defaults.vad_aggressiveness, 0, 3)),
-        end_silence_ms=int(_number(settings, "end_silence_ms", defaults.end_silence_ms, 200, 3000)),
-        reprompt_after=_number(settings, "silence_reprompt_s", defaults.reprompt_after, 2, 120),
-        reprompt_text=_text(settings, "reprompt_text", defaults.reprompt_text),
-        max_reprompts=int(_number(settings, "max_reprompts", defaults.max_reprompts, 0, 10)),
-        max_duration=_number(settings, "max_duration_s", min(defaults.max_duration, max_call_s), 10, max_call_s),
-        provider_timeout=_number(settings, "provider_timeout_s", provider_timeout_s, 1, 30),
-        tts_sample_rate=sample_rate,
-        # A browser (webcall/) plays what it is sent as it comes: there is no switch to play files for it.
-        bidirectional=streams_audio(settings) or call.direction == WEB,
-        greeting_start=greeting_start(settings, call),
-        tools=session_tools(agent),  # customer tools and the keypad (calls/tools.py)
-    )
-
-
-def greeting_start(settings: dict, call: Call) -> str:
-    """The session's greeting policy: "auto" waits for the callee on outbound calls only (an inbound caller
-    dialled us and waits to be greeted)."""
-    chosen = settings.get("greeting_start", "auto")
-    if chosen not in GREETING_STARTS:
-        chosen = "auto"
-    if chosen == "auto":
-        return "auto" if call.direction == "outbound" else "immediate"
-    return chosen
-
-
-def resilient_providers(llm: LLM, tts: TTS, offline_tts: TTS | None,
-                        on_fallback: Callable[[str, str], None] | None = None) -> tuple[LLM, TTS]:
-    """How every call's providers are wrapped: a failed LLM turn is retried, then apologised for; a cloud voice
-    that fails before any audio speaks the sentence in the offline voice. The Session's dead-air watchdog
-    bounds the time all of this may take (SessionConfig.provider_timeout). on_fallback(kind, detail) hears
-    of every fallback that happens."""
-    def report(kind: str) -> Callable[[str], None] | None:
-        return None if on_fallback is None else (lambda detail: on_fallback(kind, detail))
-
-    if offline_tts is not None:
-        tts = FallbackTTS(tts, offline_tts, on_fallback=report("tts"))
-    return ResilientLLM(llm, on_fallback=report("llm")), tts
-
-
-def _build_or_offline(build: Callable[..., Any], settings: dict, config: Any, call_id: str,
-                      on_fallback: Callable[[str], None] | None = None) -> Any:
-    """build(settings), or the offline default when the agent's provider cannot be built on this deployment.
-
-    Agents are checked at save and at start, so this only happens when the deployment changed under a
-    running process; it is logged and reported through on_fallback (recorded on the call), never silent.
-    """
-    provider = str(settings.get("provider") or "").lower()
-    if not provider or provider in OFFLINE.values():
-        return build(settings, config)
-    try:
-        return build(settings, config)
-    except (ProviderError, ImportError) as exc:
-        log.warning("call %s: %s; using the offline provider instead", call_id, exc)
-        if on_fallback is not None:
-            on_fallback(f"{provider} could not be built ({exc}); using the offline provider")
-    if build is build_llm:  # the scripted agent runs the agent's own script (greeting, questions, closing)
-        return build({key: value for key, value in settings.items() if key != "provider"}, config)
-    return build(None, config)  # a cloud voice id or model name means nothing to espeak-ng / pocketsphinx
-
-
-def record_provider_fallback(call_id: str, kind: str, why: str) -> None:
-    """A provider fallback, kept on the call's timeline (GET /v1/calls/{id}/events) as well as in the log."""
-    call = Call.get_or_none(Call.id == call_id)
-    if call is None:
-        return
-    CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
-                     reason=f"provider fallback: {kind}", data={"kind": kind, "detail": why[:300]})
-
-
-def _appended(column: Any, item_json: str) -> Any:
-    """SQL for `column` (a JSON array as text) with one item appended, evaluated by the database itself."""
-    empty, item = Value("[]", converter=False), Value(item_json, converter=False)
-    if is_postgres():
-        as_jsonb = Cast(fn.COALESCE(column, empty), "jsonb")
-        return Cast(Expression(as_jsonb, "||", fn.jsonb_build_array(Cast(item, "jsonb"))), "text")
-    return fn.json_insert(fn.COALESCE(column, empty), "$[#]", fn.json(item))
-
 
 class MediaBridge(MediaHooks):
     """MediaHooks for the CallController plus the audio WebSocket server and the per-call sessions."""
 
-    def __init__(self, config: Any, controller: Any = None, *, providers: ProviderFactory | None = None,
-                 analysis_llm: AnalysisLLMFactory | None = None, listen: str | None = None,
-                 public_url: str | None = None, server_class: type[AudioForkServer] = AudioForkServer,
-                 secret: str | None = None):
+    def __init__(self, config: Config, controller: CallCommands | None = None, *,
+                 providers: ProviderFactory | None = None, analysis_llm: AnalysisLLMFactory | None = None,
+                 listen: str | None = None, public_url: str | None = None,
+                 server_class: type[AudioForkServer] = AudioForkServer, secret: str | None = None) -> None:
         """listen, public_url, server_class and secret default to the audio fork's (AUDIO_WS_*, MEDIA_TOKEN_SECRET);
         the browsers' server (webcall/) passes its own."""
         self.config = config
@@ -297,7 +131,7 @@ class MediaBridge(MediaHooks):
     def __repr__(self) -> str:  # never show the secret
         return f"MediaBridge({self.public_url!r})"
 
-    def attach(self, controller: Any) -> None:
+    def attach(self, controller: CallCommands) -> None:
         """The controller and the bridge reference each other: construct one, then attach the other."""
         self.controller = controller
 
@@ -432,9 +266,9 @@ class MediaBridge(MediaHooks):
         def record_later(kind: str, why: str) -> None:  # mid-call: off the audio path
             self._work.spawn(in_context(record_provider_fallback), call_id, kind, why)
 
-        stt = _build_or_offline(build_stt, settings["stt"], self.config, call_id, record("stt"))
-        llm = _build_or_offline(build_llm, settings["llm"], self.config, call_id, record("llm"))
-        tts = _build_or_offline(build_tts, settings["tts"], self.config, call_id, record("tts"))
+        stt = build_or_offline(build_stt, settings["stt"], self.config, call_id, record("stt"))
+        llm = build_or_offline(build_llm, settings["llm"], self.config, call_id, record("llm"))
+        tts = build_or_offline(build_tts, settings["tts"], self.config, call_id, record("tts"))
         offline_tts = build_tts(None, self.config) if tts.name != OFFLINE["tts"] else None
         llm, tts = resilient_providers(llm, tts, offline_tts, record_later)
         return MediaProviders(stt=stt, llm=llm, tts=tts)
@@ -485,18 +319,10 @@ class MediaBridge(MediaHooks):
         self._shielded(self.record_turn, call_id, turn)
 
     def record_turn(self, call_id: str, turn: TurnRecord) -> None:
-        """Append one turn to Call.transcript in a single UPDATE, so concurrent writers never lose a turn."""
-        entry = {"speaker": turn.speaker, "text": turn.text, "start_ms": int(turn.start_ms),
-                 "end_ms": int(turn.end_ms), "interrupted": bool(turn.interrupted)}
-        if turn.source != "speech":
-            entry["source"] = turn.source
-        if turn.data:
-            entry["tool"] = turn.data
-        if turn.latency is not None:
-            entry["latency"] = dict(turn.latency)
+        """Append one turn to Call.transcript (calls/transcript.py)."""
         with _connection():
-            Call.update(transcript=_appended(Call.transcript, json.dumps(entry))).where(Call.id == call_id).execute()
-            record_tool_event(call_id, turn)
+            record_turn(call_id, turn)
+
 
     def _control(self, call_id: str, action: str, reason: str = "") -> None:
         controller = self.controller
@@ -536,50 +362,9 @@ class MediaBridge(MediaHooks):
 
     # ---- post-call analysis --------------------------------------------------------------------------------
     def analyze(self, call_id: str, streamed: bool = True) -> dict | None:
-        """Fill the agent's analysis schema, store Call.answers and enqueue call.analyzed in one transaction.
+        """The post-call analysis (calls/transcript.py analyze): the webhook data, or None."""
+        return analyze(call_id, self.analysis_llm, streamed)
 
-        Runs for answered calls (or ones that streamed audio here), once per call. An agent without an
-        analysis schema still gets call.analyzed, with "answers": null and Call.answers left null: receivers
-        get one predictable event per answered call carrying the final transcript (when the caller hangs up,
-        call.ended is written before the session records the agent's cut-off last turn). Only answers that
-        validate against the schema are stored and sent; otherwise "answers" is null and "errors" says why
-        (provider errors, validation errors), also kept as a CallEvent on the call.
-        Returns the webhook data, or None when nothing was analysed.
-        """
-        call = Call.get_or_none(Call.id == call_id)
-        if call is None or call.agent_id is None or not (streamed or call.answered_at is not None):
-            return None
-        agent = Agent.get_or_none(Agent.id == call.agent_id)
-        if agent is None:
-            return None
-        agent = rendered_agent(agent, call)  # the analysis prompt is the call's, {{variables}} filled in
-        schema = agent.analysis_schema if isinstance(agent.analysis_schema, dict) and agent.analysis_schema else None
-        turns = list(call.transcript or [])
-        answers, errors, source = None, [], "none"
-        if schema is not None:
-            try:
-                result = analyze_call(schema, turns, self.analysis_llm(agent), agent.prompt or "")
-                answers, errors, source = result.data, list(result.errors), result.source
-            except Exception as exc:  # e.g. the agent's LLM is not configured on this deployment
-                log.warning("call %s: analysis could not run: %s", call_id, exc)
-                answers, errors, source = None, [f"analysis failed: {type(exc).__name__}"], "none"
-            if errors:
-                answers = None  # never store answers that break the agent's schema
-        data = {"call_id": call.id, "agent_id": call.agent_id, "answers": answers, "errors": errors,
-                "source": source, "transcript": turns}
-        with database.atomic():
-            already = WebhookDelivery.select().where(WebhookDelivery.call_id == call.id,
-                                                     WebhookDelivery.event_type == "call.analyzed").exists()
-            if already:
-                return None
-            Call.update(answers=answers).where(Call.id == call.id).execute()
-            if errors:
-                CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
-                                 reason="analysis rejected", data={"errors": errors[:20]})
-            organization = Organization.get_or_none(Organization.id == call.organization_id)
-            if organization is not None:
-                enqueue(organization, "call.analyzed", data, call=call)
-        return data
 
 
 def e164(destination: str, region: str = "US") -> str | None:
@@ -595,5 +380,8 @@ def e164(destination: str, region: str = "US") -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-__all__ = ["AGENT_SETTINGS", "AGENT_SETTING_CHOICES", "MediaBridge", "MediaProviders", "check_agent_settings",
-           "e164", "resilient_providers", "session_config", "streams_audio"]
+# The agent's settings, the providers and the transcript moved to their own modules (calls/agent_settings.py,
+# calls/media_providers.py, calls/transcript.py); these names are still importable from here.
+__all__ = ["AGENT_SETTINGS", "AGENT_SETTING_CHOICES", "AUDIO_RETURN_PLAYAUDIO", "AUDIO_RETURN_STREAM",
+           "AnalysisLLMFactory", "MediaBridge", "MediaProviders", "ProviderFactory", "check_agent_settings", "e164",
+           "greeting_start", "record_provider_fallback", "resilient_providers", "session_config", "streams_audio"]

@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+import re
+from typing import TYPE_CHECKING
 
+from calls.call_control import CallControl
+from calls.control_context import ControlContext
+from calls.live_call import UUID_RE
 from calls.state import finish_attempt, transition
 from esl import commands
 from esl.errors import EslError
@@ -42,44 +46,44 @@ from models import (
     utcnow,
 )
 
+if TYPE_CHECKING:
+    from calls.nodes import Node
+
 log = logging.getLogger(__name__)
 
 VANISHED = "the channel vanished from FreeSWITCH (lost while the app or the switch was down)"
 INBOUND_VANISHED = "inbound call vanished during restart"
 
 
-def reconcile(control: Any, node: Any) -> dict[str, int]:
+def reconcile(ctx: ControlContext, control: CallControl, node: Node) -> dict[str, int]:
     """Adopt calls `node` still has, close the ones it lost, kill orphans; counts of each."""
-    from calls.controller import UUID_RE, LiveCall
-
+    calls = ctx.calls
     counts = {"adopted": 0, "closed": 0, "orphans_killed": 0}
     with database.connection_context():
         # Web calls have no channel on any node (webcall/ ends them): uuid_exists would say they vanished.
         for call in Call.select().where(Call.status.in_(LIVE_STATUSES), Call.direction != WEB,
                                         (Call.node == node.name) | Call.node.is_null()):
-            if call.node is None and call.id in control.live:
+            if call.node is None and call.id in calls:
                 # Claimed by this process and being originated right now (node is set with the bgapi):
                 # uuid_exists cannot know it yet, and requeueing it would dial it twice.
                 continue
             channel = call.channel_uuid or call.id
             if node.api(commands.uuid_exists(channel)).strip() == "true":
-                live = control.live.setdefault(call.id, LiveCall(call.id, call.organization_id, call.attempt,
-                                                                 node.name, channel))
-                control.limits.add(call.id, call.organization_id)
+                live = calls.adopt(call, node.name, channel)
                 counts["adopted"] += 1
-                if control._hangup_requested(call):  # asked for before the drop: carry it out now
+                if calls.hangup_requested(call):  # asked for before the drop: carry it out now
                     live.hangup_requested = True
-                    control._kill(live, channel)
+                    control.kill(live, channel)
                 continue
-            close_vanished(control, call)
+            close_vanished(ctx, call)
             counts["closed"] += 1
         counts["orphans_killed"] = kill_orphans(node, UUID_RE)
     log.info("reconciled %s: %s", node.name, counts)
-    control.reconciled = True
+    calls.reconciled = True
     return counts
 
 
-def kill_orphans(node: Any, uuid_re: Any) -> int:
+def kill_orphans(node: Node, uuid_re: re.Pattern[str]) -> int:
     """Channels FreeSWITCH still has for calls the database has closed (the app died before the hangup,
     or closed them as vanished): hang them up. show channels lags and keeps ghost rows, so each one
     is confirmed with uuid_exists first."""
@@ -101,14 +105,13 @@ def kill_orphans(node: Any, uuid_re: Any) -> int:
     return killed
 
 
-def close_vanished(control: Any, call: Call) -> None:
+def close_vanished(ctx: ControlContext, call: Call) -> None:
     """Close a live call whose channel is gone, as the table in this module's docstring says."""
-    control.limits.remove(call.id)
-    control.live.pop(call.id, None)
+    ctx.calls.forget(call.id)
     inbound = call.direction == "inbound"
     if call.answered_at is not None:
-        _bill_vanished(control, call, f"{INBOUND_VANISHED}; {VANISHED}" if inbound else VANISHED)
-    elif control._hangup_requested(call):
+        _bill_vanished(ctx, call, f"{INBOUND_VANISHED}; {VANISHED}" if inbound else VANISHED)
+    elif ctx.calls.hangup_requested(call):
         finish_attempt(call, CANCELED, f"{VANISHED}; its hangup had been requested", retryable=False)
     elif inbound:
         finish_attempt(call, FAILED, f"{INBOUND_VANISHED}: {VANISHED}", retryable=False)
@@ -118,12 +121,12 @@ def close_vanished(control: Any, call: Call) -> None:
                    next_attempt_at=utcnow())
     else:
         finish_attempt(call, FAILED, VANISHED, hangup_cause="NORMAL_TEMPORARY_FAILURE", retryable=True,
-                       retry_base_s=control.config.retry_backoff_s)
+                       retry_base_s=ctx.config.retry_backoff_s)
 
 
-def _bill_vanished(control: Any, call: Call, reason: str) -> None:
+def _bill_vanished(ctx: ControlContext, call: Call, reason: str) -> None:
     # The real end is unknown (it was lost): bill from the answer to now, at most the call limit.
-    billsec = min(int((utcnow() - call.answered_at).total_seconds()), control.config.max_call_duration_s)
+    billsec = min(int((utcnow() - call.answered_at).total_seconds()), ctx.config.max_call_duration_s)
     billed = math.ceil(max(billsec, 1) / 60)
     with database.atomic():
         Organization.update(minutes_used=Organization.minutes_used + billed).where(

@@ -23,7 +23,7 @@ from typing import Any
 import gevent.socket
 from gevent.pywsgi import WSGIServer
 
-from calls.controller import CallNotControlled, TransferFailed
+from calls.call_control import CallNotControlled, TransferFailed
 from esl.errors import EslError, EslNotConnected, EslTimeout
 from models import Call, database
 

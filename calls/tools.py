@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from calls.call_variables import rendered_agent
+from calls.media_hooks import CallCommands
 from models import LIVE_STATUSES, Agent, Call, CallEvent, Organization
 from pipeline.frames import TurnRecord
 from pipeline.providers.llm import DEFAULT_TOOLS
@@ -55,7 +56,7 @@ def run_customer_tool(prepared: PreparedTool | None, name: str, arguments: dict[
                           agent_id=prepared.agent_id, allow_private=allow_private)
 
 
-def press_keys(controller: Any, call_id: str, digits: str) -> bool:
+def press_keys(controller: CallCommands | None, call_id: str, digits: str) -> bool:
     """send_dtmf for a live call whose agent has the keypad on; digits re-checked here (never trust the model)."""
     checked = valid_dtmf(digits)
     call = Call.get_or_none(Call.id == call_id)

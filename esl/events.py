@@ -119,6 +119,36 @@ class Event:
         return self.get("Application-Response")
 
     @property
+    def application_data(self) -> str | None:
+        """CHANNEL_EXECUTE(_COMPLETE): the application's argument (e.g. the file a playback plays)."""
+        return self.get("Application-Data")
+
+    @property
+    def billmsec(self) -> int | None:
+        value = self.variable("billmsec")
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def read_rate(self) -> int | None:
+        """The channel's read codec rate in Hz (variable_read_rate: 8000 for PCMU/PCMA), when the event says."""
+        value = self.variable("read_rate")
+        return int(value) if value and value.isdigit() else None
+
+    @property
+    def loopback_leg(self) -> str | None:
+        """"A" or "B" on a loopback channel's legs (variable_loopback_leg), else None."""
+        return self.variable("loopback_leg")
+
+    @property
+    def destination_number(self) -> str | None:
+        """The number the caller dialed (Caller-Destination-Number)."""
+        return self.get("Caller-Destination-Number")
+
+    @property
+    def caller_id_number(self) -> str | None:
+        return self.get("Caller-Caller-ID-Number")
+
+    @property
     def sip_term_status(self) -> str | None:
         return self.variable("sip_term_status")
 

@@ -19,7 +19,8 @@ import gevent
 import gevent.event
 
 from background import BackgroundLoop
-from calls.media import ANALYSIS_TIMEOUT_S, AnalysisLLMFactory, MediaBridge, ProviderFactory, _connection
+from calls.media import ANALYSIS_TIMEOUT_S, MediaBridge, _connection
+from calls.media_providers import AnalysisLLMFactory, ProviderFactory
 from models import Call
 from pipeline.frames import EndCall, Frame, TurnRecord
 from pipeline.server import StreamInfo

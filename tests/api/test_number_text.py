@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from calls.controller import UUID_RE as CONTROLLER_UUID
 from calls.inbound import UUID_RE as INBOUND_UUID
+from calls.live_call import UUID_RE as CONTROLLER_UUID
 from calls.media import e164 as transfer_target
 from models import PhoneNumber
 from pipeline.session import DESTINATION

@@ -80,7 +80,7 @@ def test_reconcile_table(control, org, outbound_agent, direction, status, answer
 
 @pytest.mark.parametrize("direction", ["outbound", "inbound"])
 def test_a_vanished_call_whose_hangup_was_requested_is_canceled(control, org, outbound_agent, direction):
-    from calls.controller import HANGUP_REQUESTED
+    from calls.live_call import HANGUP_REQUESTED
 
     [call_id] = queued_calls(org, outbound_agent, 1, direction=direction, status="ringing", attempt=1,
                              max_attempts=3, node="fs1", job_uuid="7d3c2f4e-0000-4000-8000-000000000002")

@@ -6,7 +6,7 @@ import gevent
 import gevent.event
 import pytest
 
-from calls.controller import CallNotControlled, TransferFailed
+from calls.call_control import CallNotControlled, TransferFailed
 from calls.relay import AUTH_HEADER, RelayAddress, RelayCallControl, RelayServer, RelayUnavailable, open_listener
 from esl.errors import EslNotConnected, EslTimeout
 from models import Call

@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from gevent.pywsgi import WSGIServer
 
 from calls.dispatcher import Dispatcher
-from calls.media import MediaProviders
+from calls.media_providers import MediaProviders
 from config import load_config
 from fssim import Rule, Rules, Simulator
 from models import Call, Organization

@@ -3,7 +3,8 @@ never does, and the controller learns a leg is narrowband from its read rate."""
 import numpy as np
 import pytest
 
-from calls.controller import narrowband_leg
+from calls.channel_events import narrowband_leg
+from esl.events import Event
 from pipeline.providers.band_fill import LOW_HZ, RATE, BandFill
 from pipeline.providers.pocketsphinx_recognizer import Recognizer, RecognizerOptions
 
@@ -34,7 +35,7 @@ def test_only_a_narrowband_streams_decoder_gets_the_fill(rate, narrowband, level
 @pytest.mark.parametrize(("rate", "expected"), [("8000", True), ("16000", False), ("48000", False), ("", None),
                                                 ("x8000", None)])
 def test_a_leg_is_narrowband_when_its_codec_reads_at_8_khz(rate, expected):
-    event = {"variable_read_rate": rate} if rate else {}
+    event = Event("CHANNEL_ANSWER", {"variable_read_rate": rate} if rate else {})
     assert narrowband_leg(event) is expected
 
 

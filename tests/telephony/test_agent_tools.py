@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from calls.media import MediaProviders
+from calls.media_providers import MediaProviders
 from models import Agent, Call, CallEvent, utcnow
 from pipeline.clock import REAL_CLOCK
 from pipeline.fakes import EnergyVAD, FakeTTS, voice

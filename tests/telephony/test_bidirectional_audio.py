@@ -10,8 +10,9 @@ import re
 import numpy as np
 import pytest
 
+from calls.agent_settings import check_agent_settings, session_config
 from calls.dispatcher import Dispatcher
-from calls.media import MediaProviders, check_agent_settings, session_config
+from calls.media_providers import MediaProviders
 from models import Agent, Call, CallEvent, PhoneNumber, utcnow
 from pipeline.clock import REAL_CLOCK
 from pipeline.fakes import EnergyVAD, FakeLLM, say, voice

@@ -76,7 +76,7 @@ def test_call_control_while_freeswitch_is_down_is_503_and_changes_nothing(contro
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "telephony_unavailable"
     assert Call.get_by_id(call_id).status == "in-progress"
-    assert not controller._hangup_requested(Call.get_by_id(call_id))  # the failed request was withdrawn
+    assert not controller.live.hangup_requested(Call.get_by_id(call_id))  # the failed request was withdrawn
 
 
 def test_transfer_of_a_call_this_process_does_not_control_is_409(controller, caller_org, outbound_agent, auth):

@@ -7,7 +7,7 @@ import pytest
 
 from api import create_app
 from calls.dispatcher import Dispatcher
-from calls.media import MediaProviders
+from calls.media_providers import MediaProviders
 from models import Agent, Call
 from pipeline.clock import REAL_CLOCK
 from pipeline.fakes import EnergyVAD, FakeTTS, voice

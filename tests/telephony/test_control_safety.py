@@ -1,8 +1,8 @@
 """Untrusted values never become ESL commands; media and transfer commands reach FreeSWITCH."""
 import pytest
 
-from calls.controller import MediaHooks
 from calls.dispatcher import Dispatcher
+from calls.media_hooks import MediaHooks
 from models import Call, CallEvent, Organization
 from tests.calls.factories import queued_calls
 

@@ -64,7 +64,7 @@ def test_barge_in_then_silence_through_the_simulator(tmp_path):
 
 
 def test_the_demo_agents_settings_are_all_known_and_its_reprompt_delay_is_applied():
-    from calls.media import check_agent_settings, session_config
+    from calls.agent_settings import check_agent_settings, session_config
     from models import Agent, Call
 
     assert check_agent_settings(demo.AGENT["settings"]) == []

@@ -73,7 +73,7 @@ def _node(controller):
 
 
 def test_reconcile_leaves_a_call_being_originated_right_now_alone(controller, caller_org, outbound_agent):
-    from calls.controller import LiveCall
+    from calls.live_call import LiveCall
     from tests.calls.factories import queued_calls
 
     # Claimed by this process, originate not sent yet (node is set with the bgapi): no channel exists yet.

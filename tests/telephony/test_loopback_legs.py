@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from calls.controller import CallController, LiveCall
+from calls.controller import CallController
+from calls.live_call import LiveCall
 from esl.events import parse_json
 from models import Call, CallEvent
 from tests.esl.captures import rows

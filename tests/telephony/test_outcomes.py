@@ -275,7 +275,7 @@ def test_the_watchdog_closes_a_call_stuck_calling_whose_originate_never_answered
                                                                                outbound_agent):
     import datetime as dt
 
-    from calls.controller import LiveCall
+    from calls.live_call import LiveCall
     from models import utcnow
     from tests.calls.factories import queued_calls
 

@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from calls.controller import CallController, LiveCall
+from calls.controller import CallController
 from calls.dispatcher import Dispatcher
+from calls.live_call import LiveCall
 from models import Call, WebhookDelivery
 
 from .conftest import running_controller, wait_for
@@ -70,7 +71,7 @@ def test_no_sip_code_is_invented_from_a_cause(db, caller_org, outbound_agent):
     call_id = _call(caller_org, outbound_agent, "+14155550123")
     Call.update(status="calling", attempt=1).where(Call.id == call_id).execute()
     control.live[call_id] = LiveCall(call_id, caller_org.id, 1, "fs1")
-    control._end_attempt(call_id, "USER_BUSY", None)
+    control.ending.end(call_id, "USER_BUSY", None)
     call = Call.get_by_id(call_id)
     assert (call.status, call.sip_code) == ("busy", None)
     assert call.failure_reason == "USER_BUSY: the called party is busy" and "SIP" not in call.failure_reason

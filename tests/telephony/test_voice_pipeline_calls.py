@@ -6,7 +6,7 @@ import json
 import pytest
 
 from calls.dispatcher import Dispatcher
-from calls.media import MediaProviders
+from calls.media_providers import MediaProviders
 from models import Agent, Call, CallEvent, WebhookDelivery, utcnow
 from pipeline.clock import REAL_CLOCK
 from pipeline.fakes import EnergyVAD, FakeLLM, FakeTTS, say, voice

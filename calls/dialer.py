@@ -1,0 +1,182 @@
+"""The dialer, the dispatcher's side: how many calls may start now, and dialing one claimed call.
+
+dial() admits the call (the organization's limit, a live node), takes its originate slot and registers it as
+live, then originates in a greenlet of its own; the BACKGROUND_JOB's -ERR ends the attempt, a +OK leaves the
+call to its channel events (channel_events.py).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import gevent
+
+from calls import dialing
+from calls.control_context import ControlContext
+from calls.ending import AttemptEnd
+from calls.limits import Pacer
+from calls.routes import AccountNotProvisioned, OutboundRoutes
+from calls.state import transition
+from esl import commands
+from esl.errors import EslError, UnsafeValue
+from models import LIVE_STATUSES, QUEUED, Call, Organization, database, utcnow
+from observability.context import call_context
+from observability.metrics import count_dial
+
+if TYPE_CHECKING:
+    from calls.nodes import Node
+
+log = logging.getLogger(__name__)
+JOB_RESULT_GRACE_S = 0.25
+# The dispatcher claims the calls whose originate slots come due within this many seconds and starts each in
+# its slot: one claim per tenth of a second instead of one per slot (a claim costs milliseconds of database
+# round trips, which at 100 calls/s would eat the process), and a claimed call waits at most this long.
+PACE_AHEAD_S = 0.1
+
+
+class Dialer:
+    def __init__(self, ctx: ControlContext, ending: AttemptEnd, routes: OutboundRoutes,
+                 socket_target: Callable[[], str | None], clock: Callable[[], float] = time.monotonic) -> None:
+        """socket_target: the app's socket address for FreeSWITCH, None when the socket server is not running."""
+        self.ctx = ctx
+        self.ending = ending
+        self.routes = routes
+        self.socket_target = socket_target
+        self.pacer = Pacer(ctx.config.calls_per_second, clock=clock)
+
+    def capacity(self) -> int:
+        if not self.ctx.calls.reconciled:
+            return 0  # until FreeSWITCH's live calls are re-adopted, the limits do not know them
+        return min(self.ctx.calls.limits.free(), self.pacer.due(within=PACE_AHEAD_S), self.ctx.pool.capacity())
+
+    def wait_time(self) -> float:
+        """Seconds until the next originate slot: the dispatcher starts each claimed call in its slot."""
+        return self.pacer.wait_time()
+
+    def dial(self, call: Call) -> None:
+        org_limit = Organization.select(Organization.max_concurrent_calls).where(
+            Organization.id == call.organization_id).scalar()
+        if not self.ctx.calls.limits.admits(call.organization_id, org_limit):
+            # The claim only takes calls of organizations with room, counting live calls in the database;
+            # this catches the rare race (an inbound call admitted between the claim and now).
+            self._defer(call, 1, "organization concurrent-call limit reached")
+            return
+        node = self.ctx.pool.pick()
+        if node is None:
+            self._defer(call, 5, "no FreeSWITCH node is available")
+            return
+        self.pacer.take()
+        self.ctx.calls.register(call.id, call.organization_id, call.attempt, node.name)
+        gevent.spawn(self._originate, node, call)
+
+    @staticmethod
+    def _defer(call: Call, seconds: float, reason: str) -> None:
+        """Give a claimed call back to the queue without spending its attempt."""
+        count_dial("deferred")
+        next_at = utcnow() + dt.timedelta(seconds=seconds)
+        transition(call, QUEUED, reason=f"deferred: {reason}", attempt=call.attempt - 1, next_attempt_at=next_at)
+
+    def _originate(self, node: Node, call: Call) -> None:
+        with call_context(call.id):
+            self._originate_logged(node, call)
+
+    def _originate_logged(self, node: Node, call: Call) -> None:
+        try:
+            with database.connection_context():
+                self._originate_on(node, call)
+        except UnsafeValue as exc:
+            # A value failed its allow-list: dialing again cannot help, and nothing was sent.
+            count_dial("not_dialed")
+            log.warning("call %s not dialed: %s", call.id, exc)
+            with database.connection_context():
+                self.ending.end(call.id, "INVALID_NUMBER_FORMAT", None, reason=f"not dialed: {exc}")
+        except AccountNotProvisioned as exc:
+            count_dial("not_dialed")
+            log.warning("call %s not dialed: %s", call.id, exc)
+            with database.connection_context():
+                self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason=str(exc))
+        except Exception:
+            count_dial("failed")
+            log.exception("originate of call %s failed", call.id)
+            with database.connection_context():
+                self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason="originate raised an error")
+
+    def _originate_on(self, node: Node, call: Call) -> None:
+        refusal = dialing.check(call.to_number, self.routes.dial_rules)
+        if refusal is not None:
+            # Every path is checked here: a gateway originate never passes the dialplan's rules.
+            log.warning("call %s not dialed: %s", call.id, refusal.reason)
+            count_dial("not_dialed")
+            self.ending.end(call.id, refusal.cause, None, reason=f"not dialed ({refusal.rule}): {refusal.reason}")
+            return
+        if node.api(commands.uuid_exists(call.id)).strip() == "true":
+            # A channel for this call still exists (a previous attempt, or a lost reply): never ring twice.
+            count_dial("not_dialed")
+            self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None,
+                            reason="a channel for this call is still up; not dialing again")
+            return
+        config = self.ctx.config
+        gateway = self.routes.gateway(call)
+        if gateway:
+            # Customer gateways are vb_gw_<hex> (the builder's default pattern); the platform's own trunk
+            # is the operator's OUTBOUND_GATEWAY, already validated by config, matched exactly.
+            pattern = re.compile(re.escape(gateway)) if gateway == config.outbound_gateway else None
+            dial = commands.gateway_dial(gateway, call.to_number, pattern)
+        else:
+            dial = commands.loopback_dial(call.to_number, config.outbound_context)
+        command = commands.originate(
+            dial, self._originate_target(call), origination_uuid=call.id, caller_id_number=call.from_number,
+            caller_id_name_=self.routes.caller_name(call), timeout_s=config.originate_timeout_s, call_id=call.id,
+            dialplan_vars=None if gateway else self.routes.dialplan_vars(call))
+        live = self.ctx.calls.get(call.id)
+        if live is not None and live.hangup_requested:
+            # Canceled between the claim and now: uuid_kill found no channel, so nothing must ring.
+            self.ending.end(call.id, "MANAGER_REQUEST", None, reason="canceled before it was dialed")
+            return
+        # dialed_at becomes when the originate leaves, not the claim (up to PACE_AHEAD_S before); a call closed
+        # between the two (an API hangup of a call not yet driven here) is not dialed.
+        if not Call.update(dialed_at=utcnow()).where(Call.id == call.id, Call.status.in_(LIVE_STATUSES)).execute():
+            self.ctx.calls.forget(call.id)
+            return
+        job_uuid = node.bgapi(command)
+        live = self.ctx.calls.get(call.id)
+        if live is not None:
+            live.job_uuid = job_uuid
+        Call.update(job_uuid=job_uuid, node=node.name, channel_uuid=call.id).where(Call.id == call.id).execute()
+        # The connection tracks the job from its reply on, so its BACKGROUND_JOB cannot be missed.
+        try:
+            job = node.wait_job(job_uuid, timeout=config.originate_timeout_s + 30)
+        except EslError as exc:
+            count_dial("failed")
+            log.warning("call %s: no BACKGROUND_JOB for %s: %s", call.id, job_uuid, exc)
+            return
+        body = (job.body or "").strip()
+        if not body.startswith("+OK"):
+            # FreeSWITCH sends a failed leg's CHANNEL_HANGUP_COMPLETE (with its SIP status) before the
+            # BACKGROUND_JOB, but the job result skips the event queue: let queued events go first.
+            gevent.sleep(JOB_RESULT_GRACE_S)
+        count_dial("ok" if body.startswith("+OK") else "failed")
+        self.on_job(call.id, call.attempt, body)
+
+    def _originate_target(self, call: Call) -> commands.Target:
+        """What the answered leg runs: park, or for an agent that streams its voice the app's socket session
+        (async full), which keeps the call writing audio so the streamed frames are heard."""
+        target = self.socket_target()
+        if target is None or not self.ctx.media.streams_audio(call):
+            return commands.park_app()
+        return commands.socket_app(target)
+
+    def on_job(self, call_id: str, attempt: int, body: str) -> None:
+        """The originate's result: +OK <uuid> (events take it from here) or -ERR <CAUSE>."""
+        if body.startswith("+OK"):
+            return
+        cause = body[4:].strip().split()[0] if body.startswith("-ERR") and body[4:].strip() else \
+            "NORMAL_TEMPORARY_FAILURE"
+        live = self.ctx.calls.get(call_id)
+        sip = live.far_sip_code if live is not None else None  # the -ERR names a cause only, never a SIP status
+        reason = f"originate failed: {body or 'no reply'}" + (f" (SIP {sip})" if sip else "")
+        self.ending.end(call_id, cause, sip, reason=reason, attempt=attempt)
