@@ -134,7 +134,9 @@ class InboundSocket:
             streams = call is not None and self.ctx.media.streams_audio(call)
         if streams:
             self.keep_writing(session, call_id)
-        session.wait_closed(self.ctx.config.max_call_duration_s + 60)
+        # Returning closes the socket: after FreeSWITCH's linger notice it would otherwise keep the hung-up
+        # session (and its channel row) for as long as the socket stays open.
+        session.wait_over(self.ctx.config.max_call_duration_s + 60)
 
     def keep_writing(self, session: OutboundSession, call_id: str) -> None:
         """Run playback silence_stream://-1 for the whole call and start the bidirectional fork once it runs.

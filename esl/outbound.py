@@ -9,6 +9,7 @@ import uuid as uuidlib
 from collections.abc import Callable, Iterable
 
 import gevent
+import gevent.event
 from gevent.event import AsyncResult
 from gevent.server import StreamServer
 
@@ -30,6 +31,7 @@ class OutboundSession(EslProtocol):
         self.address = address
         self.channel: Event | None = None
         self.lingering = False  # FreeSWITCH sent the linger disconnect notice: the call is over
+        self._over = gevent.event.Event()  # a disconnect notice came, or the socket closed
         self._waiters: list[tuple[str, str, AsyncResult]] = []  # (application, event uuid, result)
         self.on("CHANNEL_EXECUTE_COMPLETE", self._on_execute_complete)
         self.state = State.READY
@@ -105,9 +107,18 @@ class OutboundSession(EslProtocol):
             self._waiters.remove(match)
             match[2].set(event)
 
+    def wait_over(self, timeout: float | None = None) -> bool:
+        """Until the call is over on this socket: FreeSWITCH's disconnect notice, or the socket closed.
+
+        After a linger notice FreeSWITCH keeps the hung-up session for as long as the socket stays open
+        (`linger` without seconds: until the client closes it), so the caller of this closes the socket."""
+        gevent.wait([self._over, self._closed], timeout=timeout, count=1)
+        return self._over.is_set() or self.wait_closed(0)
+
     def _on_disconnect_notice(self, frame: Frame) -> None:
         if frame.headers.get("Content-Disposition") == "linger":
             self.lingering = True
+        self._over.set()
         for _, _, result in self._waiters:
             result.set_exception(SessionGone(f"{self.name}: call has hung up"))
         self._waiters.clear()

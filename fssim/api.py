@@ -73,7 +73,7 @@ class Api:
 
     # ---- core -----------------------------------------------------------------------------------
     def status(self, arg: str) -> str:
-        n = len(self.sw.channels)
+        n = len(self.sw.session_rows())
         return (f"UP {self.sw.uptime_text()}\n"
                 f"FreeSWITCH (Version 1.10.12-release git a88d069 2024-08-02 21:02:27Z 64bit) is ready\n"
                 f"{self.sw.sessions_since_startup} session(s) since startup\n"
@@ -85,7 +85,7 @@ class Api:
     def show(self, arg: str) -> str:
         words = arg.split()
         if words[:1] == ["channels"]:
-            rows = [ch.show_row("vm") for ch in self.sw.channels.values()]
+            rows = [ch.show_row("vm") for ch in self.sw.session_rows()]
             if words[1:3] == ["as", "json"]:
                 if not rows:
                     return '{"row_count": 0}\n'
@@ -98,7 +98,7 @@ class Api:
                             for r in rows)
             return f"{head}{lines}\n{len(rows)} total.\n"
         if words[:2] == ["calls", "count"]:
-            return f"\n{len(self.sw.channels)} total.\n"
+            return f"\n{len(self.sw.session_rows())} total.\n"
         return "-USAGE: codec|endpoint|application|api|dialplan|file|timer|calls [count]|channels [count|like <match string>]|calls|detailed_calls|bridged_calls|detailed_bridged_calls|aliases|complete|chat|management|modules|nat_map|say|interfaces|interface_types|tasks|limits|status\n"  # noqa: E501
 
     def global_getvar(self, arg: str) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 
 import gevent
@@ -24,8 +25,10 @@ class OutboundSession(Session):
         self.app_arg = app_arg
         self.full = full
         self.is_async = is_async
-        self.lingering = False
+        # listener->linger_timeout: None without LFLAG_LINGER; -1 lingers until the client closes the socket
+        self.linger_time: int | None = None
         self.connected = False
+        self.holding: Channel | None = None  # the hung-up channel whose destroy waits for this socket to close
 
     def allowed(self, word: str) -> bool:
         return self.full or word not in FULL_ONLY
@@ -55,12 +58,21 @@ class OutboundSession(Session):
         self.enable_myevents(self.ch.uuid)
         self.send(wire.command_reply("+OK Events Enabled"))
 
+    @property
+    def lingering(self) -> bool:
+        return self.linger_time is not None
+
     def cmd_linger(self, rest: str, cmd: wire.Command) -> None:
-        self.lingering = True
-        self.send(wire.command_reply("+OK will linger"))
+        # mod_event_socket.c: "linger N" -> atoi(N) seconds; a bare "linger" -> -1, until the client closes
+        if rest:
+            self.linger_time = _atoi(rest)
+            self.send(wire.command_reply(f"+OK will linger {self.linger_time} seconds"))
+        else:
+            self.linger_time = -1
+            self.send(wire.command_reply("+OK will linger"))
 
     def cmd_nolinger(self, rest: str, cmd: wire.Command) -> None:
-        self.lingering = False
+        self.linger_time = None
         self.send(wire.command_reply("+OK will not linger"))
 
     def cmd_divert_events(self, rest: str, cmd: wire.Command) -> None:
@@ -78,12 +90,20 @@ class OutboundSession(Session):
     def cmd_sendmsg(self, rest: str, cmd: wire.Command) -> None:
         self.sendmsg(rest.strip() or self.ch.uuid, cmd)
 
+    def holds(self, ch: Channel) -> bool:
+        """A lingering socket keeps its hung-up session: the listener holds a read lock on it, so the
+        session (CHANNEL_DESTROY, its row in `show channels`) is destroyed only once the socket closes."""
+        return self.lingering and not self.closed and ch.uuid == self.ch.uuid
+
     def channel_done(self, ch: Channel) -> None:
-        """After CHANNEL_HANGUP_COMPLETE/DESTROY: the linger notice, or the plain disconnect notice."""
+        """After CHANNEL_HANGUP_COMPLETE: the linger notice, or the plain disconnect notice."""
         if ch.uuid != self.ch.uuid or self.closed:
             return
-        if self.lingering:
-            self.send(wire.linger_notice(ch.uuid, ch.name))
+        if self.linger_time is not None:
+            self.send(wire.linger_notice(ch.uuid, ch.name, self.linger_time))
+            if self.linger_time >= 0:  # closed once the epoch second passes the deadline
+                self.switch.later(self.linger_time + 1, self.close_after_flush)
+            return  # -1: the socket (and the session it holds) stays until the client closes it
         else:
             data = wire.DISCONNECT_TEXT.encode()
             self.send(wire.frame([("Content-Type", "text/disconnect-notice"), ("Controlled-Session-UUID", ch.uuid),
@@ -93,6 +113,17 @@ class OutboundSession(Session):
     def on_reader_end(self) -> None:
         self.close_after_flush()
         self.closed_by_peer = True
+
+    def on_closed(self) -> None:
+        held, self.holding = self.holding, None
+        if held is not None:
+            self.switch.destroy(held)
+
+
+def _atoi(text: str) -> int:
+    """C atoi: leading blanks, an optional sign, then digits; anything else ends it (0 if none)."""
+    match = re.match(r"\s*([+-]?\d+)", text)
+    return int(match.group(1)) if match else 0
 
 
 def _channel_data(ch: Channel) -> list[tuple[str, str]]:

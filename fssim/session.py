@@ -62,11 +62,15 @@ class Session:
     def _shutdown(self) -> None:
         self.closed = True
         self.switch.sessions.discard(self)
+        self.on_closed()
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         self.sock.close()
+
+    def on_closed(self) -> None:
+        """The connection is gone (either side closed it)."""
 
     def kill(self) -> None:
         """Drop the connection at once (a crashing switch)."""

@@ -34,6 +34,7 @@ class Switch:
         self.rules = rules or Rules()
         self.registry = registry or Registry(None)
         self.channels: dict[str, Channel] = {}
+        self.held: dict[str, Channel] = {}  # hung up, kept by a lingering outbound socket until it closes
         self.sessions: set = set()  # anything with offer(Event)
         self.heard = HeardAudio()
         self.seq = itertools.count(1)
@@ -99,13 +100,13 @@ class Switch:
             raise DialError("INVALID_GATEWAY")
         if ds.tech == "sofia" and not ds.gateway and not self.registry.profile_exists(ds.profile):
             raise DialError("CHAN_NOT_IMPLEMENTED")
-        if ds.tech == "sofia" and ds.variables.get("origination_uuid") in self.channels:
+        if ds.tech == "sofia" and ds.variables.get("origination_uuid") in (*self.channels, *self.held):
             # A live FreeSWITCH 1.10.12 logs "Duplicate UUID!" and fails a sofia leg with this cause; only a
             # loopback leg is dialed again under a new uuid (the captures' case, _new_outbound).
             raise DialError("DESTINATION_OUT_OF_ORDER")
         if ds.tech == "user":
             raise DialError("USER_NOT_REGISTERED" if self.registry.user_exists(ds.target) else "SUBSCRIBER_ABSENT")
-        if len(self.channels) >= self.max_sessions:
+        if len(self.session_rows()) >= self.max_sessions:
             raise DialError("SWITCH_CONGESTION")
 
     def _new_outbound(self, ds: DialString) -> Channel:
@@ -315,19 +316,35 @@ class Switch:
         self.channel_event(ch, "CHANNEL_STATE")
         ch.billing()
         self.channel_event(ch, "CHANNEL_HANGUP_COMPLETE")
-        ch.set_state("CS_DESTROY", "12")
-        self.channel_event(ch, "CHANNEL_DESTROY")
+        holder = next((s for s in list(self.sessions) if getattr(s, "holds", None) and s.holds(ch)), None)
+        self.channels.pop(ch.uuid, None)  # no longer found by uuid (switch_core_session_locate fails once down)
+        if holder is None:
+            self.destroy(ch)
+        else:
+            self.held[ch.uuid] = ch
         if b_leg is not None:  # the capture: the B-leg's HANGUP_COMPLETE and DESTROY follow the A-leg's
             b_leg.billing()
             self.channel_event(b_leg, "CHANNEL_HANGUP_COMPLETE")
             b_leg.set_state("CS_DESTROY", "12")
             self.channel_event(b_leg, "CHANNEL_DESTROY")
-        self.channels.pop(ch.uuid, None)
         self.app_queues.pop(ch.uuid, None)
+        if holder is not None:
+            holder.holding = ch  # destroyed when the lingering socket closes
         for s in list(self.sessions):
             done = getattr(s, "channel_done", None)
             if done:
                 done(ch)
+
+    def destroy(self, ch: Channel) -> None:
+        """switch_core_session_destroy: once nothing holds the session, CS_DESTROY and its row goes."""
+        self.held.pop(ch.uuid, None)
+        ch.set_state("CS_DESTROY", "12")
+        self.channel_event(ch, "CHANNEL_DESTROY")
+
+    def session_rows(self) -> list[Channel]:
+        """Every session that still exists (`show channels`, `status`, the session limit): the live ones and
+        the hung-up ones a lingering socket still holds."""
+        return [*self.channels.values(), *self.held.values()]
 
     # ---- applications ---------------------------------------------------------------------------
     def queue_app(self, ch: Channel, name: str, arg: str, app_uuid: str | None = None,

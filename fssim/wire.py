@@ -41,10 +41,10 @@ def disconnect_notice() -> bytes:
     return frame([("Content-Type", "text/disconnect-notice"), ("Content-Length", str(len(data)))]) + data
 
 
-def linger_notice(uuid: str, channel_name: str) -> bytes:
+def linger_notice(uuid: str, channel_name: str, linger_time: int = -1) -> bytes:
     return frame([("Content-Type", "text/disconnect-notice"), ("Controlled-Session-UUID", uuid),
                   ("Content-Disposition", "linger"), ("Channel-Name", channel_name),
-                  ("Linger-Time", "-1"), ("Content-Length", "0")])
+                  ("Linger-Time", str(linger_time)), ("Content-Length", "0")])
 
 
 def event_json(headers: list[tuple[str, str]], body: str | None) -> bytes:

@@ -57,7 +57,7 @@ def test_session_replays_the_captured_conversation_byte_for_byte():
         session.answer()
         results["played"] = session.playback("tone_stream://%(300,0,440)", wait=True, event_lock=True, timeout=3)
         session.hangup()
-        session.wait_closed(3)
+        results["over"] = session.wait_over(3)
         results["lingering"] = session.lingering
         with pytest.raises(SessionGone):
             session.answer()
@@ -80,7 +80,7 @@ def test_session_replays_the_captured_conversation_byte_for_byte():
     assert channel.headers["Caller-Caller-ID-Number"] and channel.headers["Socket-Mode"] == "async"
     played = results["played"]
     assert played.name == "CHANNEL_EXECUTE_COMPLETE" and played.get("Application-Response") == "FILE PLAYED"
-    assert results["lingering"] is True
+    assert results["lingering"] is True and results["over"] is True
 
 
 def test_handler_errors_are_contained_and_command_timeouts_raise():

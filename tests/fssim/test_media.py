@@ -66,7 +66,7 @@ def tone_wav(path, seconds=0.5, rate=16000):
     return pcm.tobytes()
 
 
-def test_inbound_call_to_a_did_through_the_socket_app(sim, listener, tmp_path):
+def test_inbound_call_to_a_did_through_the_socket_app(sim, esl, listener, tmp_path):
     wav = tmp_path / "hello.wav"
     pcm = tone_wav(wav, 0.2)
     ch = sim.inbound_call("+15550001111", f"127.0.0.1:{listener.getsockname()[1]}", caller="15557654321")
@@ -89,7 +89,27 @@ def test_inbound_call_to_a_did_through_the_socket_app(sim, listener, tmp_path):
     notice = app.take(lambda f: f.ctype == "text/disconnect-notice")
     assert notice.headers["Content-Disposition"] == "linger"
     assert notice.headers["Controlled-Session-UUID"] == ch.uuid
-    assert wait_for(lambda: app.closed)
+    assert notice.headers["Linger-Time"] == "-1"
+    # A bare linger lingers until the client closes: the switch keeps the socket and the hung-up session
+    # (its row in `show channels`, no CHANNEL_DESTROY yet) however long the app keeps it.
+    assert app.api(f"uuid_exists {ch.uuid}") == "false"
+    assert "1 total." in esl.api("show channels count") and not app.closed
+    app.close()
+    assert wait_for(lambda: "0 total." in esl.api("show channels count"))
+
+
+def test_linger_with_seconds_closes_the_socket_after_them(sim, esl, listener):
+    ch = sim.inbound_call("+15550001111", f"127.0.0.1:{listener.getsockname()[1]}", caller="15557654321")
+    app = EslClient.accept(listener)
+    app.cmd("connect")
+    app.cmd("myevents json")
+    assert app.cmd("linger 1").headers["Reply-Text"] == "+OK will linger 1 seconds"
+    app.cmd("sendmsg\ncall-command: hangup\nhangup-cause: NORMAL_CLEARING")
+    notice = app.take(lambda f: f.ctype == "text/disconnect-notice")
+    assert notice.headers["Linger-Time"] == "1"
+    assert wait_for(lambda: app.closed, timeout=10)  # the switch closes it once the seconds have passed
+    assert wait_for(lambda: "0 total." in esl.api("show channels count"))
+    assert ch.uuid not in sim.switch.held
 
 
 def test_unquoted_socket_app_is_static_and_not_full(sim, esl, listener):

@@ -25,6 +25,9 @@ def test_call_to_an_owned_number_is_answered_by_its_agent(controller, sim, desk,
     sim.hangup_far_end(channel.uuid)
     done = wait_for(lambda: (c := Call.get_by_id(channel.uuid)).status == "completed" and c)
     assert done.hangup_cause == "NORMAL_CLEARING" and done.billed_minutes == 1
+    # The app closes its lingering socket once the call is over, so the switch can destroy the session:
+    # `linger` keeps a hung-up session (and its channel row) for as long as the socket stays open.
+    assert wait_for(lambda: channel.uuid not in sim.switch.held and not controller.socket_server.sessions)
 
 
 def test_unknown_number_is_rejected_with_its_cause(controller, sim, desk):
