@@ -93,10 +93,15 @@ class CallerInput:
 
     # ----- smart end of turn and early generation ----------------------------------------------------------------
     def _evidence(self, voiced_ms: float, last_voiced_ms: float) -> Evidence | None:
-        text = " ".join([*self._caller_pieces, self._interim]).strip()
+        text = self._heard_so_far()
         if not text:
             return None
         return Evidence(text, self._heard_to_ms >= last_voiced_ms - 150.0, voiced_ms)
+
+    def _heard_so_far(self) -> str:
+        """The open turn's words: its finals, then the interims of what has no final yet."""
+        interims = [text for _, (_, text) in sorted(self._interims.items())]
+        return " ".join([*self._caller_pieces, *interims]).strip()
 
     def _end_silence_ms(self, voiced_ms: float, last_voiced_ms: float) -> float:
         """The endpointer asks on every quiet frame: the interim words so far decide (pipeline/turn_end.py)."""
@@ -230,13 +235,19 @@ class CallerInput:
 
     def _on_transcript(self, event: Transcript, offset_ms: float = 0.0) -> None:
         if not event.is_final:
-            if event.text.strip() and not self._ignoring_caller() and offset_ms + event.end * 1000.0 > 20.0:
-                self._interim = event.text.strip()
-                self._heard_to_ms = max(self._heard_to_ms, offset_ms + event.end * 1000.0)
+            end_ms = offset_ms + event.end * 1000.0
+            # Interims of a turn already committed (late) or of words before this session are no evidence.
+            if event.text.strip() and not self._ignoring_caller() and end_ms > max(20.0, self._committed_to_ms):
+                # An interim revises what was heard from its start on; earlier segments without a final stay.
+                start_ms = offset_ms + event.start * 1000.0
+                self._interims = {s: v for s, v in self._interims.items() if s < start_ms - 1.0}
+                self._interims[start_ms] = (end_ms, event.text.strip())
+                self._heard_to_ms = max(self._heard_to_ms, end_ms)
             return
-        self._interim = ""
+        final_end_ms = offset_ms + event.end * 1000.0
+        self._interims = {s: v for s, v in self._interims.items() if s >= final_end_ms - 1.0}
         if event.text.strip():
-            self._heard_to_ms = max(self._heard_to_ms, offset_ms + event.end * 1000.0)
+            self._heard_to_ms = max(self._heard_to_ms, final_end_ms)
         if offset_ms < 0 and event.text.strip() and offset_ms + event.end * 1000.0 <= 20.0:
             # Words said before this session began (during answering-machine detection), final only now: the
             # callee's first turn, recorded as such rather than joined to whatever they say next.
@@ -265,7 +276,7 @@ class CallerInput:
             if self._caller_pieces:
                 self._commit_caller()
             return
-        if ends_open(self.turn_end, " ".join([*self._caller_pieces, self._interim])):
+        if ends_open(self.turn_end, self._heard_so_far()):
             return  # "... and": the recognizer's pause is not the caller's end; the VAD's longer silence decides
         for stopped in self.endpointer.stt_end_of_utterance(self._audio_ms):
             self.callbacks.on_event(stopped)
@@ -314,7 +325,8 @@ class CallerInput:
         marks = LatencyMarks(voiced_end=self._caller_end_ms, turn_ended=ended_at, final_at=self._final_at)
         self._final_at = None
         self._caller_pieces, self._await_final_until, self._final_grace_until = [], None, None
-        self._interim, self._heard_to_ms = "", -1.0
+        self._interims, self._heard_to_ms = {}, -1.0
+        self._committed_to_ms = self._caller_end_audio_ms or 0.0
         early = self._take_speculation(text)
         if self.ended or self._closing:
             if early is not None:

@@ -135,21 +135,27 @@ class Generation:
             self._mark("llm_first")
             if isinstance(event, TextDelta):
                 for piece in aggregator.push(event.text):
-                    if early is not None and piece == early.first_piece:
-                        self._speak_sentence(piece, prepared=early.audio())
-                    else:
-                        self._speak_sentence(piece)
+                    early = self._say_piece(piece, early)
             elif isinstance(event, ToolCall):
                 tools.append(event)
             else:
                 self._on_llm_control(event)  # e.g. a keypad question's digit collection (pipeline/tools)
-        for sentence in aggregator.flush():
-            self._speak_sentence(sentence)
+        for piece in aggregator.flush():
+            early = self._say_piece(piece, early)
         followup = self._run_agent_tools(tools)  # customer tools and the keypad: pipeline/tools/runner.py
         for tool in tools:
             self._on_tool(tool)
         if followup and rounds < MAX_TOOL_ROUNDS and not self._closing:
             self._stream_llm(rounds + 1)  # the model reads the tool's result and answers
+
+    def _say_piece(self, piece: str, early: Speculation | None) -> Speculation | None:
+        """Say a piece of the LLM's text, with the early answer's audio when it is that answer's first piece;
+        returns the early answer while its first piece is still to come (None after it)."""
+        if early is not None and piece == early.first_piece:
+            self._speak_sentence(piece, prepared=early.audio())
+            return None
+        self._speak_sentence(piece)
+        return early
 
     def _speak_sentence(self, text: str, prepared=None) -> None:
         """Say one piece; `prepared`: its audio chunks, already being synthesised (an early answer's)."""

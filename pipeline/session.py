@@ -59,8 +59,10 @@ class Session(Generation, Activity, ToolUse, CallerInput):
                                      end_silence=self._end_silence_ms)
         self.turn_end = TurnEndSettings(default_ms=config.end_silence_ms, short_ms=config.end_silence_short_ms,
                                         long_ms=config.end_silence_long_ms, enabled=config.smart_turn)
-        self._interim = ""  # the open turn's latest interim words (after its finals, _caller_pieces)
+        # The open turn's interims that have no final yet: start ms -> (end ms, text).
+        self._interims: dict[float, tuple[float, str]] = {}
         self._heard_to_ms = -1.0  # audio ms the open turn's transcripts reach
+        self._committed_to_ms = 0.0  # audio ms the last committed caller turn reached
         self._speculation: Speculation | None = None  # an early answer to the open turn's words
         self._early: Speculation | None = None  # the one the starting reply adopts
         self._speculated_at = 0  # how many turns the history held when the early answer was asked for

@@ -32,7 +32,7 @@ class SessionConfig:
     # has been quiet this long; cancelled and discarded if the caller goes on or the final words differ.
     early_llm: bool = True
     early_llm_silence_ms: int = 60
-    first_clause_words: int = 3  # the reply's first piece is cut at a clause of this many words (0: sentences)
+    first_clause_words: int = 2  # the reply's first piece is cut at a clause of this many words (0: sentences)
     min_utterance_ms: int = 200
     stt_final_timeout: float = 1.0  # how long to wait for the STT's final text once the turn ended
     reprompt_after: float = 8.0
