@@ -598,7 +598,9 @@ class CallController:
                     return
                 CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
                                  reason="media stream retried")
-                self._start_media(call, channel)
+                # A streaming agent's silence playback still runs: its fork is restarted in the same form.
+                streams = self.socket_server is not None and self.media.streams_audio(call)
+                self._request_media(call, channel, bidirectional=streams)
                 if not live.media_started:  # refused outright (-ERR): no event will follow
                     self.hangup(call, "the agent's audio stream could not be restarted (no agent on the call)")
         except Exception:

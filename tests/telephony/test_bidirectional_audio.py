@@ -175,10 +175,10 @@ def test_agents_api_refuses_an_unknown_audio_return(db, auth, config):
     assert good.status_code == 201 and good.get_json()["settings"] == {"audio_return": "stream"}
 
 
-def test_only_audio_return_stream_makes_the_session_bidirectional(db, org):
+def test_the_session_streams_unless_the_agent_asks_for_playaudio_files(db, org):
     call = Call(id="c", direction="inbound", context={})
     for settings, expected in (({"audio_return": "stream"}, True), ({"audio_return": "playaudio"}, False),
-                               ({}, False)):
+                               ({}, True)):
         agent = Agent(organization=org, name="A", direction="inbound", settings=settings)
         assert session_config(agent, call, 16000, 600).bidirectional is expected
 
