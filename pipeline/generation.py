@@ -65,6 +65,9 @@ class Generation:
             self._agent.marks.mark(name, self.now_ms())
 
     def _kill_reply(self) -> None:
+        early, self._reading_early = self._reading_early, None
+        if early is not None:
+            early.cancel()
         reply, self._reply = self._reply, None
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None and not watchdog.dead and watchdog is not gevent.getcurrent():
@@ -129,6 +132,7 @@ class Generation:
         aggregator = ClauseAggregator(first_clause_words=self.config.first_clause_words)
         tools: list[ToolCall] = []
         early, self._early = self._early, None  # an early answer serves the first round only (and one attempt)
+        self._reading_early = early  # cancelled with this reply (barge-in, dead air): its LLM stops too
         events = early.replay() if early is not None else self._llm_stream(list(self.history))
         for event in events:
             self._progress_at = self.now_ms()

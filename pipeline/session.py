@@ -65,6 +65,7 @@ class Session(Generation, Activity, ToolUse, CallerInput):
         self._committed_to_ms = 0.0  # audio ms the last committed caller turn reached
         self._speculation: Speculation | None = None  # an early answer to the open turn's words
         self._early: Speculation | None = None  # the one the starting reply adopts
+        self._reading_early: Speculation | None = None  # the one the running reply reads
         self._speculated_at = 0  # how many turns the history held when the early answer was asked for
         self.history: list[Turn] = []
         self.ended = False

@@ -50,9 +50,10 @@ class Speculation:
         return bool(self.key) and normalize(text) == self.key
 
     def cancel(self) -> None:
-        for greenlet in (self._llm, self._tts):
+        for greenlet, queue in ((self._llm, self.events), (self._tts, self._audio)):
             if greenlet is not None and not greenlet.dead and greenlet is not gevent.getcurrent():
                 greenlet.kill(block=False)
+                queue.put(_END)  # whoever still reads it stops there rather than waiting forever
 
     def _run(self) -> None:
         aggregator = ClauseAggregator(first_clause_words=self._first_clause_words)
