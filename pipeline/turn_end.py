@@ -18,15 +18,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Words after which a person usually goes on: conjunctions, fillers, articles, prepositions, possessives.
+# Words after which a person usually goes on: conjunctions, fillers, articles, possessives, prepositions that
+# want an object. Not verbs or pronouns ("Yes I can", "That's what I want", "So do I" are complete).
 OPEN_ENDINGS = frozenset("""
-and or but so because cause since although though if unless until while whereas then than
-um umm uh uhh er erm hmm mm ah like well actually basically
-the a an my your his her our their its this that these those some any
-to of for with in on at from by about into onto over under between through during after before
-is are was were am be been being have has had do does did will would can could should shall may might must
-i i'm we you he she they it's let's want need
+and or but so because cause although though if unless until while whereas than
+um umm uh uhh er erm hmm mm ah
+the a an my your our their its
+to of for with from at by about into onto between
+i'm it's let's we're you're they're
 """.split())
+# "so" closes these ("I think so").
+CLOSED_SO = frozenset("think hope guess believe suppose said told do did".split())
 # Fillers that say nothing on their own: an utterance of only these is not a turn the agent answers yet.
 FILLERS = frozenset("um umm uh uhh er erm hmm mm ah".split())
 _WORD = re.compile(r"[a-z']+")
@@ -62,6 +64,8 @@ def classify(text: str) -> str:
     words = _WORD.findall(stripped.lower())
     if not words:
         return "unknown"
+    if words[-1] == "so" and len(words) > 1 and words[-2] in CLOSED_SO:
+        return "complete"
     if words[-1] in OPEN_ENDINGS:
         return "open"
     if all(word in FILLERS for word in words):

@@ -18,7 +18,9 @@ def caller_stop(h):
 @pytest.mark.parametrize(("text", "kind"), [
     ("I would like a table", "complete"), ("Yes.", "complete"), ("a table for two and", "open"),
     ("I want to um", "open"), ("so", "open"), ("book it for the", "open"), ("Uh, um", "open"),
-    ("well, I think,", "open"), ("", "unknown"), ("...", "open"),
+    ("well, I think,", "open"), ("", "unknown"), ("...", "open"), ("I think so", "complete"),
+    ("Yes I can", "complete"), ("That's what I want", "complete"), ("So do I", "complete"),
+    ("I'd like it for", "open"), ("and I'm", "open"),
 ])
 def test_classify(text, kind):
     assert classify(text) == kind
