@@ -138,7 +138,15 @@ def test_an_outbound_call_of_a_streaming_agent_is_controlled_through_the_socket_
     check_streamed_conversation(sim, received, call_id, "outbound")
 
 
-def test_an_agent_without_the_option_parks_and_gets_playaudio_files_as_before(voice_controller, sim, received,
+def test_an_agent_that_says_nothing_of_audio_return_streams_its_voice(voice_controller, sim, received,
+                                                                     caller_org):
+    call_id = place_outbound(voice_controller, caller_org, {"silence_reprompt_s": 60})
+    [originate] = originates(received)
+    assert originate.endswith(f" '&socket(127.0.0.1:{voice_controller.socket_server.port} async full)'")
+    check_streamed_conversation(sim, received, call_id, "outbound")
+
+
+def test_an_agent_asking_for_playaudio_parks_and_gets_playaudio_files_as_before(voice_controller, sim, received,
                                                                               caller_org):
     call_id = place_outbound(voice_controller, caller_org, {"audio_return": "playaudio", "silence_reprompt_s": 60})
     [originate] = originates(received)
