@@ -45,7 +45,9 @@ AGENT = {
         # A tool step: the scripted agent calls the clinic's next_slot tool (the demo's endpoint) and says its answer.
         {"key": "next_visit", "tool": "next_slot", "arguments": {"kind": "cleaning"},
          "say": "By the way, your next cleaning could be {slot}."}],
-        "closing": "We will call you then. Goodbye!", "silence_reprompt_s": 8},
+        "closing": "We will call you then. Goodbye!", "silence_reprompt_s": 8,
+        # The scripted far end (ScriptedCaller) hears the agent's playAudio files, so the demo keeps that route.
+        "audio_return": "playaudio"},
     "analysis_schema": {"type": "object", "properties": {"confirmed": {"type": "boolean"},
                                                          "callback_time": {"type": "string"}}},
 }

@@ -37,11 +37,14 @@ AGENT_SETTINGS: dict[str, tuple[type, ...]] = {
     "max_duration_s": (int, float), "provider_timeout_s": (int, float),
     "questions": (list,), "closing": (str,), "max_retries": (int,), "record": (bool,),
     "audio_return": (str,), "greeting_start": (str,), "machine_detection": (dict,),
+    "smart_turn": (bool,), "end_silence_short_ms": (int, float), "end_silence_long_ms": (int, float),
+    "early_llm": (bool,),
 }
-# Settings that take one of a few words. audio_return: how the agent's voice reaches the call. "playaudio" (the
-# default) sends each reply as a playAudio file that the controller plays with uuid_broadcast; "stream" sends
-# it as binary PCM frames over the audio fork's own socket (mod_audio_fork bidirectional streaming), heard
-# without a file per reply and cut at once by killAudio.
+# Settings that take one of a few words. audio_return: how the agent's voice reaches the call. "stream" (the
+# default) sends it as binary PCM frames over the audio fork's own socket (mod_audio_fork bidirectional
+# streaming) as the TTS produces it: one route for the voice, and killAudio on the same socket is the one route
+# for barge-in. "playaudio" (for a switch whose mod_audio_fork cannot stream back) sends each piece as a
+# playAudio file that the controller plays with uuid_broadcast, and barge-in also needs uuid_break.
 AUDIO_RETURN_PLAYAUDIO, AUDIO_RETURN_STREAM = "playaudio", "stream"
 # greeting_start: when the agent greets (pipeline/greeting.py). "auto" (the default): on outbound calls after the
 # callee's "Hello?" or a short quiet, on inbound calls at once; "immediate"; "after_caller".
@@ -50,8 +53,8 @@ AGENT_SETTING_CHOICES: dict[str, tuple[str, ...]] = {"audio_return": (AUDIO_RETU
 
 
 def streams_audio(settings: Any) -> bool:
-    """True when the agent's settings ask for its voice as binary frames back over the audio fork."""
-    return isinstance(settings, dict) and settings.get("audio_return") == AUDIO_RETURN_STREAM
+    """True unless the agent's settings ask for playAudio files: its voice goes back as binary frames."""
+    return not (isinstance(settings, dict) and settings.get("audio_return") == AUDIO_RETURN_PLAYAUDIO)
 
 
 def check_agent_settings(settings: Any) -> list[str]:
@@ -75,9 +78,10 @@ def check_agent_settings(settings: Any) -> list[str]:
 def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float,
                    provider_timeout_s: float = SessionConfig.provider_timeout) -> SessionConfig:
     """Turn-taking from agent.settings (barge_in, silence_reprompt_s, max_reprompts, max_duration_s,
-    end_silence_ms, vad_aggressiveness, reprompt_text, provider_timeout_s), clamped to ranges that work on a
+    end_silence_ms, smart_turn, end_silence_short_ms, end_silence_long_ms, early_llm, vad_aggressiveness,
+    reprompt_text, provider_timeout_s), clamped to ranges that work on a
     phone line; provider_timeout_s is the deployment's PROVIDER_TIMEOUT unless the agent overrides it.
-    audio_return "stream" makes the session send its voice as binary frames (bidirectional)."""
+    audio_return "stream" (the default) makes the session send its voice as binary frames (bidirectional)."""
     settings = agent.settings if isinstance(agent.settings, dict) else {}
     defaults = SessionConfig()
     scripted = str((agent.llm or {}).get("provider") or OFFLINE["llm"]).lower() == "scripted"
@@ -90,6 +94,11 @@ def session_config(agent: Agent, call: Call, sample_rate: int, max_call_s: float
         barge_in=settings.get("barge_in", True) is not False,
         vad_aggressiveness=int(_number(settings, "vad_aggressiveness", defaults.vad_aggressiveness, 0, 3)),
         end_silence_ms=int(_number(settings, "end_silence_ms", defaults.end_silence_ms, 200, 3000)),
+        # Smart end of turn (pipeline/turn_end.py) and early generation (pipeline/speculation.py).
+        smart_turn=settings.get("smart_turn", True) is not False,
+        end_silence_short_ms=int(_number(settings, "end_silence_short_ms", defaults.end_silence_short_ms, 150, 3000)),
+        end_silence_long_ms=int(_number(settings, "end_silence_long_ms", defaults.end_silence_long_ms, 200, 5000)),
+        early_llm=settings.get("early_llm", True) is not False,
         reprompt_after=_number(settings, "silence_reprompt_s", defaults.reprompt_after, 2, 120),
         reprompt_text=_text(settings, "reprompt_text", defaults.reprompt_text),
         max_reprompts=int(_number(settings, "max_reprompts", defaults.max_reprompts, 0, 10)),

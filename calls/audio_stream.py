@@ -98,7 +98,9 @@ class AudioStreams:
                     return
                 CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
                                  reason="media stream retried")
-                self.start(call, channel)
+                # A streaming agent's silence playback still runs: its fork is restarted in the same form.
+                streams = self.socket_listening() and self.ctx.media.streams_audio(call)
+                self.request(call, channel, bidirectional=streams)
                 if not live.media_started:  # refused outright (-ERR): no event will follow
                     self.control.hangup(call, "the agent's audio stream could not be restarted (no agent on the call)")
         except Exception:

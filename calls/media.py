@@ -155,7 +155,8 @@ class MediaBridge(MediaHooks):
         return audio_fork_url(self.public_url, call.id, self._secret, self.token_ttl_s)
 
     def streams_audio(self, call: Call) -> bool:
-        """Whether the call's agent has audio_return "stream" (the controller then starts a bidirectional fork)."""
+        """Whether the call's agent streams its voice (audio_return "stream", the default): the controller then
+        starts a bidirectional fork."""
         if call.agent_id is None:
             return False
         agent = _load(Agent, call.agent_id)

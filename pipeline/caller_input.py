@@ -12,9 +12,11 @@ from collections.abc import Callable
 import gevent
 
 from pipeline.frames import DTMF, AudioIn, SpeechStarted, SpeechStopped, TurnRecord
-from pipeline.interfaces import ProviderError, STTEvent, STTFailed, Transcript, UtteranceEnd
+from pipeline.interfaces import ProviderError, STTEvent, STTFailed, Transcript, Turn, UtteranceEnd
 from pipeline.latency import LatencyMarks
 from pipeline.session_config import DTMF_DIGITS
+from pipeline.speculation import Speculation
+from pipeline.turn_end import Evidence, classify, ends_open, silence_needed
 
 log = logging.getLogger("pipeline.session")
 
@@ -87,6 +89,56 @@ class CallerInput:
         self._stt_send(pcm)
         for event in self.endpointer.process(self.vad.process(frame)):
             self._on_speech_event(event)
+        self._maybe_speculate()
+
+    # ----- smart end of turn and early generation ----------------------------------------------------------------
+    def _evidence(self, voiced_ms: float, last_voiced_ms: float) -> Evidence | None:
+        text = self._heard_so_far()
+        if not text:
+            return None
+        return Evidence(text, self._heard_to_ms >= last_voiced_ms - 150.0, voiced_ms)
+
+    def _heard_so_far(self) -> str:
+        """The open turn's words: its finals, then the interims of what has no final yet."""
+        interims = [text for _, (_, text) in sorted(self._interims.items())]
+        return " ".join([*self._caller_pieces, *interims]).strip()
+
+    def _end_silence_ms(self, voiced_ms: float, last_voiced_ms: float) -> float:
+        """The endpointer asks on every quiet frame: the interim words so far decide (pipeline/turn_end.py)."""
+        return silence_needed(self.turn_end, self._evidence(voiced_ms, last_voiced_ms))
+
+    def _maybe_speculate(self) -> None:
+        """A stable interim (it covers the last voiced frame, sounds complete, and the caller has been quiet
+        early_llm_silence_ms): start the LLM on it now, before the end of the turn is decided."""
+        if not self.config.early_llm or not self.endpointer.in_speech or self._closing or self._greeting.owed:
+            return
+        if self.endpointer.silence_ms < self.config.early_llm_silence_ms or self._dtmf:
+            return
+        evidence = self._evidence(self.endpointer.voiced_ms, self.endpointer.last_voiced_ms)
+        if evidence is None or not evidence.covers_end or classify(evidence.text) != "complete":
+            return
+        if self._speculation is not None and self._speculation.matches(evidence.text):
+            return
+        self._drop_speculation()
+        turns = [*self.history, Turn("caller", evidence.text)]
+        self._speculation = Speculation(evidence.text, lambda: self._llm_stream(turns),
+                                        lambda piece: self.tts.synthesize(piece, self.tts_rate),
+                                        self.config.first_clause_words)
+        self._speculated_at = len(self.history)  # what the early answer was asked with
+
+    def _drop_speculation(self) -> None:
+        """The caller went on (or said something else): the early answer is discarded, never heard."""
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None:
+            speculation.cancel()
+
+    def _take_speculation(self, text: str) -> Speculation | None:
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and speculation.matches(text) and len(self.history) == self._speculated_at:
+            return speculation  # the same words, answered with the same conversation before them
+        if speculation is not None:
+            speculation.cancel()
+        return None
 
     def _ignoring_caller(self) -> bool:
         return self._closing or (not self.config.barge_in and self._agent_active())
@@ -95,6 +147,7 @@ class CallerInput:
         self.callbacks.on_event(event)
         now = self._frame_end_ms  # the frame's own time: caller turns are placed where they were said
         if isinstance(event, SpeechStarted):
+            self._drop_speculation()  # the caller goes on: an answer to what they said so far is not wanted
             if self._agent_active():
                 self._interrupt_agent()
             if not self._caller_pieces and self._await_final_until is None:
@@ -182,7 +235,19 @@ class CallerInput:
 
     def _on_transcript(self, event: Transcript, offset_ms: float = 0.0) -> None:
         if not event.is_final:
+            end_ms = offset_ms + event.end * 1000.0
+            # Interims of a turn already committed (late) or of words before this session are no evidence.
+            if event.text.strip() and not self._ignoring_caller() and end_ms > max(20.0, self._committed_to_ms):
+                # An interim revises what was heard from its start on; earlier segments without a final stay.
+                start_ms = offset_ms + event.start * 1000.0
+                self._interims = {s: v for s, v in self._interims.items() if s < start_ms - 1.0}
+                self._interims[start_ms] = (end_ms, event.text.strip())
+                self._heard_to_ms = max(self._heard_to_ms, end_ms)
             return
+        final_end_ms = offset_ms + event.end * 1000.0
+        self._interims = {s: v for s, v in self._interims.items() if s >= final_end_ms - 1.0}
+        if event.text.strip():
+            self._heard_to_ms = max(self._heard_to_ms, final_end_ms)
         if offset_ms < 0 and event.text.strip() and offset_ms + event.end * 1000.0 <= 20.0:
             # Words said before this session began (during answering-machine detection), final only now: the
             # callee's first turn, recorded as such rather than joined to whatever they say next.
@@ -211,6 +276,8 @@ class CallerInput:
             if self._caller_pieces:
                 self._commit_caller()
             return
+        if ends_open(self.turn_end, self._heard_so_far()):
+            return  # "... and": the recognizer's pause is not the caller's end; the VAD's longer silence decides
         for stopped in self.endpointer.stt_end_of_utterance(self._audio_ms):
             self.callbacks.on_event(stopped)
             self._turn_ended_at = self.now_ms()
@@ -258,16 +325,25 @@ class CallerInput:
         marks = LatencyMarks(voiced_end=self._caller_end_ms, turn_ended=ended_at, final_at=self._final_at)
         self._final_at = None
         self._caller_pieces, self._await_final_until, self._final_grace_until = [], None, None
+        self._interims, self._heard_to_ms = {}, -1.0
+        self._committed_to_ms = self._caller_end_audio_ms or 0.0
+        early = self._take_speculation(text)
         if self.ended or self._closing:
+            if early is not None:
+                early.cancel()
             return
         if text:
             self._record(TurnRecord("caller", text, int(self._turn_start_ms()), int(self._caller_end_ms)))
         if self._greeting.owed:
             self._greet()  # the callee's "Hello?" (or a greeting they talked over) is answered by the greeting
         elif text:
-            self._start_reply(since=ended_at, marks=marks)
+            self._start_reply(since=ended_at, marks=marks, early=early)
+            return
+        if early is not None:
+            early.cancel()
 
     def _commit_dtmf(self) -> None:
+        self._drop_speculation()
         digits, self._dtmf = self._collected_digits(), []
         if not digits or self.ended or self._closing:
             return

@@ -51,6 +51,7 @@ class FakeSTTStream:
         self.closed = False
         self.audio_s = 0.0
         self.finalizes = 0
+        self._interim_words: dict[int, int] = {}  # id(utterance) -> words already given as interims
 
     def send(self, pcm: bytes) -> None:
         if self.closed:
@@ -59,8 +60,34 @@ class FakeSTTStream:
         if self.stt.fail_at is not None and self.audio_s >= self.stt.fail_at:
             self.stt.fail_at = None
             raise ProviderError("fake STT dropped", provider="fake-stt")
+        if self.stt.interims is not None:
+            self._interim()
         if self.stt.endpointing is not None:
             self._endpoint()
+
+    def _interim(self) -> None:
+        """Interim text as the words are said: the share of the line's words its elapsed time covers."""
+        for u in self.stt.utterances:
+            start, end = u.start - self.offset_s, u.end - self.offset_s
+            if self.audio_s <= start + 1e-6:
+                continue
+            words = u.text.split()
+            share = min(1.0, (self.audio_s - start) / max(end - start, 1e-6))
+            count = len(words) if share >= 1.0 - 1e-6 else int(len(words) * share)
+            if count > self._interim_words.get(id(u), 0):
+                self._interim_words[id(u)] = count
+                heard_to = min(self.audio_s, end)
+                self._later(self.stt.interims, Transcript(" ".join(words[:count]), False, False, max(0.0, start),
+                                                          heard_to))
+
+    def _later(self, delay: float, event) -> None:
+        def deliver() -> None:
+            if delay:
+                self.stt.clock.sleep(delay)
+            if not self.closed:
+                self.on_result(event)
+
+        gevent.spawn(deliver)
 
     def _endpoint(self) -> None:
         """The provider's own end of utterance, `endpointing` s after the words end (Deepgram's endpointing)."""
@@ -86,7 +113,11 @@ class FakeSTTStream:
                 self.stt.clock.sleep(self.stt.latency)
             if not ready and empty:
                 self.on_result(Transcript("", True, speech_final, at, at))
-            for u in ready:
+            lines = ready
+            if ready and self.stt.interims is not None:
+                # A recognizer that streams interims finalizes what it heard as one result.
+                lines = [Utterance(" ".join(u.text for u in ready), ready[0].start, ready[-1].end)]
+            for u in lines:
                 start = max(0.0, u.start - self.offset_s)
                 self.on_result(Transcript(u.text, True, speech_final, start, max(u.end - self.offset_s, at)))
             if utterance_end:
@@ -104,12 +135,14 @@ class FakeSTT:
     speech_final=False: finals without the end-of-turn flag (a provider that only answers what was asked).
     endpointing=s: the provider also ends utterances itself, s after the words end (speech_final, or an
     UtteranceEnd when utterance_end is set), without waiting for finalize().
+    interims=s: interim transcripts too, s after the audio they cover (the words spread evenly over the line).
     """
 
     def __init__(self, clock: Clock, latency: float = 0.0, utterance_end: bool = False, speech_final: bool = True,
-                 endpointing: float | None = None):
+                 endpointing: float | None = None, interims: float | None = None):
         self.clock, self.latency, self.utterance_end = clock, latency, utterance_end
         self.speech_final, self.endpointing = speech_final, endpointing
+        self.interims = interims  # s after the audio: interim transcripts of the words said so far (None: none)
         self.utterances: list[Utterance] = []
         self.streams: list[FakeSTTStream] = []
         self.fail_at: float | None = None

@@ -17,8 +17,7 @@ import logging
 import re
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import gevent
@@ -41,48 +40,17 @@ from observability.context import enter_call
 from pipeline.audio import SUPPORTED_RATES, AudioFormatError
 from pipeline.frames import AgentEvent, EndCall, Frame, Interrupt, Transfer, TTSAudio
 from pipeline.providers.errors import ProviderError
+from pipeline.stream import CallLookup, Refused, SessionFactory, SessionLike, StreamInfo
 from pipeline.tokens import TokenError, check_token
 
 log = logging.getLogger(__name__)
+__all__ = ["BIDI_FRAME_BYTES", "AudioForkServer", "CallLookup", "Connection", "Refused", "SessionFactory",
+           "SessionLike", "StreamInfo"]
 
 SUBPROTOCOL = "audio.drachtio.org"
 PATH = re.compile(r"\A/audio/([A-Za-z0-9][A-Za-z0-9_.-]{0,79})/?\Z")
 BIDI_FRAME_BYTES = 640
 _STOP, _SHUTDOWN = object(), object()  # writer queue markers: end the writer / half-close after what is queued
-
-
-class SessionLike(Protocol):
-    ended: bool
-
-    def start(self) -> None: ...
-
-    def push_audio(self, pcm: bytes) -> None: ...
-
-    def push_dtmf(self, digit: str) -> None: ...
-
-    def stop(self, reason: str = ...) -> None: ...
-
-
-@dataclass
-class StreamInfo:
-    """What the session factory learns about a new audio stream."""
-
-    call_id: str
-    call: Any  # whatever lookup(call_id) returned
-    metadata: dict
-    sample_rate: int
-    peer: str
-    extra: dict = field(default_factory=dict)
-
-
-SessionFactory = Callable[[StreamInfo, Callable[[Frame], None]], SessionLike]
-CallLookup = Callable[[str], Any]
-
-
-class Refused(Exception):
-    def __init__(self, reason: str, status: int = 403, close_code: int = 1008):
-        super().__init__(reason)
-        self.status, self.close_code = status, close_code
 
 
 class AudioForkServer:

@@ -22,7 +22,17 @@ class SessionConfig:
     barge_in: bool = True  # off for legal disclaimers: caller speech during playback is ignored
     vad_aggressiveness: int = 2
     start_frames: int = 3
-    end_silence_ms: int = 600
+    end_silence_ms: int = 600  # the end-of-turn silence when the words give no evidence (pipeline/turn_end.py)
+    # Smart end of turn: a complete-sounding utterance ends after end_silence_short_ms of quiet, an open one
+    # ("and", "um", "for the") only after end_silence_long_ms; smart_turn False: always end_silence_ms.
+    smart_turn: bool = True
+    end_silence_short_ms: int = 300
+    end_silence_long_ms: int = 1200
+    # Early generation (pipeline/speculation.py): the LLM starts on a stable interim transcript once the caller
+    # has been quiet this long; cancelled and discarded if the caller goes on or the final words differ.
+    early_llm: bool = True
+    early_llm_silence_ms: int = 60
+    first_clause_words: int = 2  # the reply's first piece is cut at a clause of this many words (0: sentences)
     min_utterance_ms: int = 200
     stt_final_timeout: float = 1.0  # how long to wait for the STT's final text once the turn ended
     reprompt_after: float = 8.0

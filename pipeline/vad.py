@@ -7,6 +7,7 @@ provider's own end-of-utterance signal ends the turn early once the caller has g
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -84,9 +85,26 @@ class EndpointerConfig:
 class Endpointer:
     """VoicedAudio -> SpeechStarted / SpeechStopped."""
 
-    def __init__(self, config: EndpointerConfig | None = None):
+    def __init__(self, config: EndpointerConfig | None = None,
+                 end_silence: Callable[[float, float], float] | None = None):
+        """end_silence(voiced_ms, last_voiced_ms) -> the silence (ms) that ends this utterance, asked on every
+        quiet frame (pipeline/turn_end.py's smart end of turn); None: always config.end_silence_ms."""
         self.config = config or EndpointerConfig()
+        self.end_silence = end_silence
         self.reset()
+
+    @property
+    def silence_ms(self) -> float:
+        """Quiet heard since the last voiced frame of the current utterance (0 outside speech)."""
+        return self._silence_ms if self.in_speech else 0.0
+
+    @property
+    def voiced_ms(self) -> float:
+        return self._voiced_ms
+
+    @property
+    def last_voiced_ms(self) -> float:
+        return self._last_voiced_ms
 
     def reset(self) -> None:
         self.in_speech = False
@@ -107,7 +125,10 @@ class Endpointer:
             self._last_voiced_ms = t + step
             return []
         self._silence_ms += step
-        if self._silence_ms >= self.config.end_silence_ms:
+        needed = self.config.end_silence_ms
+        if self.end_silence is not None:
+            needed = self.end_silence(self._voiced_ms, self._last_voiced_ms)
+        if self._silence_ms >= needed:
             return [self._stop(t + step, by_stt=False)]
         return []
 

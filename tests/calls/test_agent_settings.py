@@ -61,3 +61,20 @@ def test_unknown_or_mistyped_agent_settings_are_reported_by_name():
     assert problems[0].startswith("unknown setting 'reprompt_after_s' (known: audio_return, barge_in,")
     assert problems[1:] == ["setting 'barge_in' must be bool", "setting 'max_reprompts' must be int"]
     assert check_agent_settings(["x"]) == ["settings must be an object"]
+
+
+def test_turn_taking_settings_are_per_agent_with_defaults_and_clamped(db, org, agent):
+    from calls.media import check_agent_settings
+
+    call = live_call(org, agent)
+    agent.settings = {}
+    config = session_config(agent, call, 16000, max_call_s=3600)
+    assert (config.smart_turn, config.end_silence_short_ms, config.end_silence_long_ms, config.early_llm) == (
+        True, 300, 1200, True)
+    agent.settings = {"smart_turn": False, "end_silence_short_ms": 50, "end_silence_long_ms": 9000,
+                      "early_llm": False}
+    assert check_agent_settings(agent.settings) == []
+    config = session_config(agent, call, 16000, max_call_s=3600)
+    assert (config.smart_turn, config.end_silence_short_ms, config.end_silence_long_ms, config.early_llm) == (
+        False, 150, 5000, False)
+    assert check_agent_settings({"early_llm": "yes"}) == ["setting 'early_llm' must be bool"]

@@ -59,7 +59,9 @@ def media_config():
 @pytest.fixture
 def agent(org):
     return Agent.create(organization=org, name="Reminder", direction="outbound", greeting="Hello.",
-                        settings={"questions": [{"key": "confirmed", "text": QUESTION}], "silence_reprompt_s": 30},
+                        # This file's mod_audio_fork-shaped client reads playAudio messages (the files route).
+                        settings={"questions": [{"key": "confirmed", "text": QUESTION}], "silence_reprompt_s": 30,
+                                  "audio_return": "playaudio"},
                         analysis_schema=SCHEMA)
 
 
@@ -359,7 +361,8 @@ def test_offline_call_with_espeak_and_pocketsphinx(db, org, media_config, rate):
     from pipeline.providers import build_tts
 
     agent = Agent.create(organization=org, name="Offline", direction="outbound", greeting="Hello.",
-                         settings={"questions": [{"key": "confirmed", "text": "Will you come tomorrow?"}]},
+                         settings={"questions": [{"key": "confirmed", "text": "Will you come tomorrow?"}],
+                                   "audio_return": "playaudio"},
                          analysis_schema=SCHEMA)
     call = live_call(org, agent)
     controller = FakeController()

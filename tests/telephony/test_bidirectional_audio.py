@@ -139,7 +139,15 @@ def test_an_outbound_call_of_a_streaming_agent_is_controlled_through_the_socket_
     check_streamed_conversation(sim, received, call_id, "outbound")
 
 
-def test_an_agent_without_the_option_parks_and_gets_playaudio_files_as_before(voice_controller, sim, received,
+def test_an_agent_that_says_nothing_of_audio_return_streams_its_voice(voice_controller, sim, received,
+                                                                     caller_org):
+    call_id = place_outbound(voice_controller, caller_org, {"silence_reprompt_s": 60})
+    [originate] = originates(received)
+    assert originate.endswith(f" '&socket(127.0.0.1:{voice_controller.socket_server.port} async full)'")
+    check_streamed_conversation(sim, received, call_id, "outbound")
+
+
+def test_an_agent_asking_for_playaudio_parks_and_gets_playaudio_files_as_before(voice_controller, sim, received,
                                                                               caller_org):
     call_id = place_outbound(voice_controller, caller_org, {"audio_return": "playaudio", "silence_reprompt_s": 60})
     [originate] = originates(received)
@@ -176,10 +184,10 @@ def test_agents_api_refuses_an_unknown_audio_return(db, auth, config):
     assert good.status_code == 201 and good.get_json()["settings"] == {"audio_return": "stream"}
 
 
-def test_only_audio_return_stream_makes_the_session_bidirectional(db, org):
+def test_the_session_streams_unless_the_agent_asks_for_playaudio_files(db, org):
     call = Call(id="c", direction="inbound", context={})
     for settings, expected in (({"audio_return": "stream"}, True), ({"audio_return": "playaudio"}, False),
-                               ({}, False)):
+                               ({}, True)):
         agent = Agent(organization=org, name="A", direction="inbound", settings=settings)
         assert session_config(agent, call, 16000, 600).bidirectional is expected
 

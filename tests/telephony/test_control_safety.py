@@ -136,7 +136,9 @@ def test_dialplan_variables_are_allow_listed(name, value):
 
 
 HOSTILE = "${system(touch /tmp/pwned)}\r\nevent plain ALL\n\napi system id 'q\"uote"
-VERBS = ("auth ", "event json ", "api ", "bgapi ", "exit", "filter ", "sendmsg", "linger", "myevents", "noevents")
+# "connect": the outbound socket's first word (a streaming agent's call is controlled through the app's socket).
+VERBS = ("auth ", "event json ", "api ", "bgapi ", "exit", "filter ", "sendmsg", "linger", "myevents", "noevents",
+         "connect")
 
 
 def _well_formed(commands_sent):

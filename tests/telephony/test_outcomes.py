@@ -186,11 +186,13 @@ def test_an_inbound_call_to_an_owned_number_is_answered_and_its_audio_stream_sta
     assert (call.direction, call.organization_id, call.agent_id) == ("inbound", org.id, desk.id)
     forks = wait_for(lambda: [c for c in commands_received(received)
                               if c.startswith(f"api uuid_audio_fork {channel.uuid} start ")])
-    words = forks[0].split(" ", 7)
+    words = forks[0].split(" ")
     # The URL is the bridge's for this call (its signed token carries a time, so only the path is compared).
     assert len(forks) == 1 and words[4].split("?")[0] == controller.media.media_url(call).split("?")[0]
     assert words[4].split("?")[0].endswith(f"/audio/{call.id}") and words[5:7] == ["mono", "16k"]
-    assert json.loads(words[7]) == {"call_id": call.id, "direction": "inbound", "narrowband": True}  # a PCMU leg
+    # The default agent streams its voice back: the bidirectional form (bug name, metadata, true true 16000).
+    assert words[7] == "audio_fork" and words[9:] == ["true", "true", "16000"]
+    assert json.loads(words[8]) == {"call_id": call.id, "direction": "inbound", "narrowband": True}  # a PCMU leg
     # The simulator's mod_audio_fork opened the WebSocket and said so (mod_audio_fork::connect).
     wait_for(lambda: CallEvent.get_or_none(CallEvent.call == call.id, CallEvent.reason == "media connect"))
     assert Call.get_by_id(call.id).status == "in-progress"
