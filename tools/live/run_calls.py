@@ -115,7 +115,7 @@ def main() -> int:
     parser.add_argument("--api", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--db", required=True)
-    parser.add_argument("--audio-return", default="playaudio", choices=("playaudio", "stream"))
+    parser.add_argument("--audio-return", default="stream", choices=("playaudio", "stream"))
     parser.add_argument("--out")
     parser.add_argument("--only", action="append", help="run only this scenario (repeatable)")
     parser.add_argument("--machine-detection", help='the agent\'s machine_detection, JSON: {"mode": "hangup"}')
