@@ -32,7 +32,10 @@ class Worker:
 
     def handle(self, kind: bytes, stream: int, payload: bytes) -> None:
         if kind == b"O":
-            self.streams[stream] = Recognizer(RecognizerOptions(**json.loads(payload)), self.decoders)
+            try:
+                self.streams[stream] = Recognizer(RecognizerOptions(**json.loads(payload)), self.decoders)
+            except Exception as exc:  # bad options end this stream, not the worker
+                self.line({"type": "error", "stream": stream, "message": f"{type(exc).__name__}: {exc}"})
             return
         recognizer = self.streams.get(stream)
         if recognizer is None:  # closed after a failure, or never opened: nothing to do
