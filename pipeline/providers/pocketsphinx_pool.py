@@ -3,7 +3,8 @@
 Why a pool: a process per call costs ~0.5 CPU-s and ~90 MiB to load the model before the call hears
 anything, and caps a core at a few calls. Here `size` workers (one per core by default) each hold
 `decoders` decoders; a stream is assigned to the least-loaded worker for its life and its utterances borrow
-that worker's decoders (pocketsphinx_recognizer says how the words stay good without re-decoding).
+that worker's decoders, made as overlapping speech needs them (pocketsphinx_recognizer says how the words
+stay good without re-decoding).
 
 Why the queues never block: send() only appends to the stream's outbox (consecutive audio merged into one
 message); one writer greenlet per worker drains the outboxes round-robin into the pipe. A worker that falls
@@ -159,7 +160,7 @@ class _Worker:
 
     def start(self) -> None:
         env = {"PYTHONPATH": ROOT, "PATH": os.environ.get("PATH", "")}  # no secrets for the worker
-        settings = json.dumps({"decoders": self.pool.decoders})
+        settings = json.dumps({"decoders": self.pool.decoders, "max_decoders": self.pool.max_decoders})
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.providers.pocketsphinx_worker", settings],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -245,12 +246,14 @@ class _Worker:
 
 
 class RecognizerPool:
-    """`size` worker processes (default: the cores this process may use), `decoders` decoders each."""
+    """`size` worker processes (default: the cores this process may use), `decoders` decoders each made at
+    start, up to `max_decoders` each when that many utterances overlap on one worker."""
 
-    def __init__(self, size: int | None = None, decoders: int = 2, max_backlog_s: float = 8.0,
-                 start_timeout_s: float = 60.0, max_crashes: int = 2):
+    def __init__(self, size: int | None = None, decoders: int = 2, max_decoders: int | None = 6,
+                 max_backlog_s: float = 8.0, start_timeout_s: float = 60.0, max_crashes: int = 2):
         self.size = size or default_size()
         self.decoders, self.max_backlog_s = decoders, max_backlog_s
+        self.max_decoders = max(decoders, max_decoders or decoders)
         self.start_timeout_s, self.max_crashes = start_timeout_s, max_crashes
         self.stats = PoolStats()
         self.workers = [_Worker(self, i) for i in range(self.size)]

@@ -31,14 +31,21 @@ def make_decoder():
 
 
 class DecoderSet:
-    """The decoders of one process, each lent to one utterance at a time (not thread-safe)."""
+    """The decoders of one process, each lent to one utterance at a time (not thread-safe). `count` are made
+    up front; when more utterances overlap, one more is made per waiting utterance, up to `limit` (each
+    costs ~90 MiB for the process's life and ~0.5 CPU-s once, so memory follows the peak of overlapping
+    speech rather than the number of calls)."""
 
-    def __init__(self, count: int = 1):
+    def __init__(self, count: int = 1, limit: int | None = None):
         self.free = [make_decoder() for _ in range(max(1, count))]
         self.count = len(self.free)
+        self.limit = max(self.count, limit or self.count)
         self.default_cmn = self.free[0].get_cmn(False)
 
     def acquire(self):
+        if not self.free and self.count < self.limit:
+            self.free.append(make_decoder())
+            self.count += 1
         return self.free.pop() if self.free else None
 
     def release(self, decoder) -> None:

@@ -5,7 +5,8 @@ stream's RecognizerOptions as JSON), A audio, S skipped (payload: 8-byte count o
 dropped), F finalize, C close (final results, then a "closed" line).
 Output lines: {"type": "ready", "pid": ...}, {"type": "transcript", "stream": id, ...Transcript fields},
 {"type": "closed", "stream": id}, {"type": "error", "stream": id or null, "message": ...}.
-Started by pocketsphinx_pool as `python -m pipeline.providers.pocketsphinx_worker '{"decoders": N}'`; it ends
+Started by pocketsphinx_pool as `python -m pipeline.providers.pocketsphinx_worker '{"decoders": N,
+"max_decoders": M}'`; it ends
 at end of input. One stream's failure ends that stream only.
 """
 from __future__ import annotations
@@ -71,7 +72,7 @@ class Worker:
     def resume_waiting(self) -> None:
         """A decoder may have been freed: the streams that wait for one catch up (in stream order)."""
         for stream, recognizer in list(self.streams.items()):
-            if not self.decoders.free:
+            if not self.decoders.free and self.decoders.count >= self.decoders.limit:
                 return
             if recognizer.waiting:
                 self.emit(stream, recognizer.resume())
@@ -97,7 +98,8 @@ def serve(decoders: DecoderSet, stdin, stdout) -> None:
 def main() -> None:
     try:
         settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-        serve(DecoderSet(int(settings.get("decoders", 1))), sys.stdin.buffer, sys.stdout)
+        decoders = int(settings.get("decoders", 1))
+        serve(DecoderSet(decoders, int(settings.get("max_decoders", decoders))), sys.stdin.buffer, sys.stdout)
     except Exception as exc:  # reported to the parent, which restarts the worker
         sys.stdout.write(json.dumps({"type": "error", "stream": None,
                                      "message": f"{type(exc).__name__}: {exc}"}) + "\n")

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.providers.espeak_tts import EspeakTTS
 from pipeline.providers.pocketsphinx_pool import RecognizerPool, default_size
-from pipeline.providers.pocketsphinx_recognizer import RecognizerOptions
+from pipeline.providers.pocketsphinx_recognizer import DecoderSet, RecognizerOptions
 from pipeline.providers.pocketsphinx_stt import PocketsphinxSTT
 from pipeline.providers.stt import STTFailed, Transcript
 
@@ -26,7 +26,7 @@ def speech():
 @pytest.fixture
 def pool():
     # Tests send faster than real time on a loaded machine: a roomy outbox, so nothing is dropped by accident.
-    pool = RecognizerPool(size=1, decoders=1, max_backlog_s=120.0).start()
+    pool = RecognizerPool(size=1, decoders=1, max_decoders=1, max_backlog_s=120.0).start()
     yield pool
     pool.close()
 
@@ -81,6 +81,17 @@ def test_streams_sharing_one_decoder_each_get_their_words(pool, speech):
         assert isinstance(result, Transcript) and {"tomorrow", "morning"} <= set(result.text.split()), result
     a.close()
     b.close()
+
+
+def test_a_worker_makes_another_decoder_only_when_utterances_overlap_up_to_its_limit():
+    decoders = DecoderSet(1, limit=2)
+    first = decoders.acquire()
+    assert decoders.count == 1 and not decoders.free
+    second = decoders.acquire()  # a second utterance overlaps: one more decoder
+    assert second is not None and second is not first and decoders.count == 2
+    assert decoders.acquire() is None  # at the limit: the third waits (as audio) for one to be released
+    decoders.release(first)
+    assert decoders.acquire() is first and decoders.count == 2
 
 
 def test_a_stopped_worker_never_blocks_the_audio_loop_and_catches_up(speech):
