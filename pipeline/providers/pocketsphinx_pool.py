@@ -193,18 +193,21 @@ class _Worker:
 
     def _write(self, proc) -> None:
         """Round-robin over the streams' outboxes; only this greenlet waits when the pipe is full."""
-        while True:
-            self.wake.wait()
-            self.wake.clear()
-            busy = True
-            while busy:
-                busy = False
-                for stream in list(self.streams.values()):
-                    if not stream.outbox:
-                        continue
-                    busy = True
-                    proc.stdin.write(self._take(stream))
-                proc.stdin.flush()
+        try:
+            while True:
+                self.wake.wait()
+                self.wake.clear()
+                busy = True
+                while busy:
+                    busy = False
+                    for stream in list(self.streams.values()):
+                        if not stream.outbox:
+                            continue
+                        busy = True
+                        proc.stdin.write(self._take(stream))
+                    proc.stdin.flush()
+        except (OSError, ValueError) as exc:  # the process died: the reader sees its end and restarts it
+            log.debug("pocketsphinx worker %d: write failed: %s", self.index, exc)
 
     @staticmethod
     def _take(stream: PooledStream) -> bytes:
@@ -263,13 +266,17 @@ class RecognizerPool:
 
     def start(self) -> RecognizerPool:
         """Start every worker and wait until each has loaded its model (done once, before the first call)."""
-        if not self._started:
+        first = not self._started
+        if first:
             self._started = True
             for worker in self.workers:
                 worker.start()
         with gevent.Timeout(self.start_timeout_s, False):
-            for worker in self.workers:
-                worker.ready.wait()
+            if first:
+                for worker in self.workers:
+                    worker.ready.wait()
+            while not any(w.ready.is_set() for w in self.workers):  # all restarting at once (rare)
+                gevent.sleep(0.05)
         if not any(w.ready.is_set() for w in self.workers):
             raise ProviderTimeout(f"no decoder process started within {self.start_timeout_s}s",
                                   provider="pocketsphinx")
