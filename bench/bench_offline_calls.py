@@ -52,7 +52,7 @@ from pipeline.session import Session, SessionCallbacks, SessionConfig  # noqa: E
 from pipeline.tokens import audio_fork_url  # noqa: E402
 
 SECRET = "bench-offline-token-secret"
-CYCLE_S, SPEAK_AT_S = 6.0, 0.5
+CYCLE_S, SPEAK_AT_S = 7.0, 3.0  # the agent opens the call (~2 s) before the first answer
 ANSWER = "Yes, tomorrow morning is fine."
 QUESTIONS = [{"key": f"q{i}", "text": "Thanks. And the next one?", "type": "string"} for i in range(40)]
 
