@@ -9,8 +9,9 @@ stay good without re-decoding).
 Why the queues never block: send() only appends to the stream's outbox (consecutive audio merged into one
 message); one writer greenlet per worker drains the outboxes round-robin into the pipe. A worker that falls
 behind (or stops) fills the pipe and parks only its writer; each outbox is bounded (`max_backlog_s` of
-audio): past that its oldest audio is dropped, counted (PoolStats, the stream's `dropped_bytes`) and logged,
-and the worker is told how much was skipped so result times stay right. The call's audio loop goes on.
+audio): past that its quiet frames, then its oldest audio, are dropped, counted (PoolStats, the stream's
+`dropped_bytes`) and logged, and the worker is told how much was skipped so result times stay right. The
+call's audio loop goes on, and words queued behind a pause still reach the recognizer.
 
 A worker that dies is restarted and its streams opened again on it (the utterance it was decoding is lost);
 a stream that was on a worker through `max_crashes` crashes is failed (STTFailed), since it may be the cause.
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 import gevent
 import gevent.event
-import gevent.lock
+import numpy as np
 from gevent import subprocess
 
 from pipeline.providers.errors import ProviderError, ProviderTimeout
@@ -56,6 +57,43 @@ class PoolStats:
     bytes_dropped: int = 0
     worker_starts: int = 0
     worker_crashes: int = 0
+
+
+QUIET_RMS = 300.0  # about -40 dBFS: below it a 20 ms frame is a pause or line noise, not a word
+
+
+def _thin(pcm: bytes, frame: int, excess: int, quiet_only: bool) -> tuple[list, int]:
+    """Take up to `excess` bytes out of `pcm`, whole frames, oldest first (only quiet ones when quiet_only).
+    Returns the pieces left, as [b"A", bytearray] and [b"S", skipped byte count], and the bytes taken."""
+    count = len(pcm) // frame
+    if quiet_only and count:
+        samples = np.frombuffer(pcm[:count * frame], dtype="<i2").astype(np.float32).reshape(count, -1)
+        droppable = np.sqrt((samples * samples).mean(axis=1)) < QUIET_RMS
+    else:
+        droppable = np.ones(count, dtype=bool)
+    budget = excess // frame + (1 if excess % frame else 0)
+    pieces: list = []
+    taken = 0
+    for i in range(count):
+        drop = budget > 0 and bool(droppable[i])
+        if drop:
+            budget -= 1
+            taken += frame
+            if pieces and pieces[-1][0] == b"S":
+                pieces[-1][1] += frame
+            else:
+                pieces.append([b"S", frame])
+        elif pieces and pieces[-1][0] == b"A":
+            pieces[-1][1].extend(pcm[i * frame:(i + 1) * frame])
+        else:
+            pieces.append([b"A", bytearray(pcm[i * frame:(i + 1) * frame])])
+    tail = pcm[count * frame:]
+    if tail:
+        if pieces and pieces[-1][0] == b"A":
+            pieces[-1][1].extend(tail)
+        else:
+            pieces.append([b"A", bytearray(tail)])
+    return pieces, taken
 
 
 class PooledStream(STTStream):
@@ -108,27 +146,35 @@ class PooledStream(STTStream):
         self.pool._forget(self)
 
     def _overflow(self) -> None:
-        """Drop the oldest queued audio (a whole merged message at a time, or part of it) down to half the
-        limit, leaving a skip marker where it was so the worker's clock stays right."""
-        dropped = 0
+        """Bring the queued audio down to half the limit: the quiet 20 ms frames first (pauses, line
+        silence: the words survive a short overload), then the oldest audio. A skip marker stays where audio
+        was taken, so the worker's clock (the results' times) stays right."""
         target = self.limit // 2
-        for item in self.outbox:
-            if self.queued_audio - dropped <= target:
+        before = self.queued_audio
+        frame = max(2, self.options.input_rate // 50 * 2)
+        for quiet_only in (True, False):
+            rebuilt: collections.deque = collections.deque()
+            for kind, payload in self.outbox:
+                excess = self.queued_audio - target
+                if kind != b"A" or excess <= 0:
+                    rebuilt.append([kind, payload])
+                    continue
+                kept, dropped = _thin(bytes(payload), frame, excess, quiet_only)
+                self.queued_audio -= dropped
+                for piece_kind, piece in kept:
+                    if piece_kind == b"S" and rebuilt and rebuilt[-1][0] == b"S":
+                        rebuilt[-1][1] += piece
+                    else:
+                        rebuilt.append([piece_kind, piece])
+            self.outbox = rebuilt
+            if self.queued_audio <= target:
                 break
-            if item[0] != b"A":
-                continue
-            cut = min(len(item[1]), self.queued_audio - dropped - target)
-            cut -= cut % 2
-            del item[1][:cut]
-            dropped += cut
-        self.outbox = collections.deque(i for i in self.outbox if not (i[0] == b"A" and not i[1]))
-        self.outbox.appendleft([b"S", dropped])
-        self.queued_audio -= dropped
+        dropped = before - self.queued_audio
         self.dropped_bytes += dropped
         self.pool.stats.overflows += 1
         self.pool.stats.bytes_dropped += dropped
-        log.warning("pocketsphinx stream %d: recognizer behind, dropped %.2f s of the oldest queued audio "
-                    "(%.2f s so far)", self.sid, dropped / 2 / self.options.input_rate,
+        log.warning("pocketsphinx stream %d: recognizer behind, dropped %.2f s of queued audio, quiet frames "
+                    "first (%.2f s so far)", self.sid, dropped / 2 / self.options.input_rate,
                     self.dropped_bytes / 2 / self.options.input_rate)
 
     def _wake(self) -> None:

@@ -6,10 +6,11 @@ import os
 import signal
 
 import gevent
+import numpy as np
 import pytest
 
 from pipeline.providers.espeak_tts import EspeakTTS
-from pipeline.providers.pocketsphinx_pool import RecognizerPool, default_size
+from pipeline.providers.pocketsphinx_pool import RecognizerPool, _thin, default_size
 from pipeline.providers.pocketsphinx_recognizer import DecoderSet, RecognizerOptions
 from pipeline.providers.pocketsphinx_stt import PocketsphinxSTT
 from pipeline.providers.stt import STTFailed, Transcript
@@ -92,6 +93,17 @@ def test_a_worker_makes_another_decoder_only_when_utterances_overlap_up_to_its_l
     assert decoders.acquire() is None  # at the limit: the third waits (as audio) for one to be released
     decoders.release(first)
     assert decoders.acquire() is first and decoders.count == 2
+
+
+def test_an_overflow_drops_quiet_frames_before_words_and_marks_the_gap():
+    loud = (np.full(320, 8000, dtype="<i2")).tobytes()  # a 20 ms frame of "speech" at 16 kHz
+    quiet = bytes(640)
+    pcm = quiet * 3 + loud * 2 + quiet * 2 + loud
+    pieces, taken = _thin(pcm, 640, 640 * 4, quiet_only=True)
+    assert taken == 640 * 4
+    assert pieces == [[b"S", 640 * 3], [b"A", bytearray(loud * 2)], [b"S", 640], [b"A", bytearray(quiet + loud)]]
+    pieces, taken = _thin(pcm, 640, 640 * 4, quiet_only=False)  # still too much: the oldest, words or not
+    assert taken == 640 * 4 and pieces == [[b"S", 640 * 4], [b"A", bytearray(loud + quiet * 2 + loud)]]
 
 
 def test_a_stopped_worker_never_blocks_the_audio_loop_and_catches_up(speech):
