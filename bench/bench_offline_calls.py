@@ -164,6 +164,7 @@ def main() -> None:
     parser.add_argument("--levels", default="10,24")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--search", default="default", help="the pool's decoder settings: default or narrow")
     args = parser.parse_args()
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,13 +172,14 @@ def main() -> None:
         speech_s = make_speech(speech_path)
         bare = pss_mib([os.getpid()])
         server = Server()
-        pool = shared_pool().start()  # pre-started, as `serve` does
+        pool = shared_pool(search=args.search).start()  # pre-started, as `serve` does
         server.server.start()
         gevent.sleep(1.0)
         idle = pss_mib([os.getpid(), *pool.pids()])
-        print(f"{cores} cores (a shared, loaded VM); recognizer pool: {pool.size} workers x {pool.decoders} "
-              f"decoders, {idle - bare:.0f} MiB PSS with no call; caller says a {speech_s:.1f} s answer every "
-              f"{CYCLE_S:.0f} s; {args.seconds:.0f} s per run, {args.runs} runs per level (min / median / max)")
+        print(f"{cores} cores (a shared, loaded VM); recognizer pool ({pool.search} search): {pool.size} workers "
+              f"x {pool.decoders} decoders, {idle - bare:.0f} MiB PSS with no call; caller says a {speech_s:.1f} s "
+              f"answer every {CYCLE_S:.0f} s; {args.seconds:.0f} s per run, {args.runs} runs per level "
+              "(min / median / max)")
         print(f"{'calls':>5} {'per core':>8} {'replied/spoken':>15} {'turn p50 ms':>20} {'frame late max ms':>20} "
               f"{'caller late max ms':>19} {'MiB per call':>16} {'dropped s':>10} {'crashes':>7}")
         for calls in (int(x) for x in args.levels.split(",")):

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from fssim.g711 import pcmu_round_trip  # noqa: E402
 from pipeline.providers.audio import resample  # noqa: E402
-from pipeline.providers.pocketsphinx_recognizer import RESCORE, Recognizer, RecognizerOptions  # noqa: E402
+from pipeline.providers.pocketsphinx_recognizer import RESCORE, DecoderSet, Recognizer, RecognizerOptions  # noqa: E402
 from pipeline.providers.stt import Transcript  # noqa: E402
 
 SENTENCES = [
@@ -77,6 +77,8 @@ def edit_distance(ref: list[str], hyp: list[str]) -> int:
     return row[-1]
 
 
+# --search narrow: the pool's cheaper decoder settings (pocketsphinx_recognizer.SEARCHES).
+SEARCH = sys.argv[sys.argv.index("--search") + 1] if "--search" in sys.argv else "default"
 WARM_UP = "Hello, who is calling please?"  # not one of SENTENCES: the caller's first words on the line
 
 
@@ -91,7 +93,7 @@ def _decode(recognizer: Recognizer, audio: bytes, rate: int) -> list:
 def transcribe(audio: bytes, rate: int, fill: float, rescore: str = "always", warm_up: bytes = b"") -> str:
     # narrowband=True: the hint the controller gives for a G.711 leg; at 8 kHz the stream says so itself.
     recognizer = Recognizer(RecognizerOptions(input_rate=rate, interim_results=False, narrowband_fill=fill,
-                                              narrowband=fill > 0, rescore_final=rescore))
+                                              narrowband=fill > 0, rescore_final=rescore), DecoderSet(1, search=SEARCH))
     if warm_up:
         _decode(recognizer, warm_up + bytes(rate), rate)
     events = _decode(recognizer, audio, rate)
@@ -134,7 +136,8 @@ def main() -> None:
     clips = corpus()
     if "--quick" in sys.argv:  # --quick [leg|wide ...] [always|first|never ...]: that table only
         print(f"{len(clips)} clips ({len(SENTENCES)} sentences x {len(VOICES)} espeak-ng voices)")
-        only = set(sys.argv[sys.argv.index("--quick") + 1:])
+        only = set(sys.argv[sys.argv.index("--quick") + 1:]) - {"--search", SEARCH}
+        print(f"decoder search: {SEARCH}")
         final_passes(clips, (only | ({"leg", "wide"} if not only & {"leg", "wide"} else set())
                              | (set(RESCORE) if not only & set(RESCORE) else set())) if only else None)
         return

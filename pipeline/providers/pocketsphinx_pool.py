@@ -34,7 +34,7 @@ import numpy as np
 from gevent import subprocess
 
 from pipeline.providers.errors import ProviderError, ProviderTimeout
-from pipeline.providers.pocketsphinx_recognizer import RecognizerOptions
+from pipeline.providers.pocketsphinx_recognizer import SEARCHES, RecognizerOptions
 from pipeline.providers.pocketsphinx_worker import HEADER, SKIP
 from pipeline.providers.stt import ResultCallback, STTFailed, STTStream, Transcript
 
@@ -206,7 +206,8 @@ class _Worker:
 
     def start(self) -> None:
         env = {"PYTHONPATH": ROOT, "PATH": os.environ.get("PATH", "")}  # no secrets for the worker
-        settings = json.dumps({"decoders": self.pool.decoders, "max_decoders": self.pool.max_decoders})
+        settings = json.dumps({"decoders": self.pool.decoders, "max_decoders": self.pool.max_decoders,
+                               "search": self.pool.search})
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.providers.pocketsphinx_worker", settings],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -299,7 +300,11 @@ class RecognizerPool:
     start, up to `max_decoders` each when that many utterances overlap on one worker."""
 
     def __init__(self, size: int | None = None, decoders: int = 2, max_decoders: int | None = 6,
-                 max_backlog_s: float = 8.0, start_timeout_s: float = 60.0, max_crashes: int = 2):
+                 max_backlog_s: float = 8.0, start_timeout_s: float = 60.0, max_crashes: int = 2,
+                 search: str = "default"):
+        if search not in SEARCHES:
+            raise ValueError(f"search must be one of {sorted(SEARCHES)}")
+        self.search = search
         self.size = size or default_size()
         self.decoders, self.max_backlog_s = decoders, max_backlog_s
         self.max_decoders = max(decoders, max_decoders or decoders)
@@ -394,12 +399,12 @@ _shared: RecognizerPool | None = None
 _shared_lock = threading.Lock()
 
 
-def shared_pool(size: int | None = None, decoders: int = 2) -> RecognizerPool:
-    """The process's pool, made (not started) on first use; stopped at exit."""
+def shared_pool(size: int | None = None, decoders: int = 2, search: str = "default") -> RecognizerPool:
+    """The process's pool, made (not started) on first use with these settings; stopped at exit."""
     global _shared
     with _shared_lock:
         if _shared is None or _shared.closed:
-            _shared = RecognizerPool(size=size, decoders=decoders)
+            _shared = RecognizerPool(size=size, decoders=decoders, search=search)
             atexit.register(_shared.close, 2.0)
         return _shared
 
