@@ -337,6 +337,16 @@ def unbuildable_agents(config: Config) -> list[str]:
     return found
 
 
+def _prestart_offline_stt() -> None:
+    from pipeline.providers.errors import ProviderError
+    from pipeline.providers.pocketsphinx_pool import prestart
+
+    try:
+        prestart()
+    except ProviderError as exc:  # the first offline call tries again (and reports it to its caller)
+        log.warning("offline recognizer pool did not start: %s", exc)
+
+
 def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     migrate()
     unbuildable = unbuildable_agents(config)
@@ -372,6 +382,8 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
         uploader.start()
     if call_control is not None:
         call_control.start()
+    if call_control is not None or web_calls is not None:
+        gevent.spawn(_prestart_offline_stt)  # the offline recognizer's models load now, not on the first call
     host, port = server.address[:2]
     print(f"VoxBridge API listening on http://{host}:{port}  (database: {config.database_url.split('://')[0]}, "
           f"telephony: {'configured' if config.telephony_configured else 'not configured'})", flush=True)

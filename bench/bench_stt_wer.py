@@ -12,6 +12,12 @@ is not narrowband (what a G.722 or Opus leg, or a browser, would lose if the fil
 not, since the controller hints only 8 kHz legs).
 WER = (substitutions + deletions + insertions) / reference words, lower-cased, punctuation removed.
 Deterministic: one run is the figure (no timing here).
+
+Final passes (issue 14): the second table decodes the same clips with each `rescore_final` policy, as a
+stream's first utterance and as a later one (after a warm-up sentence in the same voice, as a caller's second
+answer is): "always" re-decodes every utterance after the turn ends (the recognizer before issue 14),
+"first" only a stream's first one (the default now: later utterances use the stream's own cepstral mean and
+are final when the live search ends), "never" none. `--quick` prints only that table.
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from fssim.g711 import pcmu_round_trip  # noqa: E402
 from pipeline.providers.audio import resample  # noqa: E402
-from pipeline.providers.pocketsphinx_recognizer import Recognizer, RecognizerOptions  # noqa: E402
+from pipeline.providers.pocketsphinx_recognizer import RESCORE, DecoderSet, Recognizer, RecognizerOptions  # noqa: E402
 from pipeline.providers.stt import Transcript  # noqa: E402
 
 SENTENCES = [
@@ -71,29 +77,70 @@ def edit_distance(ref: list[str], hyp: list[str]) -> int:
     return row[-1]
 
 
-def transcribe(audio: bytes, rate: int, fill: float) -> str:
-    # narrowband=True: the hint the controller gives for a G.711 leg; at 8 kHz the stream says so itself.
-    recognizer = Recognizer(RecognizerOptions(input_rate=rate, interim_results=False, narrowband_fill=fill,
-                                              narrowband=fill > 0))
+# --search narrow: the pool's cheaper decoder settings (pocketsphinx_recognizer.SEARCHES).
+SEARCH = sys.argv[sys.argv.index("--search") + 1] if "--search" in sys.argv else "default"
+WARM_UP = "Hello, who is calling please?"  # not one of SENTENCES: the caller's first words on the line
+
+
+def _decode(recognizer: Recognizer, audio: bytes, rate: int) -> list:
     events = []
     size = rate // 50 * 2
     for at in range(0, len(audio) - size + 1, size):
         events += recognizer.feed(audio[at:at + size])
-    events += recognizer.finalize()
+    return events + recognizer.finalize()
+
+
+def transcribe(audio: bytes, rate: int, fill: float, rescore: str = "always", warm_up: bytes = b"") -> str:
+    # narrowband=True: the hint the controller gives for a G.711 leg; at 8 kHz the stream says so itself.
+    recognizer = Recognizer(RecognizerOptions(input_rate=rate, interim_results=False, narrowband_fill=fill,
+                                              narrowband=fill > 0, rescore_final=rescore), DecoderSet(1, search=SEARCH))
+    if warm_up:
+        _decode(recognizer, warm_up + bytes(rate), rate)
+    events = _decode(recognizer, audio, rate)
     return " ".join(e.text for e in events if isinstance(e, Transcript) and e.is_final and e.text)
 
 
-def wer(clips: list[tuple[str, bytes]], rate: int, fill: float) -> tuple[float, int]:
+def wer(clips: list[tuple[str, bytes]], rate: int, fill: float, rescore: str = "always",
+        warm_ups: dict | None = None) -> tuple[float, int]:
     errors = total = 0
-    for text, audio in clips:
+    for i, (text, audio) in enumerate(clips):
         ref = words(text)
-        errors += edit_distance(ref, words(transcribe(audio, rate, fill)))
+        warm_up = warm_ups[i % len(VOICES)] if warm_ups else b""
+        errors += edit_distance(ref, words(transcribe(audio, rate, fill, rescore, warm_up)))
         total += len(ref)
     return errors / total, total
 
 
+def final_passes(clips: list, only: set[str] | None = None) -> None:
+    """WER of each final-pass policy, first and later utterance, on the two no-fill 16 kHz columns. A
+    stream's first utterance gets the same batch pass under "first" as under "always": not decoded twice.
+    `only`: "leg"/"wide" and policy names to limit the rows (a slow machine)."""
+    warm = [(espeak(WARM_UP, v, s, 8000), espeak(WARM_UP, v, s, 16000)) for v, s in VOICES]
+    leg16 = [resample(np.asarray(pcmu_round_trip(np.frombuffer(w8, dtype="<i2")), dtype="<i2").tobytes(),
+                      8000, 16000) for w8, _ in warm]
+    print("\n| audio | final pass (rescore_final) | WER, first utterance | WER, later utterance |")
+    print("|---|---|---|---|")
+    for key, audio, column, warm_ups in (("leg", "8 kHz leg, 16 kHz stream", 2, leg16),
+                                         ("wide", "wideband 16 kHz", 3, [w16 for _, w16 in warm])):
+        for rescore, how in (("always", "always (before issue 14)"), ("first", "first (default now)"),
+                             ("never", "never")):
+            if only and not ({key, rescore} <= only):
+                continue
+            pairs = [(c[0], c[column]) for c in clips]
+            first = "= always" if rescore == "first" else f"{wer(pairs, 16000, 0.0, rescore)[0]:.1%}"
+            later, _ = wer(pairs, 16000, 0.0, rescore, warm_ups)
+            print(f"| {audio} | {how} | {first} | {later:.1%} |", flush=True)
+
+
 def main() -> None:
     clips = corpus()
+    if "--quick" in sys.argv:  # --quick [leg|wide ...] [always|first|never ...]: that table only
+        print(f"{len(clips)} clips ({len(SENTENCES)} sentences x {len(VOICES)} espeak-ng voices)")
+        only = set(sys.argv[sys.argv.index("--quick") + 1:]) - {"--search", SEARCH}
+        print(f"decoder search: {SEARCH}")
+        final_passes(clips, (only | ({"leg", "wide"} if not only & {"leg", "wide"} else set())
+                             | (set(RESCORE) if not only & set(RESCORE) else set())) if only else None)
+        return
     cases = (("8 kHz leg, 8 kHz stream", 8000, 1, "no fill (before)", 0.0),
              ("8 kHz leg, 8 kHz stream", 8000, 1, "narrowband_fill 1000", 1000.0),
              ("8 kHz leg, 16 kHz stream (mod_audio_fork's default)", 16000, 2, "no fill (before)", 0.0),
@@ -105,7 +152,8 @@ def main() -> None:
     print("|---|---|---|---|")
     for audio, rate, column, how, fill in cases:
         value, total = wer([(c[0], c[column]) for c in clips], rate, fill)
-        print(f"| {audio} | {how} | {value:.1%} | {total} |")
+        print(f"| {audio} | {how} | {value:.1%} | {total} |", flush=True)
+    final_passes(clips)
 
 
 if __name__ == "__main__":

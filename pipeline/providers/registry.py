@@ -82,7 +82,8 @@ def build_stt(settings: Mapping[str, Any] | None, config: Any = None) -> STT:
         return PocketsphinxSTT(endpointing_ms=_get(s, "endpointing_ms", int, 500, name),
                                interim_results=_get(s, "interim_results", bool, True, name),
                                vad_mode=_get(s, "vad_mode", int, 2, name),
-                               isolation=_get(s, "isolation", str, "process", name),
+                               isolation=_get(s, "isolation", str, "pool", name),
+                               rescore_final=_get(s, "rescore_final", str, None, name),
                                narrowband_fill=_get(s, "narrowband_fill", float, 0.0, name))
     if name == "deepgram":
         from pipeline.providers.deepgram_stt import DeepgramSTT

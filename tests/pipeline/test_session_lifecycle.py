@@ -1,14 +1,15 @@
 """A call that hangs up while its session is still starting leaves nothing behind.
 
-The STT stream can take seconds to open (pocketsphinx starts a decoder process); the caller may hang
-up, or the server stop, in that window. Whatever start() opened must then be closed, and a decoder
-process killed mid-start must not outlive its stream.
+The STT stream can take seconds to open (pocketsphinx's shared pool loads its models on first use); the
+caller may hang up, or the server stop, in that window. Whatever start() opened must then be closed, and
+the pool's processes must neither be killed by one call nor outlive the pool.
 """
 import gevent
 import gevent.event
 
 from pipeline.clock import VirtualClock
 from pipeline.fakes import EnergyVAD, FakeLLM, FakeSTT, FakeTTS
+from pipeline.providers.pocketsphinx_pool import RecognizerPool
 from pipeline.providers.pocketsphinx_stt import PocketsphinxSTT
 from pipeline.session import Session, SessionCallbacks, SessionConfig
 
@@ -49,7 +50,9 @@ def test_stop_during_start_closes_the_stream_start_opened_and_speaks_nothing():
     assert session._ticker is None
 
 
-def test_decoder_process_killed_while_starting_is_reaped(monkeypatch):
+def test_opener_killed_while_the_pool_starts_leaves_the_pool_whole_and_close_reaps_it(monkeypatch):
+    # The decoders live in a shared pool, not in the stream: a call that hangs up while the pool is still
+    # loading its models must not kill or orphan the pool's processes; closing the pool reaps them all.
     procs = []
     real_popen = gevent.subprocess.Popen
 
@@ -58,17 +61,19 @@ def test_decoder_process_killed_while_starting_is_reaped(monkeypatch):
         procs.append(proc)
         return proc
 
-    monkeypatch.setattr("pipeline.providers.pocketsphinx_stt.subprocess.Popen", recording_popen)
-    stt = PocketsphinxSTT(start_timeout_s=30)
-    opening = gevent.spawn(stt.open, 16000)
-    # Wait for the spawn itself (a loaded machine may take long to get there), then kill the opener while
-    # the worker is still importing pocketsphinx and loading its model (open waits for its ready line).
+    monkeypatch.setattr("pipeline.providers.pocketsphinx_pool.subprocess.Popen", recording_popen)
+    pool = RecognizerPool(size=1, decoders=1)
+    opening = gevent.spawn(PocketsphinxSTT(pool=pool).open, 16000)
     with gevent.Timeout(30, AssertionError("the decoder process was never started")):
         while not procs:
             gevent.sleep(0.01)
     assert procs[0].poll() is None and not opening.dead
     opening.kill(block=True, timeout=5)
-    assert procs[0].poll() is not None  # killed and waited for, not left running
+    assert procs[0].poll() is None  # still loading its model for the next call
+    stream = PocketsphinxSTT(pool=pool).open(16000)  # the next call gets it, no second process
+    assert len(procs) == 1 and stream.worker.proc is procs[0]
+    pool.close()
+    assert procs[0].poll() is not None  # killed or exited, and waited for: not left running
     assert procs[0].stdout.closed and procs[0].stdin.closed
 
 

@@ -1,9 +1,13 @@
 """The offline defaults for real: espeak-ng speaks, pocketsphinx listens (no network, no key)."""
+import os
+import signal
+
 import numpy as np
 import pytest
 
 from pipeline.providers.errors import ProviderConfigError, ProviderError
 from pipeline.providers.espeak_tts import EspeakTTS
+from pipeline.providers.pocketsphinx_pool import RecognizerPool
 from pipeline.providers.pocketsphinx_stt import PocketsphinxSTT
 from pipeline.providers.stt import STTFailed, Transcript
 
@@ -54,7 +58,7 @@ def test_espeak_text_is_data_not_options_or_shell(tts, tmp_path):
 
 
 @pytest.mark.parametrize(("isolation", "expected"), [
-    ("process", {"yes", "confirm", "tomorrow", "morning"}),  # final rescoring recovers "confirm"
+    ("pool", {"yes", "confirm", "tomorrow", "morning"}),  # a first utterance's batch pass recovers "confirm"
     ("thread", {"yes", "tomorrow", "morning"}),
 ])
 def test_pocketsphinx_transcribes_espeak_speech_with_its_own_endpointing(tts, isolation, expected):
@@ -87,13 +91,17 @@ def test_pocketsphinx_finalize_closes_the_turn_and_8k_input_is_resampled():
 
 
 def test_a_dead_decoder_process_is_reported_not_hung(tts):
-    stream = PocketsphinxSTT().open(16000)
-    stream._proc.kill()
-    event = stream.get(timeout=10)
-    assert isinstance(event, STTFailed) and "exited" in str(event.error)
-    with pytest.raises(ProviderError):
-        stream.send(b"\0" * 640)
-    stream.close()
+    pool = RecognizerPool(size=1, decoders=1, max_crashes=1).start()  # fail the stream at the first crash
+    try:
+        stream = PocketsphinxSTT(pool=pool).open(16000)
+        os.kill(pool.pids()[0], signal.SIGKILL)
+        event = stream.get(timeout=30)
+        assert isinstance(event, STTFailed) and "exited" in str(event.error)
+        with pytest.raises(ProviderError):
+            stream.send(b"\0" * 640)
+        stream.close()
+    finally:
+        pool.close()
 
 
 def test_bad_settings_are_config_errors():
