@@ -382,7 +382,7 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
         uploader.start()
     if call_control is not None:
         call_control.start()
-    if call_control is not None or web_calls is not None:
+    if config.voice_pipeline and (call_control is not None or web_calls is not None):
         gevent.spawn(_prestart_offline_stt)  # the offline recognizer's models load now, not on the first call
     host, port = server.address[:2]
     print(f"VoxBridge API listening on http://{host}:{port}  (database: {config.database_url.split('://')[0]}, "

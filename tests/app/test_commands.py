@@ -83,7 +83,8 @@ def test_serve_with_two_api_workers_on_postgresql(postgres_url, tmp_path):
         url = out_path.read_text().split("listening on ")[1].split()[0]
         for _ in range(20):
             assert json.loads(urllib.request.urlopen(url + "/health", timeout=5).read())["database"] == "ok"
-        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        workers = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "app.py serve"], capture_output=True,
+                                 text=True).stdout.split()  # API workers, not the offline recognizer's pool
         assert len(workers) == 1
     finally:
         proc.terminate()

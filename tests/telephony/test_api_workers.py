@@ -109,7 +109,8 @@ def test_a_forked_api_worker_hangs_up_and_provisions(switch, database_url, tmp_p
     try:
         url = wait_for(lambda: "listening on" in log_path.read_text()
                        and log_path.read_text().split("listening on ")[1].split()[0], 30)
-        children = subprocess.run(["pgrep", "-P", str(app.pid)], capture_output=True, text=True).stdout.split()
+        children = subprocess.run(["pgrep", "-P", str(app.pid), "-f", "app.py serve"], capture_output=True,
+                                  text=True).stdout.split()  # API workers, not the offline recognizer's pool
         assert len(children) == 1
         child = _child_connection(url, key)
         assert child.request("POST", "/v1/agents", {"name": "A", "direction": "outbound"})[0] == 201
