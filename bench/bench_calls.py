@@ -133,10 +133,13 @@ class Dialing:
         self.sim.close()
 
 
+AGENT_SETTINGS: dict = {}  # --audio-return sets audio_return; empty: the product's default (streamed voice)
+
+
 def organization(name: str) -> tuple[Organization, Agent]:
     # Names are unique: each run's organizations get their own.
     org = Organization.create(name=f"{name} {new_id()[:8]}", minutes_included=10**9)
-    return org, Agent.create(organization=org, name=name, direction="outbound")
+    return org, Agent.create(organization=org, name=name, direction="outbound", settings=dict(AGENT_SETTINGS))
 
 
 def wait(predicate, timeout: float, every: float = 0.5) -> bool:
@@ -277,9 +280,13 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=1000)
     parser.add_argument("--default-calls", type=int, default=300)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--audio-return", choices=("stream", "playaudio"),
+                        help="the agents' audio_return (default: unset, the product's default, stream)")
     parser.add_argument("--postgres", default=os.environ.get("TEST_POSTGRES_URL",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
+    if args.audio_return:
+        AGENT_SETTINGS["audio_return"] = args.audio_return
     name, url = make_database(args.postgres)
     results: dict[str, list[float]] = {}
     try:
@@ -300,7 +307,8 @@ def main() -> None:
                                ("peak", peak), ("whole", whole), ("reconnect", max(gaps))):
                 results.setdefault(key, []).append(value)
         print(f"PostgreSQL, {os.cpu_count()} cores, FreeSWITCH simulator in its own process, "
-              f"default DISPATCH_INTERVAL and batch; {args.runs} runs")
+              f"default DISPATCH_INTERVAL and batch; agents' audio_return {args.audio_return or 'default'}; "
+              f"{args.runs} runs")
         print(f"{'measure':60} {'min':>10} {'median':>10} {'max':>10} {'target':>10}")
         rows = [
             (f"originate rate over {args.calls} calls at CALLS_PER_SECOND={args.cps:g} (calls/s)", "rate",
