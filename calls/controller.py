@@ -63,6 +63,7 @@ FORK_RETRIES = 1
 # CallEvent reason prefix that records a hangup asked for (API hangup/cancel, the agent): kept in the
 # database so that whatever cause FreeSWITCH reports back, even after a restart, ends the attempt as asked.
 HANGUP_REQUESTED = "hangup requested"
+TRANSFER_REQUESTED = "transfer requested"  # likewise: the driving instance leaves a transferred call's stream alone
 CANCELED_BEFORE_ANSWER = Outcome(CANCELED, False, "hung up on request before an answer")
 # Streamed (bidirectional) agent audio is heard only while the channel writes audio: the app's socket session
 # keeps this playback running (parked, a uuid_broadcast of silence or echo are not enough: see the captures).
@@ -142,6 +143,7 @@ class LiveCall:
     fork_retries: int = 0
     far_sip_code: int | None = None  # the SIP status seen on the leg that bridged the far end (loopback B-leg)
     narrowband: bool | None = None  # the answered leg's codec runs at 8 kHz (G.711): known from CHANNEL_ANSWER
+    held_here: bool = False  # this instance holds the call's socket (calls/cross_instance.py node_lost keeps it)
 
 
 class MediaHooks:
@@ -171,9 +173,14 @@ class MediaHooks:
 
 
 class CallController:
-    def __init__(self, config: Config, pool: Any, media: MediaHooks | None = None, clock=time.monotonic):
+    def __init__(self, config: Config, pool: Any, media: MediaHooks | None = None, clock=time.monotonic,
+                 ownership: Any = None):
+        from calls.ownership import OwnAll
+
         self.config = config
         self.pool = pool
+        # Which nodes' channel events this instance drives (calls/ownership.py); one instance owns all.
+        self.ownership = ownership or OwnAll(getattr(pool, "nodes", {}))
         self.media = media or MediaHooks()
         self.limits = ConcurrencyLimits(config.max_concurrent_calls, config.org_max_concurrent_calls)
         self.pacer = Pacer(config.calls_per_second, clock=clock)
@@ -273,13 +280,16 @@ class CallController:
             caller_id_name_=self._caller_name(call), timeout_s=self.config.originate_timeout_s, call_id=call.id,
             dialplan_vars=None if gateway else self._dialplan_vars(call))
         live = self.live.get(call.id)
-        if live is not None and live.hangup_requested:
-            # Canceled between the claim and now: uuid_kill found no channel, so nothing must ring.
+        if live is not None and (live.hangup_requested or self._hangup_requested(call)):
+            # Canceled between the claim and now (here or through another instance): nothing must ring.
             self._end_attempt(call.id, "MANAGER_REQUEST", None, reason="canceled before it was dialed")
             return
         # dialed_at becomes when the originate leaves, not the claim (up to PACE_AHEAD_S before); a call closed
         # between the two (an API hangup of a call not yet driven here) is not dialed.
-        if not Call.update(dialed_at=utcnow()).where(Call.id == call.id, Call.status.in_(LIVE_STATUSES)).execute():
+        # The node is written before the originate leaves: its owner (calls/ownership.py), maybe another instance,
+        # adopts the call from its first event, and a takeover's reconciliation knows where to look.
+        if not Call.update(dialed_at=utcnow(), node=node.name).where(
+                Call.id == call.id, Call.status.in_(LIVE_STATUSES)).execute():
             self.limits.remove(call.id)
             self.live.pop(call.id, None)
             return
@@ -302,6 +312,10 @@ class CallController:
             gevent.sleep(JOB_RESULT_GRACE_S)
         count_dial("ok" if body.startswith("+OK") else "failed")
         self._on_job(call.id, call.attempt, body)
+        if not self.ownership.owns(node.name):
+            from calls.cross_instance import forget_local
+
+            forget_local(self, call.id)  # the node's owner drives it from its events
 
     def _originate_target(self, call: Call) -> commands.Target:
         """What the answered leg runs: park, or for an agent that streams its voice the app's socket session
@@ -351,6 +365,12 @@ class CallController:
         try:
             with call_context(event.get("variable_voxbridge_call_id") or event.get("Unique-ID")), \
                     database.connection_context():
+                from calls import cross_instance
+
+                if not self.ownership.owns(node_name):
+                    cross_instance.observe_foreign(self, node_name, event)  # another instance drives it
+                    return
+                cross_instance.adopt_from_event(self, node_name, event)
                 self._dispatch(node_name, event)
         except Exception:
             log.exception("handling %s from %s failed", getattr(event, "name", "?"), node_name)
@@ -395,8 +415,12 @@ class CallController:
     def _on_create(self, event: Any) -> None:
         """A channel of a call whose hangup was asked for before it existed (the kill found nothing)."""
         live = self.live.get(event.get("variable_voxbridge_call_id") or event.get("Unique-ID") or "")
-        if live is None or not live.hangup_requested:
-            return  # every other CHANNEL_CREATE: nothing to do, and no query for it
+        if live is None:
+            return  # not a call driven here: nothing to do, and no query for it
+        # The hangup may have been asked through another instance (its marker), while the originate was in flight.
+        if not live.hangup_requested and not self._hangup_marked(live.call_id, live.attempt):
+            return
+        live.hangup_requested = True
         if self._call_for(event) is not None:
             self._kill(live, event.get("Unique-ID"))
 
@@ -574,7 +598,8 @@ class CallController:
     def _on_stream_lost(self, call: Call, channel: str, kind: str) -> None:
         """The agent's audio stream could not connect, or dropped while nobody asked the call to end."""
         live = self.live.get(call.id)
-        if live is None or call.status != IN_PROGRESS or live.hangup_requested or live.transfer_requested:
+        if live is None or call.status != IN_PROGRESS or live.hangup_requested or live.transfer_requested \
+                or self._transfer_requested(call):
             return  # the stream ends because the call does: nothing to repair
         what = "could not connect" if kind == "connect_failed" else "was dropped"
         if live.fork_retries < FORK_RETRIES:
@@ -594,7 +619,7 @@ class CallController:
                 call = Call.get_or_none(Call.id == call_id)
                 live = self.live.get(call_id)
                 if call is None or live is None or call.status != IN_PROGRESS or live.hangup_requested \
-                        or live.transfer_requested:
+                        or live.transfer_requested or self._transfer_requested(call):
                     return
                 CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
                                  reason="media stream retried")
@@ -663,12 +688,17 @@ class CallController:
         Only a live outbound call whose channel is that very uuid qualifies; a caller cannot choose an inbound
         channel's uuid, so an inbound call never takes this path."""
         live = self.live.get(uuid)
-        if live is None or (live.channel_uuid or live.call_id) != uuid:
+        if live is not None and (live.channel_uuid or live.call_id) != uuid:
             return False
         with database.connection_context():
             call = Call.get_or_none(Call.id == uuid)
         if call is None or call.direction != "outbound" or call.status not in LIVE_STATUSES:
             return False
+        if live is None:  # dialed by another instance: the socket landed here, so the stream runs here
+            if (call.channel_uuid or call.id) != uuid or not call.node:
+                return False
+            live = self.live.setdefault(uuid, LiveCall(call.id, call.organization_id, call.attempt, call.node, uuid))
+        live.held_here = True
         session.myevents()
         session.linger()
         self._hold(session, call.id)
@@ -768,7 +798,11 @@ class CallController:
                                   reason=f"{HANGUP_REQUESTED}: {reason}",
                                   data={"attempt": call.attempt, **({MARK: True} if unserved else {})})
         if live is None:
-            # Not driven by this process: no channel we know of. Close it rather than leave it live.
+            from calls.cross_instance import remote_live
+
+            live = remote_live(self, call)  # live on a node: the kill goes there, whoever drives it
+        if live is None:
+            # Not on any node (claimed but not dialed yet): close it rather than leave it live.
             self._end_attempt(call.id, "MANAGER_REQUEST", None, reason=reason)
             return
         live.hangup_requested = True
@@ -786,21 +820,39 @@ class CallController:
         live = self.live.get(call.id)
         if live is not None and live.hangup_requested:
             return True
-        rows = CallEvent.select(CallEvent.data).where(CallEvent.call == call.id,
+        return self._hangup_marked(call.id, call.attempt)
+
+    @staticmethod
+    def _hangup_marked(call_id: str, attempt: int) -> bool:
+        rows = CallEvent.select(CallEvent.data).where(CallEvent.call == call_id,
                                                        CallEvent.reason.startswith(HANGUP_REQUESTED))
+        return any(isinstance(row.data, dict) and row.data.get("attempt") == attempt for row in rows)
+
+    def _driving_or_remote(self, call_id: str) -> tuple[LiveCall | None, Call | None]:
+        """The call's LiveCall here, else one from its row (a voice session may run on a non-owning instance)."""
+        from calls.cross_instance import remote_live
+
+        live = self.live.get(call_id)
+        call = Call.get_or_none(Call.id == call_id)
+        if live is None and call is not None:
+            live = remote_live(self, call)
+        return live, call
+
+    def _transfer_requested(self, call: Call) -> bool:
+        """A transfer of this attempt was asked for, through any instance (its marker, see transfer())."""
+        rows = CallEvent.select(CallEvent.data).where(CallEvent.call == call.id,
+                                                       CallEvent.reason.startswith(TRANSFER_REQUESTED))
         return any(isinstance(row.data, dict) and row.data.get("attempt") == call.attempt for row in rows)
 
     def break_playback(self, call_id: str) -> None:
-        live = self.live.get(call_id)
-        call = Call.get_or_none(Call.id == call_id)
+        live, call = self._driving_or_remote(call_id)
         if live is not None and call is not None:
             self.pool.node(live.node).api(commands.uuid_break(call.channel_uuid or call.id))
 
     def send_dtmf(self, call_id: str, digits: str) -> bool:
         """The agent presses keys (send_dtmf): True once FreeSWITCH said +OK. The command builder refuses
         anything but keypad keys; the reply is kept as a call event."""
-        live = self.live.get(call_id)
-        call = Call.get_or_none(Call.id == call_id)
+        live, call = self._driving_or_remote(call_id)
         if live is None or call is None:
             return False
         reply = self.pool.node(live.node).api(commands.uuid_send_dtmf(call.channel_uuid or call.id, digits))
@@ -817,7 +869,11 @@ class CallController:
         """
         live = self.live.get(call.id)
         if live is None:
-            raise CallNotControlled(f"call {call.id} is not controlled by this process")
+            from calls.cross_instance import remote_live
+
+            live = remote_live(self, call)  # driven by another instance: the commands go to its node from here
+        if live is None:
+            raise CallNotControlled(f"call {call.id} is not live on any FreeSWITCH node")
         refusal = dialing.check(target, self.dial_rules)
         if refusal is not None:
             # A REFER never passes the dialplan, and a bridge transfer must not depend on it alone.
@@ -835,8 +891,11 @@ class CallController:
             # dialplan/transfer.xml sends the number through voxbridge_outbound, which reads these.
             for name, value in self._transfer_vars(call).items():
                 self._transfer_step(call, mode, target, node.api(commands.uuid_setvar_dialplan(channel, name, value)))
-        # Set first: the transfer takes the channel from the stream, whose disconnect must not be repaired.
+        # Set first: the transfer takes the channel from the stream, whose disconnect must not be repaired; the
+        # marker tells the instance that drives the call (it may be another one).
         live.transfer_requested = True
+        CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
+                         reason=f"{TRANSFER_REQUESTED}: {mode}", data={"attempt": call.attempt})
         try:
             self._transfer_step(call, mode, target, node.api(command))
         except Exception:
@@ -887,6 +946,8 @@ class CallController:
         with database.connection_context():
             # Web calls have no channel: their session's own limit (max_duration) and webcall/ end them.
             for call in Call.select().where(Call.status.in_(LIVE_STATUSES), Call.direction != "web"):
+                if call.node and not self.ownership.owns(call.node):
+                    continue  # its node's owner watches it
                 started = call.answered_at or call.dialed_at or call.created_at
                 limit = call_limit if call.answered_at else ring_limit
                 if now - started <= limit:
@@ -917,14 +978,29 @@ class CallController:
         host, port = self.config.socket_address.rsplit(":", 1)
         self.socket_server = OutboundServer(self.handle_inbound, host, int(port),
                                             command_timeout=self.config.esl_command_timeout_s).start()
-        self.pool.start(on_event=self.handle_event, on_connected=self.reconcile)
+        from calls import cross_instance
+
+        self.pool.start(on_event=self.handle_event, on_connected=self._node_connected)
+        self.ownership.start(on_acquired=lambda name: cross_instance.node_acquired(self, name),
+                             on_lost=lambda name: cross_instance.node_lost(self, name))
+        gevent.spawn(self._ready_without_nodes)
         self._watchdog = gevent.spawn(self._watch)
+
+    def _node_connected(self, node: Any) -> None:
+        if self.ownership.owns(node.name):
+            self.reconcile(node)  # a node owned by another instance is reconciled there
+
+    def _ready_without_nodes(self) -> None:
+        """An instance that owns no node has no live calls to re-adopt: it may dial once ownership is known."""
+        if self.ownership.wait_first_pass(60) and not self.ownership.owned():
+            self.reconciled = True
 
     def stop(self) -> None:
         if self._watchdog is not None:
             self._watchdog.kill()
         if self.socket_server is not None:
             self.socket_server.stop()
+        self.ownership.stop()
         self.pool.stop()
         self.media.stop()
 
@@ -978,16 +1054,18 @@ def _json_or_text(body: str | None) -> Any:
 def build_telephony(config: Config):
     """The dialer and call control for a configured FreeSWITCH (composition for app.py)."""
     from calls.nodes import NodePool
+    from calls.ownership import build_ownership
 
     pool = NodePool(config.esl_nodes, config.esl_password, timeout_s=config.esl_command_timeout_s,
                     events=SUBSCRIBED_EVENTS, subclasses=AUDIO_FORK_SUBCLASSES)
+    ownership = build_ownership(pool.nodes)  # advisory locks on PostgreSQL: several instances may run
     if not config.voice_pipeline:
-        controller = CallController(config, pool)
+        controller = CallController(config, pool, ownership=ownership)
         return controller, controller
     from calls.media import MediaBridge
 
     media = MediaBridge(config)
-    controller = CallController(config, pool, media=media)
+    controller = CallController(config, pool, media=media, ownership=ownership)
     media.attach(controller)
     return controller, controller
 
