@@ -13,6 +13,11 @@ channel still exists (uuid_exists, the authority: show channels lags):
 | gone    | outbound  | sent (job uuid) or ringing          | failed, retried on the usual backoff             |
 | gone    | inbound   | not answered                        | failed, "inbound call vanished during restart"   |
 
+With several app instances (calls/ownership.py) this runs on the instance that owns the node, when it connects
+or takes the node over. A call another instance may be originating right now (CALLING, claimed or dialed within
+IN_FLIGHT_S) whose channel does not exist yet is left alone and looked at again IN_FLIGHT_S later: closing it
+now could have it dialed twice.
+
 Web calls (direction `web`) are not FreeSWITCH's: they are left alone here (webcall/calls.py closes them).
 
 An inbound call is never requeued: the queue would dial it out, to the organization's own number with the
@@ -20,9 +25,12 @@ original caller's number as caller ID. Nobody can call a caller back who hung up
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 from typing import Any
+
+import gevent
 
 from calls.state import finish_attempt, transition
 from esl import commands
@@ -46,20 +54,24 @@ log = logging.getLogger(__name__)
 
 VANISHED = "the channel vanished from FreeSWITCH (lost while the app or the switch was down)"
 INBOUND_VANISHED = "inbound call vanished during restart"
+# An originate's channel exists within milliseconds of the bgapi; past this a CALLING call without one is not
+# in flight any more (its dialer died, or the channel was lost).
+IN_FLIGHT_S = 15.0
 
 
 def reconcile(control: Any, node: Any) -> dict[str, int]:
     """Adopt calls `node` still has, close the ones it lost, kill orphans; counts of each."""
     from calls.controller import UUID_RE, LiveCall
 
-    counts = {"adopted": 0, "closed": 0, "orphans_killed": 0}
+    counts = {"adopted": 0, "closed": 0, "orphans_killed": 0, "in_flight": 0}
     with database.connection_context():
         # Web calls have no channel on any node (webcall/ ends them): uuid_exists would say they vanished.
         for call in Call.select().where(Call.status.in_(LIVE_STATUSES), Call.direction != WEB,
                                         (Call.node == node.name) | Call.node.is_null()):
-            if call.node is None and call.id in control.live:
-                # Claimed by this process and being originated right now (node is set with the bgapi):
-                # uuid_exists cannot know it yet, and requeueing it would dial it twice.
+            mine = control.live.get(call.id)
+            if call.status == CALLING and mine is not None and mine.job_uuid is None:
+                # Claimed by this process and being originated right now: uuid_exists cannot know it yet, and
+                # requeueing it would dial it twice.
                 continue
             channel = call.channel_uuid or call.id
             if node.api(commands.uuid_exists(channel)).strip() == "true":
@@ -71,12 +83,36 @@ def reconcile(control: Any, node: Any) -> dict[str, int]:
                     live.hangup_requested = True
                     control._kill(live, channel)
                 continue
+            if in_flight(call):
+                counts["in_flight"] += 1  # maybe being dialed by another instance: looked at again later
+                continue
             close_vanished(control, call)
             counts["closed"] += 1
         counts["orphans_killed"] = kill_orphans(node, UUID_RE)
     log.info("reconciled %s: %s", node.name, counts)
     control.reconciled = True
+    if counts["in_flight"]:
+        gevent.spawn_later(IN_FLIGHT_S, _again, control, node)
     return counts
+
+
+def in_flight(call: Call) -> bool:
+    """CALLING and claimed (no node yet) or dialed within IN_FLIGHT_S: an originate may be on its way."""
+    if call.status != CALLING:
+        return False
+    since = call.dialed_at if call.node is not None else call.updated_at
+    return since is not None and utcnow() - since < dt.timedelta(seconds=IN_FLIGHT_S)
+
+
+def _again(control: Any, node: Any) -> None:
+    """The second look at calls that were in flight, while this instance still owns the node."""
+    ownership = getattr(control, "ownership", None)
+    if ownership is not None and not ownership.owns(node.name):
+        return
+    try:
+        reconcile(control, node)
+    except Exception:
+        log.exception("reconciling %s again failed", node.name)
 
 
 def kill_orphans(node: Any, uuid_re: Any) -> int:
