@@ -283,6 +283,8 @@ class CallController:
         if live is not None and (live.hangup_requested or self._hangup_requested(call)):
             # Canceled between the claim and now (here or through another instance): nothing must ring.
             self._end_attempt(call.id, "MANAGER_REQUEST", None, reason="canceled before it was dialed")
+            self.limits.remove(call.id)  # (already closed through another instance: _end_attempt left these)
+            self.live.pop(call.id, None)
             return
         # dialed_at becomes when the originate leaves, not the claim (up to PACE_AHEAD_S before); a call closed
         # between the two (an API hangup of a call not yet driven here) is not dialed.
@@ -1004,8 +1006,9 @@ class CallController:
         self.pool.stop()
         self.media.stop()
 
-    def health(self) -> dict[str, Any]:
-        return self.pool.health()
+    def health(self) -> list[dict[str, Any]]:
+        """Each node as this instance sees it, and whether this instance owns its events (calls/ownership.py)."""
+        return [dict(node, owned=self.ownership.owns(node["node"])) for node in self.pool.health()]
 
 
 def _play_silence(session: Any, timeout: float) -> bool:
