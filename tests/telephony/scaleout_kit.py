@@ -83,7 +83,8 @@ class Switch:
                                       PASSWORD, "--rules", str(rules), "--heartbeat", "1"], cwd=ROOT,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait(lambda: socket.socket().connect_ex(("127.0.0.1", self.port)) == 0, 30, what="simulator listening")
-        self.name = f"127.0.0.1:{self.port}"
+        self.address = f"127.0.0.1:{self.port}"
+        self.name = f"esl {self.address}"  # the node's name in the app (its ESL connection's)
 
     def api(self, line: str) -> str:
         conn = EslConnection("127.0.0.1", self.port, PASSWORD)
@@ -107,7 +108,7 @@ class Switch:
 
 def base_env(db: Database, switches: list[Switch], **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FREESWITCH_", "DATABASE_URL"))}
-    env.update({"DATABASE_URL": db.url, "FREESWITCH_ESL_HOST": ",".join(s.name for s in switches),
+    env.update({"DATABASE_URL": db.url, "FREESWITCH_ESL_HOST": ",".join(s.address for s in switches),
                 "FREESWITCH_ESL_PASSWORD": PASSWORD, "API_PORT": "0", "VOXBRIDGE_SOCKET_ADDRESS": "127.0.0.1:0",
                 "WEB_CALL_LISTEN": "127.0.0.1:0", "AUDIO_WS_LISTEN": "127.0.0.1:0", "VOICE_PIPELINE": "false",
                 "CALLS_PER_SECOND": "200", "MAX_CONCURRENT_CALLS": "1000", "ORG_MAX_CONCURRENT_CALLS": "1000",
