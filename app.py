@@ -194,7 +194,7 @@ def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
     # The account XML the app writes lives in FREESWITCH_CONF_DIR; a tree named with --conf is checked as
     # it stands (its own gateways), unless --generated says where the generated folders are.
     generated = args.generated or (args.conf if args.conf else config.freeswitch_conf_dir)
-    problems = check_config(conf, args.dialplan, config.socket_address, generated_dir=generated)
+    problems = check_config(conf, args.dialplan, config.socket_target, generated_dir=generated)
     for line in dialing.describe_paths(dialing.DialRules.from_config(config), config.outbound_gateway):
         print(line)
     for problem in problems:

@@ -328,6 +328,8 @@ class CallController:
 
     def _socket_target(self) -> str:
         """host:port FreeSWITCH connects to: VOXBRIDGE_SOCKET_ADDRESS, with the bound port when it says 0."""
+        if getattr(self.config, "socket_public_address", ""):
+            return self.config.socket_public_address  # a load balancer in front of the instances
         host, _, port = self.config.socket_address.rpartition(":")
         if port == "0" and self.socket_server is not None:
             port = str(self.socket_server.port)
