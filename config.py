@@ -170,9 +170,8 @@ class Config:
     api_host: str = _setting("API_HOST", "127.0.0.1", _str, "Address the REST API listens on")
     api_port: int = _setting("API_PORT", "8080", _int_range(0, 65535), "Port of the REST API")
     api_workers: int = _setting("API_WORKERS", "1", _int_range(1, 64),
-                                "Processes serving the API (PostgreSQL only). Each can do everything; the first "
-                                "also dispatches and owns the FreeSWITCH connections, the others relay call "
-                                "control to it")
+                                "Processes serving the API (PostgreSQL only), each a whole instance (dispatch, "
+                                "dialing, call control; one owns each node's events at a time)")
     api_public_url: str = _setting("API_PUBLIC_URL", "", _str, "Public base URL of the API (docs, links)")
     default_region: str = _setting("DEFAULT_REGION", "US", _region,
                                    "Region for numbers written without a + country code")
