@@ -83,6 +83,9 @@ def reconcile(control: Any, node: Any) -> dict[str, int]:
                     live.hangup_requested = True
                     control._kill(live, channel)
                 continue
+            call = Call.get_or_none(Call.id == call.id)  # fresh: an event may have ended it meanwhile
+            if call is None or call.status not in LIVE_STATUSES:
+                continue
             if in_flight(call):
                 counts["in_flight"] += 1  # maybe being dialed by another instance: looked at again later
                 continue
@@ -162,7 +165,9 @@ def _bill_vanished(control: Any, call: Call, reason: str) -> None:
     billsec = min(int((utcnow() - call.answered_at).total_seconds()), control.config.max_call_duration_s)
     billed = math.ceil(max(billsec, 1) / 60)
     with database.atomic():
-        Organization.update(minutes_used=Organization.minutes_used + billed).where(
-            Organization.id == call.organization_id).execute()
-        finish_attempt(call, COMPLETED, reason, hangup_cause="NORMAL_CLEARING", retryable=False,
-                       duration_s=max(billsec, 0), billed_minutes=billed)
+        ended = finish_attempt(call, COMPLETED, reason, hangup_cause="NORMAL_CLEARING", retryable=False,
+                               duration_s=max(billsec, 0), billed_minutes=billed)
+        # Only when this closed it: the call's own hang-up event, handled meanwhile, bills it otherwise.
+        if ended not in LIVE_STATUSES:
+            Organization.update(minutes_used=Organization.minutes_used + billed).where(
+                Organization.id == call.organization_id).execute()

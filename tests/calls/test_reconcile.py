@@ -89,3 +89,19 @@ def test_a_vanished_call_whose_hangup_was_requested_is_canceled(control, org, ou
     assert control.reconcile(Node([]))["closed"] == 1
     call = Call.get_by_id(call_id)
     assert (call.status, call.attempt) == ("canceled", 1)
+
+
+def test_a_call_ended_by_its_event_meanwhile_is_not_billed_again_by_reconciliation(control, org, outbound_agent):
+    """Reconciliation reads its rows before the uuid_exists round trips; a hang-up event handled meanwhile has
+    already closed and billed the call: closing it as vanished from the stale row must not bill it again."""
+    from calls.reconcile import close_vanished
+    from models import Organization
+
+    [call_id] = queued_calls(org, outbound_agent, 1, status="in-progress", attempt=1, max_attempts=1, node="fs1",
+                             answered_at=utcnow() - dt.timedelta(seconds=90))
+    stale = Call.get_by_id(call_id)
+    Call.update(status="completed", billed_minutes=2).where(Call.id == call_id).execute()  # the event's end
+    before = Organization.get_by_id(org.id).minutes_used
+    close_vanished(control, stale)
+    assert Organization.get_by_id(org.id).minutes_used == before
+    assert Call.get_by_id(call_id).billed_minutes == 2
