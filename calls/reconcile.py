@@ -7,6 +7,8 @@ channel still exists (uuid_exists, the authority: show channels lags):
 | channel | direction | state                               | outcome                                          |
 |---------|-----------|-------------------------------------|--------------------------------------------------|
 | exists  | any       | any                                 | adopted: driven again, counted in the limits     |
+| exists  | any       | calling/ringing, channel ACTIVE     | adopted and moved to in-progress (answered while |
+|         |           |                                     | nobody owned the node's events)                  |
 | gone    | any       | answered                            | completed, billed from its answer to now         |
 | gone    | any       | not answered, hangup was requested  | canceled                                         |
 | gone    | outbound  | calling, never sent (no job uuid)   | requeued, its attempt given back: nothing rang   |
@@ -41,6 +43,7 @@ from models import (
     CANCELED,
     COMPLETED,
     FAILED,
+    IN_PROGRESS,
     LIVE_STATUSES,
     QUEUED,
     WEB,
@@ -65,6 +68,7 @@ def reconcile(control: Any, node: Any) -> dict[str, int]:
 
     counts = {"adopted": 0, "closed": 0, "orphans_killed": 0, "in_flight": 0}
     with database.connection_context():
+        answered = answered_channels(node)
         # Web calls have no channel on any node (webcall/ ends them): uuid_exists would say they vanished.
         for call in Call.select().where(Call.status.in_(LIVE_STATUSES), Call.direction != WEB,
                                         (Call.node == node.name) | Call.node.is_null()):
@@ -79,6 +83,8 @@ def reconcile(control: Any, node: Any) -> dict[str, int]:
                                                                  node.name, channel))
                 control.limits.add(call.id, call.organization_id)
                 counts["adopted"] += 1
+                if channel in answered and call.status != IN_PROGRESS:
+                    mark_answered(control, call, channel)
                 if control._hangup_requested(call):  # asked for before the drop: carry it out now
                     live.hangup_requested = True
                     control._kill(live, channel)
@@ -86,6 +92,8 @@ def reconcile(control: Any, node: Any) -> dict[str, int]:
             call = Call.get_or_none(Call.id == call.id)  # fresh: an event may have ended it meanwhile
             if call is None or call.status not in LIVE_STATUSES:
                 continue
+            if call.node is not None and call.node != node.name:
+                continue  # claimed when the rows were read, dialed on another node since: not this node's call
             if in_flight(call):
                 counts["in_flight"] += 1  # maybe being dialed by another instance: looked at again later
                 continue
@@ -97,6 +105,26 @@ def reconcile(control: Any, node: Any) -> dict[str, int]:
     if counts["in_flight"]:
         gevent.spawn_later(IN_FLIGHT_S, _again, control, node)
     return counts
+
+
+def answered_channels(node: Any) -> set[str]:
+    """The channels FreeSWITCH says are answered (show channels' callstate ACTIVE); empty when it cannot say."""
+    try:
+        rows = show_channels(node.api(commands.show_channels_json()))
+    except (EslError, ValueError) as exc:
+        log.warning("%s: show channels failed: %s", node.name, exc)
+        return set()
+    return {row["uuid"] for row in rows if isinstance(row.get("uuid"), str) and row.get("callstate") == "ACTIVE"}
+
+
+def mark_answered(control: Any, call: Call, channel: str) -> None:
+    """The call was answered while no instance handled the node's events (its CHANNEL_ANSWER is lost): move it
+    to in-progress as of now (the real answer time is unknown; billing starts here) and start what an answer
+    starts (recording, the agent's audio stream)."""
+    if transition(call, IN_PROGRESS, reason="answered (found answered by reconciliation)", answered_at=utcnow(),
+                  channel_uuid=channel):
+        control._start_recording(call, channel)
+        control._start_media(call, channel)
 
 
 def in_flight(call: Call) -> bool:
