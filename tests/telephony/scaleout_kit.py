@@ -75,10 +75,10 @@ class Database:
 class Switch:
     """A simulator in its own process; its calls stay up until hupall."""
 
-    def __init__(self, tmp: pathlib.Path, max_sessions: int | None = None):
+    def __init__(self, tmp: pathlib.Path, answer_after: float = 0.1):
         self.port = free_port()
         rules = tmp / f"rules-{self.port}.json"
-        rules.write_text(json.dumps({"default": {"match": ".*", "outcome": "answer", "after": 0.1}}))
+        rules.write_text(json.dumps({"default": {"match": ".*", "outcome": "answer", "after": answer_after}}))
         self.proc = subprocess.Popen([sys.executable, "-m", "fssim", "--port", str(self.port), "--password",
                                       PASSWORD, "--rules", str(rules), "--heartbeat", "1"], cwd=ROOT,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -14,13 +14,18 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def cluster(tmp_path):
+def answer_after() -> float:
+    return 0.1
+
+
+@pytest.fixture
+def cluster(tmp_path, answer_after):
     """Two simulators, two instances, one organization; yields (db, switches, instances, api per instance)."""
     try:
         db = Database(POSTGRES_ADMIN_URL)
     except Exception as exc:  # no PostgreSQL here (VOXBRIDGE_TEST_DATABASES=sqlite runs)
         pytest.skip(f"PostgreSQL unavailable: {exc}")
-    switches = [Switch(tmp_path), Switch(tmp_path)]
+    switches = [Switch(tmp_path, answer_after), Switch(tmp_path, answer_after)]
     env = base_env(db, switches)
     instances = []
     try:
@@ -117,3 +122,36 @@ def test_sigkill_of_a_nodes_owner_during_50_live_calls(cluster):
     assert billed == 50
     used = db.query("SELECT minutes_used FROM organization")[0][0]
     assert used == db.query("SELECT SUM(billed_minutes) FROM call")[0][0]  # billed once per call
+
+
+@pytest.mark.parametrize("answer_after", [3.0])
+def test_sigkill_of_the_owner_while_calls_are_being_dialed_dials_none_twice(cluster):
+    """Killed while calls are claimed, being originated and ringing: the survivor adopts the channels that
+    exist, leaves the ones that may still be in flight for a second look, requeues what was never sent."""
+    db, switches, instances, apis = cluster
+    apis[0].batch(_numbers(0, 30))
+    apis[1].batch(_numbers(100, 30))
+    wait(lambda: sum(s in ("calling", "ringing") for s in statuses(db).values()) >= 20, what="calls being dialed")
+    victim = next(i for i, inst in enumerate(instances) if inst.owned())
+    survivor = instances[1 - victim]
+    instances[victim].kill()
+    wait(lambda: len(survivor.owned()) == 2, 60, what="the survivor owns both nodes")
+    # Every call ends up answered: adopted, or requeued and dialed by the survivor; none dialed twice.
+    try:
+        wait(lambda: _in_progress(db) == 60, 180, what="all 60 calls answered")
+    except AssertionError:  # say which calls and why, from their timelines
+        stuck = db.query("SELECT c.id, c.status, e.reason FROM call c JOIN call_event e ON e.call_id = c.id "
+                         "WHERE c.status <> 'in-progress' ORDER BY c.id, e.id")
+        raise AssertionError(f"not all answered: {stuck}") from None
+    wait(lambda: sum(s.channels() for s in switches) == 60, what="60 channels")
+    assert {a for (a,) in db.query("SELECT attempt FROM call")} == {1}
+    requeued = dict(db.query("SELECT call_id, COUNT(*) FROM call_event WHERE reason LIKE 'requeued:%%' "
+                             "GROUP BY call_id"))
+    for call_id, claims in _claims(db).items():
+        assert claims == 1 + requeued.get(call_id, 0), call_id  # claimed again only when given back unsent
+    for switch in switches:
+        switch.hupall()
+    wait(lambda: all(s == "completed" for s in statuses(db).values()), what="all completed")
+    assert sorted(_ended(db).values()) == [1] * 60
+    used = db.query("SELECT minutes_used FROM organization")[0][0]
+    assert used == db.query("SELECT SUM(billed_minutes) FROM call")[0][0] == 60
