@@ -49,7 +49,7 @@ def test_calls_freeswitch_still_has_are_adopted_after_a_reconnect(controller, si
     wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
     controller.live.clear()  # as after an app restart: the process remembers nothing
     node = next(iter(controller.pool.nodes.values()))
-    assert controller.reconcile(node) == {"adopted": 1, "closed": 0, "orphans_killed": 0}
+    assert controller.reconcile(node) == {"adopted": 1, "closed": 0, "orphans_killed": 0, "in_flight": 0}
     sim.hangup_far_end(call_id)
     assert wait_for(lambda: Call.get_by_id(call_id).status == "completed")
 
@@ -121,7 +121,7 @@ def test_orphan_channels_of_closed_calls_are_killed(controller, sim, caller_org,
     # The database closed it (e.g. the app died between closing and hanging up); FreeSWITCH still has it.
     controller.live.pop(call_id)
     Call.update(status="completed", ended_at=utcnow()).where(Call.id == call_id).execute()
-    assert controller.reconcile(_node(controller)) == {"adopted": 1, "closed": 0, "orphans_killed": 1}
+    assert controller.reconcile(_node(controller)) == {"adopted": 1, "closed": 0, "orphans_killed": 1, "in_flight": 0}
     wait_for(lambda: sim.channel(call_id) is None)
     assert sim.channel(other) is not None and Call.get_by_id(other).status == "in-progress"
 
