@@ -87,10 +87,16 @@ def test_reconcile_leaves_a_call_being_originated_right_now_alone(controller, ca
 def test_a_call_claimed_by_a_dead_process_before_dialing_is_requeued(controller, caller_org, outbound_agent):
     from tests.calls.factories import queued_calls
 
-    call_id = queued_calls(caller_org, outbound_agent, 1, status="calling", attempt=1)[0]
-    assert controller.reconcile(_node(controller))["closed"] == 1
+    # Claimed 20 s ago: past IN_FLIGHT_S, no instance can still be about to dial it.
+    call_id = queued_calls(caller_org, outbound_agent, 1, status="calling", attempt=1,
+                           updated_at=utcnow() - dt.timedelta(seconds=20))[0]
+    # Claimed just now: maybe by a live instance about to dial it; looked at again IN_FLIGHT_S later.
+    recent = queued_calls(caller_org, outbound_agent, 1, status="calling", attempt=1)[0]
+    counts = controller.reconcile(_node(controller))
+    assert (counts["closed"], counts["in_flight"]) == (1, 1)
     call = Call.get_by_id(call_id)
     assert (call.status, call.attempt) == ("queued", 0)
+    assert Call.get_by_id(recent).status == "calling"
 
 
 def test_an_answered_call_that_vanished_is_billed_from_its_answer(controller, sim, caller_org, outbound_agent,
