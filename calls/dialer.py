@@ -2,7 +2,8 @@
 
 dial() admits the call (the organization's limit, a live node), takes its originate slot and registers it as
 live, then originates in a greenlet of its own; the BACKGROUND_JOB's -ERR ends the attempt, a +OK leaves the
-call to its channel events (channel_events.py).
+call to its channel events (channel_events.py). Any instance dials on any node; when another instance owns the
+node's events (calls/ownership.py), this one lets go of the call once the job has returned.
 """
 from __future__ import annotations
 
@@ -132,15 +133,21 @@ class Dialer:
             dial, self._originate_target(call), origination_uuid=call.id, caller_id_number=call.from_number,
             caller_id_name_=self.routes.caller_name(call), timeout_s=config.originate_timeout_s, call_id=call.id,
             dialplan_vars=None if gateway else self.routes.dialplan_vars(call))
-        live = self.ctx.calls.get(call.id)
-        if live is not None and live.hangup_requested:
-            # Canceled between the claim and now: uuid_kill found no channel, so nothing must ring.
+        calls = self.ctx.calls
+        live = calls.get(call.id)
+        if live is not None and calls.hangup_requested(call):
+            # Canceled between the claim and now (here, or through another instance: its marker): nothing must
+            # ring. uuid_kill found no channel.
             self.ending.end(call.id, "MANAGER_REQUEST", None, reason="canceled before it was dialed")
+            calls.forget(call.id)  # (already closed through another instance: end() left it)
             return
         # dialed_at becomes when the originate leaves, not the claim (up to PACE_AHEAD_S before); a call closed
-        # between the two (an API hangup of a call not yet driven here) is not dialed.
-        if not Call.update(dialed_at=utcnow()).where(Call.id == call.id, Call.status.in_(LIVE_STATUSES)).execute():
-            self.ctx.calls.forget(call.id)
+        # between the two (an API hangup of a call not yet driven here) is not dialed. The node is written with
+        # it, before the originate leaves: the node's owner (calls/ownership.py), maybe another instance, adopts
+        # the call from its first event, and a takeover's reconciliation knows where to look.
+        if not Call.update(dialed_at=utcnow(), node=node.name).where(
+                Call.id == call.id, Call.status.in_(LIVE_STATUSES)).execute():
+            calls.forget(call.id)
             return
         job_uuid = node.bgapi(command)
         live = self.ctx.calls.get(call.id)
@@ -161,6 +168,12 @@ class Dialer:
             gevent.sleep(JOB_RESULT_GRACE_S)
         count_dial("ok" if body.startswith("+OK") else "failed")
         self.on_job(call.id, call.attempt, body)
+        if not self.ctx.ownership.owns(node.name):
+            live = calls.get(call.id)
+            if live is not None and not live.held_here:
+                # The node's owner drives the call from its events; a socket held here keeps its LiveCall until
+                # the hang-up (cross_instance.observe_foreign).
+                calls.forget(call.id)
 
     def _originate_target(self, call: Call) -> commands.Target:
         """What the answered leg runs: park, or for an agent that streams its voice the app's socket session

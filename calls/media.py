@@ -181,6 +181,15 @@ class MediaBridge(MediaHooks):
             with _connection():
                 session.stop("call hung up")
 
+    def release(self, call_id: str) -> None:
+        """The call hung up on a node another instance drives: free its session here without analysing it
+        (the driving instance analyses the call, once; calls/cross_instance.py)."""
+        self.sessions.pop(call_id, None)
+        self._answered_here.discard(call_id)
+        for connection in list(self.server.connections):
+            if connection.call_id == call_id:
+                connection.shutdown("call hung up")
+
     def finish_call(self, call_id: str) -> None:
         session = self.sessions.pop(call_id, None)
         streamed = call_id in self._answered_here
