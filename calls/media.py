@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_GRACE_S = 300  # on top of the originate timeout: the URL may be made before the callee picks up
 ANALYSIS_TIMEOUT_S = 120.0
+SESSION_STOP_WAIT_S = 5.0  # a stop under way elsewhere records the cut-off turn within this (a few writes)
 
 
 @contextlib.contextmanager
@@ -177,7 +178,9 @@ class MediaBridge(MediaHooks):
         For the controller to call before it writes call.ended, so that webhook carries the complete
         transcript; it makes no controller call itself, so any greenlet may call it."""
         session = self.sessions.get(call_id)
-        if session is not None and not session.ended:
+        if session is not None and session.ended:  # maybe being stopped right now by its stream closing:
+            session.wait_stopped(SESSION_STOP_WAIT_S)  # call.ended must not be written before the turn is
+        elif session is not None:
             with _connection():
                 session.stop("call hung up")
 
