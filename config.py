@@ -162,8 +162,8 @@ class Config:
     database_url: str = _setting("DATABASE_URL", "sqlite:///var/voxbridge.db", _database_url,
                                  "PostgreSQL (postgresql://user:pass@host/db) or SQLite URL")
     database_pool_size: int = _setting("DATABASE_POOL_SIZE", "40", _int_range(1, 1000),
-                                       "PostgreSQL connections each API process may hold (the first process's pool "
-                                       "also serves the dispatcher, webhooks and call control)")
+                                       "PostgreSQL connections each API process may hold (its pool also serves its "
+                                       "dispatcher, webhooks and call control)")
     database_max_connections: int = _setting("DATABASE_MAX_CONNECTIONS", "100", _int_range(1, 1_000_000),
                                              "Connections the PostgreSQL server gives the app (its max_connections); "
                                              "API_WORKERS x DATABASE_POOL_SIZE must fit or the app refuses to start")
