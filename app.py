@@ -194,7 +194,7 @@ def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
     # The account XML the app writes lives in FREESWITCH_CONF_DIR; a tree named with --conf is checked as
     # it stands (its own gateways), unless --generated says where the generated folders are.
     generated = args.generated or (args.conf if args.conf else config.freeswitch_conf_dir)
-    problems = check_config(conf, args.dialplan, config.socket_address, generated_dir=generated)
+    problems = check_config(conf, args.dialplan, config.socket_target, generated_dir=generated)
     for line in dialing.describe_paths(dialing.DialRules.from_config(config), config.outbound_gateway):
         print(line)
     for problem in problems:
@@ -239,18 +239,23 @@ def build_web_calls(config: Config, secret: str | None = None):
     return WebCalls(config, secret or token_secret(config))
 
 
-def build_services(config: Config, web_call_secret: str | None = None):
-    """The long-running parts, composed for this configuration (web_calls is None with WEB_CALLS=false)."""
+def build_services(config: Config, web_call_secret: str | None = None, serve_web_calls: bool = True):
+    """The long-running parts, composed for this configuration (web_calls is None with WEB_CALLS=false, and in
+    an API worker other than the first, which only signs web calls' tokens: serve_web_calls=False)."""
     dialer = None
     call_control = None
     if config.telephony_configured:
         from calls.controller import build_telephony
 
         dialer, call_control = build_telephony(config)
-    web_calls = build_web_calls(config, web_call_secret)
+    web_calls = build_web_calls(config, web_call_secret) if serve_web_calls else None
+    issuer = web_calls.issuer if web_calls else None
+    if issuer is None and config.web_calls and web_call_secret and not serve_web_calls:
+        from webcall.bridge import WebCallIssuer
+
+        issuer = WebCallIssuer(web_call_secret, config.web_call_public_url, float(config.web_call_token_ttl_s))
     app = create_app(config, call_control=call_control, provisioner=build_provisioner(config),
-                     web_call_issuer=web_calls.issuer if web_calls else None,
-                     web_call_control=web_calls.control if web_calls else None)
+                     web_call_issuer=issuer, web_call_control=web_calls.control if web_calls else None)
     dispatcher = Dispatcher(dialer, interval_s=config.dispatch_interval_s)
     webhooks = DeliveryWorker(allow_private=config.webhook_allow_private, timeout_s=config.webhook_timeout_s,
                               max_attempts=config.webhook_max_attempts)
@@ -274,53 +279,48 @@ def _listen(config: Config) -> gevent.socket.socket:
     return listener
 
 
-def worker_app(config: Config, worker: int, relay=None, web_call_secret: str | None = None):
-    """An API worker's app: it provisions SIP accounts itself and relays call control (hangup, cancel,
-    transfer, readiness) to the first process, which owns the FreeSWITCH connections (calls/relay.py)."""
-    call_control = None
-    if relay is not None:
-        from calls.relay import RelayCallControl, relay_timeout_s
-
-        call_control = RelayCallControl(relay, relay_timeout_s(config.esl_command_timeout_s))
-    issuer = None
-    if config.web_calls and web_call_secret:
-        from webcall.bridge import WebCallIssuer
-
-        # Web calls are served by the first process; this one only signs their tokens, with the same secret.
-        issuer = WebCallIssuer(web_call_secret, config.web_call_public_url, float(config.web_call_token_ttl_s))
-    app = create_app(config, call_control=call_control, provisioner=build_provisioner(config),
-                     web_call_issuer=issuer)
-    app.config["VOXBRIDGE_WORKER"] = worker
-    return app
+def _shift_port(address: str, worker: int) -> str:
+    """host:port with the port moved up by `worker` (0 stays 0: an ephemeral port is the kernel's)."""
+    host, _, port = address.rpartition(":")
+    return address if port == "0" else f"{host}:{int(port) + worker}"
 
 
-def _open_relay(config: Config):
-    """The call-control relay's socket and address, bound before the fork; (None, None) when unneeded."""
-    if config.api_workers < 2 or not config.telephony_configured:
-        return None, None
-    from calls.relay import open_listener
+def instance_config(config: Config, worker: int, secret: str) -> Config:
+    """The settings of API worker `worker`, a whole instance (calls/ownership.py): its own ports for the socket and
+    audio servers (port + worker), and the audio URLs signed with the secret every worker was given, so any of
+    them accepts a stream whichever signed it. Worker 0 keeps the configured ports."""
+    import dataclasses
 
-    return open_listener()
+    changes: dict = {}
+    if not config.media_token_secret:
+        changes["media_token_secret"] = secret
+    if worker:
+        changes["socket_address"] = _shift_port(config.socket_address, worker)
+        listen = config.audio_ws_listen
+        changes["audio_ws_listen"] = _shift_port(listen, worker)
+        public = config.audio_ws_public_url
+        if public.rstrip("/").endswith("://" + listen):  # the default: the stream comes straight to this worker
+            changes["audio_ws_public_url"] = public.replace(listen, changes["audio_ws_listen"])
+    return dataclasses.replace(config, **changes) if changes else config
 
 
-def _fork_api_workers(config: Config, listener, relay_listener=None, relay=None,
-                      web_call_secret: str | None = None) -> list[int]:
-    """Extra processes serving the API on the shared socket: Python runs one core per process.
+def _fork_api_workers(config: Config, listener, web_call_secret: str) -> list[int]:
+    """Extra processes, each a whole instance (API, dispatcher, webhooks, call control) on the shared API socket:
+    Python runs one core per process. They share FreeSWITCH the way separate hosts do: one owns each node's
+    events (calls/ownership.py), every one dials and controls any call.
 
-    Forked before any database connection or greenlet exists in the parent, so nothing is shared
-    but the listening socket; each child opens its own pool. A child closes the relay's socket at
-    once: only the owner may hold it, so a dead owner refuses connections instead of queueing them.
+    Forked before any database connection or greenlet exists in the parent, so nothing is shared but the
+    listening socket; each child opens its own pool. Web calls' browser server runs in the first process only
+    (one WEB_CALL_LISTEN port); the others sign their tokens with the same secret.
     """
     children = []
     for worker in range(1, config.api_workers):
         pid = os.fork()
         if pid == 0:
             gevent.reinit()
-            if relay_listener is not None:
-                relay_listener.close()
             open_database(config.database_url, config.database_pool_size)
-            WSGIServer(listener, worker_app(config, worker, relay, web_call_secret), log=None).serve_forever()
-            os._exit(0)
+            os._exit(_run_instance(instance_config(config, worker, web_call_secret), listener, worker,
+                                   web_call_secret))
         children.append(pid)
     return children
 
@@ -362,17 +362,24 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
     metrics_dir = use_multiprocess_dir(config.prometheus_multiproc_dir, config.api_workers)
     if metrics_dir:
         log.info("metrics: processes share %s (PROMETHEUS_MULTIPROC_DIR)", metrics_dir)
-    relay_listener, relay = _open_relay(config)
     from webcall.bridge import token_secret
 
-    web_call_secret = token_secret(config)  # one for every process: any of them may sign a web call's token
-    children = _fork_api_workers(config, listener, relay_listener, relay, web_call_secret)
-    app, dispatcher, webhooks, call_control, web_calls = build_services(config, web_call_secret)
-    relay_server = None
-    if relay_listener is not None:
-        from calls.relay import RelayServer
+    secret = token_secret(config)  # one for every process: any of them may sign a web call's or a stream's token
+    children = _fork_api_workers(config, listener, secret)
+    code = _run_instance(instance_config(config, 0, secret) if children else config, listener, 0, secret)
+    for pid in children:
+        os.kill(pid, signal.SIGTERM)
+    if metrics_dir and not config.prometheus_multiproc_dir:
+        shutil.rmtree(metrics_dir, ignore_errors=True)  # the private one serve made
+    return code
 
-        relay_server = RelayServer(relay_listener, relay, call_control).start()
+
+def _run_instance(config: Config, listener, worker: int, web_call_secret: str) -> int:
+    """One whole instance on the shared API socket until SIGINT/SIGTERM: API, dispatcher, webhook worker,
+    recording uploader, call control and (worker 0 only) the browsers' web-call server."""
+    app, dispatcher, webhooks, call_control, web_calls = build_services(config, web_call_secret,
+                                                                        serve_web_calls=worker == 0)
+    app.config["VOXBRIDGE_WORKER"] = worker
     uploader = build_uploader(config)
     server = WSGIServer(listener, app, log=None)
     server.start()
@@ -384,12 +391,13 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
         call_control.start()
     if config.voice_pipeline and (call_control is not None or web_calls is not None):
         gevent.spawn(_prestart_offline_stt)  # the offline recognizer's models load now, not on the first call
-    host, port = server.address[:2]
-    print(f"VoxBridge API listening on http://{host}:{port}  (database: {config.database_url.split('://')[0]}, "
-          f"telephony: {'configured' if config.telephony_configured else 'not configured'})", flush=True)
-    print(f"Web console: {console_url(config)}/console  (first user: python app.py create-org 'My Company' "
-          "--email you@example.com)", flush=True)
-    print("Create an organization and its API key: python app.py create-org 'My Company'", flush=True)
+    if worker == 0:
+        host, port = server.address[:2]
+        print(f"VoxBridge API listening on http://{host}:{port}  (database: {config.database_url.split('://')[0]}, "
+              f"telephony: {'configured' if config.telephony_configured else 'not configured'})", flush=True)
+        print(f"Web console: {console_url(config)}/console  (first user: python app.py create-org 'My Company' "
+              "--email you@example.com)", flush=True)
+        print("Create an organization and its API key: python app.py create-org 'My Company'", flush=True)
     if web_calls is not None:
         web_calls.start()  # after the line above: scripts read the API's address from the first "listening on"
         print(f"Talk to an agent from a browser: http://{host}:{port}/talk/<agent_id>  (audio WebSocket "
@@ -399,19 +407,13 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
         gevent.signal_handler(sig, stop.set)
     stop.wait()
     log.info("shutting down")
-    for pid in children:
-        os.kill(pid, signal.SIGTERM)
     server.stop(timeout=5)
-    if relay_server is not None:
-        relay_server.stop()
     dispatcher.stop()
     webhooks.stop()
     if uploader is not None:
         uploader.stop()
     if call_control is not None:
         call_control.stop()
-    if metrics_dir and not config.prometheus_multiproc_dir:
-        shutil.rmtree(metrics_dir, ignore_errors=True)  # the private one serve made
     if web_calls is not None:
         web_calls.stop()
     return 0

@@ -162,17 +162,16 @@ class Config:
     database_url: str = _setting("DATABASE_URL", "sqlite:///var/voxbridge.db", _database_url,
                                  "PostgreSQL (postgresql://user:pass@host/db) or SQLite URL")
     database_pool_size: int = _setting("DATABASE_POOL_SIZE", "40", _int_range(1, 1000),
-                                       "PostgreSQL connections each API process may hold (the first process's pool "
-                                       "also serves the dispatcher, webhooks and call control)")
+                                       "PostgreSQL connections each API process may hold (its pool also serves its "
+                                       "dispatcher, webhooks and call control)")
     database_max_connections: int = _setting("DATABASE_MAX_CONNECTIONS", "100", _int_range(1, 1_000_000),
                                              "Connections the PostgreSQL server gives the app (its max_connections); "
                                              "API_WORKERS x DATABASE_POOL_SIZE must fit or the app refuses to start")
     api_host: str = _setting("API_HOST", "127.0.0.1", _str, "Address the REST API listens on")
     api_port: int = _setting("API_PORT", "8080", _int_range(0, 65535), "Port of the REST API")
     api_workers: int = _setting("API_WORKERS", "1", _int_range(1, 64),
-                                "Processes serving the API (PostgreSQL only). Each can do everything; the first "
-                                "also dispatches and owns the FreeSWITCH connections, the others relay call "
-                                "control to it")
+                                "Processes serving the API (PostgreSQL only), each a whole instance (dispatch, "
+                                "dialing, call control; one owns each node's events at a time)")
     api_public_url: str = _setting("API_PUBLIC_URL", "", _str, "Public base URL of the API (docs, links)")
     default_region: str = _setting("DEFAULT_REGION", "US", _region,
                                    "Region for numbers written without a + country code")
@@ -190,6 +189,10 @@ class Config:
                                             "Timeout of every ESL command, seconds")
     socket_address: str = _setting("VOXBRIDGE_SOCKET_ADDRESS", "127.0.0.1:8084", _str,
                                    "host:port of the app's outbound-socket server (dialplan `socket`)")
+    socket_public_address: str = _setting("VOXBRIDGE_SOCKET_PUBLIC_ADDRESS", "", _str,
+                                          "host:port FreeSWITCH is told to connect its sockets to, when that is "
+                                          "not VOXBRIDGE_SOCKET_ADDRESS (a load balancer in front of several "
+                                          "instances; empty = VOXBRIDGE_SOCKET_ADDRESS)")
     audio_ws_listen: str = _setting("AUDIO_WS_LISTEN", "127.0.0.1:8085", _str,
                                     "host:port the mod_audio_fork WebSocket server listens on")
     audio_ws_public_url: str = _setting("AUDIO_WS_PUBLIC_URL", "ws://127.0.0.1:8085", _ws_url,
@@ -323,6 +326,11 @@ class Config:
         return self.console_secure_cookies or self.api_public_url.lower().startswith("https://")
 
     @property
+    def socket_target(self) -> str:
+        """host:port FreeSWITCH's `socket` application connects to (the dialplan's and every originate's)."""
+        return self.socket_public_address or self.socket_address
+
+    @property
     def esl_nodes(self) -> list[EslNode]:
         nodes = []
         for item in filter(None, (part.strip() for part in self.esl_hosts.split(","))):
@@ -366,6 +374,11 @@ def _check_derived(config: Config, problems: list[str]) -> None:
             _host_port(value)
         except ValueError as exc:
             problems.append(f"{env}: {exc} (got {value!r})")
+    if config.socket_public_address:
+        try:
+            _host_port(config.socket_public_address)
+        except ValueError as exc:
+            problems.append(f"VOXBRIDGE_SOCKET_PUBLIC_ADDRESS: {exc} (got {config.socket_public_address!r})")
     if config.telephony_configured and not config.esl_password:
         problems.append("FREESWITCH_ESL_PASSWORD: required when FREESWITCH_ESL_HOST is set")
     elif config.esl_password and not re.fullmatch(r"[A-Za-z0-9!#%&+./:=?@_~-]{1,128}", config.esl_password):

@@ -7,7 +7,7 @@ ten-argument bidirectional fork instead, started by the call's socket session on
 
 Repair: a live call whose stream failed (the pipeline unreachable, or it dropped the stream) gets one new
 stream after a pause; a second failure hangs it up: an answered call with no agent is dead air. A stream that
-ends because the call does (hangup or transfer asked) is not repaired.
+ends because the call does (hangup or transfer asked, here or through another instance) is not repaired.
 """
 from __future__ import annotations
 
@@ -74,8 +74,9 @@ class AudioStreams:
     def on_stream_lost(self, call: Call, channel: str, kind: str) -> None:
         """The agent's audio stream could not connect, or dropped while nobody asked the call to end."""
         live = self.ctx.calls.get(call.id)
-        if live is None or call.status != IN_PROGRESS or live.hangup_requested or live.transfer_requested:
-            return  # the stream ends because the call does: nothing to repair
+        if live is None or call.status != IN_PROGRESS or live.hangup_requested or live.transfer_requested \
+                or self.ctx.calls.transfer_marked(call):
+            return  # the stream ends because the call does (maybe transferred through another instance)
         what = "could not connect" if kind == "connect_failed" else "was dropped"
         if live.fork_retries < FORK_RETRIES:
             live.fork_retries += 1
@@ -94,7 +95,7 @@ class AudioStreams:
                 call = Call.get_or_none(Call.id == call_id)
                 live = self.ctx.calls.get(call_id)
                 if call is None or live is None or call.status != IN_PROGRESS or live.hangup_requested \
-                        or live.transfer_requested:
+                        or live.transfer_requested or self.ctx.calls.transfer_marked(call):
                     return
                 CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
                                  reason="media stream retried")

@@ -1,11 +1,13 @@
 """Call control, the API's and the agent's side: hang up, transfer, break a playback, press keys.
 
-Each command goes to the node that carries the call (ControlContext.api); a call with no channel driven by
-this process cannot be transferred (CallNotControlled) and is closed by a hangup rather than left live.
+Each command goes to the node that carries the call (ControlContext.api), whichever instance drives it: a call
+driven by another instance is reached through its row (cross_instance.remote_live). A call live on no node
+(claimed, not dialed yet) cannot be transferred (CallNotControlled) and is closed by a hangup rather than left
+live.
 """
 from __future__ import annotations
 
-from calls import dialing
+from calls import cross_instance, dialing
 from calls.control_context import ControlContext
 from calls.ending import AttemptEnd
 from calls.live_call import LiveCall
@@ -16,7 +18,7 @@ from models import Call, CallEvent
 
 
 class CallNotControlled(Exception):
-    """The call is live in the database but no channel of it is driven by this process."""
+    """The call is live in the database but on no FreeSWITCH node this instance knows (not dialed yet)."""
 
 
 class TransferFailed(Exception):
@@ -54,7 +56,10 @@ class CallControl:
         live = self.ctx.calls.get(call.id)
         marker = self.ctx.calls.note_hangup_request(call, reason, unserved)
         if live is None:
-            # Not driven by this process: no channel we know of. Close it rather than leave it live.
+            live = cross_instance.remote_live(self.ctx, call)  # live on a node: the kill goes there, whoever drives it
+        if live is None:
+            # Not on any node (claimed but not dialed yet): close it rather than leave it live. The dialer checks
+            # the marker before it dials.
             self.ending.end(call.id, "MANAGER_REQUEST", None, reason=reason)
             return
         live.hangup_requested = True
@@ -70,16 +75,14 @@ class CallControl:
         return self.ctx.api(live, commands.uuid_kill(channel or live.call_id))
 
     def break_playback(self, call_id: str) -> None:
-        live = self.ctx.calls.get(call_id)
-        call = Call.get_or_none(Call.id == call_id)
+        live, call = cross_instance.driving_or_remote(self.ctx, call_id)
         if live is not None and call is not None:
             self.ctx.api(live, commands.uuid_break(call.channel_uuid or call.id))
 
     def send_dtmf(self, call_id: str, digits: str) -> bool:
         """The agent presses keys (send_dtmf): True once FreeSWITCH said +OK. The command builder refuses
         anything but keypad keys; the reply is kept as a call event."""
-        live = self.ctx.calls.get(call_id)
-        call = Call.get_or_none(Call.id == call_id)
+        live, call = cross_instance.driving_or_remote(self.ctx, call_id)
         if live is None or call is None:
             return False
         reply = self.ctx.api(live, commands.uuid_send_dtmf(call.channel_uuid or call.id, digits))
@@ -90,13 +93,15 @@ class CallControl:
     def transfer(self, call: Call, target: str, mode: str) -> bool:
         """Transfer a live call; True once FreeSWITCH accepted it.
 
-        Raises CallNotControlled (no channel of it here), DialRefused (the target breaks an outbound rule),
+        Raises CallNotControlled (not live on any node), DialRefused (the target breaks an outbound rule),
         TransferFailed (a -ERR reply: the call stays with
         the agent) or an EslError (FreeSWITCH unreachable).
         """
         live = self.ctx.calls.get(call.id)
         if live is None:
-            raise CallNotControlled(f"call {call.id} is not controlled by this process")
+            live = cross_instance.remote_live(self.ctx, call)  # driven by another instance: sent to its node from here
+        if live is None:
+            raise CallNotControlled(f"call {call.id} is not live on any FreeSWITCH node")
         refusal = dialing.check(target, self.routes.dial_rules)
         if refusal is not None:
             # A REFER never passes the dialplan, and a bridge transfer must not depend on it alone.
@@ -114,12 +119,15 @@ class CallControl:
             # dialplan/transfer.xml sends the number through voxbridge_outbound, which reads these.
             for name, value in self._transfer_vars(call).items():
                 self._transfer_step(call, mode, target, node.api(commands.uuid_setvar_dialplan(channel, name, value)))
-        # Set first: the transfer takes the channel from the stream, whose disconnect must not be repaired.
+        # Set first: the transfer takes the channel from the stream, whose disconnect must not be repaired; the
+        # marker tells the instance that drives the call (it may be another one).
         live.transfer_requested = True
+        marker = self.ctx.calls.note_transfer_request(call, mode)
         try:
             self._transfer_step(call, mode, target, node.api(command))
         except Exception:
             live.transfer_requested = False
+            CallEvent.delete().where(CallEvent.id == marker.id).execute()  # the call stays: its stream is repaired
             raise
         return True
 

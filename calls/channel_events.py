@@ -1,16 +1,19 @@
 """The channel-event handler: what FreeSWITCH's events do to the calls this process drives.
 
-Every event of every node arrives here (in the node's reader greenlet). Only an event of a call's own
-channel moves the call (LiveCalls.driven_call): CHANNEL_PROGRESS(_MEDIA) rings it, CHANNEL_ANSWER answers it
-(recording and the agent's audio stream start), CHANNEL_HANGUP_COMPLETE ends its attempt (ending.py). The
-loopback B-leg's hangup events carry the far end's SIP status; mod_audio_fork's CUSTOM events record the
-stream's life, repair it (audio_stream.py) and play the agent's playAudio files.
+Every event of every node arrives here (in the node's reader greenlet). The events of a node another instance
+owns (calls/ownership.py) only release what this instance holds for its calls (cross_instance.observe_foreign);
+on an owned node a call dialed or answered by another instance is adopted from its row on its first event.
+Only an event of a call's own channel moves the call (LiveCalls.driven_call): CHANNEL_PROGRESS(_MEDIA) rings
+it, CHANNEL_ANSWER answers it (recording and the agent's audio stream start), CHANNEL_HANGUP_COMPLETE ends its
+attempt (ending.py). The loopback B-leg's hangup events carry the far end's SIP status; mod_audio_fork's CUSTOM
+events record the stream's life, repair it (audio_stream.py) and play the agent's playAudio files.
 """
 from __future__ import annotations
 
 import json
 import logging
 
+from calls import cross_instance
 from calls.audio_stream import AudioStreams
 from calls.call_control import CallControl
 from calls.causes import far_end_sip_code
@@ -56,6 +59,11 @@ class ChannelEvents:
         """Entry point for every event of every node (called in the node's reader greenlet)."""
         try:
             with call_context(self.ctx.calls.call_id_of(event)), database.connection_context():
+                if not self.ctx.ownership.owns(node_name):
+                    # Another instance drives this node's calls: only what runs here for them is touched.
+                    cross_instance.observe_foreign(self.ctx, self.note_bridged_leg, event)
+                    return
+                cross_instance.adopt_from_event(self.ctx, node_name, event)
                 self._dispatch(event)
         except Exception:
             log.exception("handling %s from %s failed", getattr(event, "name", "?"), node_name)
@@ -82,10 +90,15 @@ class ChannelEvents:
 
     def _on_create(self, event: Event) -> None:
         """A channel of a call whose hangup was asked for before it existed (the kill found nothing)."""
-        live = self.ctx.calls.get(self.ctx.calls.call_id_of(event) or "")
-        if live is None or not live.hangup_requested:
-            return  # every other CHANNEL_CREATE: nothing to do, and no query for it
-        if self.ctx.calls.driven_call(event) is not None:
+        calls = self.ctx.calls
+        live = calls.get(calls.call_id_of(event) or "")
+        if live is None:
+            return  # not a call driven here: nothing to do, and no query for it
+        # The hangup may have been asked through another instance (its marker), while the originate was in flight.
+        if not live.hangup_requested and not calls.hangup_marked(live.call_id, live.attempt):
+            return
+        live.hangup_requested = True
+        if calls.driven_call(event) is not None:
             self.control.kill(live, event.unique_id)
 
     def _on_progress(self, event: Event) -> None:
@@ -103,6 +116,11 @@ class ChannelEvents:
         live = self.ctx.calls.get(call.id)
         if live is not None:
             live.narrowband = narrowband_leg(event)
+        self.start_answered(call, channel)
+
+    def start_answered(self, call: Call, channel: str) -> None:
+        """What an answer starts: the recording and the agent's audio stream (also for a call reconciliation
+        finds answered, whose CHANNEL_ANSWER went to no instance)."""
         self.recording.start(call, channel)
         self.streams.start(call, channel)
 

@@ -12,6 +12,8 @@ the work. One controller serves every node.
 - calls/ending.py (AttemptEnd): ending an attempt: outcome, billing, retry.
 - calls/watchdog.py (Watchdog): closing calls that outlived their limits.
 - calls/reconcile.py: after a (re)connect, adopt what FreeSWITCH still has and close what it lost.
+- calls/ownership.py: which nodes' channel events this instance drives (PostgreSQL advisory locks), and
+  calls/cross_instance.py: how a call driven by another instance is seen and commanded from this one.
 - calls/routes.py (OutboundRoutes): the gateway and dialplan variables a call (or a transfer) leaves with.
 
 The controller is the Dialer the dispatcher hands calls to, the call control the API uses and the handler of
@@ -22,6 +24,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+import gevent
 
 from calls import dialing
 from calls.audio_stream import AudioStreams
@@ -34,6 +38,7 @@ from calls.inbound_socket import InboundSocket
 from calls.limits import ConcurrencyLimits, Pacer
 from calls.live_call import HANGUP_REQUESTED, UUID_RE, LiveCall, LiveCalls
 from calls.media_hooks import MediaHooks
+from calls.ownership import OwnAll, Ownership
 from calls.recording import Recording
 from calls.routes import AccountNotProvisioned, OutboundRoutes
 from calls.watchdog import Watchdog
@@ -48,9 +53,11 @@ if TYPE_CHECKING:
 
 class CallController:
     def __init__(self, config: Config, pool: NodePool, media: MediaHooks | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, ownership: Ownership | None = None) -> None:
         calls = LiveCalls(ConcurrencyLimits(config.max_concurrent_calls, config.org_max_concurrent_calls))
-        self.ctx = ControlContext(config, pool, media or MediaHooks(), calls)
+        # Which nodes' channel events this instance drives (calls/ownership.py); one instance owns all.
+        ownership = ownership or OwnAll(getattr(pool, "nodes", {}))
+        self.ctx = ControlContext(config, pool, media or MediaHooks(), calls, ownership)
         self.dial_rules = dialing.DialRules.from_config(config)
         self.routes = OutboundRoutes(self.ctx, self.dial_rules)
         self.ending = AttemptEnd(self.ctx)
@@ -108,6 +115,10 @@ class CallController:
     def socket_server(self) -> OutboundServer | None:
         return self.inbound.server
 
+    @property
+    def ownership(self) -> Ownership:
+        return self.ctx.ownership
+
     # ---- Dialer (the dispatcher's side) -------------------------------------------------------------------
     def capacity(self) -> int:
         return self.dialer.capacity()
@@ -151,7 +162,7 @@ class CallController:
         (calls/reconcile.py has the table of what happens to each)."""
         from calls import reconcile
 
-        return reconcile.reconcile(self.ctx, self.control, node)
+        return reconcile.reconcile(self.ctx, self.control, node, self.events.start_answered)
 
     def watchdog_pass(self) -> int:
         """Close calls that outlived their limits: ringing past the originate timeout, or too long."""
@@ -173,34 +184,52 @@ class CallController:
 
     # ---- lifecycle --------------------------------------------------------------------------------------------
     def start(self) -> None:
+        from calls import cross_instance
+
         self.media.start()  # listening before any call can be answered
         self.inbound.start()
-        self.pool.start(on_event=self.handle_event, on_connected=self.reconcile)
+        self.pool.start(on_event=self.handle_event, on_connected=self._node_connected)
+        self.ownership.start(on_acquired=lambda name: cross_instance.node_acquired(self.ctx, self.reconcile, name),
+                             on_lost=lambda name: cross_instance.node_lost(self.ctx, name))
+        gevent.spawn(self._ready_without_nodes)
         self.watchdog.start()
+
+    def _node_connected(self, node: Node) -> None:
+        if self.ownership.owns(node.name):
+            self.reconcile(node)  # a node owned by another instance is reconciled there
+
+    def _ready_without_nodes(self) -> None:
+        """An instance that owns no node has no live calls to re-adopt: it may dial once ownership is known."""
+        if self.ownership.wait_first_pass(60) and not self.ownership.owned():
+            self.reconciled = True
 
     def stop(self) -> None:
         self.watchdog.stop()
         self.inbound.stop()
+        self.ownership.stop()
         self.pool.stop()
         self.media.stop()
 
     def health(self) -> list[dict[str, Any]]:
-        return self.pool.health()
+        """Each node as this instance sees it, and whether this instance owns its events (calls/ownership.py)."""
+        return [dict(node, owned=self.ownership.owns(node["node"])) for node in self.pool.health()]
 
 
 def build_telephony(config: Config) -> tuple[CallController, CallController]:
     """The dialer and call control for a configured FreeSWITCH (composition for app.py)."""
     from calls.nodes import NodePool
+    from calls.ownership import build_ownership
 
     pool = NodePool(config.esl_nodes, config.esl_password, timeout_s=config.esl_command_timeout_s,
                     events=SUBSCRIBED_EVENTS, subclasses=AUDIO_FORK_SUBCLASSES)
+    ownership = build_ownership(pool.nodes)  # advisory locks on PostgreSQL: several instances may run
     if not config.voice_pipeline:
-        controller = CallController(config, pool)
+        controller = CallController(config, pool, ownership=ownership)
         return controller, controller
     from calls.media import MediaBridge
 
     media = MediaBridge(config)
-    controller = CallController(config, pool, media=media)
+    controller = CallController(config, pool, media=media, ownership=ownership)
     media.attach(controller)
     return controller, controller
 

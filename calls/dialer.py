@@ -2,7 +2,8 @@
 
 dial() admits the call (the organization's limit, a live node), takes its originate slot and registers it as
 live, then originates in a greenlet of its own; the BACKGROUND_JOB's -ERR ends the attempt, a +OK leaves the
-call to its channel events (channel_events.py).
+call to its channel events (channel_events.py). Any instance dials on any node; when another instance owns the
+node's events (calls/ownership.py), this one lets go of the call once the job has returned.
 """
 from __future__ import annotations
 
@@ -87,7 +88,12 @@ class Dialer:
     def _originate_logged(self, node: Node, call: Call) -> None:
         try:
             with database.connection_context():
-                self._originate_on(node, call)
+                job_uuid = self._originate_on(node, call)
+            if job_uuid is not None:
+                # Waited for without a database connection: the job returns when the call is answered or fails
+                # (up to the originate timeout), and a connection held per ringing call would exhaust the pool
+                # (a scale-out run: the dialer's next originates and the event handlers timed out on it).
+                self._await_job(node, call, job_uuid)
         except UnsafeValue as exc:
             # A value failed its allow-list: dialing again cannot help, and nothing was sent.
             count_dial("not_dialed")
@@ -105,20 +111,21 @@ class Dialer:
             with database.connection_context():
                 self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason="originate raised an error")
 
-    def _originate_on(self, node: Node, call: Call) -> None:
+    def _originate_on(self, node: Node, call: Call) -> str | None:
+        """Check the call and send its originate: the bgapi job's uuid, or None when nothing was sent."""
         refusal = dialing.check(call.to_number, self.routes.dial_rules)
         if refusal is not None:
             # Every path is checked here: a gateway originate never passes the dialplan's rules.
             log.warning("call %s not dialed: %s", call.id, refusal.reason)
             count_dial("not_dialed")
             self.ending.end(call.id, refusal.cause, None, reason=f"not dialed ({refusal.rule}): {refusal.reason}")
-            return
+            return None
         if node.api(commands.uuid_exists(call.id)).strip() == "true":
             # A channel for this call still exists (a previous attempt, or a lost reply): never ring twice.
             count_dial("not_dialed")
             self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None,
                             reason="a channel for this call is still up; not dialing again")
-            return
+            return None
         config = self.ctx.config
         gateway = self.routes.gateway(call)
         if gateway:
@@ -132,24 +139,34 @@ class Dialer:
             dial, self._originate_target(call), origination_uuid=call.id, caller_id_number=call.from_number,
             caller_id_name_=self.routes.caller_name(call), timeout_s=config.originate_timeout_s, call_id=call.id,
             dialplan_vars=None if gateway else self.routes.dialplan_vars(call))
-        live = self.ctx.calls.get(call.id)
-        if live is not None and live.hangup_requested:
-            # Canceled between the claim and now: uuid_kill found no channel, so nothing must ring.
+        calls = self.ctx.calls
+        live = calls.get(call.id)
+        if live is not None and calls.hangup_requested(call):
+            # Canceled between the claim and now (here, or through another instance: its marker): nothing must
+            # ring. uuid_kill found no channel.
             self.ending.end(call.id, "MANAGER_REQUEST", None, reason="canceled before it was dialed")
-            return
+            calls.forget(call.id)  # (already closed through another instance: end() left it)
+            return None
         # dialed_at becomes when the originate leaves, not the claim (up to PACE_AHEAD_S before); a call closed
-        # between the two (an API hangup of a call not yet driven here) is not dialed.
-        if not Call.update(dialed_at=utcnow()).where(Call.id == call.id, Call.status.in_(LIVE_STATUSES)).execute():
-            self.ctx.calls.forget(call.id)
-            return
+        # between the two (an API hangup of a call not yet driven here) is not dialed. The node is written with
+        # it, before the originate leaves: the node's owner (calls/ownership.py), maybe another instance, adopts
+        # the call from its first event, and a takeover's reconciliation knows where to look.
+        if not Call.update(dialed_at=utcnow(), node=node.name).where(
+                Call.id == call.id, Call.status.in_(LIVE_STATUSES)).execute():
+            calls.forget(call.id)
+            return None
         job_uuid = node.bgapi(command)
         live = self.ctx.calls.get(call.id)
         if live is not None:
             live.job_uuid = job_uuid
         Call.update(job_uuid=job_uuid, node=node.name, channel_uuid=call.id).where(Call.id == call.id).execute()
-        # The connection tracks the job from its reply on, so its BACKGROUND_JOB cannot be missed.
+        return job_uuid
+
+    def _await_job(self, node: Node, call: Call, job_uuid: str) -> None:
+        """The originate's BACKGROUND_JOB: -ERR ends the attempt (on_job). The connection tracks the job from
+        its reply on, so it cannot be missed."""
         try:
-            job = node.wait_job(job_uuid, timeout=config.originate_timeout_s + 30)
+            job = node.wait_job(job_uuid, timeout=self.ctx.config.originate_timeout_s + 30)
         except EslError as exc:
             count_dial("failed")
             log.warning("call %s: no BACKGROUND_JOB for %s: %s", call.id, job_uuid, exc)
@@ -160,7 +177,15 @@ class Dialer:
             # BACKGROUND_JOB, but the job result skips the event queue: let queued events go first.
             gevent.sleep(JOB_RESULT_GRACE_S)
         count_dial("ok" if body.startswith("+OK") else "failed")
-        self.on_job(call.id, call.attempt, body)
+        with database.connection_context():
+            self.on_job(call.id, call.attempt, body)
+        if not self.ctx.ownership.owns(node.name):
+            calls = self.ctx.calls
+            live = calls.get(call.id)
+            if live is not None and not live.held_here:
+                # The node's owner drives the call from its events; a socket held here keeps its LiveCall until
+                # the hang-up (cross_instance.observe_foreign).
+                calls.forget(call.id)
 
     def _originate_target(self, call: Call) -> commands.Target:
         """What the answered leg runs: park, or for an agent that streams its voice the app's socket session

@@ -61,12 +61,13 @@ class AttemptEnd:
         # The SIP status is named only when the far end gave one: never inferred from the cause.
         said = f"{cause or 'unknown'}: {outcome.meaning}" + (f" (SIP {sip_code})" if sip_code else "")
         with database.atomic():
-            if billed:
+            ended = finish_attempt(call, outcome.status, reason or said,
+                                   retry_base_s=self.ctx.config.retry_backoff_s, retryable=outcome.retryable,
+                                   retry_answered=unserved is None and retry_machine(call), **fields)
+            # Billed only by the one that moved the call (another ender, e.g. a reconciliation, may have won).
+            if billed and ended not in LIVE_STATUSES:
                 Organization.update(minutes_used=Organization.minutes_used + billed).where(
                     Organization.id == call.organization_id).execute()
-            finish_attempt(call, outcome.status, reason or said,
-                           retry_base_s=self.ctx.config.retry_backoff_s, retryable=outcome.retryable,
-                           retry_answered=unserved is None and retry_machine(call), **fields)
         self.ctx.media.on_hangup(call_id)
 
     def _end_media_session(self, call_id: str) -> None:

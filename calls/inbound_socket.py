@@ -4,7 +4,9 @@ calls whose agent streams its voice back.
 An inbound call is admitted (number -> organization -> agent), registered as live, answered, and its socket is
 held until the call ends (closing it would hang the call up). Its channel events arrive on the node's inbound
 connection like any other call's (channel_events.py). An outbound call originated with '&socket(...)' is held
-the same way, and an agent that streams its voice gets the call kept writing audio (keep_writing).
+the same way, and an agent that streams its voice gets the call kept writing audio (keep_writing). Behind a
+load balancer (VOXBRIDGE_SOCKET_PUBLIC_ADDRESS) the socket may land on an instance that neither dialed the call
+nor owns its node: it holds the socket all the same (calls/cross_instance.py).
 """
 from __future__ import annotations
 
@@ -60,10 +62,13 @@ class InboundSocket:
         return self.server is not None
 
     def target(self) -> str | None:
-        """host:port FreeSWITCH connects to: VOXBRIDGE_SOCKET_ADDRESS, with the bound port when it says 0;
-        None while the server is not running."""
+        """host:port FreeSWITCH connects to: VOXBRIDGE_SOCKET_PUBLIC_ADDRESS when set (a load balancer in front
+        of the instances), else VOXBRIDGE_SOCKET_ADDRESS with the bound port when it says 0; None while the
+        server is not running."""
         if self.server is None:
             return None
+        if self.ctx.config.socket_public_address:
+            return self.ctx.config.socket_public_address
         host, _, port = self.ctx.config.socket_address.rpartition(":")
         if port == "0":
             port = str(self.server.port)
@@ -110,17 +115,25 @@ class InboundSocket:
         self._hold(session, call.id)
 
     def _control_originated(self, session: OutboundSession, uuid: str) -> bool:
-        """A call this process originated with '&socket(...)' (its uuid is the call id): control it here.
+        """A call originated with '&socket(...)' (its uuid is the call id), by this instance or, behind a load
+        balancer, another one: hold its socket here.
 
         Only a live outbound call whose channel is that very uuid qualifies; a caller cannot choose an inbound
         channel's uuid, so an inbound call never takes this path."""
-        live = self.ctx.calls.get(uuid)
-        if live is None or live.channel != uuid:
+        calls = self.ctx.calls
+        live = calls.get(uuid)
+        if live is not None and live.channel != uuid:
             return False
         with database.connection_context():
             call = Call.get_or_none(Call.id == uuid)
         if call is None or call.direction != "outbound" or call.status not in LIVE_STATUSES:
             return False
+        if live is None:  # dialed by another instance: the socket landed here, so the stream runs here
+            if (call.channel_uuid or call.id) != uuid or not call.node:
+                return False
+            live = calls.adopt(call, call.node, uuid)
+        # Kept until the hang-up: the dialer and a lost node ownership leave it (calls/cross_instance.py).
+        live.held_here = True
         session.myevents()
         session.linger()
         self._hold(session, call.id)

@@ -7,7 +7,8 @@ one owner:
   answered_at, the outcome and billing. Changed only through calls/state.py (transition, finish_attempt), by
   the dialer, the channel events, ending.py and reconcile.py.
 - A "hangup requested" CallEvent: a hangup asked for, kept across a restart. Written by call_control.py
-  through LiveCalls.note_hangup_request.
+  through LiveCalls.note_hangup_request. Likewise a "transfer requested" one (note_transfer_request): with
+  several instances the one that drives the call may not be the one that transferred it.
 - A LiveCall in LiveCalls (memory, this process): that this process drives the call's channel and on which
   node, plus what FreeSWITCH told about it that the database does not keep (the job uuid, hangup or transfer
   asked, stream retries, the far end's SIP status, the leg's band). Created and dropped only by
@@ -21,6 +22,9 @@ FreeSWITCH told about it that the database does not keep. After a restart memory
 rebuilds it from the database and uuid_exists (adopt), and a LiveCall is never the reason a call is thought
 live. A LiveCall exists exactly while a concurrency slot is held for it: register/adopt take the slot,
 forget frees it, so nobody touches the dict and the limits separately.
+
+With several app instances (calls/ownership.py) "this process" is one of them: which instance holds a LiveCall
+for a call, and what each may change, is calls/cross_instance.py's table.
 
 Matching an event to its call: the channel's `voxbridge_call_id` variable first, its Unique-ID second.
 FreeSWITCH does not refuse a duplicate origination_uuid, so the database, not the uuid, guards against
@@ -41,6 +45,7 @@ UUID_RE = re.compile(r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 # CallEvent reason prefix that records a hangup asked for (API hangup/cancel, the agent): kept in the
 # database so that whatever cause FreeSWITCH reports back, even after a restart, ends the attempt as asked.
 HANGUP_REQUESTED = "hangup requested"
+TRANSFER_REQUESTED = "transfer requested"  # likewise: the driving instance leaves a transferred call's stream alone
 
 
 @dataclass
@@ -60,6 +65,7 @@ class LiveCall:
     fork_retries: int = 0  # audio_stream.py
     far_sip_code: int | None = None  # the SIP status seen on the leg that bridged the far end (loopback B-leg)
     narrowband: bool | None = None  # the answered leg's codec runs at 8 kHz (G.711): known from CHANNEL_ANSWER
+    held_here: bool = False  # inbound_socket.py: this instance holds the call's socket (cross_instance keeps it)
 
     @property
     def channel(self) -> str:
@@ -137,7 +143,23 @@ class LiveCalls(dict[str, LiveCall]):
 
     @staticmethod
     def hangup_marked(call_id: str, attempt: int) -> bool:
-        """Whether the database holds a hangup request for that attempt of the call."""
-        rows = CallEvent.select(CallEvent.data).where(CallEvent.call == call_id,
-                                                       CallEvent.reason.startswith(HANGUP_REQUESTED))
-        return any(isinstance(row.data, dict) and row.data.get("attempt") == attempt for row in rows)
+        """Whether the database holds a hangup request for that attempt of the call (asked here or through
+        another instance)."""
+        return _marked(call_id, attempt, HANGUP_REQUESTED)
+
+    @staticmethod
+    def note_transfer_request(call: Call, mode: str) -> CallEvent:
+        """Store that a transfer of this attempt was asked for, before it is sent: the instance that drives the
+        call (maybe another one) then does not repair the stream the transfer takes away."""
+        return CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
+                                reason=f"{TRANSFER_REQUESTED}: {mode}", data={"attempt": call.attempt})
+
+    @staticmethod
+    def transfer_marked(call: Call) -> bool:
+        """Whether a transfer of the call's current attempt was asked for, through any instance."""
+        return _marked(call.id, call.attempt, TRANSFER_REQUESTED)
+
+
+def _marked(call_id: str, attempt: int, prefix: str) -> bool:
+    rows = CallEvent.select(CallEvent.data).where(CallEvent.call == call_id, CallEvent.reason.startswith(prefix))
+    return any(isinstance(row.data, dict) and row.data.get("attempt") == attempt for row in rows)

@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_GRACE_S = 300  # on top of the originate timeout: the URL may be made before the callee picks up
 ANALYSIS_TIMEOUT_S = 120.0
+SESSION_STOP_WAIT_S = 5.0  # a stop under way elsewhere records the cut-off turn within this (a few writes)
 
 
 @contextlib.contextmanager
@@ -177,9 +178,20 @@ class MediaBridge(MediaHooks):
         For the controller to call before it writes call.ended, so that webhook carries the complete
         transcript; it makes no controller call itself, so any greenlet may call it."""
         session = self.sessions.get(call_id)
-        if session is not None and not session.ended:
+        if session is not None and session.ended:  # maybe being stopped right now by its stream closing:
+            session.wait_stopped(SESSION_STOP_WAIT_S)  # call.ended must not be written before the turn is
+        elif session is not None:
             with _connection():
                 session.stop("call hung up")
+
+    def release(self, call_id: str) -> None:
+        """The call hung up on a node another instance drives: free its session here without analysing it
+        (the driving instance analyses the call, once; calls/cross_instance.py)."""
+        self.sessions.pop(call_id, None)
+        self._answered_here.discard(call_id)
+        for connection in list(self.server.connections):
+            if connection.call_id == call_id:
+                connection.shutdown("call hung up")
 
     def finish_call(self, call_id: str) -> None:
         session = self.sessions.pop(call_id, None)

@@ -33,6 +33,10 @@ class MediaHooks:
     def on_hangup(self, call_id: str) -> None:
         pass
 
+    def release(self, call_id: str) -> None:
+        """The call hung up on a node another instance drives: free what runs here for it, without the
+        post-call work the driving instance does (calls/cross_instance.py)."""
+
 
 class CallCommands(Protocol):
     """What the media bridge asks of the call it serves (CallController for phone calls, webcall/'s

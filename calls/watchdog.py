@@ -1,5 +1,6 @@
 """The watchdog: every ten seconds, close live calls that outlived their limits (ringing past the originate
-timeout, or longer than MAX_CALL_DURATION), whatever the reason their end was missed."""
+timeout, or longer than MAX_CALL_DURATION), whatever the reason their end was missed. With several instances
+each watches the calls of the nodes it owns, and the calls on no node yet."""
 from __future__ import annotations
 
 import datetime as dt
@@ -34,6 +35,8 @@ class Watchdog:
         with database.connection_context():
             # Web calls have no channel: their session's own limit (max_duration) and webcall/ end them.
             for call in Call.select().where(Call.status.in_(LIVE_STATUSES), Call.direction != "web"):
+                if call.node and not self.ctx.ownership.owns(call.node):
+                    continue  # its node's owner watches it (calls/ownership.py)
                 started = call.answered_at or call.dialed_at or call.created_at
                 limit = call_limit if call.answered_at else ring_limit
                 if now - started <= limit:

@@ -1,4 +1,4 @@
-"""FreeSWITCH Event Socket client: framing, events, command builder, connection, supervisor, pool, outbound server.
+"""FreeSWITCH Event Socket client: framing, events, command builder, connection, supervisor, outbound server.
 
 Import from the submodules (esl.commands, esl.connection, ...); the names below are the common ones."""
 from esl.connection import EslConnection, State
@@ -15,11 +15,10 @@ from esl.errors import (
 )
 from esl.events import Event
 from esl.outbound import OutboundServer, OutboundSession
-from esl.pool import EslPool
 from esl.supervisor import EslSupervisor
 
 __all__ = [
-    "EslAuthError", "EslCommandError", "EslConnection", "EslError", "EslNotConnected", "EslPool",
+    "EslAuthError", "EslCommandError", "EslConnection", "EslError", "EslNotConnected",
     "EslSupervisor", "EslTimeout", "Event", "FrameError", "NoLiveNode", "OutboundServer", "OutboundSession",
     "SessionGone", "State", "UnsafeValue",
 ]

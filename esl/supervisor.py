@@ -38,16 +38,13 @@ def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Rand
 
 @dataclass(slots=True)
 class NodeLoad:
+    """What the node's last HEARTBEAT said (data only: calls/nodes.py turns it into a choice of node)."""
+
     session_count: int | None = None
     max_sessions: int | None = None
     idle_cpu: float | None = None
     last_heartbeat: float | None = None  # time.monotonic()
     reserved: int = 0  # calls started here since the last heartbeat (heartbeats come only every 20 s)
-
-    @property
-    def ratio(self) -> float:
-        sessions = (self.session_count or 0) + self.reserved
-        return sessions / self.max_sessions if self.max_sessions else sessions / 1000.0
 
 
 class EslSupervisor:

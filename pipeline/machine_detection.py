@@ -86,6 +86,10 @@ class MachineDetectionGate:
     def ended(self) -> bool:
         return self.session.ended if self.session is not None else self._ended
 
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """The conversation's stop under way elsewhere has recorded its cut-off turn (Session.wait_stopped)."""
+        return self.session.wait_stopped(timeout) if self.session is not None else True
+
     def start(self) -> None:
         if self.listener is not None:
             self.listener.open()  # before the clock starts: frames queued meanwhile are a backlog, not a gap

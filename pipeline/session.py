@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 
 import gevent
+import gevent.event
 import gevent.greenlet
 import gevent.lock
 
@@ -70,6 +71,7 @@ class Session(Generation, Activity, ToolUse, CallerInput):
         self.history: list[Turn] = []
         self.ended = False
         self.end_reason = ""
+        self._stopped = gevent.event.Event()  # set once stop() has recorded the cut-off agent turn
         self._t0 = clock.now()
         self._audio_ms = 0.0  # position in the caller's audio stream
         self._stream = None
@@ -148,18 +150,26 @@ class Session(Generation, Activity, ToolUse, CallerInput):
         if self.ended:
             return
         self.ended, self.end_reason = True, reason
-        self._drop_speculation()
-        self._kill_reply()
-        for helper in (self._preparing, self._watchdog):
-            if helper is not None and helper is not gevent.getcurrent():
-                helper.kill(block=False)
-        if self._agent is not None:
-            now = self.now_ms()
-            self._record_agent(min(now, self._playing_until), interrupted=now < self._playing_until)
+        try:
+            self._drop_speculation()
+            self._kill_reply()
+            for helper in (self._preparing, self._watchdog):
+                if helper is not None and helper is not gevent.getcurrent():
+                    helper.kill(block=False)
+            if self._agent is not None:
+                now = self.now_ms()
+                self._record_agent(min(now, self._playing_until), interrupted=now < self._playing_until)
+        finally:
+            self._stopped.set()
         if self._stream is not None:
             gevent.spawn(self._stream.close)
         if self._ticker is not None and self._ticker is not gevent.getcurrent():
             self._ticker.kill(block=False)
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Wait for a stop() running in another greenlet (the audio stream closing as the call hangs up) to
+        have recorded the cut-off agent turn; True once it has."""
+        return self._stopped.wait(timeout)
 
     def _record(self, turn: TurnRecord) -> None:
         self.history.append(Turn(turn.speaker, turn.text))

@@ -89,3 +89,57 @@ def test_a_vanished_call_whose_hangup_was_requested_is_canceled(control, org, ou
     assert control.reconcile(Node([]))["closed"] == 1
     call = Call.get_by_id(call_id)
     assert (call.status, call.attempt) == ("canceled", 1)
+
+
+def test_a_call_ended_by_its_event_meanwhile_is_not_billed_again_by_reconciliation(control, org, outbound_agent):
+    """Reconciliation reads its rows before the uuid_exists round trips; a hang-up event handled meanwhile has
+    already closed and billed the call: closing it as vanished from the stale row must not bill it again."""
+    from calls.reconcile import close_vanished
+    from models import Organization
+
+    [call_id] = queued_calls(org, outbound_agent, 1, status="in-progress", attempt=1, max_attempts=1, node="fs1",
+                             answered_at=utcnow() - dt.timedelta(seconds=90))
+    stale = Call.get_by_id(call_id)
+    Call.update(status="completed", billed_minutes=2).where(Call.id == call_id).execute()  # the event's end
+    before = Organization.get_by_id(org.id).minutes_used
+    close_vanished(control.ctx, stale)
+    assert Organization.get_by_id(org.id).minutes_used == before
+    assert Call.get_by_id(call_id).billed_minutes == 2
+
+
+def test_a_ringing_call_answered_while_nobody_owned_its_node_is_adopted_in_progress(control, org, outbound_agent):
+    """The answer happened between the owner's death and the takeover: its CHANNEL_ANSWER went to nobody.
+    show channels says ACTIVE: the call is adopted in progress (not left ringing for the watchdog)."""
+    import json
+
+    [call_id] = queued_calls(org, outbound_agent, 1, status="ringing", attempt=1, max_attempts=1, node="fs1",
+                             job_uuid="7d3c2f4e-0000-4000-8000-000000000003")
+
+    class AnsweredNode(Node):
+        def api(self, call):
+            if call.line == "show channels as json":
+                return json.dumps({"row_count": 1, "rows": [{"uuid": call_id, "callstate": "ACTIVE"}]})
+            return super().api(call)
+
+    counts = control.reconcile(AnsweredNode([call_id]))
+    assert counts["adopted"] == 1
+    call = Call.get_by_id(call_id)
+    assert call.status == "in-progress" and call.answered_at is not None and call_id in control.live
+
+
+def test_a_claimed_call_dialed_on_another_node_meanwhile_is_left_to_that_node(control, org, outbound_agent):
+    """Read while claimed (no node yet), dialed on fs2 by its instance during the uuid_exists round trips: fs1's
+    reconciliation must not close it as vanished (fs1 never had its channel)."""
+    [call_id] = queued_calls(org, outbound_agent, 1, status="calling", attempt=1, max_attempts=3, node=None,
+                             updated_at=utcnow() - dt.timedelta(seconds=60))
+
+    class RacingNode(Node):
+        def api(self, call):
+            if call.line.startswith("uuid_exists"):  # meanwhile another instance dials it on fs2, and it rings
+                Call.update(node="fs2", status="ringing", dialed_at=utcnow(),
+                            job_uuid="7d3c2f4e-0000-4000-8000-000000000004").where(Call.id == call_id).execute()
+            return super().api(call)
+
+    counts = control.reconcile(RacingNode([]))
+    assert counts["closed"] == 0
+    assert Call.get_by_id(call_id).status == "ringing"

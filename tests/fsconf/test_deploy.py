@@ -528,3 +528,65 @@ def test_image_runs_the_smoke_check_with_its_own_command():
     smoke_args = re.search(r"RUN freeswitch-smoke (.*?)\s*\\\n\s*&& rm", fs, re.S).group(1)
     cmd = json.loads(re.search(r'^CMD (\[.*?\])$', fs, re.M | re.S).group(1).replace("\\\n", " "))
     assert " ".join(smoke_args.replace("\\\n", " ").split()) == " ".join(cmd)
+
+
+def _merged_compose() -> dict:
+    """docker-compose.yml with docker-compose.scaleout.yml on top, merged as compose does for what they use:
+    mappings key by key, the extension's scalars win, port and volume lists are appended."""
+    def merge(base, extra):
+        if isinstance(base, dict) and isinstance(extra, dict):
+            return {k: merge(base[k], extra[k]) if k in base and k in extra else extra.get(k, base.get(k))
+                    for k in {**base, **extra}}
+        if isinstance(base, list) and isinstance(extra, list):
+            return base + [item for item in extra if item not in base]
+        return extra
+    base = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return merge(base, yaml.safe_load((REPO / "docker-compose.scaleout.yml").read_text()))
+
+
+def test_scaleout_compose_runs_two_instances_behind_one_address_two_nodes_and_kamailio():
+    import ipaddress
+
+    services = _merged_compose()["services"]
+    assert {"app", "app2", "freeswitch", "freeswitch2", "kamailio", "lb"} <= set(services)
+    for name, service in services.items():
+        if name != "minio-init":
+            assert service.get("healthcheck", {}).get("test"), name
+    ip = {name: s["networks"]["voxbridge"]["ipv4_address"] for name, s in services.items() if "networks" in s
+          and isinstance(s["networks"], dict)}
+    instances, nodes = ("app", "app2"), ("freeswitch", "freeswitch2")
+    lb_cfg = (REPO / "deploy/haproxy/haproxy.cfg").read_text()
+    for app in instances:
+        env = services[app]["environment"]
+        # every instance reaches every node's ESL port, the same list in the same order (the lock key is the name)
+        assert env["FREESWITCH_ESL_HOST"] == ",".join(f"{ip[n]}:8021" for n in nodes)
+        assert env["DATABASE_URL"].endswith(f"@{ip['postgres']}:5432/voxbridge")
+        # the nodes are told the load balancer; each instance listens on its own address, behind it
+        assert env["VOXBRIDGE_SOCKET_PUBLIC_ADDRESS"] == f"{ip['lb']}:8084"
+        assert env["AUDIO_WS_PUBLIC_URL"] == f"ws://{ip['lb']}:8085"
+        assert env["VOXBRIDGE_SOCKET_ADDRESS"] == f"{ip[app]}:8084" and env["AUDIO_WS_LISTEN"] == f"{ip[app]}:8085"
+        for port in (8080, 8084, 8085):
+            assert f"{ip[app]}:{port} check" in lb_cfg, (app, port)
+        # the secrets every instance must share come from the same variables
+        for key in ("MEDIA_TOKEN_SECRET", "CONSOLE_SECRET_KEY", "SIP_SECRET_KEY"):
+            assert env[key].startswith(f"${{{key}:?"), (app, key)
+    for node in nodes:
+        env = services[node]["environment"]
+        allowed = ipaddress.ip_network(env["FREESWITCH_ESL_ALLOW_CIDRS"])
+        assert all(ipaddress.ip_address(ip[app]) in allowed for app in instances), node
+        assert env["VOXBRIDGE_SOCKET_ADDRESS"] == f"{ip['lb']}:8084"
+        assert ipaddress.ip_address(ip["kamailio"]) in ipaddress.ip_network(env["FREESWITCH_PROXY_CIDRS"])
+        assert env["FREESWITCH_SIP_IP"] == ip[node]
+    dispatch = (REPO / "deploy/kamailio/dispatcher.compose.list").read_text()
+    assert all(f"sip:{ip[node]}:5080" in dispatch for node in nodes)
+    mounted = " ".join(services["kamailio"]["volumes"])
+    assert "deploy/kamailio/dispatcher.compose.list:/etc/kamailio/dispatcher.list" in mounted
+    # RTP ranges of the two nodes do not overlap on the host
+    ranges = [tuple(int(p) for p in (services[n]["environment"]["FREESWITCH_RTP_START_PORT"],
+                                     services[n]["environment"]["FREESWITCH_RTP_END_PORT"])) for n in nodes]
+    assert ranges[0][1] < ranges[1][0]
+    extension = yaml.safe_load((REPO / "docker-compose.scaleout.yml").read_text())
+    for service in extension["services"].values():
+        for key, value in (service.get("environment") or {}).items():
+            if re.search(r"PASSWORD|SECRET|KEY", key):
+                assert str(value).startswith("${"), key

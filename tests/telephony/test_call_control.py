@@ -79,12 +79,19 @@ def test_call_control_while_freeswitch_is_down_is_503_and_changes_nothing(contro
     assert not controller.live.hangup_requested(Call.get_by_id(call_id))  # the failed request was withdrawn
 
 
-def test_transfer_of_a_call_this_process_does_not_control_is_409(controller, caller_org, outbound_agent, auth):
+def test_transfer_of_a_call_driven_elsewhere_goes_to_its_node_and_one_on_no_node_is_409(controller, caller_org,
+                                                                                        outbound_agent, auth):
     client = _client(controller)
     call_id = queue_call(client, auth, "+14155550123")
     Dispatcher(controller).run_once()
     wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
-    controller.live.pop(call_id)  # e.g. driven by another instance
+    controller.live.pop(call_id)  # driven by another instance: the row names its node, the command goes there
+    response = client.post(f"/v1/calls/{call_id}/transfer", json={"to": "+14155550999"}, headers=auth)
+    assert response.status_code == 202, response.get_json()
+    assert CallEvent.select().where(CallEvent.call == call_id,
+                                    CallEvent.reason.startswith("transfer (bridge) to +14155550999: +OK")).exists()
+    Call.update(node=None).where(Call.id == call_id).execute()  # live, but on no node anyone knows
+    controller.live.pop(call_id, None)  # (its events had adopted it again: the row named this node)
     response = client.post(f"/v1/calls/{call_id}/transfer", json={"to": "+14155550999"}, headers=auth)
     assert response.status_code == 409 and response.get_json()["error"]["code"] == "call_not_controlled"
 

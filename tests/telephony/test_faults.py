@@ -49,7 +49,7 @@ def test_calls_freeswitch_still_has_are_adopted_after_a_reconnect(controller, si
     wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
     controller.live.clear()  # as after an app restart: the process remembers nothing
     node = next(iter(controller.pool.nodes.values()))
-    assert controller.reconcile(node) == {"adopted": 1, "closed": 0, "orphans_killed": 0}
+    assert controller.reconcile(node) == {"adopted": 1, "closed": 0, "orphans_killed": 0, "in_flight": 0}
     sim.hangup_far_end(call_id)
     assert wait_for(lambda: Call.get_by_id(call_id).status == "completed")
 
@@ -87,10 +87,16 @@ def test_reconcile_leaves_a_call_being_originated_right_now_alone(controller, ca
 def test_a_call_claimed_by_a_dead_process_before_dialing_is_requeued(controller, caller_org, outbound_agent):
     from tests.calls.factories import queued_calls
 
-    call_id = queued_calls(caller_org, outbound_agent, 1, status="calling", attempt=1)[0]
-    assert controller.reconcile(_node(controller))["closed"] == 1
+    # Claimed 20 s ago: past IN_FLIGHT_S, no instance can still be about to dial it.
+    call_id = queued_calls(caller_org, outbound_agent, 1, status="calling", attempt=1,
+                           updated_at=utcnow() - dt.timedelta(seconds=20))[0]
+    # Claimed just now: maybe by a live instance about to dial it; looked at again IN_FLIGHT_S later.
+    recent = queued_calls(caller_org, outbound_agent, 1, status="calling", attempt=1)[0]
+    counts = controller.reconcile(_node(controller))
+    assert (counts["closed"], counts["in_flight"]) == (1, 1)
     call = Call.get_by_id(call_id)
     assert (call.status, call.attempt) == ("queued", 0)
+    assert Call.get_by_id(recent).status == "calling"
 
 
 def test_an_answered_call_that_vanished_is_billed_from_its_answer(controller, sim, caller_org, outbound_agent,
@@ -121,7 +127,7 @@ def test_orphan_channels_of_closed_calls_are_killed(controller, sim, caller_org,
     # The database closed it (e.g. the app died between closing and hanging up); FreeSWITCH still has it.
     controller.live.pop(call_id)
     Call.update(status="completed", ended_at=utcnow()).where(Call.id == call_id).execute()
-    assert controller.reconcile(_node(controller)) == {"adopted": 1, "closed": 0, "orphans_killed": 1}
+    assert controller.reconcile(_node(controller)) == {"adopted": 1, "closed": 0, "orphans_killed": 1, "in_flight": 0}
     wait_for(lambda: sim.channel(call_id) is None)
     assert sim.channel(other) is not None and Call.get_by_id(other).status == "in-progress"
 

@@ -147,7 +147,7 @@ def test_the_queue_never_dials_a_web_call_and_reconciliation_leaves_it_alone(db,
     assert claim_due(10) == []
     control = CallController(load_config({"FREESWITCH_ESL_HOST": "127.0.0.1:1",
                                           "FREESWITCH_ESL_PASSWORD": "s3cret-esl"}), pool=None)
-    assert control.reconcile(NoChannels()) == {"adopted": 0, "closed": 0, "orphans_killed": 0}
+    assert control.reconcile(NoChannels()) == {"adopted": 0, "closed": 0, "orphans_killed": 0, "in_flight": 0}
     assert Call.get_by_id(live.id).status in LIVE_STATUSES and live.id not in control.live
     assert control.watchdog_pass() == 0
 
