@@ -1,10 +1,11 @@
 """A FreeSWITCH simulator, a call controller connected to it, and the API wired to both."""
 import contextlib
-import time
 
 import pytest
 
 from fssim import Rule, Rules, Simulator
+
+from .scaleout_kit import wait
 
 RULES = Rules([
     Rule(r"0486$", "busy", after=0.2),
@@ -106,10 +107,4 @@ def caller_org(org):
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
+    return wait(predicate, timeout, interval)
