@@ -43,6 +43,8 @@ import gevent.event  # noqa: E402
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from spread import spread  # noqa: E402
+
 from pipeline.providers.espeak_tts import EspeakTTS  # noqa: E402
 from pipeline.providers.pocketsphinx_pool import shared_pool  # noqa: E402
 from pipeline.providers.pocketsphinx_stt import PocketsphinxSTT  # noqa: E402
@@ -153,10 +155,6 @@ def run_level(server: Server, calls: int, seconds: float, speech_path: str, tmp:
             "error_sample": result["errors"][:3], "mib_per_call": (peak[0] - idle_mib) / calls,
             "dropped_s": (pool.stats.bytes_dropped - stats0[0]) / 32000,
             "crashes": pool.stats.worker_crashes - stats0[1]}
-
-
-def spread(values: list[float], fmt: str = "{:.0f}") -> str:
-    return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
 
 
 def main() -> None:

@@ -34,6 +34,8 @@ import gevent  # noqa: E402
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from spread import spread  # noqa: E402
+
 from pipeline.clock import REAL_CLOCK  # noqa: E402
 from pipeline.fakes import FakeLLM, FakeSTT, FakeTTS, Utterance, say  # noqa: E402
 from pipeline.server import AudioForkServer  # noqa: E402
@@ -115,10 +117,6 @@ def run_level(server: Server, calls: int, seconds: float, speech_path: str, tmp:
             "p95": lat[max(0, round(0.95 * len(lat)) - 1)] if lat else float("nan"),
             "lag_max": max(lag[10:] or [0.0]), "send_late_max": result["send_late_max"], "cpu": cpu,
             "errors": result["error_count"], "error_sample": result["errors"][:3]}
-
-
-def spread(values: list[float], fmt: str = "{:.0f}") -> str:
-    return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
 
 
 def main() -> None:

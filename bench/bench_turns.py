@@ -40,6 +40,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_pipeline_ws import loop_lag, make_speech  # noqa: E402
+from spread import spread  # noqa: E402
 
 from observability.metrics import exposition, observe_turn, provider_labels  # noqa: E402
 from pipeline.clock import REAL_CLOCK  # noqa: E402
@@ -159,10 +160,6 @@ def run_once(server: Server, calls: int, seconds: float, speech_path: str, tmp: 
             "metrics_p50": metrics_p50, "observed": observed, "scrapes": len(scrapes),
             "lag_max": max(lag[10:] or [0.0]), "send_late_max": result["send_late_max"],
             "errors": result["error_count"], "error_sample": result["errors"][:3]}
-
-
-def spread(values: list[float], fmt: str = "{:.0f}") -> str:
-    return " / ".join(fmt.format(v) for v in (min(values), statistics.median(values), max(values)))
 
 
 def main() -> None:
