@@ -14,7 +14,7 @@ import phonenumbers
 from calls.inbound_routing import InboundOrigin, attribute
 from calls.representation import call_to_dict
 from calls.state import transition
-from models import FAILED, IN_PROGRESS, Agent, Call, CallEvent, PhoneNumber, database, utcnow
+from models import FAILED, IN_PROGRESS, LIVE_STATUSES, Agent, Call, CallEvent, PhoneNumber, database, utcnow
 from webhooks.outbox import enqueue
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,15 @@ def admit(channel_uuid: str, dialed: str, caller: str | None, region: str,
     if not UUID_RE.match(channel_uuid or ""):
         raise ValueError(f"not a FreeSWITCH channel uuid: {channel_uuid!r}")
     existing = Call.get_or_none(Call.id == channel_uuid)
-    if existing is not None:  # the socket reconnected for a channel we already decided
-        return InboundDecision(existing, existing.status not in (FAILED,), existing.hangup_cause,
-                               existing.failure_reason)
+    if existing is not None:
+        # The socket reconnected for a channel already decided: admitted again only while that inbound call is
+        # live. An ended call, or a call of another direction with this uuid, is never driven again here (a
+        # LiveCall registered for it would hold its concurrency slot with no hang-up left to free it).
+        if existing.direction == "inbound" and existing.status in LIVE_STATUSES:
+            return InboundDecision(existing, True)
+        cause = (existing.hangup_cause or "CALL_REJECTED") if existing.status == FAILED else "NORMAL_CLEARING"
+        return InboundDecision(existing, False, cause,
+                               f"call {existing.id} is {existing.direction} and {existing.status}: not driven again")
     did = normalize_did(dialed, region)
     caller_e164 = normalize_did(caller or "", region) or None
     if did is None:

@@ -118,16 +118,21 @@ class InboundSocket:
         """A call originated with '&socket(...)' (its uuid is the call id), by this instance or, behind a load
         balancer, another one: hold its socket here.
 
-        Only a live outbound call whose channel is that very uuid qualifies; a caller cannot choose an inbound
-        channel's uuid, so an inbound call never takes this path."""
+        Only an outbound call whose id is that very uuid takes this path (a caller cannot choose an inbound
+        channel's uuid): held while it is live, closed when its socket comes after it ended."""
         calls = self.ctx.calls
         live = calls.get(uuid)
         if live is not None and live.channel != uuid:
             return False
         with database.connection_context():
             call = Call.get_or_none(Call.id == uuid)
-        if call is None or call.direction != "outbound" or call.status not in LIVE_STATUSES:
+        if call is None or call.direction != "outbound":
             return False
+        if call.status not in LIVE_STATUSES:
+            # The socket came after the call ended (the far end hung up while the socket app was starting): it
+            # is not an inbound call, and nothing is left to drive. Closing the socket ends any channel left.
+            log.info("socket for outbound call %s that is already %s: closed", uuid, call.status)
+            return True
         if live is None:  # dialed by another instance: the socket landed here, so the stream runs here
             if (call.channel_uuid or call.id) != uuid or not call.node:
                 return False

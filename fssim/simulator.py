@@ -102,12 +102,13 @@ class Simulator:
     # ---- helpers for tests and the demo ---------------------------------------------------------
     def inbound_call(self, did: str, socket_addr: str, caller: str = "15551230000", caller_name: str = "",
                      remote_audio: str | None = None, full: bool = True, rtp: str = "continuous",
-                     codec: str = "PCMU", headers: dict[str, str] | None = None) -> Channel:
+                     codec: str = "PCMU", headers: dict[str, str] | None = None, uuid: str | None = None) -> Channel:
         """A call from `caller` arriving at `did`, handed by the dialplan to `socket_addr` (host:port); rtp
         "suppress": the caller's carrier sends no RTP while they are silent; codec as Rule.codec; headers: extra
-        SIP headers of the INVITE ({"X-Customer-Id": "42"}), set on the channel as sofia does (sip_h_X-...)."""
+        SIP headers of the INVITE ({"X-Customer-Id": "42"}), set on the channel as sofia does (sip_h_X-...);
+        uuid: the channel's uuid (a test's stand-in for a socket that names a channel the app already knows)."""
         return self.switch.inbound_call(did, socket_addr, caller, caller_name, remote_audio=remote_audio, full=full,
-                                        rtp=rtp, codec=codec, headers=headers)
+                                        rtp=rtp, codec=codec, headers=headers, uuid=uuid)
 
     def sip_invite(self, did: str, source_ip: str, caller: str = "15551230000",
                    credentials: tuple[str, str] | None = None, headers: dict[str, str] | None = None

@@ -462,11 +462,12 @@ class Switch:
     # ---- inbound --------------------------------------------------------------------------------
     def inbound_call(self, did: str, socket_addr: str, caller: str = "15551230000", caller_name: str = "",
                      gateway: str = "", remote_audio: str | None = None, full: bool = True,
-                     rtp: str = "continuous", codec: str = "PCMU", headers: dict[str, str] | None = None) -> Channel:
+                     rtp: str = "continuous", codec: str = "PCMU", headers: dict[str, str] | None = None,
+                     uuid: str | None = None) -> Channel:
         """A call arriving at `did` from a carrier, handed to `socket_addr` by the dialplan's socket app; `headers`:
         extra SIP headers of its INVITE, on the channel as sofia puts them (sip_h_X-..., fssim.sip_invite)."""
 
-        uid = str(uuidlib.uuid4())
+        uid = uuid or str(uuidlib.uuid4())
         name = f"sofia/external/{caller}@192.0.2.10"
         ch = Channel(uid, name, "inbound", "sofia", did, context="public", cid_name=caller_name or caller,
                      cid_num=caller, callee_name="", callee_num="", source="mod_sofia",

@@ -53,6 +53,25 @@ def test_garbage_dialed_numbers_are_rejected_cleanly(desk, bad):
     assert admit(chan(), bad, None, "US").hangup_cause == "UNALLOCATED_NUMBER"
 
 
+def test_a_socket_for_a_channel_already_decided_is_admitted_again_only_while_its_inbound_call_is_live(desk, org):
+    first = admit(chan(), "+14155550100", None, "US").call
+    again = admit(first.id, "+14155550100", None, "US")   # the socket reconnected mid-call
+    assert again.accepted and again.call.id == first.id and Call.select().count() == 1
+    Call.update(status="completed", hangup_cause="NORMAL_CLEARING").where(Call.id == first.id).execute()
+    late = admit(first.id, "+14155550100", None, "US")
+    assert not late.accepted and late.hangup_cause == "NORMAL_CLEARING" and "inbound and completed" in late.reason
+
+
+def test_a_socket_with_an_outbound_calls_uuid_is_never_admitted_as_an_inbound_call(desk, org, outbound_agent):
+    # An '&socket' outbound call whose socket arrives after the far end hung up: admitted as "the call already
+    # decided", its LiveCall held the organization's concurrency slot for good.
+    outbound = Call.create(organization=org, agent=outbound_agent, direction="outbound", to_number="+14155550100",
+                           status="completed", attempt=1)
+    decision = admit(outbound.id, "+14155550100", None, "US")
+    assert not decision.accepted and "outbound and completed" in decision.reason
+    assert Call.get_by_id(outbound.id).status == "completed" and Call.select().count() == 1
+
+
 def test_channel_uuid_must_be_a_uuid(desk):
     with pytest.raises(ValueError):
         admit("not-a-uuid'; DROP TABLE call;--", "+14155550100", None, "US")

@@ -86,10 +86,7 @@ def test_sigkill_with_100_live_calls_then_restart(switch, tmp_path):
         import requests
 
         headers = {"Authorization": f"Bearer {key}"}
-        # Parked calls (playAudio agent): with socket-controlled calls on SQLite a hung-up call's slot is not always
-        # given back (open defect, issue 13), and the waiting calls are then never dialed.
-        requests.post(f"{url}/v1/agents", json={"name": "A", "direction": "outbound",
-                                                "settings": {"audio_return": "playaudio"}}, headers=headers, timeout=10)
+        requests.post(f"{url}/v1/agents", json={"name": "A", "direction": "outbound"}, headers=headers, timeout=10)
         batch = [{"to": f"+1415555{n:04d}"} for n in range(LIVE + QUEUED_EXTRA)]
         assert requests.post(f"{url}/v1/calls/outbound/batch", json={"calls": batch}, headers=headers,
                              timeout=30).json()["created"] == LIVE + QUEUED_EXTRA

@@ -38,6 +38,21 @@ def test_unknown_number_is_rejected_with_its_cause(controller, sim, desk):
     assert CallEvent.select().where(CallEvent.call == call.id).count() == 1
 
 
+def test_a_socket_that_arrives_after_its_outbound_call_ended_is_closed_and_holds_no_slot(controller, sim, desk, org,
+                                                                                        outbound_agent):
+    # An '&socket' outbound call whose far end hangs up while the socket app is starting: its socket reaches the
+    # app after the hang-up was handled. It was admitted as "an inbound call already decided" and registered,
+    # and its LiveCall kept the organization's concurrency slot for good (the organization stopped dialing).
+    ended = Call.create(organization=org, agent=outbound_agent, direction="outbound", to_number="+14155550100",
+                        status="completed", attempt=1, hangup_cause="NORMAL_CLEARING")
+    channel = sim.inbound_call("+14155550100", socket_address(controller), uuid=ended.id)
+    wait_for(lambda: channel.hangup_cause)   # the app closed the socket unanswered: the switch hung up
+    assert channel.answered_us == 0
+    assert ended.id not in controller.live and org.id not in controller.limits.per_org
+    after = Call.get_by_id(ended.id)
+    assert (after.direction, after.status, Call.select().count()) == ("outbound", "completed", 1)
+
+
 def test_no_active_inbound_agent_is_rejected(controller, sim, desk):
     desk.active = False
     desk.save()

@@ -219,11 +219,6 @@ def test_an_organization_at_its_concurrent_call_limit_waits_while_another_organi
 
     other = Organization.create(name="Globex", minutes_included=100, default_caller_id="+14155550001")
     other_agent = Agent.create(organization=other, name="Sales", direction="outbound", greeting="Hi")
-    # Parked calls: this is the claim's fairness. With socket-controlled calls (the streamed-voice default) on
-    # SQLite the first call's slot was not given back after its hang-up (open defect, issue 13's live-call
-    # model; the run stops with the second call never dialed).
-    outbound_agent.settings = {"audio_return": "playaudio"}
-    outbound_agent.save()
     config = load_config({**telephony_env, "ORG_MAX_CONCURRENT_CALLS": "1"}, webhook_allow_private=True)
     with running_controller(config) as control:
         first_pair = [_queued_call(caller_org, outbound_agent, "+14155550201"),
