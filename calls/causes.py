@@ -63,6 +63,7 @@ SIP_CODES: dict[int, str] = {
 }
 
 UNKNOWN = Outcome(FAILED, False, "unrecognized hangup cause")
+FAR_END_ANSWERED = Outcome(COMPLETED, False, "the far end answered and hung up at once")
 
 
 def far_end_sip_code(event: Event) -> int | None:
@@ -91,6 +92,10 @@ def outcome_for(cause: str | None, sip_code: int | None = None, answered: bool =
     """The status an attempt ends in. Answered calls are completed; unknown causes fail without retry."""
     if answered:
         return Outcome(COMPLETED, False, "the call was answered")
+    if sip_code == 200:
+        # The far end answered (200 OK) and hung up before the answer reached the call's own leg (a loopback
+        # A-leg sees the B-leg's answer a moment later): a call that was picked up, never a retryable no-answer.
+        return FAR_END_ANSWERED
     name = (cause or "").strip().upper()
     if name in CAUSES and name != "NORMAL_CLEARING":
         return CAUSES[name]

@@ -16,6 +16,9 @@ from models import BUSY, CANCELED, COMPLETED, FAILED, NO_ANSWER
     ("SOMETHING_NEW", None, FAILED, False),
     ("NORMAL_CLEARING", 486, BUSY, True),  # a telling SIP code beats a generic cause
     ("NORMAL_CLEARING", None, NO_ANSWER, True),
+    # The far end answered and hung up before the loopback A-leg saw the answer (a live run): picked up, so
+    # completed and never dialed again, not a retryable no-answer "(SIP 200)".
+    ("NORMAL_CLEARING", 200, COMPLETED, False),
 ])
 def test_unanswered_causes(cause, sip, status, retry):
     outcome = outcome_for(cause, sip)
