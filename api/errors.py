@@ -61,7 +61,6 @@ def register(app: Flask) -> None:
 def _register_telephony(app: Flask, respond) -> None:
     """Call-control failures are the caller's to retry or act on, not internal errors."""
     from calls.call_control import CallNotControlled, TransferFailed
-    from calls.relay import RelayUnavailable
     from esl.errors import EslNotConnected, EslTimeout
 
     @app.errorhandler(EslNotConnected)
@@ -71,12 +70,6 @@ def _register_telephony(app: Flask, respond) -> None:
         return respond(ApiError(503, "telephony_unavailable",
                                 "FreeSWITCH cannot be reached right now; the request was not carried out, retry later",
                                 headers={"Retry-After": "5"}))
-
-    @app.errorhandler(RelayUnavailable)
-    def _relay_down(exc: RelayUnavailable):
-        log.warning("call control unavailable: %s", exc)
-        return respond(ApiError(503, "call_control_unavailable",
-                                f"{exc}; check the call and retry later", headers={"Retry-After": "5"}))
 
     @app.errorhandler(CallNotControlled)
     def _not_controlled(exc: CallNotControlled):

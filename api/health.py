@@ -43,7 +43,7 @@ def _freeswitch_state() -> tuple[Any, str | None]:
         return "unknown", "freeswitch"
     try:
         nodes = control.health()
-    except Exception as exc:  # an API worker whose call-control process does not answer (calls/relay.py)
+    except Exception as exc:  # a failing health() must not fail the scrape or the probe
         log.warning("health: call control unavailable: %s", exc)
         return "unknown", "call_control"
     return nodes, None if any(node.get("alive") for node in nodes) else "freeswitch"

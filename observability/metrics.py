@@ -170,7 +170,7 @@ class StateCollector:
             return []
         try:
             nodes = self.call_control.health()
-        except Exception as exc:  # an API worker whose call-control process does not answer (calls/relay.py)
+        except Exception as exc:  # a failing health() must not fail the scrape or the probe
             log.warning("metrics: call control unavailable: %s", exc)
             return []
         return [n for n in nodes if isinstance(n, Mapping)] if isinstance(nodes, list) else []
