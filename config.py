@@ -34,7 +34,10 @@ def _str(value: str) -> str:
 
 def _int_range(lo: int, hi: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
-        number = int(value)
+        try:
+            number = int(value)
+        except ValueError:  # int()'s own message ("invalid literal for int() with base 10") names no range
+            raise ValueError(f"must be a whole number between {lo} and {hi}") from None
         if not lo <= number <= hi:
             raise ValueError(f"must be between {lo} and {hi}")
         return number
