@@ -65,13 +65,16 @@ class TTSCache:
         """The PCM for `key`: stored, or made by `synthesize()` (whose errors propagate, nothing stored)."""
         if self.max_bytes <= 0:
             return synthesize()
-        pcm = self.get(key)
+        with self._lock:
+            pcm = self._items.get(key)
+            if pcm is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
+        count_tts_cache(provider, hit=pcm is not None)
         if pcm is not None:
-            self.hits += 1
-            count_tts_cache(provider, hit=True)
             return pcm
-        self.misses += 1
-        count_tts_cache(provider, hit=False)
         pcm = synthesize()
         if pcm:  # an empty result (blank text) costs nothing to redo
             self.put(key, pcm)
