@@ -7,9 +7,9 @@ the audio (its name, voice settings, rate of speech, the text, the output sample
 in (their output may carry per-request variation, and their terms may not allow keeping it).
 
 Bounded by TTS_CACHE_MB (config.py; 0 disables). A failed synthesis raises through `cached()` and stores
-nothing. Safe under gevent and threads: one lock around the dict; synthesis itself runs outside the lock,
-so two greenlets missing the same text at once may both synthesize it (the second store is a no-op), which is
-cheaper than making every caller wait behind one subprocess.
+nothing. Safe under gevent and threads: one lock around the dict, never held while synthesizing. Calls started
+together all miss the greeting at once: the first synthesizes it and the others wait for that result instead
+of each running espeak-ng (if it fails, one of them tries in its turn).
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class TTSCache:
         self.max_bytes = max(0, int(max_bytes))
         self._items: collections.OrderedDict[Hashable, bytes] = collections.OrderedDict()
         self._lock = threading.Lock()  # gevent-patched in the app: a greenlet lock, never held across I/O
+        self._pending: dict[Hashable, threading.Event] = {}  # keys being synthesized now
         self.bytes = 0
         self.hits = 0
         self.misses = 0
@@ -65,20 +66,44 @@ class TTSCache:
         """The PCM for `key`: stored, or made by `synthesize()` (whose errors propagate, nothing stored)."""
         if self.max_bytes <= 0:
             return synthesize()
+        while True:
+            pcm, pending, mine = self._lookup(key)
+            if pending is None:
+                break
+            # Another caller is synthesizing this key: its result, not a second run. If it failed (or was
+            # too large to keep), the next lookup makes one of the waiters the one that synthesizes.
+            pending.wait()
         with self._lock:
-            pcm = self._items.get(key)
             if pcm is not None:
-                self._items.move_to_end(key)
                 self.hits += 1
             else:
                 self.misses += 1
         count_tts_cache(provider, hit=pcm is not None)
         if pcm is not None:
             return pcm
-        pcm = synthesize()
-        if pcm:  # an empty result (blank text) costs nothing to redo
-            self.put(key, pcm)
-        return pcm
+        try:
+            pcm = synthesize()
+            if pcm:  # an empty result (blank text) costs nothing to redo
+                self.put(key, pcm)
+            return pcm
+        finally:
+            if mine is not None:
+                with self._lock:
+                    self._pending.pop(key, None)
+                mine.set()
+
+    def _lookup(self, key: Hashable) -> tuple[bytes | None, threading.Event | None, threading.Event | None]:
+        """(stored PCM, the event of a synthesis under way to wait for, or the event this caller now owns)."""
+        with self._lock:
+            pcm = self._items.get(key)
+            if pcm is not None:
+                self._items.move_to_end(key)
+                return pcm, None, None
+            pending = self._pending.get(key)
+            if pending is not None:
+                return None, pending, None
+            mine = self._pending[key] = threading.Event()
+            return None, None, mine
 
 
 _shared = TTSCache()

@@ -5,6 +5,7 @@ decides from the number of syntheses, never from timing.
 """
 import subprocess
 
+import gevent
 import pytest
 from prometheus_client import REGISTRY
 
@@ -36,6 +37,7 @@ def runs(monkeypatch):
         recorded.append(list(argv))
         if recorded.fail:
             recorded.fail = False
+            gevent.sleep(0)  # as the real run does: other greenlets run meanwhile
             return subprocess.CompletedProcess(argv, 1, b"", b"simulated failure")
         return real(argv, **kwargs)
 
@@ -127,3 +129,21 @@ def test_a_failed_synthesis_is_not_cached(cache, runs):
 def test_blank_text_costs_no_run_and_no_entry(cache, runs):
     assert speak(EspeakTTS(), "  \x07 ") == b""
     assert len(runs) == 0 and len(cache) == 0
+
+
+def test_calls_starting_together_share_one_synthesis_of_the_greeting(cache, runs):
+    greeting = "Hello, this is the clinic calling about your appointment."
+    calls = [gevent.spawn(speak, EspeakTTS(), greeting) for _ in range(5)]  # the subprocess yields to the others
+    gevent.joinall(calls, raise_error=True)
+    assert len(runs) == 1 and len({call.value for call in calls}) == 1 and len(calls[0].value) > 8000
+    assert (cache.hits, cache.misses) == (4, 1)
+
+
+def test_when_the_shared_synthesis_fails_each_waiter_tries_for_itself(cache, runs):
+    runs.fail = True  # the first run (the one the others wait for) fails, after letting them start waiting
+    calls = [gevent.spawn(speak, EspeakTTS(), "Goodbye now.") for _ in range(3)]
+    gevent.joinall(calls)
+    assert isinstance(calls[0].exception, ProviderError)
+    assert all(call.successful() and len(call.value) > 0 for call in calls[1:])
+    assert len(runs) == 2 and len(cache) == 1  # one of the waiters synthesized it, the other shared that
+    assert (cache.hits, cache.misses) == (1, 2)
