@@ -337,6 +337,15 @@ def unbuildable_agents(config: Config) -> list[str]:
     return found
 
 
+def configure_offline_providers(config: Config) -> None:
+    """The process-wide offline providers' settings, before any call can use them (the pool is made on the
+    first stream or prestart, whichever comes first; both must see STT_POOL_*)."""
+    from pipeline.providers import pocketsphinx_pool, tts_cache
+
+    pocketsphinx_pool.configure(size=config.stt_pool_workers or None, search=config.stt_pool_search)
+    tts_cache.configure(config.tts_cache_mb * 1024 * 1024)
+
+
 def _prestart_offline_stt() -> None:
     from pipeline.providers.errors import ProviderError
     from pipeline.providers.pocketsphinx_pool import prestart
@@ -377,6 +386,7 @@ def cmd_serve(config: Config, _args: argparse.Namespace) -> int:
 def _run_instance(config: Config, listener, worker: int, web_call_secret: str) -> int:
     """One whole instance on the shared API socket until SIGINT/SIGTERM: API, dispatcher, webhook worker,
     recording uploader, call control and (worker 0 only) the browsers' web-call server."""
+    configure_offline_providers(config)
     app, dispatcher, webhooks, call_control, web_calls = build_services(config, web_call_secret,
                                                                         serve_web_calls=worker == 0)
     app.config["VOXBRIDGE_WORKER"] = worker

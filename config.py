@@ -34,7 +34,10 @@ def _str(value: str) -> str:
 
 def _int_range(lo: int, hi: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
-        number = int(value)
+        try:
+            number = int(value)
+        except ValueError:  # int()'s own message ("invalid literal for int() with base 10") names no range
+            raise ValueError(f"must be a whole number between {lo} and {hi}") from None
         if not lo <= number <= hi:
             raise ValueError(f"must be between {lo} and {hi}")
         return number
@@ -240,6 +243,17 @@ class Config:
     amd_words: bool = _setting("AMD_WORDS", "true", _bool,
                                "Answering-machine detection also listens to the words (\"leave a message\"...) "
                                "through the call's own STT; false: cadence and beep only (bench/bench_amd.py)")
+    stt_pool_workers: int = _setting("STT_POOL_WORKERS", "0", _int_range(0, 256),
+                                     "Processes of the offline recognizer pool (pocketsphinx), each loading the "
+                                     "model once (~90 MiB) and serving many calls; 0 = the cores this process "
+                                     "may use")
+    stt_pool_search: str = _setting("STT_POOL_SEARCH", "default", _choice("default", "narrow"),
+                                    "The offline recognizer's search: default, or narrow (tighter beams: less "
+                                    "CPU per call, a few more word errors; bench/bench_offline_calls.py)")
+    tts_cache_mb: int = _setting("TTS_CACHE_MB", "32", _int_range(0, 4096),
+                                 "Megabytes of synthesized speech the offline TTS (espeak) keeps per process, "
+                                 "least recently used dropped first: a scripted agent's repeated sentences are "
+                                 "synthesized once; 0 = no cache")
     dispatch_interval_s: float = _setting("DISPATCH_INTERVAL", "0.5", _float_range(0.01, 60),
                                           "Seconds between queue polls while nothing can be dialed (due calls "
                                           "are paced by `CALLS_PER_SECOND`, not by this)")

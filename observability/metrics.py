@@ -44,7 +44,7 @@ class Metrics:
     """The event metrics. Built once per process by metrics()."""
 
     def __init__(self, registry: Any = None) -> None:
-        from prometheus_client import REGISTRY, Counter, Histogram
+        from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
         registry = REGISTRY if registry is None else registry
         self.turn_latency = Histogram(
@@ -59,6 +59,37 @@ class Metrics:
             "voxbridge_webhook_failures_total",
             "Failed webhook delivery attempts: retrying (another attempt is due) or gave_up (final)",
             ["outcome"], registry=registry)
+        self.tts_cache = Counter(
+            "voxbridge_tts_cache_lookups_total",
+            "Sentences an offline TTS looked up in the process's synthesized-speech cache (TTS_CACHE_MB), by "
+            "provider and result: hit (no synthesis) or miss", ["provider", "result"], registry=registry)
+        self._define_stt_pool(registry, Counter, Gauge)
+
+    def _define_stt_pool(self, registry: Any, Counter: Any, Gauge: Any) -> None:  # noqa: N803 - classes
+        """The offline recognizer pool (pipeline/providers/pocketsphinx_pool.py). Its gauges are set by the
+        process that holds the pool; "livesum" adds up the live processes' pools (API_WORKERS > 1)."""
+        self.stt_pool_streams = Counter(
+            "voxbridge_stt_pool_streams_total", "Recognizer streams opened on the offline STT pool (one per call "
+            "leg heard)", registry=registry)
+        self.stt_pool_overflows = Counter(
+            "voxbridge_stt_pool_overflows_total", "Times a stream's queued audio passed its bound because its "
+            "worker was behind (audio was then dropped, quiet frames first)", registry=registry)
+        self.stt_pool_dropped = Counter(
+            "voxbridge_stt_pool_dropped_audio_seconds_total", "Seconds of caller audio the pool dropped because "
+            "a worker was behind (CPU overload)", registry=registry)
+        self.stt_pool_restarts = Counter(
+            "voxbridge_stt_pool_worker_restarts_total", "Pool worker processes that exited unexpectedly and were "
+            "restarted (their open utterances were lost)", registry=registry)
+        self.stt_pool_workers = Gauge(
+            "voxbridge_stt_pool_workers", "Pool worker processes, by state: ready (model loaded, taking streams) "
+            "or starting (loading or restarting)", ["state"], multiprocess_mode="livesum", registry=registry)
+        self.stt_pool_open_streams = Gauge(
+            "voxbridge_stt_pool_open_streams", "Recognizer streams open on the pool now",
+            multiprocess_mode="livesum", registry=registry)
+        self.stt_pool_queued_audio = Gauge(
+            "voxbridge_stt_pool_queued_audio_seconds", "Caller audio waiting for a worker, summed over the "
+            "streams (rising: the workers are behind; the queue depth of the offline STT)",
+            multiprocess_mode="livesum", registry=registry)
 
 
 _metrics: Metrics | None = None
@@ -113,6 +144,36 @@ def count_dial(result: str) -> None:
 @guarded
 def count_webhook_failure(gave_up: bool) -> None:
     metrics().webhook_failures.labels(outcome="gave_up" if gave_up else "retrying").inc()
+
+
+@guarded
+def count_tts_cache(provider: str, hit: bool) -> None:
+    metrics().tts_cache.labels(provider=str(provider)[:40], result="hit" if hit else "miss").inc()
+
+
+@guarded
+def count_stt_pool_stream() -> None:
+    metrics().stt_pool_streams.inc()
+
+
+@guarded
+def count_stt_pool_overflow(dropped_s: float) -> None:
+    metrics().stt_pool_overflows.inc()
+    metrics().stt_pool_dropped.inc(max(0.0, dropped_s))
+
+
+@guarded
+def count_stt_pool_restart() -> None:
+    metrics().stt_pool_restarts.inc()
+
+
+@guarded
+def set_stt_pool_state(ready: int, starting: int, open_streams: int, queued_audio_s: float) -> None:
+    m = metrics()
+    m.stt_pool_workers.labels(state="ready").set(ready)
+    m.stt_pool_workers.labels(state="starting").set(starting)
+    m.stt_pool_open_streams.set(open_streams)
+    m.stt_pool_queued_audio.set(queued_audio_s)
 
 
 # ----- state read at scrape time ---------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The text goes to espeak-ng on stdin (never a shell, never an argv element it could parse as an option), plain
 text mode (no SSML), and the WAV it writes is resampled to the call's rate with numpy. gevent's subprocess
-(monkey patched) keeps the hub free while it runs.
+(monkey patched) keeps the hub free while it runs. The result goes through the process's TTS cache
+(tts_cache, TTS_CACHE_MB): a scripted agent's greeting is synthesized once per process, not once per call.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from pipeline.providers.audio import chunks, resample, wav_to_pcm
 from pipeline.providers.errors import ProviderConfigError, ProviderError, ProviderTimeout
 from pipeline.providers.tts import TTS, check_rate
+from pipeline.providers.tts_cache import shared_cache
 
 _VOICE = re.compile(r"[A-Za-z0-9_\-+]{1,40}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -56,7 +58,16 @@ class EspeakTTS(TTS):
         except Exception as exc:
             raise ProviderError(f"espeak-ng wrote unreadable audio: {exc}", provider=self.name) from exc
 
+    def cache_key(self, text: str, sample_rate: int) -> tuple:
+        """Everything that changes the audio: another voice, speed, binary or output rate is another entry."""
+        return (self.name, self.binary, self.voice, self.words_per_minute, text, sample_rate)
+
     def synthesize(self, text: str, sample_rate: int) -> Iterator[bytes]:
         check_rate(sample_rate, self.name)
-        pcm, rate = self.render(text)
-        yield from chunks(resample(pcm, rate, sample_rate), sample_rate, self.chunk_ms)
+
+        def make() -> bytes:
+            pcm, rate = self.render(text)
+            return resample(pcm, rate, sample_rate)
+
+        pcm = shared_cache().cached(self.cache_key(text, sample_rate), self.name, make)
+        yield from chunks(pcm, sample_rate, self.chunk_ms)

@@ -30,17 +30,19 @@ from dataclasses import dataclass
 
 import gevent
 import gevent.event
-import numpy as np
 from gevent import subprocess
 
+from observability.metrics import count_stt_pool_restart, count_stt_pool_stream, set_stt_pool_state
 from pipeline.providers.errors import ProviderError, ProviderTimeout
 from pipeline.providers.pocketsphinx_recognizer import SEARCHES, RecognizerOptions
+from pipeline.providers.pocketsphinx_stream import QUIET_RMS, PooledStream, _thin  # noqa: F401 - re-exported
 from pipeline.providers.pocketsphinx_worker import HEADER, SKIP
-from pipeline.providers.stt import ResultCallback, STTFailed, STTStream, Transcript
+from pipeline.providers.stt import ResultCallback, Transcript
 
 log = logging.getLogger(__name__)
 ROOT = str(pathlib.Path(__file__).resolve().parents[2])
 CHUNK = 32_000  # most audio bytes one stream writes per turn of the round-robin (1 s at 16 kHz)
+PUBLISH_EVERY_S = 1.0  # how often the queued-audio gauge is refreshed between the pool's events
 
 
 def default_size() -> int:
@@ -57,136 +59,6 @@ class PoolStats:
     bytes_dropped: int = 0
     worker_starts: int = 0
     worker_crashes: int = 0
-
-
-QUIET_RMS = 300.0  # about -40 dBFS: below it a 20 ms frame is a pause or line noise, not a word
-
-
-def _thin(pcm: bytes, frame: int, excess: int, quiet_only: bool) -> tuple[list, int]:
-    """Take up to `excess` bytes out of `pcm`, whole frames, oldest first (only quiet ones when quiet_only).
-    Returns the pieces left, as [b"A", bytearray] and [b"S", skipped byte count], and the bytes taken."""
-    count = len(pcm) // frame
-    if quiet_only and count:
-        samples = np.frombuffer(pcm[:count * frame], dtype="<i2").astype(np.float32).reshape(count, -1)
-        droppable = np.sqrt((samples * samples).mean(axis=1)) < QUIET_RMS
-    else:
-        droppable = np.ones(count, dtype=bool)
-    budget = excess // frame + (1 if excess % frame else 0)
-    pieces: list = []
-    taken = 0
-    for i in range(count):
-        drop = budget > 0 and bool(droppable[i])
-        if drop:
-            budget -= 1
-            taken += frame
-            if pieces and pieces[-1][0] == b"S":
-                pieces[-1][1] += frame
-            else:
-                pieces.append([b"S", frame])
-        elif pieces and pieces[-1][0] == b"A":
-            pieces[-1][1].extend(pcm[i * frame:(i + 1) * frame])
-        else:
-            pieces.append([b"A", bytearray(pcm[i * frame:(i + 1) * frame])])
-    tail = pcm[count * frame:]
-    if tail:
-        if pieces and pieces[-1][0] == b"A":
-            pieces[-1][1].extend(tail)
-        else:
-            pieces.append([b"A", bytearray(tail)])
-    return pieces, taken
-
-
-class PooledStream(STTStream):
-    """One call's recognizer stream on a pool worker. send/finalize never block."""
-
-    def __init__(self, pool: RecognizerPool, sid: int, options: RecognizerOptions,
-                 on_result: ResultCallback | None):
-        super().__init__(on_result)
-        self.pool, self.sid, self.options = pool, sid, options
-        self.worker: _Worker | None = None
-        self.outbox: collections.deque = collections.deque()  # [kind, bytearray | int], oldest first
-        self.queued_audio = 0  # audio bytes in the outbox
-        self.limit = max(3200, int(pool.max_backlog_s * options.input_rate) * 2)
-        self.dropped_bytes = 0
-        self.crashes = 0
-        self.failed: ProviderError | None = None
-        self.acked = gevent.event.Event()  # the worker answered our close
-
-    def send(self, pcm: bytes) -> None:
-        if self.failed:
-            raise self.failed
-        if self.closed:
-            raise ProviderError("stream is closed", provider="pocketsphinx", retryable=False)
-        if not pcm:
-            return
-        self.pool.stats.frames_accepted += 1
-        if self.outbox and self.outbox[-1][0] == b"A":
-            self.outbox[-1][1].extend(pcm)  # merged: one message however many frames queued up
-        else:
-            self.outbox.append([b"A", bytearray(pcm)])
-        self.queued_audio += len(pcm)
-        if self.queued_audio > self.limit:
-            self._overflow()
-        self._wake()
-
-    def finalize(self) -> None:
-        if not (self.closed or self.failed):
-            self.outbox.append([b"F", b""])
-            self._wake()
-
-    def close(self, timeout: float = 10.0) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        if not self.failed and self.worker is not None:
-            self.outbox.append([b"C", b""])
-            self._wake()
-            if not self.acked.wait(timeout):
-                log.warning("pocketsphinx stream %d: no answer to close within %.1f s", self.sid, timeout)
-        self.pool._forget(self)
-
-    def _overflow(self) -> None:
-        """Bring the queued audio down to half the limit: the quiet 20 ms frames first (pauses, line
-        silence: the words survive a short overload), then the oldest audio. A skip marker stays where audio
-        was taken, so the worker's clock (the results' times) stays right."""
-        target = self.limit // 2
-        before = self.queued_audio
-        frame = max(2, self.options.input_rate // 50 * 2)
-        for quiet_only in (True, False):
-            rebuilt: collections.deque = collections.deque()
-            for kind, payload in self.outbox:
-                excess = self.queued_audio - target
-                if kind != b"A" or excess <= 0:
-                    rebuilt.append([kind, payload])
-                    continue
-                kept, dropped = _thin(bytes(payload), frame, excess, quiet_only)
-                self.queued_audio -= dropped
-                for piece_kind, piece in kept:
-                    if piece_kind == b"S" and rebuilt and rebuilt[-1][0] == b"S":
-                        rebuilt[-1][1] += piece
-                    else:
-                        rebuilt.append([piece_kind, piece])
-            self.outbox = rebuilt
-            if self.queued_audio <= target:
-                break
-        dropped = before - self.queued_audio
-        self.dropped_bytes += dropped
-        self.pool.stats.overflows += 1
-        self.pool.stats.bytes_dropped += dropped
-        log.warning("pocketsphinx stream %d: recognizer behind, dropped %.2f s of queued audio, quiet frames "
-                    "first (%.2f s so far)", self.sid, dropped / 2 / self.options.input_rate,
-                    self.dropped_bytes / 2 / self.options.input_rate)
-
-    def _wake(self) -> None:
-        if self.worker is not None:
-            self.worker.wake.set()
-
-    def _fail(self, message: str) -> None:
-        if self.failed is None and not self.closed:
-            self.failed = ProviderError(message, provider="pocketsphinx")
-            log.warning("pocketsphinx stream %d failed: %s", self.sid, message)
-            self.emit(STTFailed(self.failed))
-        self.acked.set()
 
 
 class _Worker:
@@ -227,6 +99,7 @@ class _Worker:
                     s.outbox.appendleft([b"O", json.dumps(s.options.to_dict()).encode()])
                 self.ready.set()
                 self.writer = gevent.spawn(self._write, proc)
+                self.pool.publish()
             elif stream is None:
                 if kind == "error":
                     log.warning("pocketsphinx worker %d: %s", self.index, message.get("message"))
@@ -312,6 +185,8 @@ class RecognizerPool:
         self.stats = PoolStats()
         self.workers = [_Worker(self, i) for i in range(self.size)]
         self.closed = False
+        self.publish_every_s = PUBLISH_EVERY_S
+        self._publisher: gevent.Greenlet | None = None
         self._next_sid = 0
         self._started = False
 
@@ -322,6 +197,8 @@ class RecognizerPool:
             self._started = True
             for worker in self.workers:
                 worker.start()
+            self.publish()
+            self._publisher = gevent.spawn(self._publish_periodically)
         with gevent.Timeout(self.start_timeout_s, False):
             if first:
                 for worker in self.workers:
@@ -352,11 +229,28 @@ class RecognizerPool:
         worker.streams[stream.sid] = stream
         worker.wake.set()
         self.stats.streams_opened += 1
+        count_stt_pool_stream()
+        self.publish()
         return stream
 
     def _forget(self, stream: PooledStream) -> None:
         if stream.worker is not None:
             stream.worker.streams.pop(stream.sid, None)
+        self.publish()
+
+    def publish(self) -> None:
+        """Set the pool's gauges (voxbridge_stt_pool_*, observability/metrics.py) from its state now."""
+        ready = sum(1 for w in self.workers if w.ready.is_set()) if not self.closed else 0
+        streams = [s for w in self.workers for s in w.streams.values()]
+        queued_s = sum(s.queued_audio / 2 / s.options.input_rate for s in streams)
+        set_stt_pool_state(ready, 0 if self.closed else self.size - ready, len(streams), queued_s)
+
+    def _publish_periodically(self) -> None:
+        # The queued audio changes with every 20 ms frame of every call: a gauge write per frame (a file write
+        # in multiprocess mode) would cost more than the recognition it describes, so it is sampled instead.
+        while not self.closed:
+            gevent.sleep(self.publish_every_s)
+            self.publish()
 
     def _worker_exited(self, worker: _Worker, proc) -> None:
         if proc is not worker.proc or self.closed:
@@ -371,6 +265,7 @@ class RecognizerPool:
             except (OSError, RuntimeError):
                 pass
         self.stats.worker_crashes += 1
+        count_stt_pool_restart()
         log.warning("pocketsphinx worker %d (pid %s) exited (%s): restarting it; %d stream(s) reopen on it",
                     worker.index, proc.pid, code, len(worker.streams))
         for stream in list(worker.streams.values()):
@@ -380,6 +275,7 @@ class RecognizerPool:
             if stream.crashes >= self.max_crashes or stream.closed:
                 worker.streams.pop(stream.sid, None)
                 stream._fail(f"decoder process exited ({code})")
+        self.publish()
         if not self.closed:
             worker.start()
 
@@ -393,18 +289,35 @@ class RecognizerPool:
                 stream._fail("the recognizer pool was closed")
             worker.streams.clear()
             worker.stop(timeout)
+        if self._publisher is not None:
+            self._publisher.kill(block=False)
+        self.publish()
 
 
 _shared: RecognizerPool | None = None
 _shared_lock = threading.Lock()
+_shared_settings: dict = {"size": None, "search": "default"}  # configure(): STT_POOL_WORKERS, STT_POOL_SEARCH
 
 
-def shared_pool(size: int | None = None, decoders: int = 2, search: str = "default") -> RecognizerPool:
-    """The process's pool, made (not started) on first use with these settings; stopped at exit."""
+def configure(size: int | None = None, search: str = "default") -> None:
+    """The settings the process's pool is made with (serve calls this from STT_POOL_WORKERS / STT_POOL_SEARCH
+    before anything opens a stream). size None or 0: the cores this process may use."""
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {sorted(SEARCHES)}")
+    if size is not None and size < 0:
+        raise ValueError("size must be 0 (the usable cores) or more")
+    with _shared_lock:
+        _shared_settings.update(size=size or None, search=search)
+
+
+def shared_pool(size: int | None = None, decoders: int = 2, search: str | None = None) -> RecognizerPool:
+    """The process's pool, made (not started) on first use with these settings (else configure()'s); stopped
+    at exit."""
     global _shared
     with _shared_lock:
         if _shared is None or _shared.closed:
-            _shared = RecognizerPool(size=size, decoders=decoders, search=search)
+            _shared = RecognizerPool(size=size or _shared_settings["size"], decoders=decoders,
+                                     search=search or _shared_settings["search"])
             atexit.register(_shared.close, 2.0)
         return _shared
 

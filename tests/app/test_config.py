@@ -101,3 +101,57 @@ def test_answering_machine_words_are_on_unless_turned_off():
     assert load_config({"AMD_WORDS": "off"}).amd_words is False
     with pytest.raises(ConfigError, match="AMD_WORDS"):
         load_config({"AMD_WORDS": "maybe"})
+
+
+def test_offline_provider_settings_are_typed_and_bad_values_refused():
+    config = load_config({})
+    assert (config.stt_pool_workers, config.stt_pool_search, config.tts_cache_mb) == (0, "default", 32)
+    config = load_config({"STT_POOL_WORKERS": "3", "STT_POOL_SEARCH": " Narrow ", "TTS_CACHE_MB": "0"})
+    assert (config.stt_pool_workers, config.stt_pool_search, config.tts_cache_mb) == (3, "narrow", 0)
+    with pytest.raises(ConfigError) as exc:
+        load_config({"STT_POOL_WORKERS": "many", "STT_POOL_SEARCH": "wide", "TTS_CACHE_MB": "-1"})
+    message = str(exc.value)
+    assert "STT_POOL_WORKERS: must be a whole number between 0 and 256 (got 'many')" in message
+    assert "STT_POOL_SEARCH: must be default or narrow (got 'wide')" in message
+    assert "TTS_CACHE_MB: must be between 0 and 4096 (got '-1')" in message
+    with pytest.raises(ConfigError, match="STT_POOL_WORKERS: must be between 0 and 256"):
+        load_config({"STT_POOL_WORKERS": "1000"})
+
+
+def test_serve_builds_the_offline_providers_with_the_settings(monkeypatch):
+    """The shared recognizer pool and the TTS cache are made with STT_POOL_* and TTS_CACHE_MB, and serve sets
+    them before anything can open a call (build_services)."""
+    import app as voxbridge_app
+    from pipeline.providers import pocketsphinx_pool, tts_cache
+
+    previous_pool, previous_cache = pocketsphinx_pool._shared, tts_cache.shared_cache()
+    previous_settings = dict(pocketsphinx_pool._shared_settings)
+    try:
+        voxbridge_app.configure_offline_providers(
+            load_config({"STT_POOL_WORKERS": "3", "STT_POOL_SEARCH": "narrow", "TTS_CACHE_MB": "5"}))
+        pocketsphinx_pool._shared = None
+        pool = pocketsphinx_pool.shared_pool()  # made, not started: no process yet
+        assert (pool.size, pool.search, pool.pids()) == (3, "narrow", [])
+        assert tts_cache.shared_cache().max_bytes == 5 * 1024 * 1024
+
+        voxbridge_app.configure_offline_providers(load_config({}))  # 0: the cores this process may use
+        pocketsphinx_pool._shared = None
+        pool = pocketsphinx_pool.shared_pool()
+        assert (pool.size, pool.search) == (pocketsphinx_pool.default_size(), "default")
+        assert tts_cache.shared_cache().max_bytes == 32 * 1024 * 1024
+
+        order = []
+        monkeypatch.setattr(voxbridge_app, "configure_offline_providers", lambda config: order.append("configure"))
+
+        def build_services(*args, **kwargs):
+            order.append("build_services")
+            raise RuntimeError("stop here")
+
+        monkeypatch.setattr(voxbridge_app, "build_services", build_services)
+        with pytest.raises(RuntimeError, match="stop here"):
+            voxbridge_app._run_instance(load_config({}), None, 0, "secret")
+        assert order == ["configure", "build_services"]
+    finally:
+        pocketsphinx_pool._shared = previous_pool
+        pocketsphinx_pool._shared_settings.update(previous_settings)
+        tts_cache._shared = previous_cache
