@@ -342,8 +342,17 @@ def configure_offline_providers(config: Config) -> None:
     first stream or prestart, whichever comes first; both must see STT_POOL_*)."""
     from pipeline.providers import pocketsphinx_pool, tts_cache
 
-    pocketsphinx_pool.configure(size=config.stt_pool_workers or None, search=config.stt_pool_search)
+    pocketsphinx_pool.configure(size=stt_pool_size(config), search=config.stt_pool_search)
     tts_cache.configure(config.tts_cache_mb * 1024 * 1024)
+
+
+def stt_pool_size(config: Config) -> int:
+    """Recognizer processes for this instance: STT_POOL_WORKERS, else the usable cores shared by the API_WORKERS
+    instances on this host (each has its own pool: a pool per core in every one would oversubscribe the cores
+    and load the model that many more times)."""
+    from pipeline.providers.pocketsphinx_pool import default_size
+
+    return config.stt_pool_workers or max(1, default_size() // config.api_workers)
 
 
 def _prestart_offline_stt() -> None:

@@ -245,8 +245,8 @@ class Config:
                                "through the call's own STT; false: cadence and beep only (bench/bench_amd.py)")
     stt_pool_workers: int = _setting("STT_POOL_WORKERS", "0", _int_range(0, 256),
                                      "Processes of the offline recognizer pool (pocketsphinx), each loading the "
-                                     "model once (~90 MiB) and serving many calls; 0 = the cores this process "
-                                     "may use")
+                                     "model once (~90 MiB) and serving many calls; 0 = the usable cores divided "
+                                     "among the API_WORKERS instances (at least 1 each)")
     stt_pool_search: str = _setting("STT_POOL_SEARCH", "default", _choice("default", "narrow"),
                                     "The offline recognizer's search: default, or narrow (tighter beams: less "
                                     "CPU per call, a few more word errors; bench/bench_offline_calls.py)")

@@ -138,6 +138,12 @@ def test_serve_builds_the_offline_providers_with_the_settings(monkeypatch):
         pocketsphinx_pool._shared = None
         pool = pocketsphinx_pool.shared_pool()
         assert (pool.size, pool.search) == (pocketsphinx_pool.default_size(), "default")
+        # Several API workers on one host share the cores: not a pool per core in each of them.
+        monkeypatch.setattr(pocketsphinx_pool, "default_size", lambda: 8)
+        pg = {"DATABASE_URL": "postgresql://voxbridge@127.0.0.1:5432/voxbridge", "DATABASE_POOL_SIZE": "2"}
+        assert voxbridge_app.stt_pool_size(load_config({**pg, "API_WORKERS": "4"})) == 2
+        assert voxbridge_app.stt_pool_size(load_config({**pg, "API_WORKERS": "16"})) == 1
+        assert voxbridge_app.stt_pool_size(load_config({**pg, "API_WORKERS": "4", "STT_POOL_WORKERS": "3"})) == 3
         assert tts_cache.shared_cache().max_bytes == 32 * 1024 * 1024
 
         order = []
