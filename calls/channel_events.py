@@ -147,7 +147,7 @@ class ChannelEvents:
         if sip is None and live is not None:
             sip = live.far_sip_code
         end = (call.id, event.hangup_cause, sip, event.billsec or 0, None, call.attempt, event.billmsec or 0)
-        if cross_instance.remote_session_pending(call):
+        if call.id not in getattr(self.ctx.media, "sessions", {}) and cross_instance.remote_session_pending(call):
             # Its voice session runs on another instance: ended once that one recorded the cut-off turn, in a
             # greenlet of its own (this reader greenlet carries every call of the node).
             gevent.spawn(in_context(self._end_after_remote_session), call, end)

@@ -132,7 +132,8 @@ class Instance:
         if self.proc.poll() is not None:
             raise AssertionError(f"instance exited: {self.log_path.read_text()[-2000:]}")
         text = self.log_path.read_text()
-        return text.split("listening on ")[1].split()[0] if "listening on " in text else None
+        marker = "API listening on "  # (at LOG_LEVEL INFO the audio servers log "listening on" too)
+        return text.split(marker)[1].split()[0] if marker in text else None
 
     def health(self) -> dict[str, Any]:
         return requests.get(f"{self.url}/health", timeout=10).json()
