@@ -5,14 +5,18 @@ controls any call; when the owner is SIGKILLed the other takes its nodes and re-
 Everything is decided by polling the database, /health and the simulators' channels, with generous bounds.
 """
 import json
+import wave
 
+import numpy as np
 import pytest
+import requests
 
 from tests.conftest import POSTGRES_ADMIN_URL
 
 from .scaleout_kit import Api, Database, Instance, Switch, base_env, create_org, free_port, statuses, wait
 
 pytestmark = pytest.mark.postgres
+GREETING = "Hello, this is Acme calling about your appointment."
 
 
 @pytest.fixture
@@ -168,10 +172,11 @@ def voice_cluster(tmp_path):
     db = Database(POSTGRES_ADMIN_URL)
     switch = Switch(tmp_path)
     audio = free_port()
+    (tmp_path / "recordings").mkdir()  # the simulator writes recordings into an existing directory
     instances = []
     try:
         common = {"VOICE_PIPELINE": "true", "MEDIA_TOKEN_SECRET": "a-secret-shared-by-every-instance",
-                  "LOG_LEVEL": "INFO"}
+                  "LOG_LEVEL": "INFO", "RECORDINGS_DIR": str(tmp_path / "recordings")}
         owner_env = base_env(db, [switch], **common, AUDIO_WS_LISTEN=f"127.0.0.1:{audio}",
                              AUDIO_WS_PUBLIC_URL=f"ws://127.0.0.1:{audio}", DISPATCH_INTERVAL="60")
         dialer_env = base_env(db, [switch], **common, AUDIO_WS_LISTEN=f"127.0.0.1:{free_port()}",
@@ -183,7 +188,9 @@ def voice_cluster(tmp_path):
         wait(lambda: instances[1].health().get("freeswitch") and not instances[1].owned(), 60,
              what="instance 1 up")
         apis = [Api(i.url, key) for i in instances]
-        reply = apis[0].post("/v1/agents", {"name": "A", "direction": "outbound"})  # the default settings
+        # The default settings (a streamed voice), and a recording: its right channel is what the far end heard.
+        reply = apis[0].post("/v1/agents", {"name": "A", "direction": "outbound", "greeting": GREETING,
+                                            "settings": {"record": True}})
         assert reply.status_code == 201, reply.text
         yield db, switch, instances, apis
     finally:
@@ -208,8 +215,8 @@ def test_a_voice_call_runs_on_the_instance_its_audio_lands_on_and_is_hung_up_thr
         [(turns,)] = db.query("SELECT transcript FROM call WHERE id = %s", (call_id,))
         return json.loads(turns) if isinstance(turns, str) else turns
 
-    # The scripted agent's opening line, spoken by the session on instance 0.
-    wait(lambda: any(t["speaker"] == "agent" for t in transcript()), what="the agent's greeting")
+    # The scripted agent's opening line (its greeting), spoken by the session on instance 0.
+    wait(lambda: [t["text"] for t in transcript()][:1] == [GREETING], what="the agent's greeting")
     assert apis[1].post(f"/v1/calls/{call_id}/hangup").status_code == 202
     wait(lambda: statuses(db)[call_id] == "completed", what="the hangup through the dialer ends the call")
     assert _ended(db) == {call_id: 1}
@@ -219,11 +226,21 @@ def test_a_voice_call_runs_on_the_instance_its_audio_lands_on_and_is_hung_up_thr
     wait(lambda: switch.channels() == 0, what="the channel gone")
     assert _claims(db) == {call_id: 1}
     assert [_dialed(i) for i in instances] == [0, 1]  # dialed by instance 1 (its /metrics)
+    [(path,)] = db.query("SELECT recording_path FROM call WHERE id = %s", (call_id,))
+    assert _heard_ms(path) > 1000  # the greeting (~3 s of speech) streamed by instance 0 reached the far end
+
+
+def _heard_ms(path: str) -> float:
+    """Milliseconds of sound (not silence) on the recording's right channel: what the far end heard."""
+    with wave.open(path) as wav:
+        assert wav.getnchannels() == 2
+        rate = wav.getframerate()
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    return float(np.count_nonzero(np.abs(frames[:, 1].astype(np.int32)) > 300)) * 1000 / rate
 
 
 def _dialed(instance) -> float:
-    import requests
-
+    """How many originates this instance sent that FreeSWITCH accepted (its /metrics)."""
     text = requests.get(f"{instance.url}/metrics", timeout=10).text
     return sum(float(line.split()[-1]) for line in text.splitlines()
                if line.startswith('voxbridge_dial_attempts_total{result="ok"}'))
