@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 
+import gevent
+
 from calls import cross_instance
 from calls.audio_stream import AudioStreams
 from calls.call_control import CallControl
@@ -25,7 +27,7 @@ from esl import commands
 from esl.errors import EslError
 from esl.events import Event
 from models import CALLING, IN_PROGRESS, RINGING, Call, CallEvent, database, utcnow
-from observability.context import call_context
+from observability.context import call_context, in_context
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +146,18 @@ class ChannelEvents:
         live = self.ctx.calls.get(call.id)
         if sip is None and live is not None:
             sip = live.far_sip_code
-        self.ending.end(call.id, event.hangup_cause, sip, billsec=event.billsec or 0, billmsec=event.billmsec or 0)
+        end = (call.id, event.hangup_cause, sip, event.billsec or 0, None, call.attempt, event.billmsec or 0)
+        if call.id not in getattr(self.ctx.media, "sessions", {}) and cross_instance.remote_session_pending(call):
+            # Its voice session runs on another instance: ended once that one recorded the cut-off turn, in a
+            # greenlet of its own (this reader greenlet carries every call of the node).
+            gevent.spawn(in_context(self._end_after_remote_session), call, end)
+        else:
+            self.ending.end(*end)
+
+    def _end_after_remote_session(self, call: Call, end: tuple) -> None:
+        cross_instance.wait_remote_session(call)
+        with database.connection_context():
+            self.ending.end(*end)
 
     def _on_audio_fork(self, event: Event) -> None:
         subclass = event.subclass or ""

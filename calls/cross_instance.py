@@ -17,22 +17,33 @@ In memory (LiveCalls, calls/live_call.py) an instance keeps only what it needs t
 
 Every state change is a conditional UPDATE (calls/state.py): two instances racing on a call cannot both move
 it, so call.ended (written with the final transition) is enqueued once per call.
+
+A voice session that runs on an instance other than the node's owner marks its start and its end on the row
+(REMOTE_SESSION CallEvents, written by the instance it runs on): at the hang-up the owner waits (bounded) for
+the end marker before it ends the attempt, so call.ended carries the agent's turn the hang-up cut off there,
+as it does when the session runs on the owner (calls/ending.py stops a local session first).
 """
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import gevent
 
 from calls.control_context import ControlContext
 from calls.live_call import UUID_RE, LiveCall, LiveCalls
 from esl.events import Event
-from models import LIVE_STATUSES, WEB, Call
+from models import LIVE_STATUSES, WEB, Call, CallEvent, database
 
 if TYPE_CHECKING:
     from calls.nodes import Node
 
 log = logging.getLogger(__name__)
+REMOTE_SESSION = "voice session on a non-owner"  # + " started" / " ended"; data: the attempt
+REMOTE_SESSION_WAIT_S = 5.0  # as calls/ending.py waits for a local session: a few database writes
+REMOTE_SESSION_POLL_S = 0.05
 
 # Events that concern a channel (HEARTBEAT, BACKGROUND_JOB, ... do not): only these may adopt a call.
 CHANNEL_EVENTS = frozenset({"CHANNEL_CREATE", "CHANNEL_PROGRESS", "CHANNEL_PROGRESS_MEDIA", "CHANNEL_ANSWER",
@@ -85,13 +96,52 @@ def observe_foreign(ctx: ControlContext, note_bridged_leg: Callable[[Event], Non
 
 
 def release_media(ctx: ControlContext, call_id: str) -> None:
-    """The call hung up and its voice session runs here, not on the owner: record the agent's cut-off turn and
-    free the session; the owner analyses the call (once, calls/media.py analyze)."""
+    """The call hung up and its voice session runs here, not on the owner: record the agent's cut-off turn,
+    free the session and say so on the row (the owner waits for that before call.ended); the owner analyses
+    the call (once, calls/media.py analyze)."""
     try:
+        ran_here = call_id in getattr(ctx.media, "sessions", {})
         ctx.media.end_session(call_id)
         ctx.media.release(call_id)
+        call = Call.get_or_none(Call.id == call_id) if ran_here else None
+        if call is not None:
+            note_remote_session(call, "ended")
     except Exception:
         log.exception("call %s: releasing its voice session failed", call_id)
+
+
+def session_is_remote(controller: Any, call: Call) -> bool:
+    """Whether a voice session for `call` starting here runs on an instance that does not own its node."""
+    owns = getattr(getattr(controller, "ownership", None), "owns", None)
+    return owns is not None and bool(call.node) and not owns(call.node)
+
+
+def note_remote_session(call: Call, what: str) -> None:
+    """Mark on the row that a voice session of the call's attempt "started" or "ended" on a non-owner."""
+    CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
+                     reason=f"{REMOTE_SESSION} {what}", data={"attempt": call.attempt})
+
+
+def remote_session_pending(call: Call) -> bool:
+    """Whether the attempt's latest voice session runs on another instance and has not marked its end."""
+    rows = CallEvent.select(CallEvent.reason, CallEvent.data).where(
+        CallEvent.call == call.id, CallEvent.reason.startswith(REMOTE_SESSION)).order_by(CallEvent.id)
+    marks = [r.reason for r in rows if isinstance(r.data, dict) and r.data.get("attempt") == call.attempt]
+    return bool(marks) and marks[-1].endswith(" started")
+
+
+def wait_remote_session(call: Call, timeout: float = REMOTE_SESSION_WAIT_S) -> bool:
+    """Wait (polling the row, bounded) until the call's voice session on another instance has recorded its
+    last turn and marked its end; False when it did not within `timeout` (that instance may be gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with database.connection_context():
+            if not remote_session_pending(call):
+                return True
+        gevent.sleep(REMOTE_SESSION_POLL_S)
+    log.warning("call %s: its voice session on another instance did not end within %.0f s; ending the call "
+                "anyway", call.id, timeout)
+    return False
 
 
 def remote_live(ctx: ControlContext, call: Call) -> LiveCall | None:

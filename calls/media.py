@@ -24,6 +24,7 @@ import gevent
 import gevent.pool
 import phonenumbers
 
+from calls import cross_instance
 from calls.agent_settings import (
     AGENT_SETTING_CHOICES,
     AGENT_SETTINGS,
@@ -88,7 +89,6 @@ def _load(model: Any, row_id: str) -> Any:
 def _with_connection(fn: Callable[..., Any], *args: Any) -> Any:
     with _connection():
         return fn(*args)
-
 
 
 class MediaBridge(MediaHooks):
@@ -253,6 +253,8 @@ class MediaBridge(MediaHooks):
             callbacks.end_call, stt=providers.stt if getattr(self.config, "amd_words", True) else None)
         self.sessions[call.id] = session
         self._answered_here.add(call.id)
+        if cross_instance.session_is_remote(self.controller, call):  # the owner waits for its end (hang-up)
+            self._shielded(_with_connection, cross_instance.note_remote_session, call, "started")
         return session
 
     def session_failed(self, info: StreamInfo, reason: str) -> None:
@@ -336,7 +338,6 @@ class MediaBridge(MediaHooks):
         with _connection():
             record_turn(call_id, turn)
 
-
     def _control(self, call_id: str, action: str, reason: str = "") -> None:
         controller = self.controller
         if controller is None:
@@ -377,7 +378,6 @@ class MediaBridge(MediaHooks):
     def analyze(self, call_id: str, streamed: bool = True) -> dict | None:
         """The post-call analysis (calls/transcript.py analyze): the webhook data, or None."""
         return analyze(call_id, self.analysis_llm, streamed)
-
 
 
 def e164(destination: str, region: str = "US") -> str | None:

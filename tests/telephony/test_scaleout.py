@@ -4,13 +4,19 @@ controls any call; when the owner is SIGKILLed the other takes its nodes and re-
 
 Everything is decided by polling the database, /health and the simulators' channels, with generous bounds.
 """
+import json
+import wave
+
+import numpy as np
 import pytest
+import requests
 
 from tests.conftest import POSTGRES_ADMIN_URL
 
-from .scaleout_kit import Api, Database, Instance, Switch, base_env, create_org, statuses, wait
+from .scaleout_kit import Api, Database, Instance, Switch, base_env, create_org, free_port, statuses, wait
 
 pytestmark = pytest.mark.postgres
+GREETING = "Hello, this is Acme calling about your appointment."
 
 
 @pytest.fixture
@@ -154,3 +160,87 @@ def test_sigkill_of_the_owner_while_calls_are_being_dialed_dials_none_twice(clus
     assert sorted(_ended(db).values()) == [1] * 60
     used = db.query("SELECT minutes_used FROM organization")[0][0]
     assert used == db.query("SELECT SUM(billed_minutes) FROM call")[0][0] == 60
+
+
+@pytest.fixture
+def voice_cluster(tmp_path):
+    """Two instances with the voice pipeline (offline providers) on one simulator, sharing MEDIA_TOKEN_SECRET.
+    Instance 0 owns the node and, its dispatcher idle for a minute after its first pass, leaves the dialing to
+    instance 1, whose AUDIO_WS_PUBLIC_URL names instance 0's audio server (a load balancer's stand-in): a call
+    is dialed by 1 (which holds its socket and asks for the stream) and its audio lands on 0.
+    Yields (db, switch, instances, api per instance)."""
+    db = Database(POSTGRES_ADMIN_URL)
+    switch = Switch(tmp_path)
+    audio = free_port()
+    (tmp_path / "recordings").mkdir()  # the simulator writes recordings into an existing directory
+    instances = []
+    try:
+        common = {"VOICE_PIPELINE": "true", "MEDIA_TOKEN_SECRET": "a-secret-shared-by-every-instance",
+                  "LOG_LEVEL": "INFO", "RECORDINGS_DIR": str(tmp_path / "recordings")}
+        owner_env = base_env(db, [switch], **common, AUDIO_WS_LISTEN=f"127.0.0.1:{audio}",
+                             AUDIO_WS_PUBLIC_URL=f"ws://127.0.0.1:{audio}", DISPATCH_INTERVAL="60")
+        dialer_env = base_env(db, [switch], **common, AUDIO_WS_LISTEN=f"127.0.0.1:{free_port()}",
+                              AUDIO_WS_PUBLIC_URL=f"ws://127.0.0.1:{audio}")
+        key = create_org(owner_env)
+        instances.append(Instance(owner_env, tmp_path / "app-0.log"))
+        wait(lambda: instances[0].owned() == {switch.name}, 60, what="instance 0 owns the node")
+        instances.append(Instance(dialer_env, tmp_path / "app-1.log"))
+        wait(lambda: instances[1].health().get("freeswitch") and not instances[1].owned(), 60,
+             what="instance 1 up")
+        apis = [Api(i.url, key) for i in instances]
+        # The default settings (a streamed voice), and a recording: its right channel is what the far end heard.
+        reply = apis[0].post("/v1/agents", {"name": "A", "direction": "outbound", "greeting": GREETING,
+                                            "settings": {"record": True}})
+        assert reply.status_code == 201, reply.text
+        yield db, switch, instances, apis
+    finally:
+        for instance in instances:
+            instance.stop()
+        switch.stop()
+        db.drop()
+
+
+def test_a_voice_call_runs_on_the_instance_its_audio_lands_on_and_is_hung_up_through_the_dialer(voice_cluster):
+    db, switch, instances, apis = voice_cluster
+    owner, dialer = instances
+    created = apis[0].post("/v1/calls/outbound", {"to": "+14155550123"})
+    assert created.status_code in (200, 201, 202), created.text
+    call_id = created.json()["id"]
+    wait(lambda: statuses(db).get(call_id) == "in-progress", what="the call answered")
+    opened = f"call {call_id}: audio stream open"
+    wait(lambda: opened in owner.log_path.read_text(), what="the audio stream open on instance 0")
+    assert opened not in dialer.log_path.read_text()
+
+    def transcript() -> list:
+        [(turns,)] = db.query("SELECT transcript FROM call WHERE id = %s", (call_id,))
+        return json.loads(turns) if isinstance(turns, str) else turns
+
+    # The scripted agent's opening line (its greeting), spoken by the session on instance 0.
+    wait(lambda: [t["text"] for t in transcript()][:1] == [GREETING], what="the agent's greeting")
+    assert apis[1].post(f"/v1/calls/{call_id}/hangup").status_code == 202
+    wait(lambda: statuses(db)[call_id] == "completed", what="the hangup through the dialer ends the call")
+    assert _ended(db) == {call_id: 1}
+    [(payload,)] = db.query("SELECT payload FROM webhook_delivery WHERE event_type = 'call.ended'")
+    ended = json.loads(payload)["data"]
+    assert ended["transcript"] == transcript() and ended["transcript"]
+    wait(lambda: switch.channels() == 0, what="the channel gone")
+    assert _claims(db) == {call_id: 1}
+    assert [_dialed(i) for i in instances] == [0, 1]  # dialed by instance 1 (its /metrics)
+    [(path,)] = db.query("SELECT recording_path FROM call WHERE id = %s", (call_id,))
+    assert _heard_ms(path) > 1000  # the greeting (~3 s of speech) streamed by instance 0 reached the far end
+
+
+def _heard_ms(path: str) -> float:
+    """Milliseconds of sound (not silence) on the recording's right channel: what the far end heard."""
+    with wave.open(path) as wav:
+        assert wav.getnchannels() == 2
+        rate = wav.getframerate()
+        frames = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, 2)
+    return float(np.count_nonzero(np.abs(frames[:, 1].astype(np.int32)) > 300)) * 1000 / rate
+
+
+def _dialed(instance) -> float:
+    """How many originates this instance sent that FreeSWITCH accepted (its /metrics)."""
+    text = requests.get(f"{instance.url}/metrics", timeout=10).text
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith('voxbridge_dial_attempts_total{result="ok"}'))
