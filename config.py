@@ -247,9 +247,11 @@ class Config:
                                      "Processes of the offline recognizer pool (pocketsphinx), each loading the "
                                      "model once (~90 MiB) and serving many calls; 0 = the usable cores divided "
                                      "among the API_WORKERS instances (at least 1 each)")
-    stt_pool_search: str = _setting("STT_POOL_SEARCH", "default", _choice("default", "narrow"),
-                                    "The offline recognizer's search: default, or narrow (tighter beams: less "
-                                    "CPU per call, a few more word errors; bench/bench_offline_calls.py)")
+    stt_pool_search: str = _setting("STT_POOL_SEARCH", "bounded", _choice("wide", "bounded", "narrow"),
+                                    "The offline recognizer's search: bounded (at most 3,000 active HMMs a "
+                                    "frame: half the CPU of wide at the same word error rate), wide (no cap), "
+                                    "or narrow (tighter beams too: a third of wide's CPU, a few more word errors; "
+                                    "bench/bench_offline_calls.py, bench/bench_stt_wer.py)")
     tts_cache_mb: int = _setting("TTS_CACHE_MB", "32", _int_range(0, 4096),
                                  "Megabytes of synthesized speech the offline TTS (espeak) keeps per process, "
                                  "least recently used dropped first: a scripted agent's repeated sentences are "

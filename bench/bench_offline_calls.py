@@ -6,7 +6,9 @@ The server (AudioForkServer, one production Session per call with the offline pr
 gets: PocketsphinxSTT on the shared recognizer pool, pre-started, one worker per core; ScriptedAgent with
 one question per turn; EspeakTTS) runs in this process. The callers (bench/ws_callers.py) run in their own
 process, as FreeSWITCH would: each sends 20 ms frames of 16 kHz recorded speech (espeak-ng, made at start)
-on a real-time schedule, one answer every CYCLE_S seconds, and receives the agent's playAudio replies.
+on a real-time schedule, one answer every CYCLE_S seconds, and receives the agent's playAudio replies. The
+calls start spread over one cycle, so their answers are too (calls answered at different times); --burst
+starts them together, so every caller speaks at the same moment (the worst case, printed as its own table).
 Nothing is pinned: the recognizer workers need both cores (on this 2-vCPU VM the callers, the server, the
 pool and espeak-ng all share them, and the VM is shared with other work: figures are for this machine).
 
@@ -123,7 +125,8 @@ class Server:
             self.agent_turns += 1
 
 
-def run_level(server: Server, calls: int, seconds: float, speech_path: str, tmp: str, idle_mib: float) -> dict:
+def run_level(server: Server, calls: int, seconds: float, speech_path: str, tmp: str, idle_mib: float,
+              stagger_s: float) -> dict:
     host, port = server.server.address
     urls = [audio_fork_url(f"ws://{host}:{port}", f"offline-{calls}-{i}-{time.monotonic_ns()}", SECRET, 600)
             for i in range(calls)]
@@ -144,7 +147,8 @@ def run_level(server: Server, calls: int, seconds: float, speech_path: str, tmp:
 
     sampler = gevent.spawn(sample_memory)
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "ws_callers.py"), urls_path, speech_path,
-                             str(seconds), str(CYCLE_S), str(SPEAK_AT_S)], stdout=subprocess.PIPE, cwd=ROOT)
+                             str(seconds), str(CYCLE_S), str(SPEAK_AT_S), str(stagger_s)], stdout=subprocess.PIPE,
+                            cwd=ROOT)
     out, _ = proc.communicate(timeout=seconds + 180)
     stop.set()
     sampler.join()
@@ -165,8 +169,12 @@ def main() -> None:
     parser.add_argument("--levels", default="10,24")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--search", default="default", help="the pool's decoder settings: default or narrow")
+    parser.add_argument("--search", default="bounded", help="the pool's decoder search: wide, bounded or narrow")
+    parser.add_argument("--burst", action="store_true",
+                        help="every caller speaks at the same moment (the worst case); default: the calls' answers "
+                             "spread over the cycle, as calls answered at different times speak")
     args = parser.parse_args()
+    stagger_s = 0.02 if args.burst else CYCLE_S
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
         speech_path = f"{tmp}/speech.pcm"
@@ -179,12 +187,14 @@ def main() -> None:
         idle = pss_mib([os.getpid(), *pool.pids()])
         print(f"{cores} cores (a shared, loaded VM); recognizer pool ({pool.search} search): {pool.size} workers "
               f"x {pool.decoders} decoders, {idle - bare:.0f} MiB PSS with no call; caller says a {speech_s:.1f} s "
-              f"answer every {CYCLE_S:.0f} s; {args.seconds:.0f} s per run, {args.runs} runs per level "
+              f"answer every {CYCLE_S:.0f} s, {'all at once (--burst)' if args.burst else 'spread over the cycle'}; "
+              f"{args.seconds:.0f} s per run, {args.runs} runs per level "
               "(min / median / max)")
         print(f"{'calls':>5} {'per core':>8} {'replied/spoken':>15} {'turn p50 ms':>20} {'frame late max ms':>20} "
               f"{'caller late max ms':>19} {'MiB per call':>16} {'dropped s':>10} {'crashes':>7}")
         for calls in (int(x) for x in args.levels.split(",")):
-            runs = [run_level(server, calls, args.seconds, speech_path, tmp, idle) for _ in range(args.runs)]
+            runs = [run_level(server, calls, args.seconds, speech_path, tmp, idle, stagger_s)
+                    for _ in range(args.runs)]
             replied = f"{sum(r['answered'] for r in runs)}/{sum(r['spoken'] for r in runs)}"
             print(f"{calls:>5} {calls / cores:>8.1f} {replied:>15} {spread([r['p50'] * 1000 for r in runs]):>20} "
                   f"{spread([r['frame_late'] * 1000 for r in runs]):>20} "

@@ -78,7 +78,7 @@ def edit_distance(ref: list[str], hyp: list[str]) -> int:
 
 
 # --search narrow: the pool's cheaper decoder settings (pocketsphinx_recognizer.SEARCHES).
-SEARCH = sys.argv[sys.argv.index("--search") + 1] if "--search" in sys.argv else "default"
+SEARCH = sys.argv[sys.argv.index("--search") + 1] if "--search" in sys.argv else "bounded"
 WARM_UP = "Hello, who is calling please?"  # not one of SENTENCES: the caller's first words on the line
 
 

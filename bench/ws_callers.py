@@ -1,12 +1,15 @@
 """The whole-path pipeline benchmark's callers: N mod_audio_fork-shaped WebSocket clients in this process.
 
-    python bench/ws_callers.py URLS_JSON SPEECH_PCM SECONDS CYCLE_S SPEAK_AT_S
+    python bench/ws_callers.py URLS_JSON SPEECH_PCM SECONDS CYCLE_S SPEAK_AT_S [STAGGER_S]
 
 Run by bench_pipeline_ws.py in its own process (on its own core), as FreeSWITCH is. Each client connects
 as mod_audio_fork does (subprotocol audio.drachtio.org, metadata first), sends 20 ms frames of 16 kHz PCM on
 a real-time schedule (recorded speech SPEAK_AT_S into every CYCLE_S-second cycle, silence otherwise),
 and reads what the agent sends back. A turn's latency is from the caller's last voiced frame sent to the
 first playAudio (or binary audio) received after it. Prints one JSON line.
+
+The callers start STAGGER_S apart in all (default one 20 ms frame: every caller speaks at the same moment, the
+worst case); a whole cycle spreads their speech over it, as calls answered at different times speak.
 """
 from gevent import monkey
 
@@ -93,15 +96,16 @@ class Caller:
 
 def main() -> None:
     urls_path, speech_path, seconds, cycle_s, speak_at_s = sys.argv[1:6]
+    stagger_s = float(sys.argv[6]) if len(sys.argv) > 6 else FRAME_S
     with open(urls_path) as f:
         urls = json.load(f)  # one per call, each with its own token
     with open(speech_path, "rb") as f:
         speech = f.read()
     callers = [Caller(url, speech, float(seconds), float(cycle_s), float(speak_at_s)) for url in urls]
     workers = []
-    for caller in callers:  # staggered over one frame, as calls are not answered in the same millisecond
+    for caller in callers:  # staggered: calls are not answered in the same millisecond
         workers.append(gevent.spawn(caller.run))
-        gevent.sleep(FRAME_S / max(1, len(callers)))
+        gevent.sleep(stagger_s / max(1, len(callers)))
     gevent.joinall(workers)
     late = sorted(x for c in callers for x in c.send_late[50:])
     print(json.dumps({"latencies": [x for c in callers for x in c.latencies],

@@ -34,7 +34,7 @@ from gevent import subprocess
 
 from observability.metrics import count_stt_pool_restart, count_stt_pool_stream, set_stt_pool_state
 from pipeline.providers.errors import ProviderError, ProviderTimeout
-from pipeline.providers.pocketsphinx_recognizer import SEARCHES, RecognizerOptions
+from pipeline.providers.pocketsphinx_recognizer import DEFAULT_SEARCH, SEARCHES, RecognizerOptions
 from pipeline.providers.pocketsphinx_stream import QUIET_RMS, PooledStream, _thin  # noqa: F401 - re-exported
 from pipeline.providers.pocketsphinx_worker import HEADER, SKIP
 from pipeline.providers.stt import ResultCallback, Transcript
@@ -174,7 +174,7 @@ class RecognizerPool:
 
     def __init__(self, size: int | None = None, decoders: int = 2, max_decoders: int | None = 6,
                  max_backlog_s: float = 8.0, start_timeout_s: float = 60.0, max_crashes: int = 2,
-                 search: str = "default"):
+                 search: str = DEFAULT_SEARCH):
         if search not in SEARCHES:
             raise ValueError(f"search must be one of {sorted(SEARCHES)}")
         self.search = search
@@ -296,10 +296,10 @@ class RecognizerPool:
 
 _shared: RecognizerPool | None = None
 _shared_lock = threading.Lock()
-_shared_settings: dict = {"size": None, "search": "default"}  # configure(): STT_POOL_WORKERS, STT_POOL_SEARCH
+_shared_settings: dict = {"size": None, "search": DEFAULT_SEARCH}  # configure(): STT_POOL_WORKERS, STT_POOL_SEARCH
 
 
-def configure(size: int | None = None, search: str = "default") -> None:
+def configure(size: int | None = None, search: str = DEFAULT_SEARCH) -> None:
     """The settings the process's pool is made with (serve calls this from STT_POOL_WORKERS / STT_POOL_SEARCH
     before anything opens a stream). size None or 0: the cores this process may use."""
     if search not in SEARCHES:

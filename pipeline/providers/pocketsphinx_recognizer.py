@@ -23,12 +23,15 @@ RATE = 16000
 RESCORE = ("always", "first", "never")
 
 
-# "narrow": tighter beams and fewer active HMMs per frame, ~40% less CPU per second of speech (measured
-# here); what it costs in words is in bench/bench_stt_wer.py --search narrow. Not the default.
-SEARCHES = {"default": {}, "narrow": {"beam": 1e-40, "wbeam": 1e-30, "maxhmmpf": 3000}}
+# The decoder's search (bench/bench_stt_wer.py --search S for the words, bench/bench_offline_calls.py for the
+# CPU). CPU-s per second of speech on one core of the 2-vCPU VM: "wide" (pocketsphinx's own beams, no cap)
+# 0.30-0.33; "bounded" (at most 3,000 active HMMs a frame) 0.15, the same word error rate over the WER tables
+# (78.9% against 78.5% on average); "narrow" (tighter beams as well) 0.11-0.12, 2.6 points more word errors.
+SEARCHES = {"wide": {}, "bounded": {"maxhmmpf": 3000}, "narrow": {"beam": 1e-40, "wbeam": 1e-30, "maxhmmpf": 3000}}
+DEFAULT_SEARCH = "bounded"
 
 
-def make_decoder(search: str = "default"):
+def make_decoder(search: str = DEFAULT_SEARCH):
     from pocketsphinx import Decoder
 
     # fwdflat (the second search pass) stalls every end of utterance for ~120 ms with no gain measured here.
@@ -41,7 +44,7 @@ class DecoderSet:
     costs ~90 MiB for the process's life and ~0.5 CPU-s once, so memory follows the peak of overlapping
     speech rather than the number of calls)."""
 
-    def __init__(self, count: int = 1, limit: int | None = None, search: str = "default"):
+    def __init__(self, count: int = 1, limit: int | None = None, search: str = DEFAULT_SEARCH):
         self.search = search
         self.free = [make_decoder(search) for _ in range(max(1, count))]
         self.count = len(self.free)

@@ -16,7 +16,7 @@ import struct
 import sys
 from dataclasses import asdict
 
-from pipeline.providers.pocketsphinx_recognizer import DecoderSet, Recognizer, RecognizerOptions
+from pipeline.providers.pocketsphinx_recognizer import DEFAULT_SEARCH, DecoderSet, Recognizer, RecognizerOptions
 
 HEADER = struct.Struct(">cII")
 SKIP = struct.Struct(">Q")
@@ -99,8 +99,8 @@ def main() -> None:
     try:
         settings = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
         decoders = int(settings.get("decoders", 1))
-        serve(DecoderSet(decoders, int(settings.get("max_decoders", decoders)), str(settings.get("search", "default"))),
-              sys.stdin.buffer, sys.stdout)
+        search = str(settings.get("search", DEFAULT_SEARCH))
+        serve(DecoderSet(decoders, int(settings.get("max_decoders", decoders)), search), sys.stdin.buffer, sys.stdout)
     except Exception as exc:  # reported to the parent, which restarts the worker
         sys.stdout.write(json.dumps({"type": "error", "stream": None,
                                      "message": f"{type(exc).__name__}: {exc}"}) + "\n")

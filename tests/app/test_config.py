@@ -105,14 +105,14 @@ def test_answering_machine_words_are_on_unless_turned_off():
 
 def test_offline_provider_settings_are_typed_and_bad_values_refused():
     config = load_config({})
-    assert (config.stt_pool_workers, config.stt_pool_search, config.tts_cache_mb) == (0, "default", 32)
+    assert (config.stt_pool_workers, config.stt_pool_search, config.tts_cache_mb) == (0, "bounded", 32)
     config = load_config({"STT_POOL_WORKERS": "3", "STT_POOL_SEARCH": " Narrow ", "TTS_CACHE_MB": "0"})
     assert (config.stt_pool_workers, config.stt_pool_search, config.tts_cache_mb) == (3, "narrow", 0)
     with pytest.raises(ConfigError) as exc:
-        load_config({"STT_POOL_WORKERS": "many", "STT_POOL_SEARCH": "wide", "TTS_CACHE_MB": "-1"})
+        load_config({"STT_POOL_WORKERS": "many", "STT_POOL_SEARCH": "widest", "TTS_CACHE_MB": "-1"})
     message = str(exc.value)
     assert "STT_POOL_WORKERS: must be a whole number between 0 and 256 (got 'many')" in message
-    assert "STT_POOL_SEARCH: must be default or narrow (got 'wide')" in message
+    assert "STT_POOL_SEARCH: must be wide or bounded or narrow (got 'widest')" in message
     assert "TTS_CACHE_MB: must be between 0 and 4096 (got '-1')" in message
     with pytest.raises(ConfigError, match="STT_POOL_WORKERS: must be between 0 and 256"):
         load_config({"STT_POOL_WORKERS": "1000"})
@@ -137,7 +137,7 @@ def test_serve_builds_the_offline_providers_with_the_settings(monkeypatch):
         voxbridge_app.configure_offline_providers(load_config({}))  # 0: the cores this process may use
         pocketsphinx_pool._shared = None
         pool = pocketsphinx_pool.shared_pool()
-        assert (pool.size, pool.search) == (pocketsphinx_pool.default_size(), "default")
+        assert (pool.size, pool.search) == (pocketsphinx_pool.default_size(), "bounded")
         # Several API workers on one host share the cores: not a pool per core in each of them.
         monkeypatch.setattr(pocketsphinx_pool, "default_size", lambda: 8)
         pg = {"DATABASE_URL": "postgresql://voxbridge@127.0.0.1:5432/voxbridge", "DATABASE_POOL_SIZE": "2"}

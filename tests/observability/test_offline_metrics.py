@@ -83,7 +83,7 @@ def test_the_pools_state_and_events_are_scraped(db):
 
 def test_the_pool_settings_refuse_an_unknown_search():
     with pytest.raises(ValueError, match="search must be one of"):
-        pocketsphinx_pool.configure(search="wide")
+        pocketsphinx_pool.configure(search="widest")
     with pytest.raises(ValueError, match="size must be 0"):
         pocketsphinx_pool.configure(size=-1)
 
