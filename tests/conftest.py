@@ -50,7 +50,10 @@ def postgres_url():
     if database.obj is not None and not database.is_closed():
         database.close()
     try:
-        database.obj.close_all()
+        # Only the idle ones: closing a connection a leftover greenlet is still waiting on (psycopg2 in gevent
+        # mode holds the connection's mutex across the wait) blocks the whole process; DROP ... WITH (FORCE)
+        # ends those sessions from the server side instead.
+        database.obj.close_idle()
     except AttributeError:
         pass
     admin.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
