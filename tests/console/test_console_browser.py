@@ -161,11 +161,20 @@ class Page:
         self.until(lambda: self.text_of("h1") == expected, f"the page titled {expected!r} did not open")
 
     def text_of(self, css: str) -> str:
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support import expected_conditions as ec
 
         # Present, not visible: an empty list (a transcript before its first line) has no size.
-        return self.wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, css)), f"no {css}").text
+        element = self.wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, css)), f"no {css}")
+        try:
+            return element.text
+        except WebDriverException as exc:
+            # The page was replaced between finding the element and reading it (a navigation under way): Chrome
+            # says its node "does not belong to the document". Read as not there yet; the caller's wait retries.
+            if "does not belong to the document" in str(exc):
+                return ""
+            raise
 
     def shot(self, name: str) -> None:
         if os.environ.get("VOXBRIDGE_SCREENSHOTS") == "1":
