@@ -71,7 +71,7 @@ class MachineDetectionGate:
         self._vad = WebRtcVad(2)
         self.session: SessionLike | None = None
         self.decision: AmdDecision | None = None
-        self.phase = "detecting"  # -> session | awaiting_greeting_end | leaving_message | ended
+        self.phase = "detecting"  # -> decided -> session | awaiting_greeting_end | leaving_message | ended
         self._heard_ms = 0  # audio pushed, in ms
         self._last_frame_at: float | None = None
         self._waited_ms = 0  # awaiting_greeting_end: audio since the decision
@@ -157,6 +157,12 @@ class MachineDetectionGate:
             self._await_greeting_end(frame)
 
     def _decided(self, decision: AmdDecision) -> None:
+        # Once only: recording the decision yields (a database write), and meanwhile the socket's next frame or
+        # the ticker's silence reaches _frame, whose detector repeats its decision; a second pass would start a
+        # second session (two greetings on one call).
+        if self.phase != "detecting":
+            return
+        self.phase = "decided"
         self.decision = decision
         log.info("answered by %s after %d ms: %s", decision.answered_by, decision.at_ms, decision.reason)
         self._on_decision(decision)

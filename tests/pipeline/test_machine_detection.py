@@ -266,3 +266,27 @@ def test_a_call_ending_while_the_recognizer_starts_does_not_leave_it_running():
     release.set()
     starting.join(timeout=5)
     assert len(stt.streams) == 1 and closed(stt.streams[0], gate)
+
+
+
+def test_frames_arriving_while_the_decision_is_recorded_do_not_decide_again():
+    # Recording the decision writes to the database and yields; the socket's next frame (or the ticker's
+    # silence) reaches the detector meanwhile, which repeats its decision. One decision, one session.
+    clock, sessions, decisions = VirtualClock(), [], []
+    frames = iter(amd_set.frames(amd_set.pcm(clip(HUMAN), RATE), RATE))
+
+    def record(decision):
+        decisions.append(decision)
+        gate.push_audio(next(frames))  # the next frame, pushed while this write "yields"
+
+    def start(answered_by):
+        sessions.append(FakeSession(answered_by))
+        return sessions[-1]
+
+    gate = MachineDetectionGate(MachinePolicy("hangup"), RATE, start, lambda frame: None, record, clock=clock)
+    gate.start()
+    for frame in frames:
+        gate.push_audio(frame)
+        clock.advance(0.02)
+    assert [d.answered_by for d in decisions] == [HUMAN] and [s.answered_by for s in sessions] == [HUMAN]
+    assert sessions[0].audio  # the frames after the decision went to the one session
