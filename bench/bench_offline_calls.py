@@ -9,8 +9,10 @@ process, as FreeSWITCH would: each sends 20 ms frames of 16 kHz recorded speech 
 on a real-time schedule, one answer every CYCLE_S seconds, and receives the agent's playAudio replies. The
 calls start spread over one cycle, so their answers are too (calls answered at different times); --burst
 starts them together, so every caller speaks at the same moment (the worst case, printed as its own table).
-Nothing is pinned: the recognizer workers need both cores (on this 2-vCPU VM the callers, the server, the
-pool and espeak-ng all share them, and the VM is shared with other work: figures are for this machine).
+By default nothing is pinned: the callers, the server, the pool and espeak-ng share every core, and the callers'
+own sending takes part of it (its lateness is printed). --pin measures one core's capacity instead: this process,
+its recognizer pool (one worker, sized to the cores it may use) and espeak-ng on core 0, everything VoxBridge
+runs for the calls; the callers, standing in for FreeSWITCH, on core 1. "per core" is then the calls on core 0.
 
 Per level, each figure is min / median / max over --runs runs:
 - replied/spoken: the callers' answers that got an agent reply (every turn completed when equal);
@@ -56,6 +58,7 @@ from pipeline.session import Session, SessionCallbacks, SessionConfig  # noqa: E
 from pipeline.tokens import audio_fork_url  # noqa: E402
 
 SECRET = "bench-offline-token-secret"
+SERVER_CORE, CALLERS_CORE = 0, 1  # --pin
 CYCLE_S, SPEAK_AT_S = 7.0, 3.0  # the agent opens the call (~2 s) before the first answer
 ANSWER = "Yes, tomorrow morning is fine."
 QUESTIONS = [{"key": f"q{i}", "text": "Thanks. And the next one?", "type": "string"} for i in range(40)]
@@ -105,7 +108,8 @@ class TimedSession(Session):
 
 
 class Server:
-    def __init__(self):
+    def __init__(self, pinned: bool = False):
+        self.pinned = pinned
         self.agent_turns = 0
         self.sessions: list[TimedSession] = []
         self.server = AudioForkServer(self._session, lambda call_id: True, SECRET, idle_timeout=120)
@@ -146,9 +150,11 @@ def run_level(server: Server, calls: int, seconds: float, speech_path: str, tmp:
             peak[0] = max(peak[0], threads.apply(pss_mib, ([os.getpid(), *pool.pids()],)))
 
     sampler = gevent.spawn(sample_memory)
+    callers_core = CALLERS_CORE if server.pinned else None
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "ws_callers.py"), urls_path, speech_path,
                              str(seconds), str(CYCLE_S), str(SPEAK_AT_S), str(stagger_s)], stdout=subprocess.PIPE,
-                            cwd=ROOT)
+                            cwd=ROOT, preexec_fn=None if callers_core is None
+                            else lambda: os.sched_setaffinity(0, {callers_core}))
     out, _ = proc.communicate(timeout=seconds + 180)
     stop.set()
     sampler.join()
@@ -173,19 +179,28 @@ def main() -> None:
     parser.add_argument("--burst", action="store_true",
                         help="every caller speaks at the same moment (the worst case); default: the calls' answers "
                              "spread over the cycle, as calls answered at different times speak")
+    parser.add_argument("--pin", action="store_true",
+                        help="VoxBridge (server, pool, espeak-ng) on core 0, the callers on core 1: "
+                             "one core's capacity")
     args = parser.parse_args()
     stagger_s = 0.02 if args.burst else CYCLE_S
+    if args.pin:
+        if len(os.sched_getaffinity(0)) < 2:
+            parser.error("--pin needs two cores")
+        os.sched_setaffinity(0, {SERVER_CORE})  # before the pool starts: its workers and espeak-ng inherit it
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory() as tmp:
         speech_path = f"{tmp}/speech.pcm"
         speech_s = make_speech(speech_path)
         bare = pss_mib([os.getpid()])
-        server = Server()
+        server = Server(pinned=args.pin)
         pool = shared_pool(search=args.search).start()  # pre-started, as `serve` does
         server.server.start()
         gevent.sleep(1.0)
         idle = pss_mib([os.getpid(), *pool.pids()])
-        print(f"{cores} cores (a shared, loaded VM); recognizer pool ({pool.search} search): {pool.size} workers "
+        where = "VoxBridge on core 0, callers on core 1" if args.pin else f"{cores} cores shared with the callers"
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"{where} (load average {load}); recognizer pool ({pool.search} search): {pool.size} workers "
               f"x {pool.decoders} decoders, {idle - bare:.0f} MiB PSS with no call; caller says a {speech_s:.1f} s "
               f"answer every {CYCLE_S:.0f} s, {'all at once (--burst)' if args.burst else 'spread over the cycle'}; "
               f"{args.seconds:.0f} s per run, {args.runs} runs per level "
