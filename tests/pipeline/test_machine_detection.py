@@ -290,3 +290,41 @@ def test_frames_arriving_while_the_decision_is_recorded_do_not_decide_again():
         clock.advance(0.02)
     assert [d.answered_by for d in decisions] == [HUMAN] and [s.answered_by for s in sessions] == [HUMAN]
     assert sessions[0].audio  # the frames after the decision went to the one session
+
+
+def test_frames_queued_while_the_process_stalled_are_not_heard_as_a_pause():
+    # A CPU stall mid-word: 500 ms of frames queue in the socket; the ticker wakes first, late. Silence put in
+    # front of the backlog would be a pause never said (and it retunes webrtcvad: a line's hum then counts as
+    # voice). The decision, in audio time, is the one the call without the stall gets.
+    def decide(stall_at: int | None):
+        clock, decisions = VirtualClock(), []
+        gate = MachineDetectionGate(MachinePolicy("hangup"), RATE, FakeSession, lambda frame: None,
+                                    decisions.append, clock=clock)
+        gate.start()
+        frames = amd_set.frames(amd_set.pcm(clip(HUMAN), RATE), RATE)
+        backlog: list[bytes] = []
+        for i, frame in enumerate(frames):
+            if stall_at is not None and stall_at <= i < stall_at + 25:
+                backlog.append(frame)
+                clock._now += 0.02  # time passes and nothing runs: the process is stalled
+                continue
+            if backlog:
+                clock.advance(0)  # the ticker runs first, late
+                gate.push_audio(b"".join(backlog))  # then the socket hands over what queued
+                backlog = []
+            gate.push_audio(frame)
+            clock.advance(0.02)
+        return decisions[0]
+
+    steady, stalled = decide(None), decide(30)
+    assert steady.answered_by == HUMAN and (stalled.answered_by, stalled.at_ms) == (HUMAN, steady.at_ms), \
+        (steady, stalled)
+
+
+def test_a_quiet_wire_is_still_silence_when_the_ticker_is_on_time():
+    # mod_audio_fork sends nothing while the far end suppresses silence: after a short answer, no frames at all.
+    call = Call(MachinePolicy("hangup"))
+    speech = amd_set.pcm(clip(HUMAN), RATE)
+    call.play(speech[:int(1.0 * RATE) * 2])  # the answer, then the far end stops sending
+    call.clock.advance(1.5)
+    assert [d.answered_by for d in call.decisions] == [HUMAN]
