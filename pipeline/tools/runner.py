@@ -53,15 +53,21 @@ class ToolUse:
         started = self.now_ms()
         digits = valid_dtmf((tool.arguments or {}).get("digits"))
         if digits is None:
-            result = failure("refused", "digits must be 1-32 of 0-9 * # A-D and w/W pauses")
-        else:
-            try:
-                sent = bool(self.callbacks.send_dtmf(digits))
-            except Exception:
-                log.exception("send_dtmf callback failed")
-                sent = False
-            result = ToolResult("ok", json.dumps({"ok": True, "sent": digits})) if sent else \
-                failure("error", "the keys could not be sent")
+            self._record_tool(tool, failure("refused", "digits must be 1-32 of 0-9 * # A-D and w/W pauses"), started)
+            return
+        # Sent and recorded in a greenlet of its own, as a customer tool is: a phone menu answers a key at once,
+        # and its speech barging in kills this reply while the switch's reply to the keys is on its way; the
+        # keys went regardless, so the line and the history must say so.
+        gevent.spawn(self._send_keys, tool, digits, started).join()
+
+    def _send_keys(self, tool: ToolCall, digits: str, started: float) -> None:
+        try:
+            sent = bool(self.callbacks.send_dtmf(digits))
+        except Exception:
+            log.exception("send_dtmf callback failed")
+            sent = False
+        result = ToolResult("ok", json.dumps({"ok": True, "sent": digits})) if sent else \
+            failure("error", "the keys could not be sent")
         self._record_tool(tool, result, started)
 
     def _call_customer_tool(self, tool: ToolCall) -> bool:

@@ -16,7 +16,8 @@ TOOLS = (*DEFAULT_TOOLS, SEND_DTMF, SLOT_TOOL.schema())
 
 
 class Harness:
-    def __init__(self, replies, script=None, tool_delay=0.0, tool_result=None, keys_ok=True, **overrides):
+    def __init__(self, replies, script=None, tool_delay=0.0, tool_result=None, keys_ok=True, keys_delay=0.0,
+                 **overrides):
         self.clock = VirtualClock()
         self.stt = FakeSTT(self.clock, latency=0.05)
         self.llm = FakeLLM(self.clock, replies, latency=0.1)
@@ -28,8 +29,12 @@ class Harness:
             self.clock.sleep(tool_delay)
             return tool_result or ToolResult("ok", json.dumps({"slot": "3 pm"}), 200, int(tool_delay * 1000))
 
-        callbacks = SessionCallbacks(on_turn=self.turns.append, run_tool=run_tool,
-                                     send_dtmf=lambda digits: self.keys.append(digits) or keys_ok,
+        def send_dtmf(digits):
+            self.keys.append(digits)  # the command is on its way; the switch's reply takes keys_delay
+            self.clock.sleep(keys_delay)
+            return keys_ok
+
+        callbacks = SessionCallbacks(on_turn=self.turns.append, run_tool=run_tool, send_dtmf=send_dtmf,
                                      end_call=self.ended.append)
         options = dict(greeting="Hello.", reprompt_after=30.0, tools=TOOLS)
         options.update(overrides)
@@ -96,6 +101,19 @@ def test_send_dtmf_sends_only_valid_keys_and_records_both():
     assert h.keys == ["1"]  # the second is refused before any callback
     assert [t.data["status"] for t in h.tool_lines()] == ["ok", "refused"]
     assert len(h.llm.calls) == 2  # keys pressed: the far end answers, the model is not asked again at once
+
+
+def test_keys_answered_before_the_switch_replies_are_still_recorded():
+    # A phone menu answers a key at once: its speech can barge in while uuid_send_dtmf's reply is on its way
+    # (a loaded switch or app), killing the reply that pressed it. The keys went; the line and history say so.
+    script = CallScript().say(2.0, "press one for sales", duration=1.0).say(3.75, "sales here", duration=1.0)
+    h = Harness([say("", ToolCall("send_dtmf", {"digits": "1"}, id="k1")), say("Hi, about order 42.")], script,
+                keys_delay=1.0)
+    h.timeline.run(10.0)
+    assert h.keys == ["1"]
+    assert [(t.data["name"], t.data["status"]) for t in h.tool_lines()] == [("send_dtmf", "ok")]
+    assert h.said()[-1] == ("agent", "Hi, about order 42.")
+    assert any(getattr(turn, "name", None) == "send_dtmf" for turn in h.llm.calls[-1])  # the model knows
 
 
 def test_undeclared_tools_are_ignored():

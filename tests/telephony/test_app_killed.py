@@ -26,14 +26,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait(predicate, timeout=60.0):
+def wait(predicate, timeout=60.0, explain=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+    raise AssertionError("condition not met in time" + (f": {explain()}" if explain else ""))
+
+
+def explained(db_path, log_path):
+    """What the calls' rows and the app's log say, for a wait that failed."""
+    def explain() -> str:
+        counts: dict[str, int] = {}
+        for status, _ in statuses(db_path).values():
+            counts[status] = counts.get(status, 0) + 1
+        log_tail = "\n".join(log_path.read_text().splitlines()[-40:])
+        return f"statuses {counts}; the app's log ends:\n{log_tail}"
+    return explain
 
 
 @pytest.fixture
@@ -103,9 +114,11 @@ def test_sigkill_with_100_live_calls_then_restart(switch, tmp_path):
         assert sum(s == "in-progress" for s, _ in after.values()) == LIVE
         assert sum(s == "queued" for s, _ in after.values()) == QUEUED_EXTRA
         hupall(switch)  # the first hundred end; the twenty waiting are dialed now
-        wait(lambda: sum(s == "in-progress" for s, _ in statuses(db_path).values()) == QUEUED_EXTRA)
+        wait(lambda: sum(s == "in-progress" for s, _ in statuses(db_path).values()) == QUEUED_EXTRA,
+             explain=explained(db_path, log_path))
         hupall(switch)
-        final = wait(lambda: (s := statuses(db_path)) and all(st == "completed" for st, _ in s.values()) and s)
+        final = wait(lambda: (s := statuses(db_path)) and all(st == "completed" for st, _ in s.values()) and s,
+                     explain=explained(db_path, log_path))
         assert len(final) == LIVE + QUEUED_EXTRA
         assert all(attempt == 1 for _, attempt in final.values()), "a call was dialed twice"
         with sqlite3.connect(db_path) as conn:
