@@ -90,8 +90,19 @@ def reconcile(ctx: ControlContext, control: CallControl, node: Node,
                 # requeueing it would dial it twice.
                 continue
             channel = call.channel_uuid or call.id
-            if node.api(commands.uuid_exists(channel)).strip() == "true":
-                live = calls.adopt(call, node.name, channel)
+            # Driven before asking: a hang-up whose event comes while uuid_exists is on its way then ends the
+            # call here (and frees its slot). Adopted only after a "true", a call whose end was handled in that
+            # moment would be driven again, holding its slot for good.
+            live = calls.adopt(call, node.name, channel)
+            try:
+                exists = node.api(commands.uuid_exists(channel)).strip() == "true"
+            except Exception:
+                if mine is None:
+                    calls.forget(call.id)
+                raise
+            if exists and calls.get(call.id) is not live:
+                continue  # ended by its own hang-up event meanwhile
+            if exists:
                 counts["adopted"] += 1
                 if channel in answered and call.status != IN_PROGRESS:
                     mark_answered(call, channel, on_answered)
@@ -99,13 +110,16 @@ def reconcile(ctx: ControlContext, control: CallControl, node: Node,
                     live.hangup_requested = True
                     control.kill(live, channel)
                 continue
-            call = Call.get_or_none(Call.id == call.id)  # fresh: an event may have ended it meanwhile
-            if call is None or call.status not in LIVE_STATUSES:
-                continue
-            if call.node is not None and call.node != node.name:
-                continue  # claimed when the rows were read, dialed on another node since: not this node's call
-            if in_flight(call):
-                counts["in_flight"] += 1  # maybe being dialed by another instance: looked at again later
+            call_id = call.id
+            call = Call.get_or_none(Call.id == call_id)  # fresh: an event may have ended it meanwhile
+            ended = call is None or call.status not in LIVE_STATUSES
+            # Claimed when the rows were read, dialed on another node since: not this node's call.
+            elsewhere = not ended and call.node is not None and call.node != node.name
+            flying = not ended and not elsewhere and in_flight(call)  # maybe being dialed by another instance
+            if ended or elsewhere or flying:
+                if mine is None:
+                    calls.forget(call_id)  # not driven here after all
+                counts["in_flight"] += int(flying)  # looked at again later
                 continue
             close_vanished(ctx, call)
             counts["closed"] += 1

@@ -54,6 +54,46 @@ def test_calls_freeswitch_still_has_are_adopted_after_a_reconnect(controller, si
     assert wait_for(lambda: Call.get_by_id(call_id).status == "completed")
 
 
+def test_a_call_hung_up_while_reconciliation_asks_about_it_is_ended_not_adopted(controller, sim, caller_org,
+                                                                                   outbound_agent, auth):
+    # After a restart: uuid_exists says "true", and the channel's hang-up event arrives before reconciliation
+    # goes on. The call ends (its event) and must not be adopted after it, holding its slot for good.
+    from api import create_app
+
+    client = create_app(controller.config, call_control=controller).test_client()
+    call_id = queue_call(client, auth, "+14155550302")
+    Dispatcher(controller).run_once()
+    wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
+    for known in list(controller.live):
+        controller.live.forget(known)  # as after an app restart: the process remembers nothing
+    node = _node(controller)
+    handled = []
+    handle = controller.events.handle
+
+    def handle_and_note(node_name, event):
+        handle(node_name, event)
+        if event.name == "CHANNEL_HANGUP_COMPLETE" and event.unique_id == call_id:
+            handled.append(event)
+
+    def api_then_hang_up(command, timeout=None):
+        reply = real_api(command, timeout)
+        if "uuid_exists" in str(command) and call_id in str(command):
+            sim.hangup_far_end(call_id)  # the far end hangs up as the answer leaves the switch
+            wait_for(lambda: handled)  # and its event is handled before reconciliation goes on
+        return reply
+
+    real_api = node.api
+    controller.events.handle = handle_and_note
+    node.api = api_then_hang_up
+    try:
+        controller.reconcile(node)
+    finally:
+        node.api = real_api
+        controller.events.handle = handle
+    assert Call.get_by_id(call_id).status == "completed"
+    assert call_id not in controller.live and controller.live.limits.live == {}  # its slot is free
+
+
 def test_watchdog_closes_calls_stuck_past_their_limits(controller, caller_org, outbound_agent, auth):
     from api import create_app
 
