@@ -152,7 +152,8 @@ def test_an_answered_call_that_vanished_is_billed_from_its_answer(controller, si
     wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
     Call.update(answered_at=utcnow() - dt.timedelta(seconds=150)).where(Call.id == call_id).execute()
     sim.switch.crash()  # the channel is gone without a HANGUP_COMPLETE
-    assert controller.reconcile(_node(controller))["closed"] == 1
+    counts = controller.reconcile(_node(controller))
+    assert counts["closed"] == 1, (counts, Call.get_by_id(call_id).status, _reasons(call_id))
     call = Call.get_by_id(call_id)
     assert (call.status, call.billed_minutes) == ("completed", 3) and 150 <= call.duration_s < 160
     assert Organization.get_by_id(caller_org.id).minutes_used == 3
