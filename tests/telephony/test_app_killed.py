@@ -107,9 +107,9 @@ def test_sigkill_with_100_live_calls_then_restart(switch, tmp_path):
         before = statuses(db_path)
         assert sum(s == "queued" for s, _ in before.values()) == QUEUED_EXTRA
 
-        app = start_app({**env}, log_path)
-        # Reconciliation re-adopts the live calls; the queue waits for room.
-        time.sleep(3)
+        app = start_app({**env, "LOG_LEVEL": "INFO"}, log_path)
+        # Reconciliation re-adopts the live calls (its log line says when it is done); the queue waits for room.
+        wait(lambda: "reconciled " in log_path.read_text(), explain=explained(db_path, log_path))
         after = statuses(db_path)
         assert sum(s == "in-progress" for s, _ in after.values()) == LIVE
         assert sum(s == "queued" for s, _ in after.values()) == QUEUED_EXTRA
