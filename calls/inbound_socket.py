@@ -186,6 +186,8 @@ class InboundSocket:
         try:
             for _ in range(MAX_SILENCE_REARMS):
                 if call_id not in self.ctx.calls or session.lingering or time.monotonic() >= deadline:
+                    if not fork_requested:  # its stream is never started here (the call ended, or moved)
+                        log.info("call %s: not driven here any more before its fork was started", call_id)
                     return
                 playback = gevent.spawn(_play_silence, session, max(0.1, deadline - time.monotonic()))
                 if not fork_requested:
