@@ -6,8 +6,10 @@ ten-argument bidirectional fork instead, started by the call's socket session on
 (inbound_socket.py keep_writing), because streamed frames are heard only while the channel writes audio.
 
 Repair: a live call whose stream failed (the pipeline unreachable, or it dropped the stream) gets one new
-stream after a pause; a second failure hangs it up: an answered call with no agent is dead air. A stream that
-ends because the call does (hangup or transfer asked, here or through another instance) is not repaired.
+stream after a pause; a second failure hangs it up: an answered call with no agent is dead air. A call whose
+stream never connected ends unserved (failed, unbilled: calls/unserved.py); one that had its agent completed.
+A stream that ends because the call does (hangup or transfer asked, here or through another instance) is not
+repaired.
 
 Deadline: an answered call whose stream never connects (the fork never sent, refused, or its connection never
 completing nor failing) would sit in dead air until MAX_CALL_DURATION. The instance that owns the call's node
@@ -97,7 +99,9 @@ class AudioStreams:
             return
         log.warning("call %s: the agent's audio stream %s again; hanging up", call.id, what)
         try:
-            self.control.hangup(call, f"the agent's audio stream {what} again after a retry (no agent on the call)")
+            # Never connected on this attempt: nobody was spoken to, so the call ends unserved (failed, unbilled).
+            self.control.hangup(call, f"the agent's audio stream {what} again after a retry (no agent on the call)",
+                                unserved=not live.media_connected)
         except EslError as exc:
             log.warning("call %s: could not hang up after the stream failed: %s", call.id, exc)
 
@@ -115,7 +119,8 @@ class AudioStreams:
                 streams = self.socket_listening() and self.ctx.media.streams_audio(call)
                 self.request(call, channel, bidirectional=streams)
                 if not live.media_started:  # refused outright (-ERR): no event will follow
-                    self.control.hangup(call, "the agent's audio stream could not be restarted (no agent on the call)")
+                    self.control.hangup(call, "the agent's audio stream could not be restarted (no agent on the call)",
+                                        unserved=not live.media_connected)
         except Exception:
             log.exception("call %s: retrying the audio stream failed", call_id)
 
