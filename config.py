@@ -237,6 +237,10 @@ class Config:
                                        "Originate rate (the trunk's CPS)")
     max_call_duration_s: int = _setting("MAX_CALL_DURATION", "3600", _int_range(30, 86_400),
                                         "Watchdog: longest call before it is hung up")
+    media_connect_timeout_s: float = _setting("MEDIA_CONNECT_TIMEOUT", "10", _float_range(0, 300),
+                                              "Seconds an answered call waits for its agent's audio stream to "
+                                              "connect; past that it is hung up and ends failed, unbilled "
+                                              "(unserved) instead of staying in dead air; 0 = no limit")
     provider_timeout_s: float = _setting("PROVIDER_TIMEOUT", "5", _float_range(1, 30),
                                          "Longest dead air (s) from the caller's turn to the agent's audio before "
                                          "it apologises (per agent: settings.provider_timeout_s)")

@@ -6,8 +6,15 @@ ten-argument bidirectional fork instead, started by the call's socket session on
 (inbound_socket.py keep_writing), because streamed frames are heard only while the channel writes audio.
 
 Repair: a live call whose stream failed (the pipeline unreachable, or it dropped the stream) gets one new
-stream after a pause; a second failure hangs it up: an answered call with no agent is dead air. A stream that
-ends because the call does (hangup or transfer asked, here or through another instance) is not repaired.
+stream after a pause; a second failure hangs it up: an answered call with no agent is dead air. A call whose
+stream never connected ends unserved (failed, unbilled: calls/unserved.py); one that had its agent completed.
+A stream that ends because the call does (hangup or transfer asked, here or through another instance) is not
+repaired.
+
+Deadline: an answered call whose stream never connects (the fork never sent, refused, or its connection never
+completing nor failing) would sit in dead air until MAX_CALL_DURATION. The instance that owns the call's node
+(it sees the answer and the stream's connect) hangs it up as unserved (failed, unbilled: calls/unserved.py) when
+no mod_audio_fork::connect came within MEDIA_CONNECT_TIMEOUT of the answer.
 """
 from __future__ import annotations
 
@@ -15,12 +22,15 @@ import logging
 from collections.abc import Callable
 
 import gevent
+import gevent.pool
 
 from calls.call_control import CallControl
 from calls.control_context import ControlContext
+from calls.live_call import LiveCall
 from esl import commands
 from esl.errors import EslError
 from models import IN_PROGRESS, LIVE_STATUSES, Call, CallEvent, database
+from observability.context import in_context
 
 log = logging.getLogger(__name__)
 FORK_RETRY_DELAY_S = 1.0
@@ -35,6 +45,10 @@ class AudioStreams:
         self.ctx = ctx
         self.control = control
         self.socket_listening = socket_listening
+        self._deadlines = gevent.pool.Group()  # one timer per answered call waiting for its stream (watch_connect)
+
+    def stop(self) -> None:
+        self._deadlines.kill(block=False)
 
     def start(self, call: Call, channel: str) -> None:
         """On answer (and on a retry): the plain fork, unless the call's socket session starts a bidirectional one."""
@@ -85,7 +99,9 @@ class AudioStreams:
             return
         log.warning("call %s: the agent's audio stream %s again; hanging up", call.id, what)
         try:
-            self.control.hangup(call, f"the agent's audio stream {what} again after a retry (no agent on the call)")
+            # Never connected on this attempt: nobody was spoken to, so the call ends unserved (failed, unbilled).
+            self.control.hangup(call, f"the agent's audio stream {what} again after a retry (no agent on the call)",
+                                unserved=not live.media_connected)
         except EslError as exc:
             log.warning("call %s: could not hang up after the stream failed: %s", call.id, exc)
 
@@ -103,6 +119,41 @@ class AudioStreams:
                 streams = self.socket_listening() and self.ctx.media.streams_audio(call)
                 self.request(call, channel, bidirectional=streams)
                 if not live.media_started:  # refused outright (-ERR): no event will follow
-                    self.control.hangup(call, "the agent's audio stream could not be restarted (no agent on the call)")
+                    self.control.hangup(call, "the agent's audio stream could not be restarted (no agent on the call)",
+                                        unserved=not live.media_connected)
         except Exception:
             log.exception("call %s: retrying the audio stream failed", call_id)
+
+    # ---- the connect deadline ----------------------------------------------------------------------------------
+    def watch_connect(self, call: Call) -> None:
+        """On answer, by the node's owner: unless the agent's stream connects within MEDIA_CONNECT_TIMEOUT, the
+        call is hung up as unserved (connect_overdue). Only for a call that gets a stream (an agent, a pipeline)."""
+        timeout = float(getattr(self.ctx.config, "media_connect_timeout_s", 0) or 0)
+        live = self.ctx.calls.get(call.id)
+        if timeout <= 0 or live is None or call.agent_id is None or not self.ctx.media.streams_calls:
+            return
+        self._deadlines.add(gevent.spawn_later(timeout, in_context(self.connect_overdue), call.id, live, timeout))
+
+    def connect_overdue(self, call_id: str, live: LiveCall, timeout: float) -> bool:
+        """The deadline of the answered attempt `live`: hang the call up as unserved when its stream has not
+        connected and nothing else ends it; True when it did. Acts only while this instance drives that very
+        attempt on a node it owns (a new attempt, or a node taken over by another instance, has its own)."""
+        try:
+            with database.connection_context():
+                call = Call.get_or_none(Call.id == call_id)
+                if call is None or call.status != IN_PROGRESS or call.attempt != live.attempt \
+                        or self.ctx.calls.get(call_id) is not live or live.media_connected \
+                        or not call.node or not self.ctx.ownership.owns(call.node) \
+                        or live.hangup_requested or live.transfer_requested or self.ctx.calls.hangup_requested(call) \
+                        or self.ctx.calls.transfer_marked(call):
+                    return False
+                log.warning("call %s: the agent's audio stream did not connect within %g s of the answer; "
+                            "hanging up", call_id, timeout)
+                self.control.hangup(call, f"the agent's audio stream did not connect within {timeout:g} s of the "
+                                          "answer (no agent on the call)", unserved=True)
+                return True
+        except EslError as exc:
+            log.warning("call %s: could not hang up after its stream did not connect: %s", call_id, exc)
+        except Exception:
+            log.exception("call %s: the stream's connect deadline failed", call_id)
+        return False

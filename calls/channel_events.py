@@ -125,6 +125,7 @@ class ChannelEvents:
         finds answered, whose CHANNEL_ANSWER went to no instance)."""
         self.recording.start(call, channel)
         self.streams.start(call, channel)
+        self.streams.watch_connect(call)
 
     def note_bridged_leg(self, event: Event) -> None:
         """The default route's SIP leg is bridged from the loopback B-leg, so FreeSWITCH puts the far end's SIP
@@ -173,6 +174,9 @@ class ChannelEvents:
         elif kind in ("connect", "connect_failed", "disconnect", "error"):
             CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
                              reason=f"media {kind}", data=json_or_text(event.body))
+            live = self.ctx.calls.get(call.id)
+            if kind == "connect" and live is not None:
+                live.media_connected = True
             if kind in ("connect_failed", "disconnect"):
                 self.streams.on_stream_lost(call, channel, kind)
 

@@ -205,6 +205,7 @@ class CallController:
 
     def stop(self) -> None:
         self.watchdog.stop()
+        self.streams.stop()
         self.inbound.stop()
         self.ownership.stop()
         self.pool.stop()

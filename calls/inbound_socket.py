@@ -133,10 +133,17 @@ class InboundSocket:
             # is not an inbound call, and nothing is left to drive. Closing the socket ends any channel left.
             log.info("socket for outbound call %s that is already %s: closed", uuid, call.status)
             return True
-        if live is None:  # dialed by another instance: the socket landed here, so the stream runs here
+        # Looked up again after the read above, and marked held with no yield in between: the read yields, and
+        # meanwhile this instance's dialer, when it does not own the node, may have forgotten the LiveCall its
+        # originate job kept (dialer.py _await_job). Marking that dropped object kept nothing: keep_writing
+        # then found the call not driven here and never started the fork (issue 13: answered, never greeted).
+        live = calls.get(uuid)
+        if live is None:  # dialed by another instance (or its dialer here let go): the stream runs here
             if (call.channel_uuid or call.id) != uuid or not call.node:
                 return False
             live = calls.adopt(call, call.node, uuid)
+        elif live.channel != uuid:
+            return False
         # Kept until the hang-up: the dialer and a lost node ownership leave it (calls/cross_instance.py).
         live.held_here = True
         session.myevents()
@@ -179,6 +186,8 @@ class InboundSocket:
         try:
             for _ in range(MAX_SILENCE_REARMS):
                 if call_id not in self.ctx.calls or session.lingering or time.monotonic() >= deadline:
+                    if not fork_requested:  # its stream is never started here (the call ended, or moved)
+                        log.info("call %s: not driven here any more before its fork was started", call_id)
                     return
                 playback = gevent.spawn(_play_silence, session, max(0.1, deadline - time.monotonic()))
                 if not fork_requested:

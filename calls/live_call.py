@@ -60,6 +60,7 @@ class LiveCall:
     job_uuid: str | None = None  # the originate's bgapi job (dialer.py)
     started: float = field(default_factory=time.monotonic)
     media_started: bool = False  # the last uuid_audio_fork start was accepted (audio_stream.py)
+    media_connected: bool = False  # a mod_audio_fork::connect of this attempt was seen (channel_events.py)
     hangup_requested: bool = False  # call_control.py; mirrored by a HANGUP_REQUESTED CallEvent
     transfer_requested: bool = False  # call_control.py: the stream's disconnect that follows is not repaired
     fork_retries: int = 0  # audio_stream.py

@@ -93,6 +93,7 @@ def _with_connection(fn: Callable[..., Any], *args: Any) -> Any:
 
 class MediaBridge(MediaHooks):
     """MediaHooks for the CallController plus the audio WebSocket server and the per-call sessions."""
+    streams_calls = True
 
     def __init__(self, config: Config, controller: CallCommands | None = None, *,
                  providers: ProviderFactory | None = None, analysis_llm: AnalysisLLMFactory | None = None,

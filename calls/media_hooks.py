@@ -10,6 +10,10 @@ from models import Call
 class MediaHooks:
     """What the pipeline wants to hear about; the default does nothing (no pipeline wired)."""
 
+    # An answered call with an agent gets an audio stream from this pipeline: one that never connects is ended
+    # (audio_stream.py watch_connect). False for the default: no stream is started, none is waited for.
+    streams_calls = False
+
     def start(self) -> None:
         pass
 

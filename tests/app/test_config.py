@@ -161,3 +161,12 @@ def test_serve_builds_the_offline_providers_with_the_settings(monkeypatch):
         pocketsphinx_pool._shared = previous_pool
         pocketsphinx_pool._shared_settings.update(previous_settings)
         tts_cache._shared = previous_cache
+
+
+def test_the_media_connect_bound_has_a_sane_default_and_refuses_bad_values():
+    assert load_config({}).media_connect_timeout_s == 10
+    assert load_config({"MEDIA_CONNECT_TIMEOUT": "2.5"}).media_connect_timeout_s == 2.5
+    assert load_config({"MEDIA_CONNECT_TIMEOUT": "0"}).media_connect_timeout_s == 0  # no bound
+    for bad in ("-1", "301", "soon"):
+        with pytest.raises(ConfigError, match="MEDIA_CONNECT_TIMEOUT"):
+            load_config({"MEDIA_CONNECT_TIMEOUT": bad})

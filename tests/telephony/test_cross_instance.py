@@ -242,3 +242,60 @@ def test_a_hangup_that_cuts_off_the_agent_on_a_non_owner_leaves_its_turn_in_call
     for control in voice_trio.values():
         wait_for(lambda c=control: call_id not in c.live and not c.limits.per_org and not c.media.sessions)
     assert _ended(call_id) == 1
+
+
+def test_a_socket_reaching_the_dialer_as_its_job_returns_still_streams_the_voice(voice_trio, sim, caller_org,
+                                                                                   outbound_agent, monkeypatch):
+    """Issue 13: the call's socket lands on the instance that dialed it (not the node's owner) while its originate
+    job is in flight. The socket session finds the dialer's LiveCall, reads the row (a yield), and meanwhile the
+    job returns and the dialer lets its LiveCall go. The socket session must hold the call all the same and start
+    its fork: before, it marked the dropped LiveCall held, found the call not driven here and never started the
+    fork (answered, never greeted).
+
+    Left alone the two race; here the row read waits until the job has been handled: the losing order, every run."""
+    import gevent.event
+
+    from calls import inbound_socket
+    from tests.calls.factories import queued_calls
+
+    dialer = voice_trio["dialer"]
+    [call_id] = queued_calls(caller_org, outbound_agent, 1, from_number="+14155550000")
+    socket_read, job_handled = gevent.event.Event(), gevent.event.Event()
+
+    class RowReadWaitsForTheJob:
+        def __getattr__(self, name):
+            return getattr(Call, name)
+
+        @staticmethod
+        def get_or_none(*args):
+            if not socket_read.is_set():
+                socket_read.set()
+                job_handled.wait(10)
+            return Call.get_or_none(*args)
+
+    [node] = dialer.pool.nodes.values()
+    wait_job, forget = node.wait_job, dialer.live.forget
+
+    def job_after_the_socket(job_uuid, timeout):
+        job = wait_job(job_uuid, timeout)
+        socket_read.wait(10)
+        return job
+
+    def forgotten(cid):
+        forget(cid)
+        if cid == call_id:
+            job_handled.set()
+
+    monkeypatch.setattr(inbound_socket, "Call", RowReadWaitsForTheJob())
+    monkeypatch.setattr(node, "wait_job", job_after_the_socket)
+    monkeypatch.setattr(dialer.live, "forget", forgotten)
+    assert Dispatcher(dialer).run_once().claimed == 1
+    wait_for(lambda: socket_read.is_set() and job_handled.is_set())
+    wait_for(lambda: call_id in dialer.media.sessions)  # the fork was started from the held socket
+    wait_for(lambda: _transcript(call_id) == [("agent", GREETING)])
+    assert dialer.live[call_id].held_here
+    voice_trio["owner"].hangup(Call.get_by_id(call_id), "hung up through the API")
+    wait_for(lambda: Call.get_by_id(call_id).status == "completed")
+    for control in voice_trio.values():
+        wait_for(lambda c=control: call_id not in c.live and not c.media.sessions)
+    assert _ended(call_id) == 1
