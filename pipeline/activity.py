@@ -12,6 +12,7 @@ import gevent
 
 from pipeline.frames import EndCall, Interrupt, Transfer, TurnRecord
 from pipeline.interfaces import ProviderError
+from pipeline.wire_gap import woke_late
 
 log = logging.getLogger("pipeline.session")
 
@@ -109,7 +110,7 @@ class Activity:
         while not self.ended:
             due = self.clock.now() + 0.1
             self.clock.sleep(0.1)
-            if self.clock.now() - due > 0.05 and not skipped:
+            if woke_late(due, self.clock.now()) and not skipped:
                 # This process was stalled (CPU), not the wire quiet: let the socket hand over what queued
                 # meanwhile before inferring any silence (one tick only: a process always late still fills).
                 skipped = True

@@ -35,30 +35,18 @@ class CallerInput:
                 self._on_frame(frame)
 
     def _fill_wire_gap(self, arriving_ms: float | None = None) -> None:
-        """Silence for the wall time no frame covered: mod_audio_fork sends one frame per RTP packet and nothing
-        while the far end sends no RTP (a carrier's silence suppression), yet the caller is silent all that
-        time. Without this the endpointer never hears the end of a turn and the audio clock falls behind.
-
-        Measured from the last frame's arrival (each frame ends when it arrives), not from the stream's start:
-        frames that queued up while the session was starting are a backlog, not a gap. arriving_ms: the audio
-        just received (its span is not silence); None from the ticker."""
-        if self._heard_at is None or self.ended:
+        """Silence for the wall time no frame covered (pipeline/wire_gap.py). arriving_ms: the audio just
+        received; None from the ticker."""
+        if self._wire.heard_at is None or self.ended:
             return
         now = self.now_ms()
-        # Frames arriving late in a burst after this process stalled are not a gap: the ticker skips a tick it
-        # woke late for, and an arrival only tops up a gap the ticker has already begun to fill. Silence put
-        # in front of frames that were merely queued would cut the caller's words apart.
-        topping_up = arriving_ms is None or self._gap_filled_ms > 0
-        if topping_up and now - (arriving_ms or 0.0) - self._heard_at >= self.config.wire_gap_ms:
-            uncovered = now - (arriving_ms or 0.0) - self._heard_at - self._gap_filled_ms
-            zero = bytes(self.rechunker.size)
-            for _ in range(int(uncovered // 20)):
-                if self.ended:
-                    return
-                self._gap_filled_ms += 20.0
-                self._on_frame(zero, heard_at=self._heard_at + self._gap_filled_ms)
+        zero = bytes(self.rechunker.size)
+        for _ in range(self._wire.silence_due(now, arriving_ms)):
+            if self.ended:
+                return
+            self._on_frame(zero, heard_at=self._wire.fill_one())
         if arriving_ms is not None:
-            self._heard_at, self._gap_filled_ms = now, 0.0
+            self._wire.arrived(now)
 
     def push_dtmf(self, digit: str) -> None:
         """A keypad digit from the call (ESL DTMF event, or a {"dtmf": "5"} text frame on the socket)."""

@@ -29,13 +29,12 @@ from pipeline.frames import EndCall, Frame, TTSAudio
 from pipeline.interfaces import STT
 from pipeline.server import SessionLike
 from pipeline.vad import WebRtcVad
+from pipeline.wire_gap import WireGap, woke_late
 
 log = logging.getLogger(__name__)
 
 MODES = ("off", "hangup", "leave_message", "continue")
 FRAME_MS = 20
-WIRE_GAP_MS = 100  # no frame for this long: the wire is quiet (as SessionConfig.wire_gap_ms)
-LATE_TICK_S = 0.05  # a tick this late woke from a stalled process (as the session's ticker)
 
 
 @dataclass(frozen=True)
@@ -75,8 +74,7 @@ class MachineDetectionGate:
         self.decision: AmdDecision | None = None
         self.phase = "detecting"  # -> decided -> session | awaiting_greeting_end | leaving_message | ended
         self._heard_ms = 0  # audio pushed, in ms
-        self._last_frame_at: float | None = None  # when the last frame arrived (wall clock)
-        self._gap_filled_ms = 0.0  # silence the ticker put in since then
+        self._wire = WireGap()  # the last frame's arrival and the silence filled in since (ms of self.clock)
         self._waited_ms = 0  # awaiting_greeting_end: audio since the decision
         self._quiet_ms = 0
         self._tone_ms = 0
@@ -99,7 +97,7 @@ class MachineDetectionGate:
             if self._ended:  # the call ended while the recognizer was starting: it must not outlive the call
                 self.listener.close()
                 return
-        self._last_frame_at = self.clock.now()
+        self._wire.arrived(self.clock.now() * 1000)
         self._ticker = gevent.spawn(self._tick_forever)
 
     def push_audio(self, pcm: bytes) -> None:
@@ -141,32 +139,26 @@ class MachineDetectionGate:
             self._fill_wire_gap()
 
     def _fill_wire_gap(self, arriving_ms: float | None = None) -> None:
-        """Silence for the wall time no frame covered, by the session's rule (pipeline/caller_input.py): measured
-        from the last arrival, filled only past WIRE_GAP_MS, and an arrival only tops up a gap the ticker began.
-        Frames that merely queued while this process stalled are no gap: zeros put in front of them are heard
-        as a pause that was never said, and they retune webrtcvad's noise model so a line's hum after them
-        counts as voice (a person's "Speaking." classed a machine, seen under load). arriving_ms: the audio
-        just received; None from the ticker."""
-        if self._last_frame_at is None:
-            return
-        now = self.clock.now()
-        uncovered_ms = (now - self._last_frame_at) * 1000 - (arriving_ms or 0.0)
-        if (arriving_ms is None or self._gap_filled_ms > 0) and uncovered_ms >= WIRE_GAP_MS:
-            silence = bytes(frame_bytes(self.sample_rate, FRAME_MS))
-            for _ in range(int((uncovered_ms - self._gap_filled_ms) // FRAME_MS)):
-                if self.session is not None or self._ended:
-                    break
-                self._gap_filled_ms += FRAME_MS
-                self._frame(silence)
+        """Silence for the wall time no frame covered, by the session's rule (pipeline/wire_gap.py): zeros put in
+        front of frames that merely queued would retune webrtcvad so a line's hum after them counts as voice (a
+        person's "Speaking." classed a machine, seen under load). arriving_ms: the audio just received; None
+        from the ticker."""
+        now = self.clock.now() * 1000
+        silence = bytes(frame_bytes(self.sample_rate, FRAME_MS))
+        for _ in range(self._wire.silence_due(now, arriving_ms)):
+            if self.session is not None or self._ended:
+                break
+            self._wire.fill_one()
+            self._frame(silence)
         if arriving_ms is not None:
-            self._last_frame_at, self._gap_filled_ms = now, 0.0
+            self._wire.arrived(now)
 
     def _tick_forever(self) -> None:
         skipped = False
         while not self._ended and self.session is None:
             due = self.clock.now() + 0.1
             self.clock.sleep(0.1)
-            if self.clock.now() - due > LATE_TICK_S and not skipped:
+            if woke_late(due, self.clock.now()) and not skipped:
                 skipped = True  # the process stalled, not the wire: let the socket hand over what queued first
                 continue
             skipped = False

@@ -36,6 +36,7 @@ from pipeline.speculation import Speculation
 from pipeline.tools.runner import ToolUse
 from pipeline.turn_end import TurnEndSettings
 from pipeline.vad import Endpointer, EndpointerConfig, VADProcessor, VoiceDetector, WebRtcVad
+from pipeline.wire_gap import WireGap
 
 __all__ = ["DESTINATION", "FAILURES", "DeadAir", "Session", "SessionCallbacks", "SessionConfig"]
 
@@ -107,8 +108,7 @@ class Session(Generation, Activity, ToolUse, CallerInput):
         # Caller audio comes from the socket's greenlet and, for gaps, from the ticker: one at a time, so the
         # STT stream never sees two writers (a provider's write may yield mid-frame).
         self._audio_lock = gevent.lock.RLock()
-        self._heard_at: float | None = None  # session ms the last caller frame arrived (stream ready: start())
-        self._gap_filled_ms = 0.0  # silence already filled in since then
+        self._wire = WireGap(config.wire_gap_ms)  # the last caller frame's arrival, gaps filled since (start())
         self._frame_end_ms = 0.0  # session ms the frame being processed ended
         # A stream opened before this session (answering-machine detection's) and the words it already heard.
         self._adopted: tuple | None = None
@@ -133,8 +133,9 @@ class Session(Generation, Activity, ToolUse, CallerInput):
             # may outlive the session, so close what start() just opened.
             gevent.spawn(self._stream.close)
             return
-        self._heard_at = self.now_ms()  # audio is taken from now on; frames queued meanwhile are a backlog
-        self._last_activity = self._heard_at  # quiet (before an "auto" greeting) counts from here too
+        taken_at = self.now_ms()
+        self._wire.arrived(taken_at)  # audio is taken from now on; frames queued meanwhile are a backlog
+        self._last_activity = taken_at  # quiet (before an "auto" greeting) counts from here too
         self._ticker = spawn(self._tick_loop)
         self._preparing = spawn(self._prepare_canned)
         if not self._greeting.owed:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.frames import Frame, TurnRecord
+from pipeline.wire_gap import WIRE_GAP_MS
 
 DESTINATION = re.compile(r"\+?[0-9A-Za-z*#._@-]{1,64}")  # matched whole (fullmatch): "$" admits a trailing newline
 DTMF_DIGITS = set("0123456789*#ABCD")
@@ -64,7 +65,7 @@ class SessionConfig:
     greeting_min_heard_ms: int = 500
     # mod_audio_fork sends nothing while the far end sends no RTP (silence suppression): wall time with no frame
     # is silence. Frames later than this are taken as a gap and filled with digital silence.
-    wire_gap_ms: int = 100
+    wire_gap_ms: int = WIRE_GAP_MS
     # A final that has not come after stt_final_timeout is still awaited this much longer when the turn has
     # no text yet (the re-prompt waits meanwhile), so a slow recogniser's words still make the turn.
     stt_final_grace: float = 4.0
