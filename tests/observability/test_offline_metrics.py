@@ -41,11 +41,13 @@ def test_the_pools_state_and_events_are_scraped(db):
         return value(text, name) - before[name]
 
     # The gauges cover every pool of the process: another test's shared pool may still be up beside this one.
+    # A gauge no pool of this process has set yet is absent from the scrape: it counts as 0 (this test may be
+    # the first of its process to start a pool).
     text = scrape(app_with({}))
-    base = {"ready": value(text, "voxbridge_stt_pool_workers", state="ready"),
-            "starting": value(text, "voxbridge_stt_pool_workers", state="starting"),
-            "streams": value(text, "voxbridge_stt_pool_open_streams"),
-            "queued": value(text, "voxbridge_stt_pool_queued_audio_seconds")}
+    base = {"ready": value(text, "voxbridge_stt_pool_workers", state="ready") or 0.0,
+            "starting": value(text, "voxbridge_stt_pool_workers", state="starting") or 0.0,
+            "streams": value(text, "voxbridge_stt_pool_open_streams") or 0.0,
+            "queued": value(text, "voxbridge_stt_pool_queued_audio_seconds") or 0.0}
     pool = RecognizerPool(size=1, decoders=1, max_decoders=1, max_backlog_s=0.5).start()
     try:
         text = scrape(app_with({}))
