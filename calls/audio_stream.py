@@ -88,8 +88,7 @@ class AudioStreams:
     def on_stream_lost(self, call: Call, channel: str, kind: str) -> None:
         """The agent's audio stream could not connect, or dropped while nobody asked the call to end."""
         live = self.ctx.calls.get(call.id)
-        if live is None or call.status != IN_PROGRESS or live.hangup_requested or live.transfer_requested \
-                or self.ctx.calls.transfer_marked(call):
+        if self._ending(call, live):
             return  # the stream ends because the call does (maybe transferred through another instance)
         what = "could not connect" if kind == "connect_failed" else "was dropped"
         if live.fork_retries < FORK_RETRIES:
@@ -105,13 +104,18 @@ class AudioStreams:
         except EslError as exc:
             log.warning("call %s: could not hang up after the stream failed: %s", call.id, exc)
 
+    def _ending(self, call: Call, live: LiveCall | None) -> bool:
+        """Whether the call is not up here any more, or its end was asked for (a hang-up, or a transfer, maybe
+        through another instance): a stream that stops then is not to be repaired or waited for."""
+        return live is None or call.status != IN_PROGRESS or live.hangup_requested or live.transfer_requested \
+            or self.ctx.calls.transfer_marked(call)
+
     def _retry(self, call_id: str, channel: str) -> None:
         try:
             with database.connection_context():
                 call = Call.get_or_none(Call.id == call_id)
                 live = self.ctx.calls.get(call_id)
-                if call is None or live is None or call.status != IN_PROGRESS or live.hangup_requested \
-                        or live.transfer_requested or self.ctx.calls.transfer_marked(call):
+                if call is None or self._ending(call, live):
                     return
                 CallEvent.create(call=call.id, from_status=call.status, to_status=call.status,
                                  reason="media stream retried")
@@ -141,11 +145,10 @@ class AudioStreams:
         try:
             with database.connection_context():
                 call = Call.get_or_none(Call.id == call_id)
-                if call is None or call.status != IN_PROGRESS or call.attempt != live.attempt \
+                if call is None or self._ending(call, live) or call.attempt != live.attempt \
                         or self.ctx.calls.get(call_id) is not live or live.media_connected \
                         or not call.node or not self.ctx.ownership.owns(call.node) \
-                        or live.hangup_requested or live.transfer_requested or self.ctx.calls.hangup_requested(call) \
-                        or self.ctx.calls.transfer_marked(call):
+                        or self.ctx.calls.hangup_requested(call):
                     return False
                 log.warning("call %s: the agent's audio stream did not connect within %g s of the answer; "
                             "hanging up", call_id, timeout)
