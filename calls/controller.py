@@ -32,7 +32,7 @@ from calls.audio_stream import AudioStreams
 from calls.call_control import CallControl, CallNotControlled, DialRefused, TransferFailed
 from calls.channel_events import AUDIO_FORK_SUBCLASSES, SUBSCRIBED_EVENTS, ChannelEvents, narrowband_leg
 from calls.control_context import ControlContext
-from calls.dialer import Dialer
+from calls.dialer import Dialer, Originate
 from calls.ending import AttemptEnd
 from calls.inbound_socket import InboundSocket
 from calls.limits import ConcurrencyLimits, Pacer
@@ -132,8 +132,14 @@ class CallController:
         """ORG_MAX_CONCURRENT_CALLS: the claim leaves organizations at it in the queue."""
         return self.ctx.calls.limits.per_org_max
 
-    def dial(self, call: Call) -> None:
-        self.dialer.dial(call)
+    def prepare(self, call: Call) -> Originate | None:
+        return self.dialer.prepare(call)
+
+    def dial(self, call: Call, prepared: Originate | None = None) -> None:
+        self.dialer.dial(call, prepared)
+
+    def rest(self) -> None:
+        self.dialer.pacer.rest()
 
     # ---- events and the socket server -----------------------------------------------------------------------
     def handle_event(self, node_name: str, event: Event) -> None:

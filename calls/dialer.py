@@ -12,6 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import gevent
@@ -39,6 +40,15 @@ JOB_RESULT_GRACE_S = 0.25
 PACE_AHEAD_S = 0.1
 
 
+@dataclass
+class Originate:
+    """A claimed call checked and ready to leave: what takes a round trip is done before its originate slot, so
+    the slot only sends (the rate a carrier counts is the slots', not the slots' plus a varying preparation)."""
+    call: Call
+    org_limit: int | None
+    command: commands.ApiCall
+
+
 class Dialer:
     def __init__(self, ctx: ControlContext, ending: AttemptEnd, routes: OutboundRoutes,
                  socket_target: Callable[[], str | None], clock: Callable[[], float] = time.monotonic) -> None:
@@ -58,10 +68,34 @@ class Dialer:
         """Seconds until the next originate slot: the dispatcher starts each claimed call in its slot."""
         return self.pacer.wait_time()
 
-    def dial(self, call: Call) -> None:
-        org_limit = Organization.select(Organization.max_concurrent_calls).where(
-            Organization.id == call.organization_id).scalar()
-        if not self.ctx.calls.limits.admits(call.organization_id, org_limit):
+    def prepare(self, call: Call) -> Originate | None:
+        """Everything a claimed call needs before it may leave, done ahead of its slot so that the slot only sends:
+        its organization's limit, the dial rules, the route and the originate command, and whether a previous
+        attempt's channel is still up. None: the call was ended here and is not dialed."""
+        with call_context(call.id):
+            try:
+                with database.connection_context():
+                    return self._prepare(call)
+            except UnsafeValue as exc:
+                with database.connection_context():
+                    self._not_dialed(call, "INVALID_NUMBER_FORMAT", f"not dialed: {exc}")
+            except AccountNotProvisioned as exc:
+                with database.connection_context():
+                    self._not_dialed(call, "NORMAL_TEMPORARY_FAILURE", str(exc))
+            except Exception:
+                count_dial("failed")
+                log.exception("preparing the originate of call %s failed", call.id)
+                with database.connection_context():
+                    self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason="originate raised an error")
+            return None
+
+    def dial(self, call: Call, originate: Originate | None = None) -> None:
+        """Send a claimed call's originate now, in its slot (prepared first, in a greenlet of its own, if the caller
+        did not prepare it)."""
+        if originate is None:
+            gevent.spawn(self._prepare_and_dial, call)
+            return
+        if not self.ctx.calls.limits.admits(call.organization_id, originate.org_limit):
             # The claim only takes calls of organizations with room, counting live calls in the database;
             # this catches the rare race (an inbound call admitted between the claim and now).
             self._defer(call, 1, "organization concurrent-call limit reached")
@@ -72,7 +106,13 @@ class Dialer:
             return
         self.pacer.take()
         self.ctx.calls.register(call.id, call.organization_id, call.attempt, node.name)
-        gevent.spawn(self._originate, node, call)
+        gevent.spawn(self._originate, node, originate)
+
+    def _prepare_and_dial(self, call: Call) -> None:
+        originate = self.prepare(call)
+        if originate is not None:
+            with database.connection_context():
+                self.dial(call, originate)
 
     @staticmethod
     def _defer(call: Call, seconds: float, reason: str) -> None:
@@ -81,50 +121,21 @@ class Dialer:
         next_at = utcnow() + dt.timedelta(seconds=seconds)
         transition(call, QUEUED, reason=f"deferred: {reason}", attempt=call.attempt - 1, next_attempt_at=next_at)
 
-    def _originate(self, node: Node, call: Call) -> None:
-        with call_context(call.id):
-            self._originate_logged(node, call)
+    def _not_dialed(self, call: Call, cause: str, reason: str) -> None:
+        count_dial("not_dialed")
+        log.warning("call %s not dialed: %s", call.id, reason)
+        self.ending.end(call.id, cause, None, reason=reason)
 
-    def _originate_logged(self, node: Node, call: Call) -> None:
-        try:
-            with database.connection_context():
-                job_uuid = self._originate_on(node, call)
-            if job_uuid is not None:
-                # Waited for without a database connection: the job returns when the call is answered or fails
-                # (up to the originate timeout), and a connection held per ringing call would exhaust the pool
-                # (a scale-out run: the dialer's next originates and the event handlers timed out on it).
-                self._await_job(node, call, job_uuid)
-        except UnsafeValue as exc:
-            # A value failed its allow-list: dialing again cannot help, and nothing was sent.
-            count_dial("not_dialed")
-            log.warning("call %s not dialed: %s", call.id, exc)
-            with database.connection_context():
-                self.ending.end(call.id, "INVALID_NUMBER_FORMAT", None, reason=f"not dialed: {exc}")
-        except AccountNotProvisioned as exc:
-            count_dial("not_dialed")
-            log.warning("call %s not dialed: %s", call.id, exc)
-            with database.connection_context():
-                self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason=str(exc))
-        except Exception:
-            count_dial("failed")
-            log.exception("originate of call %s failed", call.id)
-            with database.connection_context():
-                self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason="originate raised an error")
-
-    def _originate_on(self, node: Node, call: Call) -> str | None:
-        """Check the call and send its originate: the bgapi job's uuid, or None when nothing was sent."""
+    def _prepare(self, call: Call) -> Originate | None:
+        org_limit = Organization.select(Organization.max_concurrent_calls).where(
+            Organization.id == call.organization_id).scalar()
         refusal = dialing.check(call.to_number, self.routes.dial_rules)
         if refusal is not None:
             # Every path is checked here: a gateway originate never passes the dialplan's rules.
-            log.warning("call %s not dialed: %s", call.id, refusal.reason)
-            count_dial("not_dialed")
-            self.ending.end(call.id, refusal.cause, None, reason=f"not dialed ({refusal.rule}): {refusal.reason}")
+            self._not_dialed(call, refusal.cause, f"not dialed ({refusal.rule}): {refusal.reason}")
             return None
-        if node.api(commands.uuid_exists(call.id)).strip() == "true":
-            # A channel for this call still exists (a previous attempt, or a lost reply): never ring twice.
-            count_dial("not_dialed")
-            self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None,
-                            reason="a channel for this call is still up; not dialing again")
+        if self._previous_channel_up(call):
+            self._not_dialed(call, "NORMAL_TEMPORARY_FAILURE", "a channel for this call is still up; not dialing again")
             return None
         config = self.ctx.config
         gateway = self.routes.gateway(call)
@@ -139,6 +150,38 @@ class Dialer:
             dial, self._originate_target(call), origination_uuid=call.id, caller_id_number=call.from_number,
             caller_id_name_=self.routes.caller_name(call), timeout_s=config.originate_timeout_s, call_id=call.id,
             dialplan_vars=None if gateway else self.routes.dialplan_vars(call))
+        return Originate(call, org_limit, command)
+
+    def _previous_channel_up(self, call: Call) -> bool:
+        """Whether a channel named after this call is still up where its last originate went (a previous attempt,
+        or a reply that was lost): never ring twice. A call no originate has carried has no channel (the node is
+        written before every originate leaves), so a first attempt asks nothing; nor does one whose node is down."""
+        previous = getattr(call, "previous_node", call.node)  # a claimed call: its node before the claim
+        node = self.ctx.pool.nodes.get(previous) if previous else None
+        if node is None or not node.supervisor.alive:
+            return False
+        return node.api(commands.uuid_exists(call.id)).strip() == "true"
+
+    def _originate(self, node: Node, originate: Originate) -> None:
+        call = originate.call
+        with call_context(call.id):
+            try:
+                with database.connection_context():
+                    job_uuid = self._send(node, originate)
+                if job_uuid is not None:
+                    # Waited for without a database connection: the job returns when the call is answered or
+                    # fails (up to the originate timeout), and a connection held per ringing call would exhaust
+                    # the pool (a scale-out run: the dialer's next originates and the event handlers timed out).
+                    self._await_job(node, call, job_uuid)
+            except Exception:
+                count_dial("failed")
+                log.exception("originate of call %s failed", call.id)
+                with database.connection_context():
+                    self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason="originate raised an error")
+
+    def _send(self, node: Node, originate: Originate) -> str | None:
+        """Send a prepared originate: the bgapi job's uuid, or None when nothing was sent."""
+        call = originate.call
         calls = self.ctx.calls
         live = calls.get(call.id)
         if live is not None and calls.hangup_requested(call):
@@ -155,7 +198,7 @@ class Dialer:
                 Call.id == call.id, Call.status.in_(LIVE_STATUSES)).execute():
             calls.forget(call.id)
             return None
-        job_uuid = node.bgapi(command)
+        job_uuid = node.bgapi(originate.command)
         live = self.ctx.calls.get(call.id)
         if live is not None:
             live.job_uuid = job_uuid

@@ -81,36 +81,36 @@ def _claim(limit: int, worker: str, org_max: int | None, lock: bool) -> Claim:
     limits = _org_limits(list(live), org_max)
     room = {org: limits[org] - count for org, count in live.items() if limits.get(org) is not None}
     result = Claim(full={org for org, left in room.items() if left <= 0})
-    taken: list[tuple[str, str]] = []  # (call id, previous status)
+    taken: list[tuple[str, str, str | None]] = []  # (call id, previous status, previous node)
     for _ in range(CLAIM_PASSES):
         wanted = limit - len(taken)
         # Outbound only: a pending inbound call (none should exist) would be dialed to the number it came in on.
-        query = (Call.select(Call.id, Call.organization, Call.status)
+        query = (Call.select(Call.id, Call.organization, Call.status, Call.node)
                  .where(Call.status.in_(PENDING_STATUSES), Call.next_attempt_at <= now, Call.direction == "outbound")
                  .order_by(Call.next_attempt_at, Call.id).limit(wanted))
         if result.full:
             query = query.where(Call.organization.not_in(list(result.full)))
         if taken:
-            query = query.where(Call.id.not_in([call_id for call_id, _ in taken]))
+            query = query.where(Call.id.not_in([call_id for call_id, _, _ in taken]))
         if lock:
             query = query.for_update("FOR UPDATE SKIP LOCKED")
         rows = list(query.tuples())
-        new = [org for _, org, _ in rows if org not in room]
+        new = [org for _, org, _, _ in rows if org not in room]
         for org, org_limit in _org_limits(new, org_max).items():
             room[org] = org_limit if org_limit is not None else limit
-        for call_id, org, status in rows:
+        for call_id, org, status, node in rows:
             if org is None:  # not an organization's call: no organization limit applies
-                taken.append((call_id, status))
+                taken.append((call_id, status, node))
                 continue
             if room[org] > 0:
-                taken.append((call_id, status))
+                taken.append((call_id, status, node))
                 room[org] -= 1
             if room[org] <= 0:
                 result.full.add(org)
         if len(rows) < wanted or len(taken) >= limit:
             break
     if taken:
-        result.calls = _mark_claimed(dict(taken), now, worker)
+        result.calls = _mark_claimed({call_id: (status, node) for call_id, status, node in taken}, now, worker)
     return result
 
 
@@ -128,7 +128,10 @@ def _org_limits(org_ids: list[str], org_max: int | None) -> dict[str, int | None
     return limits
 
 
-def _mark_claimed(previous: dict[str, str], now, worker: str) -> list[Call]:
+def _mark_claimed(previous: dict[str, tuple[str, str | None]], now, worker: str) -> list[Call]:
+    """previous: each call's status and node before the claim. The claim clears the node (the new attempt has
+    none yet); each claimed call keeps the last one as previous_node, where a channel of its last originate would
+    be (None: no originate has carried it)."""
     ids = list(previous)
     update = (Call.update(status=CALLING, attempt=Call.attempt + 1, dialed_at=now, updated_at=now,
                           node=None, channel_uuid=None, job_uuid=None)
@@ -141,7 +144,7 @@ def _mark_claimed(previous: dict[str, str], now, worker: str) -> list[Call]:
     order = {call_id: n for n, call_id in enumerate(ids)}
     claimed.sort(key=lambda call: order[call.id])  # oldest due first, as the dialer should start them
     for call in claimed:
-        call._previous_status = previous[call.id]
+        call._previous_status, call.previous_node = previous[call.id]
     _record(claimed, worker)
     return claimed
 

@@ -6,23 +6,21 @@ from calls.dispatcher import Dispatcher
 from models import CALLING, QUEUED, Call
 
 from .factories import queued_calls
+from .fake_dialer import RecordingDialer
 
 
-class SlowDialer:
+class SlowDialer(RecordingDialer):
     """A dialer at 2 calls/s whose dial marks the call calling, as the controller's does."""
 
     def __init__(self):
-        self.dialed: list[str] = []
+        super().__init__(capacity=10)
         self.first = gevent.event.Event()
-
-    def capacity(self) -> int:
-        return 10
 
     def wait_time(self) -> float:
         return 0.5 if self.dialed else 0.0
 
-    def dial(self, call: Call) -> None:
-        self.dialed.append(call.id)
+    def dial(self, call: Call, prepared: object | None = None) -> None:
+        super().dial(call, prepared)
         self.first.set()
 
 

@@ -23,10 +23,11 @@ def test_pacer_spaces_originates_one_interval_apart():
     assert pacer.due() == 1
 
 
-def test_a_late_pass_catches_up_so_the_rate_holds_but_an_idle_spell_is_no_burst():
+def test_a_late_pass_catches_up_so_the_rate_holds_but_a_stall_is_no_burst():
     clock = Clock()
     pacer = Pacer(100, clock=clock)  # catch-up of a tenth of a second: 10 calls
-    assert pacer.due() == 10  # a fresh pacer is like an idle one
+    assert pacer.due() == 1  # a fresh pacer has no slots in hand: its schedule starts at the first call
+    assert pacer.due(within=0.1) == 11
     pacer.take(10)
     clock.now += pacer.wait_time()
     pacer.take()
@@ -34,13 +35,33 @@ def test_a_late_pass_catches_up_so_the_rate_holds_but_an_idle_spell_is_no_burst(
     assert pacer.due() == 4  # the slots at 10, 20, 30 and 40 ms
     pacer.take(4)
     assert abs(pacer.wait_time() - 0.005) < 1e-9
-    clock.now += 60  # idle for a minute: at most a tenth of a second's worth at once
+    clock.now += 60  # stalled for a minute with calls due: at most a tenth of a second's worth at once
     assert pacer.due() == 10
-    slow = Pacer(10, clock=clock)
+
+
+def test_after_a_rest_the_schedule_starts_again_with_nothing_in_hand():
+    clock = Clock()
+    fast, slow = Pacer(100, clock=clock), Pacer(10, clock=clock)
+    for pacer in (fast, slow):
+        pacer.take()
+        pacer.rest()  # nothing more was due
     clock.now += 60
-    assert slow.due() == 1  # at 10/s no burst: one call, the next half a slot later at the earliest
+    assert fast.due() == 1 and slow.due() == 1
     slow.take()
-    assert slow.due() == 0 and abs(slow.wait_time() - 0.05) < 1e-9
+    assert slow.due() == 0 and abs(slow.wait_time() - 0.1) < 1e-9  # a whole slot to the second call, not half
+    fast.take()
+    assert abs(fast.wait_time() - 0.01) < 1e-9
+
+
+def test_a_rest_right_after_a_call_keeps_its_slot_ahead():
+    clock = Clock()
+    pacer = Pacer(10, clock=clock)
+    pacer.take()
+    pacer.rest()  # the queue emptied; a call queued 20 ms later still waits for the next slot
+    clock.now += 0.02
+    assert pacer.due() == 0 and abs(pacer.wait_time() - 0.08) < 1e-9
+    clock.now += 0.08
+    assert pacer.due() == 1
 
 
 def test_slots_follow_the_schedule_not_the_wake_up_time():

@@ -12,6 +12,7 @@ from calls.queue import WAITING_FOR_CAPACITY, claim, claim_due, note_waiting
 from models import CALLING, QUEUED, Agent, Call, CallEvent, Organization, database, is_postgres
 
 from .factories import queued_calls
+from .fake_dialer import RecordingDialer
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -115,24 +116,15 @@ def test_a_waiting_call_records_that_it_waits_once_not_per_poll(org, outbound_ag
     assert {(n.from_status, n.to_status) for n in notes} == {(QUEUED, QUEUED)}
 
 
-class RecordingDialer:
-    def __init__(self, capacity):
-        self.slots = capacity
-        self.dialed = []
-
-    def capacity(self):
-        return self.slots
-
-    def dial(self, call):
-        self.dialed.append(call.id)
-
-
 def test_dispatcher_hands_claimed_calls_to_the_dialer_within_capacity(org, outbound_agent):
     queued_calls(org, outbound_agent, 5)
     dialer = RecordingDialer(capacity=3)
     report = Dispatcher(dialer).run_once()
-    assert report.claimed == 3 and len(dialer.dialed) == 3
+    assert report.claimed == 3 and dialer.dialed == dialer.prepared and len(dialer.dialed) == 3
     assert Call.select().where(Call.status == CALLING).count() == 3
+    assert dialer.rests == 0  # a full claim: more may be due
+    report = Dispatcher(dialer).run_once()
+    assert report.claimed == 2 and dialer.rests == 1  # a short one emptied the queue: the pacer rests
 
 
 # SKIP LOCKED concurrency is PostgreSQL's; the embedded SQLite default runs one dispatcher process.

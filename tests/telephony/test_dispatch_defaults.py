@@ -101,8 +101,8 @@ def test_100_queued_calls_go_out_at_the_configured_10_per_second(
     monkeypatch.setattr(dispatcher_module, "gevent", sleeps)
     dials: list[tuple[float, int]] = []  # (clock at the dial, pauses requested before it)
     real_dial = dispatching.dial
-    monkeypatch.setattr(dispatching, "dial", lambda call: dials.append(
-        (time.monotonic(), len(sleeps.pauses))) or real_dial(call))
+    monkeypatch.setattr(dispatching, "dial", lambda call, prepared=None: dials.append(
+        (time.monotonic(), len(sleeps.pauses))) or real_dial(call, prepared))
     assert dispatching.pacer.interval == pytest.approx(0.1)
     ids = queued_calls(caller_org, outbound_agent, 100, from_number="+14155550000", to_number="+14155550100")
     wait_for(lambda: len(sim.switch.originated) >= 100, timeout=120)

@@ -1,0 +1,52 @@
+"""What a claimed call goes through before its originate slot (calls/dialer.py prepare), end to end through the
+simulator: the slot only sends, and the question "is a channel for this call still up?" is asked only where one can
+be."""
+from calls.dispatcher import Dispatcher
+from models import Call, CallEvent
+
+from .conftest import commands_received, wait_for
+from .test_outbound_calls import queue_call
+
+ANSWERS = "+14155550302"
+STILL_UP = "a channel for this call is still up; not dialing again"
+
+
+def _client(control):
+    from api import create_app
+
+    return create_app(control.config, call_control=control).test_client()
+
+
+def test_a_first_attempt_asks_the_switch_nothing_before_its_originate(received, controller, sim, caller_org,
+                                                                      outbound_agent, auth):
+    # No originate has carried the call's uuid yet, so no channel can have it: a uuid_exists round trip would only
+    # delay the slot.
+    call_id = queue_call(_client(controller), auth, ANSWERS)
+    Dispatcher(controller).run_once()
+    wait_for(lambda: Call.get_by_id(call_id).status == "in-progress")
+    sent = commands_received(received)
+    assert any(c.startswith("bgapi originate") and call_id in c for c in sent)
+    assert not [c for c in sent if "uuid_exists" in c]
+
+
+def test_a_retry_whose_channel_is_still_up_on_its_node_is_not_dialed_again(received, controller, sim, caller_org,
+                                                                           outbound_agent):
+    import gevent
+
+    from tests.calls.factories import queued_calls
+
+    node = next(iter(controller.pool.nodes))
+    # As after a lost reply: the attempt was requeued, and its channel lives on on the node written before it left.
+    [call_id] = queued_calls(caller_org, outbound_agent, 1, from_number="+14155550000", to_number=ANSWERS,
+                             attempt=1, max_attempts=3, node=node)
+    gevent.spawn(sim.switch.originate, f"{{origination_uuid={call_id}}}sofia/gateway/carrier1/{ANSWERS}", None)
+    wait_for(lambda: call_id in sim.switch.channels)
+    Dispatcher(controller).run_once()
+    # The attempt ends unsent; its retry waits for the backoff (by then the old channel has usually gone).
+    wait_for(lambda: CallEvent.select().where(CallEvent.call == call_id, CallEvent.reason.contains(STILL_UP)).exists())
+    assert Call.get_by_id(call_id).status in ("queued", "failed")
+    sent = commands_received(received)
+    assert f"api uuid_exists {call_id}" in sent
+    assert not [c for c in sent if c.startswith("bgapi originate")]
+    assert len(sim.switch.originated) == 1  # only the channel the test made
+    assert call_id not in controller.live and controller.live.limits.live == {}
