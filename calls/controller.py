@@ -141,6 +141,10 @@ class CallController:
     def rest(self) -> None:
         self.dialer.pacer.rest()
 
+    def notify_room(self, callback: Callable[[str], None]) -> None:
+        """callback(organization id) whenever a live call ends here: room to dial, for a dispatcher waiting for it."""
+        self.ctx.calls.limits.on_room = callback
+
     # ---- events and the socket server -----------------------------------------------------------------------
     def handle_event(self, node_name: str, event: Event) -> None:
         """Entry point for every event of every node (called in the node's reader greenlet)."""

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import gevent
+import gevent.event
 from gevent.pool import Pool
 
 from background import BackgroundLoop
@@ -49,6 +51,9 @@ class Dialer(Protocol):
     def rest(self) -> None:
         """Nothing more is due: the next call due starts a new schedule (no slots saved up while idle)."""
 
+    def notify_room(self, callback: Callable[[str], None]) -> None:
+        """Call back with the organization's id whenever one of its live calls ends (room to dial)."""
+
     def wait_time(self) -> float:
         """Seconds until the next call may be started (0: now); the dispatcher waits this before each dial."""
 
@@ -76,6 +81,12 @@ class Dispatcher(BackgroundLoop):
         self.worker = worker
         self._last_notice = 0.0
         self._last_waiting_note = float("-inf")
+        # Set when the last pass left due calls for want of room (the concurrent-call limits, a node's capacity):
+        # a call ending then wakes the loop at once instead of at its next idle poll.
+        self._wants_room = False
+        self._wake = gevent.event.Event()
+        if dialer is not None:
+            dialer.notify_room(self._room_freed)
 
     def run_once(self) -> DispatchReport:
         self._purge_housekeeping()
@@ -88,6 +99,7 @@ class Dispatcher(BackgroundLoop):
         limit = min(self.batch, self.dialer.capacity())
         if limit <= 0:
             pace = self._pace()
+            self._wants_room = pace <= 0  # a slot is free, room is not: a call ending makes some
             return DispatchReport(0, 0, next_in=max(0.0, pace - PREPARE_LEAD_S) if pace > 0 else None)
         claim = queue.claim(limit, self.worker, getattr(self.dialer, "per_org_max", None))
         # Side by side, each with its own database connection; a few at a time, so that a catch-up claim does not
@@ -105,12 +117,22 @@ class Dispatcher(BackgroundLoop):
                 break
             self.dialer.dial(call, prepared)
         self._note_waiting(claim.full)
+        self._wants_room = bool(claim.full)  # organizations at their limit have calls due
         if len(claim.calls) < limit:
             # A short claim emptied what is due: the next call starts its own schedule.
             self.dialer.rest()
             return DispatchReport(len(claim.calls), 0)
         # A full claim may leave more due: come back just before the next slot, to claim and prepare its calls.
         return DispatchReport(len(claim.calls), 0, next_in=max(0.0, self._pace() - PREPARE_LEAD_S))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
+        self._wake.set()  # not waiting out an idle poll
+        super().stop(timeout)
+
+    def _room_freed(self, org_id: str) -> None:
+        if self._wants_room:
+            self._wake.set()
 
     def _give_back(self, calls: list[Call]) -> None:
         for call in calls:
@@ -150,11 +172,12 @@ class Dispatcher(BackgroundLoop):
 
     def _loop(self) -> None:
         while not self._stopping:
+            self._wake.clear()  # a call ending during the pass still wakes the wait below
             try:
                 with database.connection_context():
                     report = self.run_once()
             except Exception:
                 log.exception("dispatch pass failed; retrying")
                 report = DispatchReport(0, 0)
-            gevent.sleep(self.interval_s if report.next_in is None else min(report.next_in, self.interval_s))
+            self._wake.wait(self.interval_s if report.next_in is None else min(report.next_in, self.interval_s))
 

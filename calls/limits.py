@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 
 class Pacer:
@@ -78,6 +79,7 @@ class ConcurrencyLimits:
         self.per_org_max = per_org_max
         self.live: dict[str, str] = {}  # call id -> organization id
         self.per_org: Counter[str] = Counter()
+        self.on_room: Callable[[str], None] | None = None  # told the organization whose live call ended
 
     def free(self) -> int:
         return max(0, self.global_max - len(self.live))
@@ -97,3 +99,5 @@ class ConcurrencyLimits:
             self.per_org[org_id] -= 1
             if self.per_org[org_id] <= 0:
                 del self.per_org[org_id]
+            if self.on_room is not None:
+                self.on_room(org_id)

@@ -29,3 +29,6 @@ class RecordingDialer:
 
     def rest(self) -> None:
         self.rests += 1
+
+    def notify_room(self, callback) -> None:
+        self.room_freed = callback
