@@ -24,7 +24,7 @@ from calls.limits import Pacer
 from calls.routes import AccountNotProvisioned, OutboundRoutes
 from calls.state import transition
 from esl import commands
-from esl.errors import EslError, UnsafeValue
+from esl.errors import EslError, EslNotConnected, UnsafeValue
 from models import LIVE_STATUSES, QUEUED, Call, Organization, database, utcnow
 from observability.context import call_context
 from observability.metrics import count_dial
@@ -173,6 +173,13 @@ class Dialer:
                     # fails (up to the originate timeout), and a connection held per ringing call would exhaust
                     # the pool (a scale-out run: the dialer's next originates and the event handlers timed out).
                     self._await_job(node, call, job_uuid)
+            except EslNotConnected as exc:
+                # The node's connection dropped between the slot and the send: nothing left, so the attempt is not
+                # spent (a switch restart must not use up calls' attempts).
+                log.warning("call %s: originate not sent: %s", call.id, exc)
+                with database.connection_context():
+                    self.ctx.calls.forget(call.id)
+                    self._defer(call, 5, "the FreeSWITCH node's connection dropped before the originate left")
             except Exception:
                 count_dial("failed")
                 log.exception("originate of call %s failed", call.id)

@@ -50,3 +50,25 @@ def test_a_retry_whose_channel_is_still_up_on_its_node_is_not_dialed_again(recei
     assert not [c for c in sent if c.startswith("bgapi originate")]
     assert len(sim.switch.originated) == 1  # only the channel the test made
     assert call_id not in controller.live and controller.live.limits.live == {}
+
+
+def test_an_originate_the_dropped_connection_never_sent_goes_back_to_the_queue_unspent(controller, sim, caller_org,
+                                                                                       outbound_agent, monkeypatch):
+    from esl.errors import EslNotConnected
+    from tests.calls.factories import queued_calls
+
+    [call_id] = queued_calls(caller_org, outbound_agent, 1, from_number="+14155550000", to_number=ANSWERS,
+                             max_attempts=1)
+    node = next(iter(controller.pool.nodes.values()))
+
+    def not_connected(command, timeout=None):
+        raise EslNotConnected(f"{node.name}: bgapi not sent, connection is reconnecting")
+
+    monkeypatch.setattr(node, "bgapi", not_connected)
+    Dispatcher(controller).run_once()
+    wait_for(lambda: Call.get_by_id(call_id).status == "queued")
+    call = Call.get_by_id(call_id)
+    assert call.attempt == 0 and call.next_attempt_at > call.created_at  # its only attempt is still to come
+    assert CallEvent.select().where(CallEvent.call == call_id, CallEvent.reason.contains("connection dropped")).exists()
+    assert call_id not in controller.live and controller.live.limits.live == {}
+    assert list(sim.switch.originated) == []
