@@ -1,8 +1,10 @@
 """The dialer, the dispatcher's side: how many calls may start now, and dialing one claimed call.
 
-dial() admits the call (the organization's limit, a live node), takes its originate slot and registers it as
-live, then originates in a greenlet of its own; the BACKGROUND_JOB's -ERR ends the attempt, a +OK leaves the
-call to its channel events (channel_events.py). Any instance dials on any node; when another instance owns the
+Two steps. prepare(), ahead of the call's originate slot: its organization's limit, the dial rules, the route and
+the originate command, and whether its last attempt's channel is still up (a refused call ends here and takes no
+slot). dial(), in the slot: admits the call (the organization's limit, a live node), takes the slot, registers it
+as live and sends the originate in a greenlet of its own; the BACKGROUND_JOB's -ERR ends the attempt, a +OK leaves
+the call to its channel events (channel_events.py). Any instance dials on any node; when another instance owns the
 node's events (calls/ownership.py), this one lets go of the call once the job has returned.
 """
 from __future__ import annotations
