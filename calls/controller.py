@@ -142,7 +142,8 @@ class CallController:
         self.dialer.pacer.rest()
 
     def notify_room(self, callback: Callable[[str], None]) -> None:
-        """callback(organization id) whenever a live call ends here: room to dial, for a dispatcher waiting for it."""
+        """callback(organization id) whenever a call driven here has ended and its row says so: room to dial, for a
+        dispatcher waiting for it."""
         self.ctx.calls.limits.on_room = callback
 
     # ---- events and the socket server -----------------------------------------------------------------------

@@ -68,6 +68,7 @@ class AttemptEnd:
             if billed and ended not in LIVE_STATUSES:
                 Organization.update(minutes_used=Organization.minutes_used + billed).where(
                     Organization.id == call.organization_id).execute()
+        self.ctx.calls.limits.room_made(call.organization_id)  # a dispatcher waiting for room claims at once
         self.ctx.media.on_hangup(call_id)
 
     def _end_media_session(self, call_id: str) -> None:

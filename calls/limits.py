@@ -79,7 +79,7 @@ class ConcurrencyLimits:
         self.per_org_max = per_org_max
         self.live: dict[str, str] = {}  # call id -> organization id
         self.per_org: Counter[str] = Counter()
-        self.on_room: Callable[[str], None] | None = None  # told the organization whose live call ended
+        self.on_room: Callable[[str], None] | None = None  # room_made() tells it
 
     def free(self) -> int:
         return max(0, self.global_max - len(self.live))
@@ -99,5 +99,9 @@ class ConcurrencyLimits:
             self.per_org[org_id] -= 1
             if self.per_org[org_id] <= 0:
                 del self.per_org[org_id]
-            if self.on_room is not None:
-                self.on_room(org_id)
+
+    def room_made(self, org_id: str) -> None:
+        """A call of the organization ended and its row says so: the claim, which counts live calls in the
+        database, can see the room (told after the write, not at remove(), which comes before it)."""
+        if self.on_room is not None:
+            self.on_room(org_id)

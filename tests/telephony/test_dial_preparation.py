@@ -72,3 +72,22 @@ def test_an_originate_the_dropped_connection_never_sent_goes_back_to_the_queue_u
     assert CallEvent.select().where(CallEvent.call == call_id, CallEvent.reason.contains("connection dropped")).exists()
     assert call_id not in controller.live and controller.live.limits.live == {}
     assert list(sim.switch.originated) == []
+
+
+def test_an_organization_at_its_limit_dials_its_next_call_as_soon_as_one_ends(controller, sim, caller_org,
+                                                                             outbound_agent):
+    # Decided from events: the dispatcher's idle poll is an hour, so only a call's end can start the next pass.
+    # The wake must come after the ended call's row is written: the claim counts live calls in the database.
+    from tests.calls.factories import queued_calls
+
+    caller_org.max_concurrent_calls = 1
+    caller_org.save()
+    ids = queued_calls(caller_org, outbound_agent, 3, from_number="+14155550000", to_number="+14155550100")
+    dispatcher = Dispatcher(controller, interval_s=3600)
+    dispatcher.start()
+    try:
+        assert wait_for(lambda: Call.select().where(Call.id.in_(ids), Call.status == "completed").count() == 3,
+                        timeout=30)
+    finally:
+        dispatcher.stop(timeout=30)
+    assert len(sim.switch.originated) == 3
