@@ -8,6 +8,7 @@
     reader is) for D seconds; the process CPU over N * D call-seconds, ticker and greenlet switches included.
     'idle' adds nothing but the sessions' tickers' cost: N started sessions fed no audio on a wire-gap
     setting that never fills (what the ticker costs with nothing to do).
+(a) also times an outbound call's answering-machine detector per frame while it decides (the first seconds).
 
 Each figure is min / median / max of --runs runs, CPU time (time.process_time).
 Usage: nice -n 10 .venv/bin/python -m gevent.monkey bench/bench_session_frames.py [--runs 5] [--quick]
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT / "tests" / "data" / "amd"))
 import clips as amd_set  # noqa: E402
 import gevent  # noqa: E402
 
+from pipeline.amd import AmdConfig, MachineDetector  # noqa: E402
 from pipeline.clock import REAL_CLOCK  # noqa: E402
 from pipeline.fakes import FakeLLM, FakeSTT, FakeTTS, say  # noqa: E402
 from pipeline.session import Session, SessionConfig  # noqa: E402
@@ -66,6 +68,20 @@ def per_frame(frames: list[bytes], sessions: int) -> float:
         s.stop("bench over")
     gevent.sleep(0.01)
     return spent / (len(frames) * sessions) * 1e6
+
+
+def per_detection_frame(frames: list[bytes], detectors: int) -> float:
+    """Microseconds of CPU per frame an answering-machine detector (pipeline/amd.py) is pushed while it has not
+    decided yet (thresholds out of reach, so every frame does the full work: webrtcvad, level floor, beep)."""
+    never = 10**9
+    config = AmdConfig(machine_speech_ms=never, human_silence_ms=never, beep_ms=never, timeout_ms=never)
+    group = [MachineDetector(config) for _ in range(detectors)]
+    gc.collect()
+    begin = time.process_time()
+    for frame in frames:
+        for detector in group:
+            detector.push(frame, RATE)
+    return (time.process_time() - begin) / (len(frames) * detectors) * 1e6
 
 
 def feed(session: Session, frames: list[bytes], duration: float, start: float) -> None:
@@ -114,6 +130,8 @@ def main() -> None:
     for name, source in (("speech", frames), ("zeros", zeros)):
         values = [per_frame(source, n_frame) for _ in range(args.runs)]
         print(f"{f'(a) us CPU per frame, {name}, {n_frame} sessions':<44} {spread(values)}")
+    values = [per_detection_frame(frames, 2) for _ in range(args.runs)]
+    print(f"{'(a) us CPU per frame, machine detection':<44} {spread(values)}")
     for name, source in (("speech", frames), ("idle", None)):
         values = [per_call_second(source, n_live, duration) for _ in range(args.runs)]
         print(f"{f'(b) us CPU per call-second, {name}, {n_live} calls':<44} {spread(values)}")

@@ -1,4 +1,5 @@
-"""The per-frame fast paths (issue 14) decide exactly what the paths they replaced did, on the recorded clips.
+"""The per-frame fast paths (issue 14: the session's VAD, level floor, endpointer and rechunker, and the
+answering-machine beep detector) decide exactly what the paths they replaced did, on the recorded clips.
 
 Run both ways over every 20 ms frame of the labelled answering-machine set (tests/data/amd: real people and
 greetings over G.711, at 8 kHz and resampled to 16 kHz) and compare bit for bit.
@@ -9,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from pipeline.amd import AmdConfig, tone_frequency
 from pipeline.audio import Rechunker
 from pipeline.frames import AudioIn
 from pipeline.vad import Endpointer, EndpointerConfig, VADProcessor, WebRtcVad, _rms
@@ -61,3 +63,40 @@ def test_a_whole_frame_written_alone_is_taken_as_it_came_and_other_writes_are_re
     assert chunker.push(frame[:100]) == []  # a partial write waits, and the next whole frame joins it
     assert chunker.push(frame) == [frame[:100] + frame[:540]] and chunker.pending == 100
     assert chunker.flush() == frame[540:] + bytes(540)
+
+
+def reference_tone_frequency(pcm: bytes, sample_rate: int, config: AmdConfig) -> float | None:
+    """pipeline.amd.tone_frequency as it was, recomputing the window and the bands on every frame."""
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768.0
+    if samples.size < 64:
+        return None
+    if 10 * np.log10(np.mean(samples * samples) + 1e-12) < config.beep_floor_dbfs:
+        return None
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size))) ** 2
+    freqs = np.fft.rfftfreq(samples.size, 1.0 / sample_rate)
+    band = (freqs >= 300) & (freqs <= 3400)
+    total = spectrum[band].sum()
+    beep_band = np.flatnonzero((freqs >= config.beep_low_hz) & (freqs <= config.beep_high_hz))
+    if total <= 0 or beep_band.size == 0:
+        return None
+    peak = beep_band[np.argmax(spectrum[beep_band])]
+    around = spectrum[max(peak - 1, 0):peak + 2].sum()
+    if around / total < config.beep_purity:
+        return None
+    return float(freqs[peak])
+
+
+def tones(rate: int) -> list[bytes]:
+    t = np.arange(rate // 50) / rate
+    return [(level * 32767 * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes()
+            for hz in (350, 400, 440, 1000, 1400, 2000, 2100, 3000) for level in (0.001, 0.01, 0.3)]
+
+
+@pytest.mark.parametrize("rate", [8000, 16000])
+def test_the_beep_detector_finds_the_same_tone_as_before_on_every_recorded_frame(rate):
+    frames = recorded(rate) + tones(rate) + [bytes(rate // 50 * 2), b"\1\0" * 40]
+    configs = [AmdConfig(), AmdConfig(beep_low_hz=5000, beep_high_hz=6000), AmdConfig(beep_floor_dbfs=-90.0)]
+    for config in configs:
+        found = [tone_frequency(f, rate, config) for f in frames]
+        assert found == [reference_tone_frequency(f, rate, config) for f in frames]
+    assert sum(hz is not None for hz in found) > 10  # tones were found, not only None compared with None
