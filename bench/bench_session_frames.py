@@ -7,11 +7,12 @@
 (b) per call-second: N sessions fed that input on a real-time schedule (one greenlet per call, as the socket
     reader is) for D seconds; the process CPU over N * D call-seconds, ticker and greenlet switches included.
     'idle' adds nothing but the sessions' tickers' cost: N started sessions fed no audio on a wire-gap
-    setting that never fills (what the ticker costs with nothing to do).
+    setting that never fills (what the ticker costs with nothing to do); 'feeding only' is the same schedule
+    pushing into a no-op (the bench's own pacing, to subtract: the server's socket reader has its equivalent).
 (a) also times an outbound call's answering-machine detector per frame while it decides (the first seconds).
 
 Each figure is min / median / max of --runs runs, CPU time (time.process_time).
-Usage: nice -n 10 .venv/bin/python -m gevent.monkey bench/bench_session_frames.py [--runs 5] [--quick]
+Usage: nice -n 10 .venv/bin/python -m gevent.monkey bench/bench_session_frames.py [--runs 3] [--quick]
 """
 from __future__ import annotations
 
@@ -92,9 +93,20 @@ def feed(session: Session, frames: list[bytes], duration: float, start: float) -
         session.push_audio(frames[n % len(frames)])
 
 
-def per_call_second(frames: list[bytes] | None, sessions: int, duration: float) -> float:
-    """Microseconds of process CPU per call-second, real-time fed (frames None: no audio, an idle ticker)."""
-    group = [new_session(wire_gap_ms=100 if frames else 10**9) for _ in range(sessions)]
+class NoSession:
+    """Takes frames and does nothing: what the real-time feeding alone costs."""
+
+    def start(self) -> None: ...
+
+    def push_audio(self, pcm: bytes) -> None: ...
+
+    def stop(self, reason: str) -> None: ...
+
+
+def per_call_second(frames: list[bytes] | None, sessions: int, duration: float, bare: bool = False) -> float:
+    """Microseconds of process CPU per call-second, real-time fed (frames None: no audio, an idle ticker;
+    bare: the feeding greenlets alone, into a no-op)."""
+    group = [NoSession() if bare else new_session(wire_gap_ms=100 if frames else 10**9) for _ in range(sessions)]
     for s in group:
         s.start()
     gevent.sleep(0.2)  # greetings out of the way
@@ -119,22 +131,22 @@ def spread(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer sessions, shorter real-time runs")
     args = parser.parse_args()
     frames = recorded_input()
     zeros = [bytes(FRAME_BYTES)] * len(frames)
     n_frame, n_live, duration = (10, 100, 2.0) if args.quick else (20, 200, 3.0)
     print(f"input: {len(frames)} frames ({len(frames) * 0.02:.1f} s) of recorded speech + digital-zero gaps, 16 kHz")
-    print(f"{'measure':<44} {'min':>8} {'median':>8} {'max':>8}")
+    print(f"{'measure':<52} {'min':>8} {'median':>8} {'max':>8}")
     for name, source in (("speech", frames), ("zeros", zeros)):
         values = [per_frame(source, n_frame) for _ in range(args.runs)]
-        print(f"{f'(a) us CPU per frame, {name}, {n_frame} sessions':<44} {spread(values)}")
+        print(f"{f'(a) us CPU per frame, {name}, {n_frame} sessions':<52} {spread(values)}")
     values = [per_detection_frame(frames, 2) for _ in range(args.runs)]
-    print(f"{'(a) us CPU per frame, machine detection':<44} {spread(values)}")
-    for name, source in (("speech", frames), ("idle", None)):
-        values = [per_call_second(source, n_live, duration) for _ in range(args.runs)]
-        print(f"{f'(b) us CPU per call-second, {name}, {n_live} calls':<44} {spread(values)}")
+    print(f"{'(a) us CPU per frame, machine detection':<52} {spread(values)}")
+    for name, source, bare in (("speech", frames, False), ("idle", None, False), ("feeding only", frames, True)):
+        values = [per_call_second(source, n_live, duration, bare) for _ in range(args.runs)]
+        print(f"{f'(b) us CPU per call-second, {name}, {n_live} calls':<52} {spread(values)}")
 
 
 if __name__ == "__main__":
