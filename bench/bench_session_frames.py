@@ -85,12 +85,12 @@ def per_detection_frame(frames: list[bytes], detectors: int) -> float:
     return (time.process_time() - begin) / (len(frames) * detectors) * 1e6
 
 
-def feed(session: Session, frames: list[bytes], duration: float, start: float) -> None:
+def feed(session: Session, frames: list[bytes], duration: float, start: float, offset: int) -> None:
     for n in range(int(duration / 0.02)):
         wait = start + n * 0.02 - time.monotonic()
         if wait > 0:
             gevent.sleep(wait)
-        session.push_audio(frames[n % len(frames)])
+        session.push_audio(frames[(offset + n) % len(frames)])
 
 
 class NoSession:
@@ -114,7 +114,9 @@ def per_call_second(frames: list[bytes] | None, sessions: int, duration: float, 
     begin_wall, begin = time.monotonic(), time.process_time()
     if frames:
         start = time.monotonic()
-        workers = [gevent.spawn(feed, s, frames, duration, start + i * 0.02 / sessions) for i, s in enumerate(group)]
+        # Each call starts elsewhere in the input, so together they hear all of it (speech, pauses, zeros).
+        workers = [gevent.spawn(feed, s, frames, duration, start + i * 0.02 / sessions, i * len(frames) // sessions)
+                   for i, s in enumerate(group)]
         gevent.joinall(workers, raise_error=True)
     else:
         gevent.sleep(duration)
