@@ -43,6 +43,8 @@ class Rechunker:
 
     def push(self, data: bytes) -> list[bytes]:
         validate_pcm(data)
+        if not self._buffer and len(data) == self.size:
+            return [data if type(data) is bytes else bytes(data)]  # the usual write: one whole frame, no copies
         if len(self._buffer) + len(data) > self._max:
             raise AudioFormatError(f"more than {self._max} bytes of audio in one write")
         self._buffer += data

@@ -144,8 +144,9 @@ class MachineDetectionGate:
         person's "Speaking." classed a machine, seen under load). arriving_ms: the audio just received; None
         from the ticker."""
         now = self.clock.now() * 1000
-        silence = bytes(frame_bytes(self.sample_rate, FRAME_MS))
-        for _ in range(self._wire.silence_due(now, arriving_ms)):
+        due = self._wire.silence_due(now, arriving_ms)
+        silence = bytes(frame_bytes(self.sample_rate, FRAME_MS)) if due else b""  # made only for a gap
+        for _ in range(due):
             if self.session is not None or self._ended:
                 break
             self._wire.fill_one()

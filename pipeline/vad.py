@@ -58,9 +58,17 @@ class WebRtcVad:
         return True
 
 
+_add = np.add.reduce
+
+
 def _rms(pcm: bytes) -> float:
+    """The frame's RMS, bit for bit what np.mean(samples * samples) gives (float32, numpy's pairwise sum) without
+    np.mean's Python-level overhead (~6 us -> ~2.5 us per voiced frame; tests/pipeline/test_frame_cost.py)."""
+    count = len(pcm) >> 1
+    if not count:
+        return 0.0
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
-    return float(np.sqrt(np.mean(samples * samples))) if samples.size else 0.0
+    return float(np.sqrt(_add(samples * samples) / count))
 
 
 class VADProcessor:
@@ -71,6 +79,10 @@ class VADProcessor:
 
     def process(self, frame: AudioIn) -> VoicedAudio:
         return VoicedAudio(frame, self.detector.is_speech(frame.pcm, frame.sample_rate))
+
+    def voiced(self, pcm: bytes, sample_rate: int) -> bool:
+        """process() without the frame objects, for the session's per-frame path."""
+        return self.detector.is_speech(pcm, sample_rate)
 
 
 @dataclass
@@ -115,11 +127,14 @@ class Endpointer:
         self._silence_ms = 0.0
 
     def process(self, frame: VoicedAudio) -> list[SpeechStarted | SpeechStopped]:
-        t = frame.audio.t_ms
+        return self.step(frame.voiced, frame.audio.t_ms)
+
+    def step(self, voiced: bool, t: float) -> list[SpeechStarted | SpeechStopped]:
+        """process() for a frame starting at audio ms `t`, without the frame objects (the session's path)."""
         step = self.config.frame_ms
         if not self.in_speech:
-            return self._idle(frame.voiced, t, step)
-        if frame.voiced:
+            return self._idle(voiced, t, step)
+        if voiced:
             self._silence_ms = 0.0
             self._voiced_ms += step
             self._last_voiced_ms = t + step
