@@ -62,6 +62,7 @@ class FrameReader:
         self._fragments: list[bytes] = []
         self._fragment_bytes = 0
         self._error: FrameError | None = None
+        self._pos = 0  # how far the current feed has been handed out
 
     def feed(self, data: bytes) -> Iterator[tuple[int, object]]:
         if self._error is not None:
@@ -71,13 +72,20 @@ class FrameReader:
             buf = self._buffer
         else:
             buf = data
+        self._pos = 0
         try:
-            yield from self._frames(buf)
+            yield from self._parse(buf)
         except FrameError as exc:
             self._error = exc
             raise
+        finally:  # also when the caller stopped early: what was not handed out is read by the next feed
+            pos = self._pos
+            if pos == len(buf):
+                self._buffer = bytearray()
+            elif pos or buf is not self._buffer:
+                self._buffer = bytearray(buf[pos:])
 
-    def _frames(self, buf: bytes | bytearray) -> Iterator[tuple[int, object]]:
+    def _parse(self, buf: bytes | bytearray) -> Iterator[tuple[int, object]]:
         pos, end = 0, len(buf)
         while end - pos >= 2:
             b0, b1 = buf[pos], buf[pos + 1]
@@ -95,17 +103,13 @@ class FrameReader:
             if end - head < length:
                 break
             payload = unmask(buf[head : head + length], buf[head - 4 : head])
-            pos = head + length
+            pos = self._pos = head + length
             if opcode == BINARY and b0 & 0x80:  # the audio: one whole binary frame
                 yield BINARY, payload
             else:
                 message = self._message(opcode, b0 & 0x80, payload)
                 if message is not None:
                     yield message
-        if pos == end:
-            self._buffer = bytearray()
-        elif pos or buf is not self._buffer:
-            self._buffer = bytearray(buf[pos:])
 
     @staticmethod
     def _extended_length(buf: bytes | bytearray, pos: int, code: int) -> tuple[int, int]:

@@ -128,3 +128,13 @@ def test_the_two_unmask_implementations_agree():
         assert ws_frames._unmask_int(payload, key) == expected
         assert ws_frames.unmask(payload, key) == expected
         assert ws_frames.unmask(bytearray(payload), bytearray(key)) == expected
+
+
+def test_a_caller_that_stops_reading_early_gets_the_rest_from_the_next_feed():
+    reader = FrameReader()
+    messages = reader.feed(frame(BINARY, b"one") + frame(BINARY, b"two") + frame(BINARY, b"thr"))
+    assert next(messages) == (BINARY, b"one")
+    messages.close()
+    four = frame(BINARY, b"four")
+    assert read(reader, four[:3]) == [(BINARY, b"two"), (BINARY, b"thr")]
+    assert read(reader, four[3:]) == [(BINARY, b"four")]
