@@ -23,6 +23,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import gevent
@@ -30,6 +31,7 @@ from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Requ
 
 from pipeline.frames import EndCall, Frame, Interrupt, Transfer, TTSAudio, TurnRecord
 from pipeline.server import BIDI_FRAME_BYTES, AudioForkServer, Connection, Refused
+from pipeline.ws_frames import CLOSE
 from webcall import tokens
 from webcall.tokens import WebTokenError
 
@@ -54,11 +56,11 @@ class BrowserConnection(Connection):
         self._write(self.ws.send(AcceptConnection()))
         self.sock.settimeout(self.server.metadata_timeout)
 
-    def _on_event(self, event) -> None:
+    def _on_frame(self, opcode: int, payload: Any) -> None:
         if not self._closing:
-            super()._on_event(event)
-        elif isinstance(event, CloseConnection):
-            self._closed_by_peer(f"the page closed ({event.code})")
+            super()._on_frame(opcode, payload)
+        elif opcode == CLOSE:  # ours went out already: the page's answers it
+            self._closed_by_peer(f"the page closed ({payload[0]})")
 
     def _close(self, code: int, reason: str, why: str) -> None:
         """Send the close frame, stop the session, then wait (bounded) for the page's own close frame before

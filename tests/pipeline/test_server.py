@@ -384,3 +384,79 @@ def test_a_stream_silent_on_the_wire_stays_open_while_the_call_is_up():
         assert sessions["call-123"].reason == "no data in time"
     finally:
         srv.stop(timeout=2)
+
+
+def _open_stream(server, call_id="call-123"):
+    ws = connect(url(server, call_id))
+    ws.send(json.dumps({"callId": call_id}))
+    assert recv(ws)[0] == OPCODE_TEXT  # the greeting: the session runs
+    return ws
+
+
+def _raw(ws, opcode, data=b"", fin=1, mask=1, rsv1=0):
+    """A frame as websocket-client encodes it, written as is (so it may break the protocol)."""
+    ws.sock.sendall(websocket.ABNF(fin=fin, rsv1=rsv1, opcode=opcode, mask_value=mask, data=data).format())
+
+
+@pytest.mark.parametrize(("code", "payload", "echo"), [
+    (1000, (1000).to_bytes(2, "big") + b"bye", (1000).to_bytes(2, "big") + b"bye"),
+    (4321, (4321).to_bytes(2, "big"), (4321).to_bytes(2, "big")),
+    (1005, b"", b""),  # no code: echoed without one
+])
+def test_the_peers_close_is_echoed_and_ends_the_session(server, code, payload, echo):
+    ws = _open_stream(server)
+    _raw(ws, OPCODE_CLOSE, payload)
+    assert recv(ws) == (OPCODE_CLOSE, echo)
+    session = server.sessions["call-123"]
+    wait_for(lambda: session.ended)
+    assert session.reason == f"peer closed ({code})"
+    with pytest.raises((websocket.WebSocketConnectionClosedException, OSError)):
+        recv(ws)  # nothing after the close
+
+
+def test_a_ping_is_answered_with_its_payload_and_the_stream_goes_on(server):
+    ws = _open_stream(server)
+    _raw(ws, 9, b"are you there")
+    assert recv(ws) == (10, b"are you there")
+    ws.send_binary(bytes(640))
+    ws.send_binary(b"")
+    assert recv(ws)[0] == OPCODE_CLOSE
+    wait_for(lambda: server.sessions["call-123"].ended)
+    assert bytes(server.sessions["call-123"].audio) == bytes(640)
+
+
+def test_a_fragmented_audio_message_reaches_the_session_whole(server):
+    ws = _open_stream(server)
+    _raw(ws, OPCODE_BINARY, b"\x01" * 300, fin=0)
+    _raw(ws, 9, b"between")
+    _raw(ws, 0, b"\x02" * 340)
+    assert recv(ws) == (10, b"between")
+    ws.send_binary(b"")
+    assert recv(ws)[0] == OPCODE_CLOSE
+    wait_for(lambda: server.sessions["call-123"].ended)
+    assert bytes(server.sessions["call-123"].audio) == b"\x01" * 300 + b"\x02" * 340
+
+
+@pytest.mark.parametrize(("how", "code"), [
+    (dict(opcode=OPCODE_BINARY, data=bytes(640), mask=0), 1002),
+    (dict(opcode=OPCODE_BINARY, data=bytes(640), rsv1=1), 1002),
+    (dict(opcode=OPCODE_TEXT, data=b"\xc3\x28"), 1007),
+    (dict(opcode=9, data=b"x", fin=0), 1002),
+])
+def test_a_broken_frame_closes_the_stream_with_its_code(server, how, code):
+    ws = _open_stream(server)
+    _raw(ws, **how)
+    opcode, data = recv(ws)
+    assert opcode == OPCODE_CLOSE and int.from_bytes(data[:2], "big") == code
+    wait_for(lambda: server.sessions["call-123"].ended)
+    assert server.sessions["call-123"].reason.startswith("protocol error")
+
+
+def test_a_message_over_the_limit_is_refused_from_its_header(server):
+    server.max_message_bytes = 4096
+    ws = _open_stream(server)
+    header = websocket.ABNF(fin=1, opcode=OPCODE_BINARY, data=bytes(5000)).format()[:8]
+    ws.sock.sendall(header)  # the payload never comes: the declared length alone is refused
+    opcode, data = recv(ws)
+    assert opcode == OPCODE_CLOSE and int.from_bytes(data[:2], "big") == 1009
+    wait_for(lambda: server.sessions["call-123"].ended)

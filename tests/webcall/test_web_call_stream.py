@@ -191,3 +191,31 @@ def test_a_hang_up_before_the_start_message_starts_nothing(web_client, auth, tal
         assert ws.protocol.close_rcvd.code == 1000
     call = wait_for(lambda: (c := Call.get_by_id(created["call"]["id"])).status == "failed" and c)
     assert call.billed_minutes == 0 and not call.transcript and created["call"]["id"] not in web_calls.bridge.sessions
+
+
+def test_after_its_own_close_the_page_stream_reads_only_the_pages_close():
+    # The page keeps sending audio until it reads our close: that audio must not reach the (stopped) session,
+    # and the page's close ends the stream without a second close frame from us.
+    from pipeline.ws_frames import BINARY, CLOSE, PING
+    from webcall.server import BrowserConnection
+
+    class Session:
+        ended, pushed, stopped = False, [], []
+
+        def push_audio(self, pcm):
+            self.pushed.append(pcm)
+
+        def stop(self, why):
+            self.stopped.append(why)
+            self.ended = True
+
+    conn = BrowserConnection.__new__(BrowserConnection)
+    conn.closed, conn.call_id, conn.session, conn._closing = False, "c", Session(), True
+    sent = []
+    conn._send_message = sent.append
+    conn._write = sent.append
+    conn._on_frame(BINARY, bytes(640))
+    conn._on_frame(PING, b"x")
+    assert not conn.closed and sent == [] and conn.session.pushed == []
+    conn._on_frame(CLOSE, (1000, ""))
+    assert conn.closed and sent == [] and conn.session.stopped == ["the page closed (1000)"]
