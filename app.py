@@ -40,6 +40,7 @@ from models import Agent, ApiKey, Organization, database, migrate, open_database
 from models.tenancy import name_key  # noqa: E402
 from observability.logs import configure_logging  # noqa: E402
 from observability.metrics import use_multiprocess_dir  # noqa: E402
+from startup_heap import freeze_startup_heap  # noqa: E402
 from webhooks.delivery import DeliveryWorker  # noqa: E402
 
 log = logging.getLogger("voxbridge")
@@ -421,6 +422,7 @@ def _run_instance(config: Config, listener, worker: int, web_call_secret: str) -
         web_calls.start()  # after the line above: scripts read the API's address from the first "listening on"
         print(f"Talk to an agent from a browser: http://{host}:{port}/talk/<agent_id>  (audio WebSocket "
               f"{web_calls.bridge.public_url}; origins allowed: {', '.join(config.web_call_origins)})", flush=True)
+    log.info("start-up heap frozen: %d objects out of the collector's full passes", freeze_startup_heap())
     stop = gevent.event.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(sig, stop.set)

@@ -42,6 +42,7 @@ from pipeline.fakes import FakeLLM, FakeSTT, FakeTTS, Utterance, say  # noqa: E4
 from pipeline.server import AudioForkServer  # noqa: E402
 from pipeline.session import Session, SessionCallbacks, SessionConfig  # noqa: E402
 from pipeline.tokens import audio_fork_url  # noqa: E402
+from startup_heap import freeze_startup_heap  # noqa: E402
 
 SECRET = "bench-audio-token-secret"
 CYCLE_S, SPEAK_AT_S = 5.0, 0.5
@@ -134,6 +135,7 @@ def main() -> None:
         speech_s = make_speech(speech_path)
         server = Server(speech_s, args.seconds)
         server.server.start()
+        freeze_startup_heap()  # as app.py does once its services are up
         print(f"server on core 0, callers on core 1; {speech_s:.1f} s utterance every {CYCLE_S:.0f} s; "
               f"{args.seconds:.0f} s per run, {args.runs} runs per level (min / median / max)")
         print(f"{'calls':>6} {'replied/spoken':>15} {'turn p50 ms':>20} {'turn p95 ms':>20} "
