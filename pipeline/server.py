@@ -26,7 +26,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import gevent
 import gevent.pool
-import gevent.queue
 from gevent.server import StreamServer
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -46,6 +45,7 @@ from observability.context import enter_call
 from pipeline.audio import SUPPORTED_RATES, AudioFormatError
 from pipeline.frames import AgentEvent, EndCall, Frame, Interrupt, Transfer, TTSAudio
 from pipeline.providers.errors import ProviderError
+from pipeline.socket_writer import OrderedWriter
 from pipeline.stream import CallLookup, Refused, SessionFactory, SessionLike, StreamInfo
 from pipeline.tokens import TokenError, check_token
 from pipeline.ws_frames import BINARY, CLOSE, NO_STATUS, PING, TEXT, FrameError, FrameReader
@@ -57,7 +57,6 @@ __all__ = ["BIDI_FRAME_BYTES", "AudioForkServer", "CallLookup", "Connection", "R
 SUBPROTOCOL = "audio.drachtio.org"
 PATH = re.compile(r"\A/audio/([A-Za-z0-9][A-Za-z0-9_.-]{0,79})/?\Z")
 BIDI_FRAME_BYTES = 640
-_STOP, _SHUTDOWN = object(), object()  # writer queue markers: end the writer / half-close after what is queued
 
 
 class AudioForkServer:
@@ -125,11 +124,7 @@ class Connection:
         self.call: Any = None
         self.session: SessionLike | None = None
         self.closed = False
-        # One writer greenlet per connection, fed in order: a greenlet killed while it sends (a reply cut by
-        # barge-in) can never leave half a WebSocket frame on the wire, and killAudio never waits behind it.
-        self._outbox: gevent.queue.Queue = gevent.queue.Queue()
-        self._queued_bytes = 0
-        self._writer = gevent.spawn(self._write_loop)
+        self.writer = OrderedWriter(sock, server.max_queued_bytes, self._write_failed)
         self.frames: FrameReader | None = None  # the peer's frames, once the handshake accepted it
 
     # ----- reading -----------------------------------------------------------------------------------------
@@ -338,37 +333,14 @@ class Connection:
 
     def _write(self, data: bytes) -> None:
         """Queue bytes for the writer; never blocks, never interleaves with another frame."""
-        if not data or self._writer.dead:
-            return
-        self._queued_bytes += len(data)
-        if self._queued_bytes > self.server.max_queued_bytes:
-            log.warning("call %s: peer is not reading (%d bytes queued): closing", self.call_id, self._queued_bytes)
+        if not self.writer.write(data):
+            log.warning("call %s: peer is not reading (%d bytes queued): closing", self.call_id,
+                        self.writer.queued_bytes)
             self.closed = True
-            self._outbox.put(_SHUTDOWN)
-            return
-        self._outbox.put(data)
 
-    def _write_loop(self) -> None:
-        while True:
-            item = self._outbox.get()
-            if item is _STOP:
-                return
-            if item is _SHUTDOWN:
-                self._shutdown_socket()
-                continue
-            self._queued_bytes -= len(item)
-            try:
-                self.sock.sendall(item)
-            except OSError as exc:
-                log.info("call %s: write failed: %s", self.call_id, exc)
-                self.closed = True
-                return
-
-    def _shutdown_socket(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+    def _write_failed(self, why: str) -> None:
+        log.info("call %s: %s", self.call_id, why)
+        self.closed = True
 
     # ----- closing -----------------------------------------------------------------------------------------
     def _close(self, code: int, reason: str, why: str) -> None:
@@ -379,7 +351,7 @@ class Connection:
         self._send_message(CloseConnection(code=code, reason=reason[:100]))
         self.closed = True
         self._stop_session(why)
-        self._outbox.put(_SHUTDOWN)  # after the close frame and everything before it
+        self.writer.shut_down_after_queued()  # after the close frame and everything before it
 
     def _closed_by_peer(self, why: str) -> None:
         if not self.closed:
@@ -410,9 +382,7 @@ class Connection:
     def teardown(self, why: str) -> None:
         self.closed = True
         self._stop_session(why)
-        self._outbox.put(_STOP)
-        self._writer.join(timeout=self.server.flush_timeout)  # what was queued (a close frame) goes out
-        self._writer.kill(block=False)
+        self.writer.finish(self.server.flush_timeout)  # what was queued (a close frame) goes out
         try:
             self.sock.close()
         except OSError:
