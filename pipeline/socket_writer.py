@@ -24,6 +24,7 @@ class OrderedWriter:
         self.max_queued_bytes = max_queued_bytes
         self.on_failed = on_failed
         self.queued_bytes = 0
+        self.overflowed = False
         self._queue: gevent.queue.Queue = gevent.queue.Queue()
         self._greenlet = gevent.spawn(self._loop)
 
@@ -32,8 +33,10 @@ class OrderedWriter:
         (over max_queued_bytes), so the socket is half-closed after what is queued and these bytes are dropped."""
         if not data or self._greenlet.dead:
             return True
-        if self.queued_bytes + len(data) > self.max_queued_bytes:
-            self._queue.put(_SHUTDOWN)
+        if self.overflowed or self.queued_bytes + len(data) > self.max_queued_bytes:
+            if not self.overflowed:
+                self.overflowed = True  # nothing more is queued: the socket closes after what is
+                self._queue.put(_SHUTDOWN)
             return False
         self.queued_bytes += len(data)
         self._queue.put(data)

@@ -31,8 +31,8 @@ def test_a_peer_that_stops_reading_is_dropped_at_the_limit_instead_of_queued_wit
     ours, peer = socket.socketpair()
     writer = OrderedWriter(ours, max_queued_bytes=1000, on_failed=lambda why: None)
     # Queued faster than the writer greenlet runs (no yield in between): the limit counts what waits.
-    results = [writer.write(b"x" * 300) for _ in range(5)]
-    assert results == [True, True, True, False, False]
+    results = [writer.write(b"x" * 300) for _ in range(4)] + [writer.write(b"small")]
+    assert results == [True, True, True, False, False]  # nothing after the limit, not even what would fit
     with gevent.Timeout(10):
         received = _read_all(peer)
     assert received == b"x" * 900  # what was queued before the limit, then the half-close
