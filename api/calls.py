@@ -177,17 +177,20 @@ def _check_allowance(org) -> None:
                        f"the organization used {used} of {included} included minutes")
 
 
-def _insert(rows: list[dict[str, Any]], org) -> list[Call]:
-    """Insert calls, their first timeline event and call.queued webhooks in the caller's transaction."""
+def _insert(rows: list[dict[str, Any]], org) -> list[dict[str, Any]]:
+    """Insert calls, their first timeline event and call.queued webhooks in the caller's transaction. Returns each
+    call's public representation: the call.queued payload is also the API's reply, built once."""
     calls = [Call(**{**row, "organization": org}) for row in rows]
     for call, row in zip(calls, rows, strict=True):
         call.organization_id = org.id
         call.agent_id = row["agent"]
     events = [{"call": c.id, "from_status": None, "to_status": c.status, "reason": "created",
                "created_at": c.created_at} for c in calls]
-    deliveries = [d for d in (delivery_row(org, "call.queued", call_to_dict(c), c) for c in calls) if d]
+    bodies = [call_to_dict(c) for c in calls]
+    deliveries = [d for d in (delivery_row(org, "call.queued", body, c) for body, c in zip(bodies, calls, strict=True))
+                  if d]
     write([(Call, rows), (CallEvent, events), (WebhookDelivery, deliveries)])
-    return calls
+    return bodies
 
 
 def _request_hash(body: Any) -> str:
@@ -257,9 +260,9 @@ def create_outbound():
         ctx = OutboundContext.load(org, config)
         row = build_call(body, ctx, utcnow())
         if store is None:
-            return 201, call_to_dict(_insert([row], org)[0])
+            return 201, _insert([row], org)[0]
         with database.atomic():
-            payload = call_to_dict(_insert([row], org)[0])
+            payload = _insert([row], org)[0]
             store(201, payload)
         return 201, payload
 
@@ -290,10 +293,11 @@ def create_batch():
             except ApiError as exc:
                 results.append({"index": index, **exc.body()})
         with database.atomic():
-            calls = iter(_insert(rows, org) if rows else [])
+            bodies = iter(_insert(rows, org) if rows else [])
             for result in results:
                 if "error" not in result:
-                    result["call"] = call_to_dict(next(calls), include_transcript=False)
+                    # A batch's results leave out each call's transcript (empty at creation) to keep the reply small.
+                    result["call"] = {k: v for k, v in next(bodies).items() if k != "transcript"}
             payload = {"object": "batch", "created": len(rows), "failed": len(items) - len(rows),
                        "results": results}
             if not rows:
