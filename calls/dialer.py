@@ -84,6 +84,12 @@ class Dialer:
             except AccountNotProvisioned as exc:
                 with database.connection_context():
                     self._not_dialed(call, "NORMAL_TEMPORARY_FAILURE", str(exc))
+            except EslError as exc:
+                # The previous attempt's node did not answer uuid_exists: nothing was sent, and ringing twice is
+                # worse than waiting, so the call goes back to the queue with its attempt unspent.
+                log.warning("call %s: could not ask whether its previous channel is up: %s", call.id, exc)
+                with database.connection_context():
+                    self._defer(call, 5, "its previous attempt's node did not answer whether that channel is up")
             except Exception:
                 count_dial("failed")
                 log.exception("preparing the originate of call %s failed", call.id)

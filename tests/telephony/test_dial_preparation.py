@@ -91,3 +91,23 @@ def test_an_organization_at_its_limit_dials_its_next_call_as_soon_as_one_ends(co
     finally:
         dispatcher.stop(timeout=30)
     assert len(sim.switch.originated) == 3
+
+
+def test_a_retry_whose_node_cannot_say_if_its_channel_is_up_waits_unspent(controller, sim, caller_org,
+                                                                          outbound_agent, monkeypatch):
+    from esl.errors import EslTimeout
+    from tests.calls.factories import queued_calls
+
+    node = next(iter(controller.pool.nodes.values()))
+    [call_id] = queued_calls(caller_org, outbound_agent, 1, from_number="+14155550000", to_number=ANSWERS,
+                             attempt=1, max_attempts=2, node=node.name)
+
+    def no_answer(command, timeout=None):
+        raise EslTimeout(f"{node.name}: no reply to {command}")
+
+    monkeypatch.setattr(node, "api", no_answer)
+    Dispatcher(controller).run_once()
+    call = Call.get_by_id(call_id)
+    assert call.status == "queued" and call.attempt == 1  # its second attempt is still to come
+    assert list(sim.switch.originated) == []
+    assert call_id not in controller.live
