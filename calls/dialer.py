@@ -91,10 +91,7 @@ class Dialer:
                 with database.connection_context():
                     self._defer(call, 5, "its previous attempt's node did not answer whether that channel is up")
             except Exception:
-                count_dial("failed")
-                log.exception("preparing the originate of call %s failed", call.id)
-                with database.connection_context():
-                    self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason="originate raised an error")
+                self._raised(call, "preparing the originate")
             return None
 
     def dial(self, call: Call, originate: Originate | None = None) -> None:
@@ -128,6 +125,13 @@ class Dialer:
         count_dial("deferred")
         next_at = utcnow() + dt.timedelta(seconds=seconds)
         transition(call, QUEUED, reason=f"deferred: {reason}", attempt=call.attempt - 1, next_attempt_at=next_at)
+
+    def _raised(self, call: Call, step: str) -> None:
+        """An unexpected error in `step` (logged with its traceback) ends the attempt as a temporary failure."""
+        count_dial("failed")
+        log.exception("%s of call %s failed", step, call.id)
+        with database.connection_context():
+            self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason="originate raised an error")
 
     def _not_dialed(self, call: Call, cause: str, reason: str) -> None:
         count_dial("not_dialed")
@@ -189,10 +193,7 @@ class Dialer:
                     self.ctx.calls.forget(call.id)
                     self._defer(call, 5, "the FreeSWITCH node's connection dropped before the originate left")
             except Exception:
-                count_dial("failed")
-                log.exception("originate of call %s failed", call.id)
-                with database.connection_context():
-                    self.ending.end(call.id, "NORMAL_TEMPORARY_FAILURE", None, reason="originate raised an error")
+                self._raised(call, "originate")
 
     def _send(self, node: Node, originate: Originate) -> str | None:
         """Send a prepared originate: the bgapi job's uuid, or None when nothing was sent."""
